@@ -16,7 +16,8 @@ from edge.gcs.settings import GcsSettings
 from edge.geo.settings import GeoSettings
 from edge.ops.settings import LogSettings, OpsSettings
 from edge.settings_base import Section
-from edge.sources.settings import CameraSettings, GpsSettings, MavlinkSettings
+from edge.sources.camera_settings import CameraSettings
+from edge.sources.settings import GpsSettings, MavlinkSettings
 from edge.track.settings import TrackerSettings
 from edge.uplink.settings import MqttSettings, SpoolSettings
 
