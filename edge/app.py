@@ -1,0 +1,215 @@
+"""The composition root: build every stage from the config, start them in order, stop them in reverse.
+
+``edge run --config FILE``. Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 for a bad config or an
+unusable model (the message says what to fix). Sources that fail at run time (camera, MAVLink, gpsd, broker)
+are retried by their own threads and reported in health; they never stop the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+from pathlib import Path
+
+from edge.config import Config, ConfigError, load_config
+from edge.ops.logs import setup_logging
+from edge.ops.notify import Watchdog, notify
+from edge.pipeline import Pipeline
+from edge.stages import EventSink, Health, Stage
+
+log = logging.getLogger("edge.app")
+
+HEALTH_FILE = "health.json"
+
+
+class StartupError(Exception):
+    """The daemon cannot start (bad model, unusable state directory); exit code 2."""
+
+
+def state_dir(cfg: Config) -> Path:
+    """systemd's ``$STATE_DIRECTORY`` (StateDirectory=edge) wins over ``vehicle.state_dir``."""
+    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or cfg.vehicle.state_dir)
+
+
+class Daemon:
+    """Owns the stages. ``stages`` is in start order; stop runs in reverse."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.boot_id = secrets.randbits(32)
+        self.stages: list[Stage] = []
+        self.pipeline: Pipeline | None = None
+        self._health_sinks: list[object] = []
+        self._stop = threading.Event()
+        self._build()
+
+    def _build(self) -> None:
+        # Imported here so that `edge check-config` and `edge --help` stay light.
+        from edge.detect.engine import ModelError, OnnxDetector
+        from edge.gcs.alerts import GcsAlerter
+        from edge.geo.locator import GroundGeolocator
+        from edge.sources.camera import Camera
+        from edge.sources.gps import GpsdSource
+        from edge.sources.mavlink import MavlinkLink, attach_pose_feed
+        from edge.sources.pose import PoseStore
+        from edge.track.tracker import ByteTracker
+        from edge.uplink.mqtt import MqttUplink
+        from edge.uplink.spool import Spool, SpoolWriter
+
+        cfg = self.cfg
+        sdir = state_dir(cfg)
+        try:
+            sdir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StartupError(f"state directory {sdir} (vehicle.state_dir): {err.strerror}") from None
+        self.state_dir = sdir
+
+        try:
+            detector = OnnxDetector(cfg.detector)
+        except ModelError as err:
+            raise StartupError(str(err)) from None
+
+        poses = PoseStore(cfg.pose)
+        spool = Spool(sdir / "spool.sqlite", cfg.spool)
+        writer = SpoolWriter(spool, cfg.vehicle.id, self.boot_id)
+        self.stages.append(writer)
+        sinks: list[EventSink] = [writer]
+        if cfg.mqtt.url:
+            uplink = MqttUplink(cfg.mqtt, spool, cfg.vehicle.id, self.boot_id)
+            self.uplink: MqttUplink | None = uplink
+            self.stages.append(uplink)
+            self._health_sinks.append(uplink)
+        else:
+            self.uplink = None
+            log.warning("mqtt.url is empty: detections are spooled but not sent")
+        if cfg.mavlink.url:
+            link = MavlinkLink(cfg.mavlink)
+            attach_pose_feed(link, poses)
+            self.stages.append(link)
+            if cfg.gcs.enabled:
+                gcs = GcsAlerter(cfg.gcs, link)
+                self.stages.append(gcs)
+                sinks.append(gcs)
+                self._health_sinks.append(gcs)
+        if cfg.gps.enabled:
+            self.stages.append(GpsdSource(cfg.gps, poses))
+        if not cfg.camera.url:
+            log.warning("camera.url is empty: nothing to detect on")
+            return
+        camera = Camera(cfg.camera)
+        geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
+        self.pipeline = Pipeline(camera, detector, ByteTracker(cfg.tracker), geo, poses, sinks)
+        self.stages += [self.pipeline, camera]
+
+    def start(self) -> None:
+        for stage in self.stages:
+            log.info("starting %s", stage.name)
+            stage.start()
+
+    def stop(self) -> None:
+        """Reverse order: the camera stops first, the pipeline hands its last events on, the spool flushes."""
+        for stage in reversed(self.stages):
+            try:
+                stage.stop()
+            except Exception:
+                log.exception("stopping %s failed", stage.name)
+
+    def health(self) -> dict[str, Health]:
+        out: dict[str, Health] = {}
+        for stage in self.stages:
+            try:
+                out[stage.name] = stage.health()
+            except Exception as err:  # a broken health() must not take the daemon down
+                out[stage.name] = {"error": str(err)}
+        return out
+
+    def alive(self) -> bool:
+        return self.pipeline is None or self.pipeline.alive()
+
+    def publish_health(self) -> dict[str, object]:
+        """Write health.json for `edge status`, tell systemd, pass it to the uplink and the GCS."""
+        snapshot: dict[str, object] = {
+            "vehicle": self.cfg.vehicle.id,
+            "boot_id": self.boot_id,
+            "t_utc": time.time(),
+            "pid": os.getpid(),
+            "stages": self.health(),
+        }
+        tmp = self.state_dir / (HEALTH_FILE + ".tmp")
+        tmp.write_text(json.dumps(snapshot, default=str))
+        tmp.replace(self.state_dir / HEALTH_FILE)
+        notify("STATUS=" + status_line(snapshot))
+        for sink in self._health_sinks:
+            report = getattr(sink, "publish_health", None) or getattr(sink, "report_health", None)
+            if report is not None:
+                report(snapshot)
+        return snapshot
+
+
+def status_line(snapshot: dict[str, object]) -> str:
+    """One short line for systemd's STATUS= (shown by `systemctl status`)."""
+    stages = snapshot.get("stages", {})
+    assert isinstance(stages, dict)
+    parts = []
+    pipe = stages.get("pipeline")
+    if isinstance(pipe, dict):
+        parts.append(f"{pipe.get('fps', 0)} fps, {pipe.get('events', 0)} events")
+    for name in ("camera", "mavlink", "mqtt", "spool"):
+        h = stages.get(name)
+        if isinstance(h, dict) and "state" in h:
+            parts.append(f"{name} {h['state']}")
+    return "; ".join(parts) or "running"
+
+
+def run(cfg: Config) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        daemon = Daemon(cfg)
+    except StartupError as err:
+        log.error("%s", err)
+        return 2
+    daemon.start()
+    watchdog = Watchdog(daemon.alive)
+    watchdog.start()
+    notify("READY=1\nSTATUS=started")
+    log.info("edge running: vehicle %s, boot %08x", cfg.vehicle.id, daemon.boot_id)
+    while not stop.wait(cfg.ops.status_interval_s):
+        try:
+            daemon.publish_health()
+        except Exception:
+            log.exception("health snapshot failed")
+    notify("STOPPING=1")
+    watchdog.stop()
+    daemon.stop()
+    log.info("edge stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edge run", description="Run the edge daemon.")
+    parser.add_argument("--config", "-c", default="/etc/edge/edge.toml", help="TOML config (default %(default)s)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override log.level")
+    ns = parser.parse_args(argv)
+    try:
+        cfg = load_config(ns.config)
+    except ConfigError as err:
+        setup_logging("ERROR")
+        for line in err.problems:
+            log.error("%s", line)
+        return 2
+    setup_logging(ns.log_level or cfg.log.level)
+    return run(cfg)
