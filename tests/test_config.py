@@ -1,0 +1,96 @@
+"""Config loading: errors name the file and the dotted key; every field is titled and defaulted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from edge.config import Config, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "edge.toml"
+    p.write_text(text)
+    return p
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, ""))
+    assert cfg == Config()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[vehicle]\nidd = 'x'\n", "vehicle.idd: unknown key"),
+        ("[nosuchsection]\n", "nosuchsection: unknown key"),
+        ("[ops]\nstatus_interval_s = 'soon'\n", "ops.status_interval_s: Input should be a valid number"),
+        ("[ops]\nstatus_interval_s = -1\n", "ops.status_interval_s: Input should be greater than 0"),
+        ("[vehicle]\nid = 'has space'\n", "vehicle.id: String should match pattern"),
+        ("[vehicle]\nkind = 'boat'\n", "vehicle.kind: Input should be 'drone' or 'mss'"),
+    ],
+)
+def test_bad_key_is_named_with_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert any(line.startswith(f"{path}: {expected}") for line in exc.value.problems), exc.value.problems
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[vehicle]\nidd = 1\nkind = 'boat'\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert len(exc.value.problems) == 2
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: file not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(_write(tmp_path, "[vehicle\n"))
+
+
+def _sections(model: type[BaseModel], path: str = "") -> list[tuple[str, type[BaseModel]]]:
+    out = [(path or "(root)", model)]
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += _sections(ann, f"{path}.{name}" if path else name)
+    return out
+
+
+def test_every_field_has_title_and_default() -> None:
+    missing = []
+    for path, model in _sections(Config):
+        assert model.model_config.get("extra") == "forbid", f"{path} must forbid unknown keys"
+        for name, info in model.model_fields.items():
+            if not info.title:
+                missing.append(f"{path}.{name}: no title")
+            if info.is_required():
+                missing.append(f"{path}.{name}: no default")
+    assert not missing, missing
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
+    ok = _check_config(REPO / "systemd" / "edge.toml")
+    assert ok.returncode == 0, ok.stderr
+    bad = _check_config(_write(tmp_path, "[mqtt]\nurll = 'x'\n[ops]\nstatus_interval_s = 'x'\n"))
+    assert bad.returncode == 2
+    assert "mqtt.urll: unknown key" in bad.stderr
+    assert "ops.status_interval_s:" in bad.stderr
+    missing = _check_config(tmp_path / "absent.toml")
+    assert missing.returncode == 2
+    assert "absent.toml: file not found" in missing.stderr
