@@ -1,0 +1,197 @@
+"""`make demo`: the whole chain on this machine with nothing else running.
+
+Starts a private Mosquitto on a free port, the simulator (camera stream + autopilot over UDP, or NMEA + gpsd for
+an MSS scenario), the daemon configured for them, and `edge listen`, whose JSON lines (one per received detection)
+go to stdout. Ctrl-C stops everything cleanly; ``DEMO_SECONDS=N`` (or ``--seconds N``) stops after N seconds.
+Logs of each process go to ``<workdir>/*.log`` (printed at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nobody listens on now (TCP or UDP) on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """A private broker: loopback only, anonymous, no persistence (the daemon's spool is the store)."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(exe).exists():
+        raise SystemExit("mosquitto is not installed: run `make install` (apt-get install mosquitto)")
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser {getpass.getuser()}\n"
+        "log_type error\nlog_type warning\n"
+    )
+    log = open(workdir / "mosquitto.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"mosquitto exited: see {workdir / 'mosquitto.log'}") from None
+            time.sleep(0.1)
+    raise SystemExit("mosquitto did not start listening within 10 s")
+
+
+def daemon_config(workdir: Path, scenario: str, status: dict[str, str], mqtt_port: int, mav_port: int) -> Path:
+    """The daemon's TOML for this demo (same keys as systemd/edge.toml)."""
+    kind = "mss" if "mss" in Path(scenario).stem else "drone"
+    lines = [
+        "[vehicle]",
+        'id = "demo-01"',
+        f'kind = "{kind}"',
+        f'state_dir = "{workdir / "state"}"',
+        "[ops]",
+        "status_interval_s = 2.0",
+        "[camera]",
+        f'url = "{status["camera"]}"',
+        "[mqtt]",
+        f'url = "mqtt://127.0.0.1:{mqtt_port}"',
+        "tls = false",
+    ]
+    if "gpsd" in status:
+        host, port = status["gpsd"].rsplit(":", 1)
+        lines += ["[gps]", "enabled = true", f'host = "{host}"', f"port = {port}"]
+    else:
+        lines += ["[mavlink]", f'url = "udpin:127.0.0.1:{mav_port}"']
+    path = workdir / "edge.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Demo:
+    """Starts the processes in order and stops them in reverse."""
+
+    def __init__(self, scenario: str, workdir: Path) -> None:
+        self.scenario = scenario
+        self.workdir = workdir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", *args],
+            stdout=stdout if stdout is not None else log,
+            stderr=log,
+            cwd=REPO,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> subprocess.Popen[bytes]:
+        mqtt_port = free_port()
+        mav_port = free_port(socket.SOCK_DGRAM)
+        self.procs.append(("mosquitto", start_mosquitto(self.workdir, mqtt_port)))
+        sim_args = ["sim", "--scenario", self.scenario, "--http-port", str(free_port()), "--status-json"]
+        if "mss" in Path(self.scenario).stem:
+            sim_args += ["--nmea-pty", "--gpsd-port", str(free_port())]
+        else:
+            sim_args += ["--mavlink", f"udpout:127.0.0.1:{mav_port}"]
+        sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
+        status = self._read_status(sim)
+        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port)
+        self._spawn("daemon", ["run", "--config", str(cfg)])
+        listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
+        return listen
+
+    def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, str]:
+        assert sim.stdout is not None
+        result: dict[str, str] = {}
+
+        def read() -> None:
+            assert sim.stdout is not None
+            line = sim.stdout.readline()
+            if line:
+                result.update(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=30)
+        if not result:
+            raise SystemExit(f"the simulator did not report its addresses: see {self.workdir / 'sim.log'}")
+        return result
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=8)
+                except subprocess.TimeoutExpired:
+                    print(f"demo: {name} did not stop in 8 s, killing it", file=sys.stderr)
+                    proc.kill()
+                    proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.demo", description=__doc__)
+    parser.add_argument("--scenario", default=str(REPO / "sim" / "scenarios" / "drone-border.toml"))
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("DEMO_SECONDS") or 0),
+        help="stop after this many seconds (0 = until Ctrl-C; env DEMO_SECONDS)",
+    )
+    parser.add_argument("--workdir", help="keep logs and state here (default: a temporary folder)")
+    ns = parser.parse_args(argv)
+    workdir = Path(ns.workdir or tempfile.mkdtemp(prefix="edge-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"demo: logs and state in {workdir}", file=sys.stderr)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    demo = Demo(ns.scenario, workdir)
+    try:
+        listen = demo.start()
+        print("demo: running; detections follow as JSON lines (Ctrl-C to stop)", file=sys.stderr)
+        assert listen.stdout is not None
+        out = listen.stdout
+
+        def pump() -> None:
+            for line in iter(out.readline, b""):
+                sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + ns.seconds if ns.seconds > 0 else None
+        while not stop.wait(0.2):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            for name, proc in demo.procs:
+                if proc.poll() is not None:
+                    print(
+                        f"demo: {name} exited with {proc.returncode}: see {workdir / (name + '.log')}", file=sys.stderr
+                    )
+                    stop.set()
+    finally:
+        demo.stop()
+    print("demo: stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
