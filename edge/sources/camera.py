@@ -1,0 +1,199 @@
+"""Camera source: one grabber thread per camera feeding a one-slot, latest-wins buffer.
+
+The consumer (the detector) always gets the newest frame; frames it never took are counted as dropped.
+A stalled or ended stream is reopened with exponential backoff; the thread never dies on a bad stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from edge.sources.camera_open import CameraError, Reader, open_reader, redact, resolve_backend
+from edge.sources.camera_settings import CameraSettings
+from edge.stages import Health
+from edge.types import Frame
+
+__all__ = ["Camera", "CameraError", "LatestSlot"]
+
+log = logging.getLogger(__name__)
+
+
+class LatestSlot:
+    """A one-frame buffer: ``put`` overwrites, ``get`` waits for a frame newer than the caller's last one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._taken = True
+
+    def put(self, frame: Frame) -> bool:
+        """Store ``frame``; True when it overwrote a frame nobody took (a drop)."""
+        with self._cond:
+            dropped = not self._taken
+            self._frame, self._taken = frame, False
+            self._cond.notify_all()
+        return dropped
+
+    def get(self, timeout: float, after_seq: int = -1) -> Frame | None:
+        """The newest frame with ``seq > after_seq``, waiting up to ``timeout`` s; None if none came."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._frame is None or self._frame.seq <= after_seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._cond.wait(left):
+                    if self._frame is not None and self._frame.seq > after_seq:
+                        break
+                    return None
+            self._taken = True
+            return self._frame
+
+
+class Camera:
+    """``edge.stages.CameraSource`` over OpenCV (V4L2, FFmpeg URLs, GStreamer, video files, image folders).
+
+    Raises CameraError at construction for a config that can never work (e.g. GStreamer missing).
+    """
+
+    def __init__(self, settings: CameraSettings) -> None:
+        if not settings.url.strip():
+            raise CameraError("camera.url is empty: set it to a device, URL, pipeline, video file or image folder")
+        self.settings = settings
+        self.kind = resolve_backend(settings)
+        self.name = f"camera:{settings.id}"
+        self._slot = LatestSlot()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.state = "stopped"
+        self.last_error = ""
+        self.received = 0
+        self.dropped = 0
+        self.handed = 0
+        self.reconnects = 0
+        self._age_last = 0.0
+        self._age_max = 0.0
+        self._fps = 0.0
+        self._t_prev = 0.0
+
+    # -- Stage -------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.state = "starting"
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+        self.state = "stopped"
+
+    def health(self) -> Health:
+        with self._lock:
+            return {
+                "name": self.name,
+                "source": redact(self.settings.url),
+                "backend": self.kind,
+                "state": self.state,
+                "frames_received": self.received,
+                "frames_dropped": self.dropped,
+                "frames_handed": self.handed,
+                "reconnects": self.reconnects,
+                "fps": round(self._fps, 2),
+                "age_at_handover_ms": round(self._age_last * 1e3, 1),
+                "max_age_at_handover_ms": round(self._age_max * 1e3, 1),
+                "last_error": self.last_error,
+            }
+
+    # -- CameraSource ------------------------------------------------------------------------------------------
+    def latest(self, timeout: float, after_seq: int = -1) -> Frame | None:
+        """The newest frame with ``seq > after_seq``, waiting up to ``timeout`` s; None if none came."""
+        frame = self._slot.get(timeout, after_seq)
+        if frame is not None:
+            age = time.monotonic() - frame.t_mono
+            with self._lock:
+                self.handed += 1
+                self._age_last = age
+                self._age_max = max(self._age_max, age)
+        return frame
+
+    # -- grabber thread ----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        s = self.settings
+        backoff = s.reconnect_min_s
+        first = True
+        while not self._stop.is_set():
+            try:
+                reader = open_reader(s, self.kind)
+            except (OSError, ValueError, RuntimeError) as err:
+                self._fail(f"open failed: {err}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, s.reconnect_max_s)
+                continue
+            if not first:
+                log.info("%s: reopened %s", self.name, redact(s.url))
+            first = False
+            self.state = "streaming"
+            try:
+                got = self._pump(reader)
+            except Exception as err:  # a decoder exception must not kill the grabber
+                self._fail(f"read failed: {err!r}")
+                got = 0
+            finally:
+                reader.close()
+            if self._stop.is_set():
+                break
+            if reader.fps and got and s.loop:
+                continue  # replay: start the file again at once
+            if reader.fps and not s.loop and self.kind in ("file", "folder"):
+                self.state = "ended"
+                log.info("%s: end of %s", self.name, redact(s.url))
+                return
+            if got:
+                backoff = s.reconnect_min_s
+            self._fail("stream ended or stalled")
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, s.reconnect_max_s)
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            self.state = "reconnecting"
+            self.last_error = why
+            self.reconnects += 1
+        log.warning("%s: %s; retrying", self.name, why)
+
+    def _pump(self, reader: Reader) -> int:
+        """Read frames until the stream ends, stalls or we are stopped; return how many came."""
+        s = self.settings
+        offset = s.latency_offset_ms / 1e3
+        paced = s.realtime and reader.fps > 0
+        t0 = time.monotonic()
+        n = 0
+        while not self._stop.is_set():
+            if paced:
+                wait = t0 + n / reader.fps - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    break
+            got = reader.read()
+            if got is None:
+                break
+            image, t_grab = got
+            n += 1
+            t_utc = time.time() - (time.monotonic() - t_grab)
+            self._seq += 1
+            frame = Frame(image, t_grab - offset, t_utc - offset, self._seq, s.id)
+            dropped = self._slot.put(frame)
+            with self._lock:
+                self.received += 1
+                self.dropped += int(dropped)
+                if self._t_prev:
+                    dt = max(t_grab - self._t_prev, 1e-6)
+                    self._fps = 1.0 / dt if not self._fps else 0.9 * self._fps + 0.1 / dt
+                self._t_prev = t_grab
+        return n
