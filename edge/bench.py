@@ -21,7 +21,7 @@ PARTS: dict[str, str] = {
     "vision": "edge.detect.bench",
     "uplink": "edge.uplink.bench",
     "bridge": "fwbridge.bench",
-    "memory": "edge.ops.membench",
+    "memory": "sim.membench",
 }
 
 

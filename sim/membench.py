@@ -1,0 +1,102 @@
+"""Resident memory of `edge run` with the default model on the demo set-up, sampled over time.
+
+``run_bench(out_dir, quick)`` (part "memory" of `edge bench`) starts broker + simulator + daemon like
+`make demo`, samples the daemon's RSS once a second after a warm-up, and reports the start, end and peak RSS
+and the growth rate. ``python -m sim.membench --seconds 3600`` is the one-hour soak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sim.demo import Demo
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def measure(seconds: float, warmup_s: float, scenario: str, out_dir: Path) -> dict[str, float]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="edge-membench-"))
+    demo = Demo(scenario, workdir)
+    samples: list[tuple[float, float]] = []
+    try:
+        demo.start()
+        daemon = dict(demo.procs)["daemon"]
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < warmup_s + seconds:
+            if daemon.poll() is not None:
+                raise RuntimeError(f"edge run exited with {daemon.returncode}: see {workdir / 'daemon.log'}")
+            t = time.monotonic() - t0
+            if t >= warmup_s:
+                samples.append((t - warmup_s, rss_mb(daemon.pid)))
+            time.sleep(1.0)
+    finally:
+        demo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if len(samples) < 2:
+        raise RuntimeError("too few RSS samples")
+    (out_dir / "rss.json").write_text(json.dumps(samples))
+    _plot(samples, out_dir / "rss.png")
+    ts = [t for t, _ in samples]
+    vs = [v for _, v in samples]
+    # growth: least-squares slope, MiB per hour
+    n = len(ts)
+    mt, mv = sum(ts) / n, sum(vs) / n
+    slope = sum((t - mt) * (v - mv) for t, v in samples) / max(sum((t - mt) ** 2 for t in ts), 1e-9)
+    return {
+        "rss_start_mb": round(vs[0], 1),
+        "rss_end_mb": round(vs[-1], 1),
+        "rss_max_mb": round(max(vs), 1),
+        "rss_growth_mb_per_h": round(slope * 3600, 1),
+        "rss_window_s": round(ts[-1], 1),
+    }
+
+
+def _plot(samples: list[tuple[float, float]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([t for t, _ in samples], [v for _, v in samples])
+    ax.set_xlabel("time after warm-up (s)")
+    ax.set_ylabel("edge run RSS (MiB)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
+    scenario = str(Path(__file__).parent / "scenarios" / "drone-border.toml")
+    return measure(20 if quick else 120, 15, scenario, out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.membench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3600)
+    parser.add_argument("--scenario", default=str(Path(__file__).parent / "scenarios" / "drone-border.toml"))
+    parser.add_argument("--out", default="bench-out/memory")
+    ns = parser.parse_args(argv)
+    print(json.dumps(measure(ns.seconds, 15, ns.scenario, Path(ns.out))))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
