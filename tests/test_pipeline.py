@@ -39,9 +39,8 @@ class SlotCamera:
 
 
 class SlowDetector:
-    class_names = ["person"]
-
     def __init__(self, delay: float) -> None:
+        self.class_names = ["person"]
         self.delay = delay
         self.seen: list[int] = []
 
