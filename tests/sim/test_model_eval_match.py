@@ -1,0 +1,85 @@
+"""Greedy per-class matching of ``edge model eval``, worked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.types import Detections
+from sim.model_eval import ClassTally, format_report, match_frame, tally_frame
+
+F = np.float32
+GT = np.array([[0, 0, 10, 20], [100, 100, 110, 120]], F)  # two 10x20 targets
+
+
+@pytest.mark.parametrize(
+    ("preds", "scores", "counts", "want"),
+    [
+        # exact hits on both: 2 TP, IoU 1
+        ([[0, 0, 10, 20], [100, 100, 110, 120]], [0.9, 0.8], [True, True], (2, 0, 0, [1.0, 1.0])),
+        # shifted by 5 px in x: overlap 5x20 = 100, union 300 -> IoU 1/3 < 0.5: a FP and a miss
+        ([[5, 0, 15, 20]], [0.9], [True, True], (0, 1, 2, [])),
+        # shifted by 2 px in y: overlap 10x18 = 180, union 220 -> IoU 9/11 >= 0.5
+        ([[0, 2, 10, 22]], [0.9], [True, True], (1, 0, 1, [180 / 220])),
+        # duplicate of the same target: the higher score wins, the other is a FP
+        ([[0, 0, 10, 20], [0, 1, 10, 21]], [0.5, 0.9], [True, False], (1, 1, 0, [19 * 10 / 210])),
+        # a hit on a don't-care target is neither TP nor FP; the missed don't-care is no miss
+        ([[100, 100, 110, 120]], [0.9], [True, False], (0, 0, 1, [])),
+        # nothing predicted: every counted target is a miss
+        (np.empty((0, 4)), [], [True, True], (0, 0, 2, [])),
+    ],
+)
+def test_match_frame(preds: list, scores: list, counts: list, want: tuple) -> None:
+    t = match_frame(np.asarray(preds, F).reshape(-1, 4), np.asarray(scores, F), GT, np.asarray(counts))
+    assert (t.tp, t.fp, t.fn) == want[:3]
+    assert t.ious == pytest.approx(want[3], abs=1e-6)
+
+
+def test_match_frame_without_ground_truth_counts_false_positives() -> None:
+    t = match_frame(np.array([[0, 0, 5, 5]], F), np.array([0.5], F), np.empty((0, 4), F), np.empty(0, bool))
+    assert (t.tp, t.fp, t.fn) == (0, 1, 0)
+
+
+def test_tally_frame_matches_per_class_and_applies_min_height() -> None:
+    gt = np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F)  # heights 20, 10, 30
+    gt_cls = np.array([0, 0, 1])
+    # right box, wrong class for the vehicle; a hit on the 10 px person (don't care at min height 16)
+    dets = Detections(
+        np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F), np.full(3, 0.9, F), np.array([0, 0, 2])
+    )
+    person, vehicle, boat = tally_frame(dets, gt, gt_cls, 3, min_height=16)
+    assert (person.tp, person.fp, person.fn) == (1, 0, 0)
+    assert (vehicle.tp, vehicle.fp, vehicle.fn) == (0, 0, 1)
+    assert (boat.tp, boat.fp, boat.fn) == (0, 1, 0)
+    # at min height 5 the 10 px person counts
+    person5 = tally_frame(dets, gt, gt_cls, 3, min_height=5)[0]
+    assert (person5.tp, person5.fp, person5.fn) == (2, 0, 0)
+
+
+def test_summary_and_report() -> None:
+    t = ClassTally(tp=9, fp=1, fn=3, ious=[0.8, 0.6])
+    s = t.summary()
+    assert s == {
+        "targets": 12,
+        "tp": 9,
+        "fp": 1,
+        "fn": 3,
+        "precision": 0.9,
+        "recall": 0.75,
+        "mean_iou": pytest.approx(0.7),
+    }
+    empty = ClassTally().summary()
+    assert empty["precision"] is None and empty["recall"] is None and empty["mean_iou"] is None
+    report = {
+        "model": "m.onnx",
+        "scenario": "s.toml",
+        "mode": "day",
+        "frames": 3,
+        "seed": 1,
+        "min_height_px": 16.0,
+        "conf_threshold": 0.35,
+        "classes": {"person": s, "boat": empty},
+        "all": s,
+    }
+    text = format_report(report)
+    assert "person" in text and "0.900" in text and "0.750" in text and "boat" in text
