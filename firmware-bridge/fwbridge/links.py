@@ -1,0 +1,354 @@
+"""Links the router sends to and receives from: the base class and the network endpoints.
+
+A link owns its socket(s), parses what arrives into frames and hands them to ``deliver``; ``output`` applies
+the link's filters and rate limit before writing. Links that fail are reopened with exponential backoff by
+``poll``; a failing link never stops the bridge.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import time
+from collections.abc import Callable
+
+from edge.gcs.budget import HIGH, LOW, NORMAL, LinkBudget
+from fwbridge.config import EndpointSettings, LinkSettings
+from fwbridge.frames import Frame, FrameParser, MsgInfo
+from fwbridge.loop import Loop
+from fwbridge.signing import Signer, Verifier
+from fwbridge.stats import LinkStats
+
+log = logging.getLogger("fwbridge")
+Deliver = Callable[["Link", list[Frame]], None]
+MAX_PENDING = 256 * 1024  # bytes queued for a stream link before new frames are dropped
+UDP_BATCH = 64  # datagrams read per readiness event, for fairness between links
+
+
+class Link:
+    """One routable link. Subclasses implement ``_open``, ``_close`` and ``_write``."""
+
+    reopens = True  # False for links that live once (an accepted TCP client)
+
+    def __init__(
+        self, settings: LinkSettings, loop: Loop, table: dict[int, MsgInfo], deliver: Deliver, name: str = ""
+    ) -> None:
+        s = settings
+        self.settings = s
+        self.name = name or s.name
+        self.loop = loop
+        self.deliver = deliver
+        self.parser = FrameParser(table)
+        self.stats = LinkStats()
+        self.budget = LinkBudget(s.msgs_per_s, s.bytes_per_s, s.burst_s, time.monotonic())
+        self._allow_out, self._block_out = frozenset(s.allow_out_ids), frozenset(s.block_out_ids)
+        self._allow_in, self._block_in = frozenset(s.allow_in_ids), frozenset(s.block_in_ids)
+        self._high, self._low = frozenset(s.high_priority_ids), frozenset(s.low_priority_ids)
+        self._low_comp = frozenset(s.low_priority_components)
+        self.verifier: Verifier | None = None
+        self.signer: Signer | None = None
+        self.last_seq: dict[tuple[int, int], int] = {}
+        self.up = False
+        self._backoff = 0.0
+        self._next_open = 0.0
+        self._max_backoff = getattr(s, "reconnect_max_s", 2.0)
+        self._min_backoff = getattr(s, "reconnect_min_s", 0.2)
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        """Open the link if it is down and its backoff has passed."""
+        if self.up or not self.reopens or now < self._next_open:
+            return
+        try:
+            self._open()
+        except OSError as err:
+            msg = str(err)
+            if msg != self.stats.last_error:
+                log.warning("%s: cannot open: %s (retrying)", self.name, msg)
+            self.stats.last_error = msg
+            self.stats.state = "down"
+            self._backoff = min(self._max_backoff, max(self._min_backoff, self._backoff * 2))
+            self._next_open = now + self._backoff
+            return
+        self.up = True
+        self._backoff = 0.0
+        self.parser.reset()
+        self.stats.state = "up"
+        self.stats.reconnects += 1
+        log.info("%s: up", self.name)
+
+    def fail(self, reason: str) -> None:
+        """The link broke: close it and let ``poll`` reopen it after the first backoff step."""
+        if not self.up:
+            return
+        log.warning("%s: lost: %s", self.name, reason)
+        self.stats.last_error = reason
+        self.stats.state = "down"
+        self.up = False
+        self._close()
+        self._backoff = self._min_backoff
+        self._next_open = time.monotonic() + self._backoff
+
+    def close(self) -> None:
+        if self.up:
+            self.up = False
+            self._close()
+        self.stats.state = "closed"
+
+    def periodic(self, now: float) -> None:
+        """Called about every 0.2 s: hook for health checks of the link."""
+
+    # data ------------------------------------------------------------------------------------------------
+    def accepts_in(self, msgid: int) -> bool:
+        return (not self._allow_in or msgid in self._allow_in) and msgid not in self._block_in
+
+    def priority(self, msgid: int, compid: int) -> int:
+        if msgid in self._high:
+            return HIGH
+        if msgid in self._low or compid in self._low_comp:
+            return LOW
+        return NORMAL
+
+    def output(self, raw: bytes, msgid: int, compid: int, now: float) -> None:
+        """Send one frame through filters and the rate limit; every outcome is counted."""
+        st = self.stats
+        if not self.up:
+            st.drop_io += 1
+            return
+        if (self._allow_out and msgid not in self._allow_out) or msgid in self._block_out:
+            st.drop_filter += 1
+            return
+        if self.budget.limited and not self.budget.admit(len(raw), self.priority(msgid, compid), now):
+            st.drop_rate += 1
+            return
+        if self._write(raw):
+            st.tx_msgs += 1
+            st.tx_bytes += len(raw)
+        else:
+            st.drop_io += 1
+
+    def _received(self, data: bytes) -> None:
+        frames = self.parser.feed(data)
+        if frames:
+            self.deliver(self, frames)
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _write(self, raw: bytes) -> bool:
+        raise NotImplementedError
+
+
+class UdpLink(Link):
+    """UDP server (binds address:port, replies to every peer heard within peer_timeout_s) or client."""
+
+    def __init__(self, settings: EndpointSettings, loop: Loop, table: dict[int, MsgInfo], deliver: Deliver) -> None:
+        super().__init__(settings, loop, table, deliver)
+        self.es = settings
+        self.sock: socket.socket | None = None
+        self.peers: dict[tuple[str, int], float] = {}
+        self._server = settings.mode == "udp-server"
+        if not self._server:
+            self.peers[(settings.address, settings.port)] = float("inf")
+
+    def _open(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((self.es.address, self.es.port) if self._server else ("0.0.0.0", 0))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.watch(sock, self._readable)
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.loop.unwatch(self.sock)
+            self.sock.close()
+            self.sock = None
+
+    def _readable(self) -> None:
+        sock = self.sock
+        for _ in range(UDP_BATCH):
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError as err:
+                if err.errno == errno.ECONNREFUSED:  # ICMP from a client peer that is not listening yet
+                    continue
+                self.fail(str(err))
+                return
+            if self._server:
+                self.peers[addr] = time.monotonic()
+            self.parser.reset()  # a datagram holds whole frames; never join two datagrams
+            self._received(data)
+
+    def _write(self, raw: bytes) -> bool:
+        if self.sock is None or not self.peers:
+            return False
+        ok = False
+        now = time.monotonic()
+        for addr, seen in list(self.peers.items()):
+            if now - seen > self.es.peer_timeout_s:
+                del self.peers[addr]
+                continue
+            try:
+                self.sock.sendto(raw, addr)
+                ok = True
+            except (BlockingIOError, ConnectionRefusedError):
+                pass
+            except OSError as err:
+                log.debug("%s: send to %s: %s", self.name, addr, err)
+        return ok
+
+
+class StreamLink(Link):
+    """A link over a byte stream with an output buffer (TCP client connections, serial ports)."""
+
+    def __init__(
+        self, settings: LinkSettings, loop: Loop, table: dict[int, MsgInfo], deliver: Deliver, name: str = ""
+    ) -> None:
+        super().__init__(settings, loop, table, deliver, name)
+        self._pending = bytearray()
+        self._fileobj: object = None
+
+    def _send_now(self, data: bytes | bytearray) -> int:
+        raise NotImplementedError
+
+    def _write(self, raw: bytes) -> bool:
+        if self._pending:
+            if len(self._pending) + len(raw) > MAX_PENDING:
+                return False
+            self._pending += raw
+            return True
+        try:
+            n = self._send_now(raw)
+        except BlockingIOError:
+            n = 0
+        except OSError as err:
+            self.fail(str(err))
+            return False
+        if n < len(raw):
+            self._pending += raw[n:]
+            self.loop.want_write(self._fileobj, True)
+        return True
+
+    def _writable(self) -> None:
+        try:
+            n = self._send_now(self._pending)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            self.fail(str(err))
+            return
+        del self._pending[:n]
+        if not self._pending:
+            self.loop.want_write(self._fileobj, False)
+
+
+class TcpClientLink(StreamLink):
+    """One accepted TCP connection; it is removed from the router when it closes."""
+
+    reopens = False
+
+    def __init__(
+        self,
+        settings: EndpointSettings,
+        loop: Loop,
+        table: dict[int, MsgInfo],
+        deliver: Deliver,
+        sock: socket.socket,
+        name: str,
+    ) -> None:
+        super().__init__(settings, loop, table, deliver, name)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self._fileobj = sock
+        self.up = True
+        self.stats.state = "up"
+        loop.watch(sock, self._readable, self._writable)
+
+    def _send_now(self, data: bytes | bytearray) -> int:
+        return self.sock.send(data)
+
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            self.fail(str(err))
+            return
+        if not data:
+            self.fail("closed by peer")
+            return
+        self._received(data)
+
+    def _close(self) -> None:
+        self.loop.unwatch(self.sock)
+        self.sock.close()
+        self._pending.clear()
+
+
+class TcpServer:
+    """Listens for TCP clients; each accepted client becomes its own TcpClientLink (given to ``on_client``)."""
+
+    def __init__(self, settings: EndpointSettings, loop: Loop, on_client: Callable[[socket.socket, str], None]) -> None:
+        self.settings = settings
+        self.loop = loop
+        self.on_client = on_client
+        self.sock: socket.socket | None = None
+        self._next_open = 0.0
+        self._backoff = 0.0
+        self._count = 0
+        self.last_error = ""
+
+    def poll(self, now: float) -> None:
+        if self.sock is not None or now < self._next_open:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.settings.address, self.settings.port))
+            sock.listen(8)
+        except OSError as err:
+            sock.close()
+            if str(err) != self.last_error:
+                log.warning("%s: cannot listen: %s (retrying)", self.settings.name, err)
+            self.last_error = str(err)
+            self._backoff = min(self.settings.reconnect_max_s, max(0.2, self._backoff * 2))
+            self._next_open = now + self._backoff
+            return
+        sock.setblocking(False)
+        self.sock = sock
+        self.last_error = ""
+        self.loop.watch(sock, self._accept)
+        log.info("%s: listening on tcp %s:%d", self.settings.name, self.settings.address, self.settings.port)
+
+    def _accept(self) -> None:
+        assert self.sock is not None
+        try:
+            conn, _addr = self.sock.accept()
+        except BlockingIOError:
+            return
+        except OSError as err:
+            log.warning("%s: accept: %s", self.settings.name, err)
+            return
+        self._count += 1
+        self.on_client(conn, f"{self.settings.name}-{self._count}")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.loop.unwatch(self.sock)
+            self.sock.close()
+            self.sock = None

@@ -1,0 +1,55 @@
+"""The bridge routes real MAVLink bytes between a pty flight controller and UDP/TCP endpoints."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from fwbridge.config import BridgeConfig
+
+
+def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], **serial: Any) -> BridgeConfig:
+    return BridgeConfig.model_validate(
+        {"bridge": {"stats_file": str(tmp_path / "stats.json")}, "serial": {"glob": str(tmp_path / "fc-*"), **serial}, "endpoint": endpoints}
+    )
+
+
+def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tmp_path, fc_factory, gcs_factory, kit):
+    fc = fc_factory().start()
+    fc.link_to(tmp_path / "fc-A")
+    gcs_port, daemon_port, out_port = kit.free_port(), kit.free_port(), kit.free_port()
+    cfg = _cfg(
+        tmp_path,
+        [
+            {"name": "gcs", "mode": "udp-server", "port": gcs_port},
+            {"name": "daemon", "mode": "udp-server", "port": daemon_port},
+            {"name": "radio", "mode": "udp-client", "port": out_port},
+        ],
+    )
+    radio = gcs_factory(f"udpin:127.0.0.1:{out_port}")
+    gcs = gcs_factory(f"udpout:127.0.0.1:{gcs_port}")
+    daemon = gcs_factory(f"udpout:127.0.0.1:{daemon_port}", source_system=1, source_component=191)
+    with kit.BridgeThread(cfg) as bridge:
+        kit.wait_for(lambda: bridge.serial is not None and bridge.serial.up, 5, "serial open")
+        gcs.mav.heartbeat_send(6, 8, 0, 0, 0)
+        daemon.mav.heartbeat_send(18, 8, 0, 0, 4)
+        got_gcs = kit.collect(gcs, 1.5)
+        got_radio = kit.collect(radio, 0.3, keepalive=False)
+        got_daemon = kit.collect(daemon, 0.3, keepalive=False)
+        # a command from the GCS for the autopilot (1/1) reaches the FC, not the daemon
+        gcs.mav.command_long_send(1, 1, mavlink.MAV_CMD_REQUEST_MESSAGE, 0, 33, 0, 0, 0, 0, 0, 0)
+        kit.wait_for(lambda: fc.got("COMMAND_LONG"), 3, "COMMAND_LONG at the FC")
+        time.sleep(0.2)
+        daemon_after = kit.collect(daemon, 0.3, keepalive=False)
+    for got in (got_gcs, got_radio, got_daemon):
+        types = [m.get_type() for m in got]
+        assert types.count("GLOBAL_POSITION_INT") >= 2, types
+        assert any(m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 for m in got)
+    # the GCS sees the daemon's heartbeat (component 191) too
+    assert any(m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 191 for m in got_gcs)
+    assert not [m for m in daemon_after if m.get_type() == "COMMAND_LONG"]
+    stats = bridge.snapshot()["links"]
+    assert stats["fc"]["rx_msgs"] > 5 and stats["gcs"]["tx_msgs"] > 5 and stats["fc"]["crc_errors"] == 0
