@@ -1,0 +1,155 @@
+"""The ONNX detection engine: frame -> (gating) -> tiles -> preprocess -> onnxruntime -> decode -> filters -> NMS.
+
+``OnnxDetector`` satisfies ``edge.stages.Detector``; boxes come back in original-image pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from edge.detect.decoders import (
+    Decoded,
+    decode_end2end,
+    decode_tf,
+    decode_yolov5,
+    decode_yolov8,
+    denormalise,
+)
+from edge.detect.model import ModelInfo, load_model
+from edge.detect.motion import MotionGate
+from edge.detect.nms import keep_mask, nms
+from edge.detect.preprocess import preprocess, to_original
+from edge.detect.session import ModelError
+from edge.detect.settings import DetectorSettings
+from edge.detect.tiling import tile_windows
+from edge.stages import Health
+from edge.types import Detections, Frame
+
+__all__ = ["ModelError", "OnnxDetector"]
+
+log = logging.getLogger(__name__)
+
+
+class OnnxDetector:
+    """``edge.stages.Detector`` on onnxruntime; raises ModelError (naming the config key) for a bad model."""
+
+    name = "detector"
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = s = settings
+        self.session, self.info = load_model(s)
+        self.class_names: list[str] = list(self.info.labels)
+        names = self.class_names
+        unknown = [c for c in list(s.class_thresholds) + list(s.classes) if c not in names]
+        if unknown:
+            raise ModelError(
+                f"detector.classes / detector.class_thresholds: {unknown} are not classes of this model ({names})"
+            )
+        self._thresholds = np.asarray([s.class_thresholds.get(n, s.conf_threshold) for n in names], np.float32)
+        self._min_score = float(min(self._thresholds.min(), s.conf_threshold))
+        self._allowed = np.asarray([n in s.classes for n in names]) if s.classes else None
+        self._masks = [np.asarray(p, np.float32).reshape(-1, 2) for p in s.exclusion_masks]
+        if any(len(m) < 3 for m in self._masks):
+            raise ModelError("detector.exclusion_masks: each polygon needs at least 3 [x, y] points")
+        self._gate = MotionGate(s.gating) if s.gating.enabled else None
+        self._last = Detections.empty()
+        self._lock = threading.Lock()
+        self.inferences = 0
+        self.frames = 0
+        self.gated = 0
+        self._infer_s = 0.0
+        self._infer_last = 0.0
+        dummy = np.zeros((*(self.info.spec.size or self.info.spec.max_size), 3), np.uint8)
+        for _ in range(s.warmup_runs):
+            self._infer(dummy)
+        log.info(
+            "detector: %s layout %s, %d classes, input %s",
+            s.model,
+            self.info.layout,
+            len(names),
+            self.info.spec.describe(),
+        )
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.info
+
+    def detect(self, frame: Frame) -> Detections:
+        """Boxes in ``frame.image`` pixels; with gating on, a static frame returns the last boxes (shifted by the
+        platform's motion) without running the model."""
+        self.frames += 1
+        if self._gate is not None:
+            d = self._gate.decide(frame.image, frame.t_mono)
+            if not d.run:
+                self.gated += 1
+                last = self._last
+                if not len(last):
+                    return last
+                shift = np.asarray([*d.shift, *d.shift], np.float32)
+                return Detections(last.xyxy + shift, last.score, last.class_id)
+        t = self.settings.tiling
+        h, w = frame.height, frame.width
+        parts: list[Decoded] = []
+        for x0, y0, x1, y1 in tile_windows(w, h, t.cols, t.rows, t.overlap, t.full_frame):
+            xyxy, score, cid = self._infer(frame.image[y0:y1, x0:x1])
+            if x0 or y0:
+                xyxy += np.asarray([x0, y0, x0, y0], np.float32)
+            parts.append((xyxy, score, cid))
+        xyxy = np.concatenate([p[0] for p in parts])
+        score = np.concatenate([p[1] for p in parts])
+        cid = np.concatenate([p[2] for p in parts])
+        if len(cid) and int(cid.max()) >= len(self.class_names):
+            self._grow_classes(int(cid.max()) + 1)
+        ok = keep_mask(xyxy, score, cid, self._thresholds, self._allowed, self.settings.min_box_px, self._masks)
+        xyxy, score, cid = xyxy[ok], score[ok], cid[ok]
+        keep = nms(xyxy, score, cid, self.settings.iou_threshold, self.settings.max_detections)
+        dets = Detections(xyxy[keep], score[keep], cid[keep])
+        self._last = dets
+        return dets
+
+    def _grow_classes(self, n: int) -> None:
+        """The model gave a class id beyond its known names: extend them (generic names, default threshold)."""
+        k = len(self.class_names)
+        log.warning("detector: class id %d beyond the %d known class names; add detector.labels", n - 1, k)
+        self.class_names.extend(f"class{i}" for i in range(k, n))
+        self._thresholds = np.concatenate([self._thresholds, np.full(n - k, self.settings.conf_threshold, np.float32)])
+        if self._allowed is not None:
+            self._allowed = np.concatenate([self._allowed, np.zeros(n - k, bool)])
+
+    def _infer(self, image: np.ndarray) -> Decoded:
+        """One model run on ``image`` -> candidates in ``image`` pixels above the lowest threshold."""
+        info, s = self.info, self.settings
+        tensor, tf = preprocess(image, info.spec, s.thermal)
+        t0 = time.perf_counter()
+        outs = self.session.run(None, {info.input_name: tensor})
+        dt = time.perf_counter() - t0
+        with self._lock:
+            self.inferences += 1
+            self._infer_s += dt
+            self._infer_last = dt
+        if info.layout == "tf":
+            decoded = decode_tf({role: outs[i] for role, i in info.tf_roles.items()}, self._min_score)
+        else:
+            out = next(o for o in outs if np.ndim(o) == 3)
+            decode = {"yolov5": decode_yolov5, "yolov8": decode_yolov8, "end2end": decode_end2end}[info.layout]
+            decoded = decode(np.asarray(out, np.float32), self._min_score)
+        xyxy = denormalise(decoded[0], s.boxes_normalized, info.layout, tf.dst)
+        return to_original(xyxy, tf), decoded[1], decoded[2]
+
+    def health(self) -> Health:
+        with self._lock:
+            return {
+                "name": self.name,
+                "model": self.settings.model,
+                "provider": self.info.provider,
+                "layout": self.info.layout,
+                "frames": self.frames,
+                "inferences": self.inferences,
+                "gated_frames": self.gated,
+                "inference_ms_last": round(self._infer_last * 1e3, 2),
+                "inference_ms_mean": round(self._infer_s * 1e3 / max(self.inferences, 1), 2),
+            }

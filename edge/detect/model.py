@@ -1,0 +1,213 @@
+"""What a model is: its input, outputs, metadata, labels, output layout and the preprocessing it gets.
+
+``load_model`` opens the session, reads everything the model says about itself, applies config overrides,
+and runs one probe inference on a blank input to see the real output shapes (dynamic dims included).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge.detect.decoders import LAYOUTS, LayoutError, fits, recognise, tf_roles
+from edge.detect.preprocess import PreprocessSpec
+from edge.detect.session import ModelError, open_session
+from edge.detect.settings import DetectorSettings
+
+DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
+
+
+@dataclass
+class ModelInfo:
+    """Everything ``edge model inspect`` prints and the engine uses."""
+
+    path: str
+    provider: str
+    input_name: str
+    input_shape: list[int | str | None]
+    input_type: str
+    outputs: list[tuple[str, list[int | str | None], str]]
+    output_shapes: list[tuple[int, ...]]
+    metadata: dict[str, str]
+    labels: list[str]
+    labels_source: str
+    layout: str
+    layout_source: str
+    spec: PreprocessSpec
+    tf_roles: dict[str, int] = field(default_factory=dict)
+
+
+def parse_names(text: str) -> list[str] | None:
+    """Class names from metadata: a python-dict string {0: 'person', ...} (Ultralytics), a JSON/python list,
+    or comma-separated names; None when unreadable."""
+    try:
+        val = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        try:
+            val = json.loads(text)
+        except ValueError:
+            val = [n.strip() for n in text.split(",")] if "," in text else None
+    if isinstance(val, dict):
+        try:
+            return [str(val[k]) for k in sorted(val, key=int)]
+        except (TypeError, ValueError):
+            return None
+    if isinstance(val, (list, tuple)) and all(isinstance(v, str) for v in val):
+        return list(val)
+    return None
+
+
+def _labels(s: DetectorSettings, meta: dict[str, str]) -> tuple[list[str] | None, str]:
+    if s.labels:
+        return list(s.labels), "config detector.labels"
+    for key in ("names", "labels", "classes"):
+        if key in meta and (names := parse_names(meta[key])):
+            return names, f"model metadata '{key}'"
+    side = Path(s.model).with_suffix(".labels")
+    if side.is_file():
+        names = [ln.strip() for ln in side.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if names:
+            return names, f"file {side}"
+    return None, ""
+
+
+def _imgsz(meta: dict[str, str]) -> tuple[int, int] | None:
+    try:
+        val = ast.literal_eval(meta.get("imgsz", ""))
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(val, int):
+        return (val, val)
+    if isinstance(val, (list, tuple)) and len(val) == 2 and all(isinstance(v, int) for v in val):
+        return (int(val[0]), int(val[1]))
+    return None
+
+
+def make_spec(s: DetectorSettings, shape: list[int | str | None], type_: str, meta: dict[str, str]) -> PreprocessSpec:
+    """The preprocessing for an input of ``shape`` / ``type_``, config values overriding what the model says."""
+    p = s.preprocess
+    if len(shape) != 4:
+        raise ModelError(
+            f"detector.model: the model's input has shape {shape}; only image inputs [1, C, H, W] or [1, H, W, C] "
+            "are supported"
+        )
+    if type_ not in DTYPES:
+        raise ModelError(f"detector.model: input type {type_} is not supported (float32, float16 or uint8 inputs only)")
+    model_dtype = np.dtype(DTYPES[type_])
+    if p.dtype != "auto" and np.dtype(p.dtype) != model_dtype:
+        raise ModelError(
+            f"detector.preprocess.dtype: {p.dtype} but the model's input is {model_dtype.name}; set it to auto"
+        )
+    layout = p.layout
+    if layout == "auto":
+        layout = "nhwc" if shape[3] in (1, 3) and shape[1] not in (1, 3) else "nchw"
+    c = shape[1] if layout == "nchw" else shape[3]
+    hw = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
+    channels = c if isinstance(c, int) and c in (1, 3) else 3
+    fixed = (hw[0], hw[1]) if isinstance(hw[0], int) and isinstance(hw[1], int) and hw[0] > 0 and hw[1] > 0 else None
+    size: tuple[int, int] | None = fixed
+    if p.input_size:
+        if len(p.input_size) != 2 or min(p.input_size) <= 0:
+            raise ModelError(f"detector.preprocess.input_size: {p.input_size} is not [height, width]")
+        want = (p.input_size[0], p.input_size[1])
+        if fixed and want != fixed:
+            raise ModelError(
+                f"detector.preprocess.input_size: {list(want)} but the model's input is fixed at {list(fixed)}; "
+                "leave input_size empty"
+            )
+        size = want
+    size = size or _imgsz(meta)
+    try:
+        stride = int(meta.get("stride", p.stride))
+    except ValueError:
+        stride = p.stride
+    scale = p.scale if p.scale >= 0 else (1.0 if model_dtype == np.uint8 else 1.0 / 255.0)
+    return PreprocessSpec(
+        layout=layout,
+        size=size,
+        rgb=p.channel_order != "bgr",
+        scale=scale,
+        mean=tuple(float(v) for v in (list(p.mean) + [0.0] * 3)[:3]),
+        std=tuple(float(v) for v in (list(p.std) + [1.0] * 3)[:3]),
+        letterbox=p.resize == "letterbox",
+        pad_value=p.pad_value,
+        dtype=model_dtype,
+        channels=channels,
+        stride=stride,
+    )
+
+
+def _class_count(layout: str, shapes: list[tuple[int, ...]]) -> int | None:
+    rank3 = [s for s in shapes if len(s) == 3]
+    if layout == "yolov8" and rank3:
+        return rank3[0][1] - 4
+    if layout == "yolov5" and rank3:
+        return rank3[0][2] - 5
+    return None
+
+
+def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
+    """Open ``s.model`` and work out labels, layout and preprocessing; raise ModelError naming the config key."""
+    sess = open_session(s.model, s.providers, s.intra_op_threads, s.inter_op_threads)
+    inputs = sess.get_inputs()
+    if len(inputs) != 1:
+        raise ModelError(
+            f"detector.model: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+            "only models with one image input are supported"
+        )
+    inp = inputs[0]
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    spec = make_spec(s, list(inp.shape), inp.type, meta)
+    h, w = spec.size or spec.max_size
+    probe_shape = (1, spec.channels, h, w) if spec.layout == "nchw" else (1, h, w, spec.channels)
+    names = [o.name for o in sess.get_outputs()]
+    try:
+        outs = sess.run(None, {inp.name: np.zeros(probe_shape, spec.dtype)})
+    except Exception as err:
+        raise ModelError(
+            f"detector.preprocess: the model rejects a {spec.describe()} input {probe_shape} "
+            f"({str(err).splitlines()[0][:200]}); set detector.preprocess.layout / input_size to match the model"
+        ) from None
+    shapes = [tuple(np.asarray(o).shape) for o in outs]
+    labels, labels_source = _labels(s, meta)
+    nc = len(labels) if labels else None
+    layout: str = s.layout
+    layout_source = "config detector.layout"
+    try:
+        if layout == "auto":
+            layout_source = "recognised from outputs and metadata"
+            layout = recognise(names, shapes, meta, nc)
+        elif layout == "tf" and not tf_roles(names):
+            raise LayoutError(f"output names {names} do not name boxes, scores and classes")
+        elif layout != "tf" and not fits(layout, shapes):
+            raise LayoutError(f"output shapes {shapes} do not fit the {layout} layout")
+    except LayoutError as err:
+        hint = f"; detector.labels / the model's names give {nc} classes" if nc is not None else ""
+        raise ModelError(
+            f"detector.layout: cannot decode outputs {dict(zip(names, shapes, strict=False))}: {err}{hint}; set detector.layout "
+            f"to one of {', '.join(LAYOUTS)} (and detector.labels to the model's classes)"
+        ) from None
+    if labels is None:
+        count = _class_count(layout, shapes) or 1
+        labels, labels_source = [f"class{i}" for i in range(count)], "none found (generic names)"
+    return sess, ModelInfo(
+        path=s.model,
+        provider=sess.get_providers()[0],
+        input_name=inp.name,
+        input_shape=list(inp.shape),
+        input_type=inp.type,
+        outputs=[(o.name, list(o.shape), o.type) for o in sess.get_outputs()],
+        output_shapes=shapes,
+        metadata=meta,
+        labels=labels,
+        labels_source=labels_source,
+        layout=layout,
+        layout_source=layout_source,
+        spec=spec,
+        tf_roles=tf_roles(names) if layout == "tf" else {},
+    )

@@ -1,0 +1,84 @@
+"""Box maths: IoU, class-aware NMS and the post-NMS filters (thresholds, allow-list, size, exclusion masks).
+
+Boxes are (N, 4) float32 pixels x1, y1, x2, y2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4), (M, 4) -> (N, M) intersection over union (0 where a box has no area)."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)), np.float32)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def nms(xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, iou: float, max_det: int = 300) -> np.ndarray:
+    """Indices kept by class-aware greedy NMS, best score first.
+
+    Boxes of different classes never suppress each other (each class is shifted by its own offset).
+    """
+    if not len(xyxy):
+        return np.empty(0, np.int64)
+    order = np.argsort(-score, kind="stable")[: max(4 * max_det, 1000)]
+    offset = class_id[order, None].astype(np.float32) * (float(np.abs(xyxy).max()) + 1.0) * 2.0
+    boxes = xyxy[order] + offset
+    overlaps = iou_matrix(boxes, boxes) > iou
+    suppressed = np.zeros(len(order), bool)
+    keep: list[int] = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if len(keep) >= max_det:
+            break
+        suppressed |= overlaps[i]
+    return order[np.asarray(keep, np.int64)]
+
+
+def points_in_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """(N, 2) points, (M, 2) polygon vertices -> (N,) bool, even-odd rule (vectorised ray casting)."""
+    x, y = pts[:, 0:1], pts[:, 1:2]
+    x1, y1 = poly[:, 0][None], poly[:, 1][None]
+    x2, y2 = np.roll(poly[:, 0], -1)[None], np.roll(poly[:, 1], -1)[None]
+    crosses = (y1 > y) != (y2 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xint = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+    return np.asarray((crosses & (x < xint)).sum(1) % 2 == 1)
+
+
+def keep_mask(
+    xyxy: np.ndarray,
+    score: np.ndarray,
+    class_id: np.ndarray,
+    thresholds: np.ndarray,
+    allowed: np.ndarray | None,
+    min_size: float,
+    masks: Sequence[np.ndarray],
+) -> np.ndarray:
+    """(N,) bool: score >= its class threshold, class allowed, both sides >= min_size, bottom-centre outside masks.
+
+    thresholds: (nc,) per-class confidence threshold (classes beyond it use its last entry);
+    allowed: (nc,) bool or None for all classes.
+    """
+    cid = np.clip(class_id, 0, len(thresholds) - 1)
+    ok = score >= thresholds[cid]
+    if allowed is not None:
+        ok &= (class_id >= 0) & (class_id < len(allowed)) & allowed[np.clip(class_id, 0, len(allowed) - 1)]
+    ok &= ((xyxy[:, 2] - xyxy[:, 0]) >= min_size) & ((xyxy[:, 3] - xyxy[:, 1]) >= min_size)
+    if masks and ok.any():
+        foot = np.stack([(xyxy[:, 0] + xyxy[:, 2]) * 0.5, xyxy[:, 3]], axis=1)
+        for poly in masks:
+            ok &= ~points_in_polygon(foot, poly)
+    return np.asarray(ok)

@@ -1,0 +1,67 @@
+"""onnxruntime sessions: providers by preference with fallback, thread counts, and ModelError."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+class ModelError(Exception):
+    """A model that cannot be used; the message says what is wrong and which config key fixes it."""
+
+
+def resolve_providers(wanted: Sequence[str], available: Sequence[str] | None = None) -> list[str]:
+    """Providers from ``wanted`` (full or short names) that this onnxruntime has, in order; CPU always last."""
+    have = list(ort.get_available_providers() if available is None else available)
+    out: list[str] = []
+    for name in wanted:
+        full = PROVIDER_ALIASES.get(name.lower(), name)
+        if full in have and full not in out:
+            out.append(full)
+    if "CPUExecutionProvider" not in out:
+        out.append("CPUExecutionProvider")
+    return out
+
+
+def open_session(path: str | Path, providers: Sequence[str], intra: int = 0, inter: int = 0) -> ort.InferenceSession:
+    """An InferenceSession on the first usable provider; raise ModelError for a missing or unreadable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"detector.model: no model file at {str(p)!r}; set detector.model to an .onnx file")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if intra:
+        opts.intra_op_num_threads = intra
+    if inter:
+        opts.inter_op_num_threads = inter
+    chosen = resolve_providers(providers)
+    try:
+        sess = ort.InferenceSession(str(p), sess_options=opts, providers=chosen)
+    except Exception as err:  # onnxruntime raises several unrelated types for a bad file
+        msg = str(err).splitlines()[0][:300]
+        raise ModelError(
+            f"detector.model: {str(p)!r} is not a usable ONNX model ({msg}); set detector.model to a valid .onnx file"
+        ) from None
+    running = sess.get_providers()[0] if sess.get_providers() else "?"
+    skipped = [w for w in providers if PROVIDER_ALIASES.get(w.lower(), w) not in chosen]
+    log.info(
+        "detector: %s runs on %s%s", p.name, running, f" (not available here: {', '.join(skipped)})" if skipped else ""
+    )
+    return sess

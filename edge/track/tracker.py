@@ -1,0 +1,227 @@
+"""ByteTrack-style multi-object tracker with NEW / UPDATE / LOST events.
+
+Per frame: predict every track (constant-velocity Kalman, real ``dt``), match high-confidence detections by
+IoU, then match what is left of the recently seen tracks to low-confidence detections, then start tentative
+tracks from unmatched confident detections. A track is reported NEW once it has ``min_hits`` matches, then
+UPDATE only when it moved (``update_move``), changed class or ``update_interval_s`` passed, and LOST once
+unseen for ``lost_after_s``. Association is greedy by IoU (best pairs first), vectorised over the IoU matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.detect.nms import iou_matrix
+from edge.stages import Health
+from edge.track import kalman
+from edge.track.settings import TrackerSettings
+from edge.types import Detections, EventKind, TrackEvents
+
+
+def greedy_match(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (rows, cols) of an (R, C) IoU matrix, best IoU first, each row and column used once, IoU >= min_iou."""
+    if not iou.size:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    r, c = np.nonzero(iou >= max(min_iou, 1e-6))
+    order = np.argsort(-iou[r, c], kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    rows, cols = [], []
+    for i in order:
+        a, b = int(r[i]), int(c[i])
+        if a in used_r or b in used_c:
+            continue
+        used_r.add(a)
+        used_c.add(b)
+        rows.append(a)
+        cols.append(b)
+    return np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+
+
+@dataclass
+class _Tracks:
+    """Struct of arrays for T tracks."""
+
+    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 8)))
+    cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 8, 8)))
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    t_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    t_state: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    votes: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))  # (T, classes) summed scores
+    box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # last matched box
+    rep_box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # last reported box
+    rep_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    t_rep: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, keep: np.ndarray) -> _Tracks:
+        return _Tracks(**{k: v[keep] for k, v in self.__dict__.items()})
+
+    def extend(self, other: _Tracks) -> _Tracks:
+        width = max(self.votes.shape[1], other.votes.shape[1])
+        parts = {k: v for k, v in self.__dict__.items()}
+        parts["votes"] = _pad_cols(self.votes, width)
+        return _Tracks(
+            **{
+                k: np.concatenate([v, _pad_cols(other.votes, width) if k == "votes" else getattr(other, k)])
+                for k, v in parts.items()
+            }
+        )
+
+    @property
+    def klass(self) -> np.ndarray:
+        return self.votes.argmax(1).astype(np.int64)
+
+
+def _pad_cols(a: np.ndarray, width: int) -> np.ndarray:
+    return a if a.shape[1] >= width else np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+
+class ByteTracker:
+    """``edge.stages.Tracker``: ``update`` returns only tracks with an event in this frame."""
+
+    name = "tracker"
+
+    def __init__(self, settings: TrackerSettings) -> None:
+        self.s = settings
+        self._t = _Tracks()
+        self._next_id = 1
+        self.frames = 0
+        self.events = {k.name.lower(): 0 for k in EventKind}
+
+    def update(self, dets: Detections, t_mono: float) -> TrackEvents:
+        """Associate ``dets`` (frame captured at ``t_mono`` s) with the tracks; NEW / UPDATE / LOST events."""
+        s, tr = self.s, self._t
+        self.frames += 1
+        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov, np.maximum(t_mono - tr.t_state, 0.0))
+        tr.t_state = np.full(len(tr), t_mono)
+        keep_det = dets.score >= s.low_threshold
+        dets = dets[keep_det]
+        high = np.flatnonzero(dets.score >= s.high_threshold)
+        low = np.flatnonzero(dets.score < s.high_threshold)
+        pred = kalman.cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
+
+        det_for_track = np.full(len(tr), -1, np.int64)
+        r1, c1 = greedy_match(iou_matrix(pred, dets.xyxy[high]), s.match_iou)
+        det_for_track[r1] = high[c1]
+        # second stage: tracks seen in the previous frame(s) and still unmatched, against low-confidence boxes
+        left = np.flatnonzero((det_for_track < 0) & (t_mono - tr.t_seen < s.lost_after_s))
+        r2, c2 = greedy_match(iou_matrix(pred[left], dets.xyxy[low]), s.low_match_iou)
+        det_for_track[left[r2]] = low[c2]
+
+        matched = np.flatnonzero(det_for_track >= 0)
+        md = det_for_track[matched]
+        kinds: list[np.ndarray] = []
+        if len(matched):
+            tr.mean[matched], tr.cov[matched] = kalman.update(tr.mean[matched], tr.cov[matched], dets.xyxy[md])
+            tr.hits[matched] += 1
+            tr.t_seen[matched] = t_mono
+            tr.score[matched] = dets.score[md]
+            tr.box[matched] = dets.xyxy[md]
+            need = int(dets.class_id[md].max()) + 1
+            tr.votes = _pad_cols(tr.votes, need)
+            np.add.at(tr.votes, (matched, dets.class_id[md]), dets.score[md])
+        new_conf = np.zeros(len(tr), bool)
+        new_conf[matched] = ~tr.confirmed[matched] & (tr.hits[matched] >= s.min_hits)
+        tr.confirmed |= new_conf
+        upd = np.zeros(len(tr), bool)
+        if len(matched):
+            upd[matched] = tr.confirmed[matched] & ~new_conf[matched] & self._changed(tr, matched, t_mono)
+        lost = tr.confirmed & (t_mono - tr.t_seen >= s.lost_after_s)
+        stale = ~tr.confirmed & (t_mono - tr.t_seen >= s.tentative_max_age_s)
+
+        report = new_conf | upd
+        tr.rep_box[report] = self._boxes(tr, np.flatnonzero(report))
+        tr.rep_class[report] = tr.klass[report]
+        tr.t_rep[report] = t_mono
+        events = [
+            (np.flatnonzero(new_conf), EventKind.NEW),
+            (np.flatnonzero(upd), EventKind.UPDATE),
+            (np.flatnonzero(lost), EventKind.LOST),
+        ]
+        parts = []
+        for idx, kind in events:
+            if len(idx):
+                boxes = tr.box[idx] if kind == EventKind.LOST else tr.rep_box[idx]
+                parts.append(Detections(boxes, tr.score[idx], tr.klass[idx], tr.ids[idx]))
+                kinds.append(np.full(len(idx), int(kind), np.int8))
+                self.events[kind.name.lower()] += len(idx)
+        self._t = tr.select(~(lost | stale))
+
+        taken = np.zeros(len(dets), bool)
+        taken[md] = True
+        fresh = np.flatnonzero(~taken & (dets.score >= s.new_track_threshold))
+        if len(fresh):
+            self._start(dets[fresh], t_mono)
+            if s.min_hits <= 1:  # confirmed at once: report NEW in this frame
+                n = len(fresh)
+                t = self._t
+                idx = np.arange(len(t) - n, len(t))
+                t.confirmed[idx] = True
+                t.rep_box[idx] = t.box[idx]
+                t.rep_class[idx] = t.klass[idx]
+                t.t_rep[idx] = t_mono
+                parts.append(Detections(t.box[idx], t.score[idx], t.klass[idx], t.ids[idx]))
+                kinds.append(np.full(n, int(EventKind.NEW), np.int8))
+                self.events["new"] += n
+        if not parts:
+            return TrackEvents(Detections.empty(), np.empty(0, np.int8))
+        return TrackEvents(Detections.concat(parts), np.concatenate(kinds))
+
+    def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
+        """Filtered boxes (xyxy float32) of tracks ``idx``."""
+        return kalman.cxcywh_to_xyxy(tr.mean[idx, :4]).astype(np.float32)
+
+    def _changed(self, tr: _Tracks, idx: np.ndarray, t: float) -> np.ndarray:
+        """(len(idx),) bool: moved by ``update_move`` of its size, changed class, or the update interval passed."""
+        s = self.s
+        cur = self._boxes(tr, idx)
+        last = tr.rep_box[idx]
+        size = np.maximum(np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1]), 1.0)
+        moved = np.hypot(
+            (cur[:, 0] + cur[:, 2] - last[:, 0] - last[:, 2]) / 2, (cur[:, 1] + cur[:, 3] - last[:, 1] - last[:, 3]) / 2
+        )
+        out = (moved >= s.update_move * size) | (tr.klass[idx] != tr.rep_class[idx])
+        if s.update_interval_s > 0:
+            out |= t - tr.t_rep[idx] >= s.update_interval_s
+        return np.asarray(out)
+
+    def _start(self, dets: Detections, t: float) -> None:
+        n = len(dets)
+        mean, cov = kalman.initiate(dets.xyxy)
+        votes = np.zeros((n, int(dets.class_id.max()) + 1), np.float32)
+        votes[np.arange(n), dets.class_id] = dets.score
+        new = _Tracks(
+            mean=mean,
+            cov=cov,
+            ids=np.arange(self._next_id, self._next_id + n, dtype=np.int64),
+            hits=np.ones(n, np.int64),
+            confirmed=np.zeros(n, bool),
+            t_seen=np.full(n, t),
+            t_state=np.full(n, t),
+            score=dets.score.copy(),
+            votes=votes,
+            box=dets.xyxy.copy(),
+            rep_box=dets.xyxy.copy(),
+            rep_class=dets.class_id.copy(),
+            t_rep=np.full(n, t),
+        )
+        self._next_id += n
+        self._t = self._t.extend(new)
+
+    def health(self) -> Health:
+        t = self._t
+        return {
+            "name": self.name,
+            "frames": self.frames,
+            "tracks_confirmed": int(t.confirmed.sum()),
+            "tracks_tentative": int((~t.confirmed).sum()),
+            "events": dict(self.events),
+        }
