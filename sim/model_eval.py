@@ -2,8 +2,9 @@
 
 The model runs through the daemon's own detector (``edge.detect.engine.OnnxDetector``: same preprocessing,
 thermal gain, decoding and NMS), so the numbers are what ``edge run`` would see. Matching is greedy per class
-in descending score order at IoU >= 0.5. Targets shorter than ``--min-height`` px are "don't care": missing them
-is no miss and a detection that matches one is no false positive.
+in descending score order at IoU >= 0.5. Targets shorter than ``--min-height`` px, mostly outside the image or
+mostly hidden behind nearer targets are "don't care": missing them is no miss and a detection that matches one is
+no false positive.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from edge.detect.nms import iou_matrix
 from edge.types import Detections
 
 IOU_MATCH = 0.5
+MIN_VISIBLE = 0.5  # targets with less of their box inside the image are don't-care
+MAX_OCCLUDED = 0.5  # and so are targets with more of their box behind nearer targets
 
 
 @dataclass
@@ -87,21 +90,33 @@ def match_frame(
     return tally
 
 
+def counted_targets(
+    gt_xyxy: npt.NDArray[np.floating],
+    visible_frac: npt.NDArray[np.floating],
+    occluded: npt.NDArray[np.floating],
+    min_height: float,
+) -> npt.NDArray[np.bool_]:
+    """(G,) True for targets that count: box at least ``min_height`` px tall, at least half of it inside the image
+    (``visible_frac`` >= 0.5) and at most half of it behind nearer targets (``occluded`` <= 0.5)."""
+    h = np.asarray(gt_xyxy, np.float64).reshape(-1, 4) @ np.array([0.0, -1.0, 0.0, 1.0])
+    return (h >= min_height) & (np.asarray(visible_frac) >= MIN_VISIBLE) & (np.asarray(occluded) <= MAX_OCCLUDED)
+
+
 def tally_frame(
     dets: Detections,
-    gt_xyxy: npt.NDArray[np.float32],
-    gt_cls: npt.NDArray[np.int64],
+    gt_xyxy: npt.NDArray[np.floating],
+    gt_cls: npt.NDArray[np.integer],
+    counted: npt.NDArray[np.bool_],
     n_classes: int,
-    min_height: float,
 ) -> list[ClassTally]:
-    """Per-class tallies (index = class id) of one frame's detections against its ground truth boxes."""
+    """Per-class tallies (index = class id) of one frame's detections against its ground truth boxes (G, 4),
+    classes (G,) and ``counted`` (G,) (False: don't care)."""
     gt_xyxy = np.asarray(gt_xyxy, np.float32).reshape(-1, 4)
     gt_cls = np.asarray(gt_cls, np.int64).reshape(-1)
-    counts = (gt_xyxy[:, 3] - gt_xyxy[:, 1]) >= min_height
     out = []
     for c in range(n_classes):
         p, g = dets.class_id == c, gt_cls == c
-        out.append(match_frame(dets.xyxy[p], dets.score[p], gt_xyxy[g], counts[g]))
+        out.append(match_frame(dets.xyxy[p], dets.score[p], gt_xyxy[g], counted[g]))
     return out
 
 
@@ -139,7 +154,8 @@ def evaluate(
     for i, t in enumerate(times):
         image, gt = renderer.render(float(t))
         dets = detector.detect(Frame(image=image, t_mono=float(t), t_utc=float(t), seq=i))
-        for total, part in zip(totals, tally_frame(dets, gt.boxes, gt.class_ids, len(names), min_height), strict=True):
+        counted = counted_targets(gt.boxes, gt.visible_frac, gt.occluded, min_height)
+        for total, part in zip(totals, tally_frame(dets, gt.boxes, gt.class_ids, counted, len(names)), strict=True):
             total.add(part)
     overall = ClassTally()
     for total in totals:

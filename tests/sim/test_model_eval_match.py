@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.types import Detections
-from sim.model_eval import ClassTally, format_report, match_frame, tally_frame
+from sim.model_eval import ClassTally, counted_targets, format_report, match_frame, tally_frame
 
 F = np.float32
 GT = np.array([[0, 0, 10, 20], [100, 100, 110, 120]], F)  # two 10x20 targets
@@ -40,20 +40,33 @@ def test_match_frame_without_ground_truth_counts_false_positives() -> None:
     assert (t.tp, t.fp, t.fn) == (0, 1, 0)
 
 
-def test_tally_frame_matches_per_class_and_applies_min_height() -> None:
-    gt = np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F)  # heights 20, 10, 30
+def test_tally_frame_matches_per_class() -> None:
+    gt = np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F)
     gt_cls = np.array([0, 0, 1])
-    # right box, wrong class for the vehicle; a hit on the 10 px person (don't care at min height 16)
-    dets = Detections(
-        np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F), np.full(3, 0.9, F), np.array([0, 0, 2])
-    )
-    person, vehicle, boat = tally_frame(dets, gt, gt_cls, 3, min_height=16)
+    counted = np.array([True, False, True])
+    # right box, wrong class for the vehicle; a hit on the don't-care person
+    dets = Detections(gt.copy(), np.full(3, 0.9, F), np.array([0, 0, 2]))
+    person, vehicle, boat = tally_frame(dets, gt, gt_cls, counted, 3)
     assert (person.tp, person.fp, person.fn) == (1, 0, 0)
     assert (vehicle.tp, vehicle.fp, vehicle.fn) == (0, 0, 1)
     assert (boat.tp, boat.fp, boat.fn) == (0, 1, 0)
-    # at min height 5 the 10 px person counts
-    person5 = tally_frame(dets, gt, gt_cls, 3, min_height=5)[0]
-    assert (person5.tp, person5.fp, person5.fn) == (2, 0, 0)
+    person_all = tally_frame(dets, gt, gt_cls, np.ones(3, bool), 3)[0]
+    assert (person_all.tp, person_all.fp, person_all.fn) == (2, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("height", "visible", "occluded", "want"),
+    [
+        (20, 1.0, 0.0, True),
+        (15.9, 1.0, 0.0, False),
+        (16, 0.5, 0.5, True),
+        (30, 0.49, 0.0, False),
+        (30, 1.0, 0.51, False),
+    ],
+)
+def test_counted_targets(height: float, visible: float, occluded: float, want: bool) -> None:
+    box = np.array([[5, 10, 15, 10 + height]])
+    assert counted_targets(box, np.array([visible]), np.array([occluded]), 16.0).tolist() == [want]
 
 
 def test_summary_and_report() -> None:

@@ -1,0 +1,136 @@
+"""Train the default demo model on simulator renders and export it to ONNX (needs the ``train`` extra: torch).
+
+    python models/train.py                  # what `make model` runs: renders (cached under /tmp), trains, exports
+    python models/train.py --steps 200      # a quick smoke run
+
+Fixed seed; about 20 minutes on 2 CPU cores (render ~5 min, train ~15 min). Writes models/edge-default.onnx and
+models/edge-default.labels.txt. The model is for the simulator and the demo only, not for field use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from augment import photometric, random_crop, to_tensor_layout
+from detnet import STRIDES, DetNet, detection_loss
+from export import export_onnx
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from sim.dataset import Samples, assign_targets, build_samples  # noqa: E402
+from sim.world import CLASS_NAMES  # noqa: E402
+
+SCENARIOS = [REPO / "sim/scenarios" / f"{n}.toml" for n in ("drone-border", "mss-ridge", "coast")]
+
+
+def make_batch(
+    rng: np.random.Generator, data: Samples, batch: int, crop: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images (B, 3, crop, crop) and per-cell targets gt_box (B, N, 4), gt_cls (B, N), weight (B, N)."""
+    imgs, gboxes, gcls, gw = [], [], [], []
+    for _ in range(batch):
+        i = int(rng.integers(len(data)))
+        img, boxes, cls = random_crop(rng, np.asarray(data.images[i]), data.boxes[i], data.classes[i], crop)
+        imgs.append(to_tensor_layout(photometric(rng, img)))
+        b, c, w = assign_targets(boxes, cls, crop, crop, STRIDES)
+        gboxes.append(b)
+        gcls.append(c)
+        gw.append(w)
+    return (
+        torch.from_numpy(np.stack(imgs)),
+        torch.from_numpy(np.stack(gboxes)),
+        torch.from_numpy(np.stack(gcls)),
+        torch.from_numpy(np.stack(gw)),
+    )
+
+
+def train(args: argparse.Namespace, data: Samples) -> DetNet:
+    """AdamW with warm-up and cosine decay for ``args.steps`` steps (stops early past ``args.max_minutes``)."""
+    net = DetNet(nc=len(CLASS_NAMES), width=args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    warm = min(200, args.steps // 10)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, args.steps - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    rng = np.random.default_rng(args.seed + 1)
+    net.train()
+    start = time.monotonic()
+    bar = tqdm(range(args.steps), desc="train", unit="step", dynamic_ncols=True)
+    avg: dict[str, float] = {}
+    for step in bar:
+        x, gt_box, gt_cls, weight = make_batch(rng, data, args.batch, args.crop)
+        loss, parts = detection_loss(net(x), gt_box, gt_cls, weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        for k, v in {"loss": float(loss), **parts}.items():
+            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
+        if step % 10 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()})
+        if time.monotonic() - start > args.max_minutes * 60:
+            bar.write(f"time budget of {args.max_minutes} min reached at step {step}; stopping early")
+            break
+    bar.close()
+    return net.eval()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=REPO / "models/edge-default.onnx", help="ONNX file to write")
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/edge-model-cache"), help="rendered samples cache")
+    ap.add_argument("--scenario", type=Path, action="append", help="scenario files (default: the three shipped ones)")
+    ap.add_argument("--samples", type=int, default=2400, help="renders to train on")
+    ap.add_argument("--per-episode", type=int, default=12, help="renders sharing one world and renderer")
+    ap.add_argument("--steps", type=int, default=3600, help="optimiser steps")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=256, help="training crop side, px (multiple of 32)")
+    ap.add_argument("--imgsz", type=int, nargs=2, default=[480, 640], metavar=("H", "W"), help="model input size")
+    ap.add_argument("--width", type=int, default=24, help="network base width")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
+    ap.add_argument("--max-minutes", type=float, default=35.0, help="stop training after this long")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    size = (args.imgsz[0], args.imgsz[1])
+    if size[0] % 32 or size[1] % 32 or args.crop % 32:
+        raise SystemExit("--imgsz and --crop must be multiples of 32")
+    data = build_samples(
+        args.scenario or SCENARIOS,
+        args.samples,
+        args.seed,
+        size,
+        args.cache_dir,
+        per_episode=args.per_episode,
+        progress=lambda it, n: tqdm(it, total=n, desc="render", unit="frame", dynamic_ncols=True),
+    )
+    n_boxes = sum(len(b) for b in data.boxes)
+    print(f"{len(data)} renders, {n_boxes} boxes; training {args.steps} steps of {args.batch} x {args.crop}px crops")
+    net = train(args, data)
+    desc = "edge default demo model: person/vehicle/boat, trained on simulator renders only; not for field use"
+    export_onnx(net, args.out, size, CLASS_NAMES, desc)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
