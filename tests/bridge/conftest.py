@@ -90,7 +90,9 @@ class PtyFc:
             self._stop.wait(0.005)
 
     def stop(self) -> None:
-        """Stop and close the pty: the device vanishes, as when a USB cable is pulled."""
+        """Stop and close the pty: the device vanishes, as when a USB cable is pulled. Idempotent."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2)
@@ -164,6 +166,9 @@ def fc_factory() -> Iterator[Callable[..., PtyFc]]:
 @pytest.fixture
 def gcs_factory() -> Iterator[Callable[..., Any]]:
     conns: list[Any] = []
+
+    os.environ["MAVLINK20"] = "1"  # pymavlink picks the wire version from the environment
+    mavutil.set_dialect("ardupilotmega")
 
     def make(url: str, **kw: Any) -> Any:
         c = mavutil.mavlink_connection(url, source_system=kw.pop("source_system", 255), **kw)
