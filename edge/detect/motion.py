@@ -45,7 +45,7 @@ class MotionGate:
         grey = small.astype(np.float32)
         if image.dtype == np.uint16:
             grey *= 1.0 / 256.0
-        return cv2.GaussianBlur(grey, (3, 3), 0), w / sw
+        return grey, w / sw
 
     def decide(self, image: np.ndarray, t_mono: float) -> GateDecision:
         """Whether to run inference on ``image`` (any frame image) captured at ``t_mono`` (s)."""
@@ -57,14 +57,19 @@ class MotionGate:
             return self._run(cur, t_mono, "interval", (0.0, 0.0), 0.0)
         if self._window is None or self._window.shape != cur.shape:
             self._window = cv2.createHanningWindow((cur.shape[1], cur.shape[0]), cv2.CV_32F)
-        (dx, dy), _ = cv2.phaseCorrelate(ref, cur, self._window)
+        (dx, dy), _ = cv2.phaseCorrelate(ref.copy(), cur.copy(), self._window)  # OpenCV 5 windows its inputs in place
         shift = (dx * scale, dy * scale)
         if np.hypot(dx, dy) >= self.s.slew_px:
             return self._run(cur, t_mono, "slew", shift, 1.0)
-        m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+        # sub-pixel registration noise on fine texture must not count as motion: shifts under half a pixel are
+        # taken as none, and both images are smoothed before differencing
+        sx, sy = (dx, dy) if np.hypot(dx, dy) >= 0.5 else (0.0, 0.0)
+        m = np.array([[1, 0, sx], [0, 1, sy]], np.float32)
         warped = cv2.warpAffine(ref, m, (cur.shape[1], cur.shape[0]), flags=cv2.INTER_LINEAR)
-        bx, by = int(np.ceil(abs(dx))) + 1, int(np.ceil(abs(dy))) + 1
-        diff = cv2.absdiff(cur[by:-by, bx:-bx], warped[by:-by, bx:-bx])
+        bx, by = int(np.ceil(abs(sx))) + 2, int(np.ceil(abs(sy))) + 2
+        a = cv2.GaussianBlur(cur, (5, 5), 1.5)[by:-by, bx:-bx]
+        b = cv2.GaussianBlur(warped, (5, 5), 1.5)[by:-by, bx:-bx]
+        diff = cv2.absdiff(a, b)
         changed = float(np.count_nonzero(diff > self.s.diff_threshold)) / max(diff.size, 1)
         if changed >= self.s.min_changed:
             return self._run(cur, t_mono, "motion", shift, changed)

@@ -1,7 +1,9 @@
 """Vectorised constant-velocity Kalman filter on boxes (centre-x, centre-y, width, height and their rates).
 
 State (T, 8): cx, cy, w, h, vcx, vcy, vw, vh in pixels and pixels/s; covariance (T, 8, 8).
-Noise scales with box height as in ByteTrack/DeepSORT (position 1/20, velocity 1/160 of the height).
+Noise scales with box height as in ByteTrack/DeepSORT, but per second rather than per frame (the frame rate
+varies with gating and load): measurement 1/20 of the height; process noise 1/10 (position) and 1/2 (velocity)
+of the height per sqrt(second).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import numpy as np
 
 STD_POS = 1.0 / 20.0
 STD_VEL = 1.0 / 160.0
+Q_POS = 1.0 / 10.0
+Q_VEL = 1.0 / 2.0
 _H = np.hstack([np.eye(4), np.zeros((4, 4))]).astype(np.float64)
 
 
@@ -45,7 +49,7 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarr
     f[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
     mean = np.einsum("nij,nj->ni", f, mean)
     h = np.maximum(mean[:, 3:4], 1.0)
-    q = np.hstack([STD_POS * h * np.ones((1, 4)), STD_VEL * h * np.ones((1, 4))]) ** 2 * np.maximum(dt, 1e-3)[:, None]
+    q = np.hstack([Q_POS * h * np.ones((1, 4)), Q_VEL * h * np.ones((1, 4))]) ** 2 * np.maximum(dt, 1e-3)[:, None]
     cov = f @ cov @ np.transpose(f, (0, 2, 1))
     cov[:, np.arange(8), np.arange(8)] += q
     return mean, cov

@@ -1,0 +1,117 @@
+"""ByteTracker: confirmation, stable ids, second-stage low-confidence matches, UPDATE only on change, LOST."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.track import kalman
+from edge.track.settings import TrackerSettings
+from edge.track.tracker import ByteTracker, greedy_match
+from edge.types import Detections, EventKind
+
+NEW, UPDATE, LOST = EventKind.NEW, EventKind.UPDATE, EventKind.LOST
+
+
+def dets(*boxes: tuple[float, float, float, float, float, int]) -> Detections:
+    if not boxes:
+        return Detections.empty()
+    a = np.asarray(boxes, np.float64)
+    return Detections(a[:, :4], a[:, 4], a[:, 5].astype(np.int64))
+
+
+def events(ev: object) -> list[tuple[int, int]]:
+    """(track id, kind) pairs of a TrackEvents."""
+    return [(int(t), int(k)) for t, k in zip(ev.dets.track_id, ev.kinds, strict=True)]  # type: ignore[attr-defined]
+
+
+def test_greedy_match_best_pairs_first() -> None:
+    iou = np.asarray([[0.9, 0.8], [0.85, 0.1], [0.0, 0.0]])
+    rows, cols = greedy_match(iou, 0.3)
+    assert sorted(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 0)]  # row 1 col 1 is below 0.3
+    rows, cols = greedy_match(iou, 0.05)
+    assert sorted(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 0), (1, 1)]
+
+
+def test_confirmation_then_silence_then_lost() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=3, lost_after_s=0.5, update_interval_s=0))
+    box = (100, 100, 140, 180, 0.9, 1)
+    out = [events(tr.update(dets(box), 0.1 * i)) for i in range(6)]
+    assert out[:2] == [[], []]
+    assert out[2] == [(1, NEW)]  # third hit confirms
+    assert out[3:] == [[], [], []]  # nothing changed: nothing to say
+    assert events(tr.update(dets(), 0.6)) == []  # unseen 0.1 s
+    ev = tr.update(dets(), 1.01)  # unseen 0.51 s > lost_after_s
+    assert events(ev) == [(1, LOST)]
+    np.testing.assert_allclose(ev.dets.xyxy[0], box[:4])
+    assert ev.dets.class_id[0] == 1
+
+
+def test_flicker_never_reported() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=3, tentative_max_age_s=0.3))
+    assert events(tr.update(dets((10, 10, 30, 30, 0.9, 0)), 0.0)) == []
+    for i in range(1, 10):
+        assert events(tr.update(dets(), 0.1 * i)) == []
+    assert tr.health()["tracks_tentative"] == 0
+
+
+def test_update_on_move_and_interval() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=1, update_move=0.25, update_interval_s=1.0, lost_after_s=5))
+    assert events(tr.update(dets((100, 100, 140, 140, 0.9, 0)), 0.0)) == [(1, NEW)]
+    assert events(tr.update(dets((102, 100, 142, 140, 0.9, 0)), 0.1)) == []  # moved 2 px < 10 px
+    got = []
+    for i in range(2, 8):  # moves 8 px per frame: an UPDATE once the filtered centre is 10 px from the report
+        x = 100 + 8 * i
+        got += events(tr.update(dets((x, 100, x + 40, 140, 0.9, 0)), 0.1 * i))
+    assert (1, UPDATE) in got and len(got) < 6
+
+
+def test_update_interval_on_a_still_object() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=1, update_interval_s=1.0))
+    got = [events(tr.update(dets((100, 100, 140, 140, 0.9, 0)), 0.1 * i)) for i in range(25)]
+    assert [i for i, e in enumerate(got) if e] == [0, 10, 20]
+    assert got[10] == [(1, UPDATE)]
+
+
+def test_low_confidence_detection_keeps_the_track() -> None:
+    s = TrackerSettings(min_hits=1, high_threshold=0.5, low_threshold=0.1, lost_after_s=0.25)
+    tr = ByteTracker(s)
+    tr.update(dets((100, 100, 140, 180, 0.9, 0)), 0.0)
+    for i in range(1, 6):  # occluded: only a weak detection at the same place
+        assert events(tr.update(dets((101, 100, 141, 180, 0.2, 0)), 0.1 * i)) == []
+    assert tr.health()["tracks_confirmed"] == 1
+    # a weak detection never starts a track
+    assert events(tr.update(dets((101, 100, 141, 180, 0.2, 0), (400, 400, 440, 480, 0.3, 0)), 0.6)) == []
+    assert tr.health()["tracks_confirmed"] + tr.health()["tracks_tentative"] == 1
+
+
+def test_two_crossing_objects_keep_their_ids() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=1, update_interval_s=0, update_move=10.0))
+    ids: dict[int, list[int]] = {0: [], 1: []}
+    for i in range(30):
+        t = i / 10
+        a = 100 + 10 * i  # left to right
+        b = 390 - 10 * i  # right to left, a little lower
+        ev = tr.update(dets((a, 100, a + 40, 180, 0.9, 0), (b, 120, b + 40, 200, 0.9, 1)), t)
+        for tid, cls in zip(ev.dets.track_id, ev.dets.class_id, strict=True):
+            ids[int(cls)].append(int(tid))
+    assert ids == {0: [1], 1: [2]}  # NEW once each, no id switch (a switch would start new ids)
+    assert tr.health()["tracks_confirmed"] == 2
+
+
+def test_class_by_vote_and_kinds_are_int8() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=2, update_interval_s=0))
+    tr.update(dets((0, 0, 50, 50, 0.9, 2)), 0.0)
+    ev = tr.update(dets((0, 0, 50, 50, 0.6, 1)), 0.1)
+    assert ev.kinds.dtype == np.int8 and events(ev) == [(1, NEW)]
+    assert ev.dets.class_id[0] == 2  # 0.9 of votes for class 2 beat 0.6 for class 1
+
+
+@pytest.mark.parametrize("dt", [0.05, 0.5])
+def test_kalman_learns_velocity(dt: float) -> None:
+    mean, cov = kalman.initiate(np.asarray([[0, 0, 10, 20]], np.float64))
+    for i in range(1, 20):
+        mean, cov = kalman.predict(mean, cov, np.asarray([dt]))
+        x = 5.0 * i * dt * 10  # 50 px/s
+        mean, cov = kalman.update(mean, cov, np.asarray([[x, 0, x + 10, 20]], np.float64))
+    assert mean[0, 4] == pytest.approx(50.0, rel=0.1)
