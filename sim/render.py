@@ -26,7 +26,7 @@ from sim.render_targets import (
     fill_ground_polygon,
     shadow_polygon,
     target_parts,
-    wake_polygon,
+    wake_polygons,
 )
 from sim.render_textures import SURFACES
 from sim.world import TargetTruth, World
@@ -244,7 +244,8 @@ class Renderer:
                 fill_ground_polygon(shadow, shadow_polygon(tt, ground, look.sun_ned), cam, r_cn, self.k)
             if tt.class_name == "boat" and tt.speed_mps > 0.5:
                 wake = np.zeros((self.k.height, self.k.width), np.uint8) if wake is None else wake
-                fill_ground_polygon(wake, wake_polygon(tt, ground), cam, r_cn, self.k)
+                for quad, strength in wake_polygons(tt, ground):
+                    fill_ground_polygon(wake, quad, cam, r_cn, self.k, strength)
         return shadow, wake
 
     def _day_targets(
@@ -258,7 +259,7 @@ class Renderer:
     ) -> npt.NDArray[np.uint8]:
         shadow, wake = self._decals(drawn, cam, r_cn, look, opts)
         if wake is not None:
-            a = wake.astype(np.float32)[..., None] * (0.55 / 255.0)
+            a = wake.astype(np.float32)[..., None] * (0.7 / 255.0)
             canvas += (np.float32(215.0) * look.brightness - canvas) * a
         if shadow is not None:
             canvas *= 1.0 - shadow.astype(np.float32)[..., None] * (0.45 * math.sin(look.sun_el) / 255.0)

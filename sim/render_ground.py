@@ -47,8 +47,8 @@ class Look:
 class GroundGeometry:
     """Where each pixel's ray meets the ground: north/east (m), range (m), masks and mip level."""
 
-    n: npt.NDArray[np.float64]
-    e: npt.NDArray[np.float64]
+    n: F32
+    e: F32
     range_m: F32
     sky: npt.NDArray[np.bool_]
     cos_inc: F32
@@ -84,19 +84,19 @@ class GroundPainter:
         rd = rays[..., 2]
         norm = np.sqrt((rays * rays).sum(axis=-1))
         sky = rd <= 1e-4 * norm
-        rd_safe = np.where(sky, 1.0, rd)
+        rd_safe = np.where(sky, np.float32(1.0), rd)
         if w.dem is None:
             plane_d: float | F32 = w.home[2] - w.ground_alt(w.home[0], w.home[1])
         else:
             plane_d = self._dem_plane(cam_ned, rays, rd_safe)
-        h = np.maximum(plane_d - cam_ned[2], 0.1)
-        t = np.minimum(h / rd_safe, MAX_RANGE_M / norm)
-        t = np.where(sky, MAX_RANGE_M / norm, t).astype(np.float32)
-        n = cam_ned[0] + t.astype(np.float64) * rays[..., 0]
-        e = cam_ned[1] + t.astype(np.float64) * rays[..., 1]
-        cos_inc = np.clip(rd / norm, 1e-3, 1.0).astype(np.float32)
-        elev = np.arcsin(np.clip(-rd / norm, 0.0, 1.0)).astype(np.float32)
-        return GroundGeometry(n, e, (t * norm).astype(np.float32), sky, cos_inc, elev)
+        h = np.maximum(np.float32(plane_d - cam_ned[2]), np.float32(0.1))
+        far = np.float32(MAX_RANGE_M) / norm
+        t = np.where(sky, far, np.minimum(h / rd_safe, far))
+        n = np.float32(cam_ned[0]) + t * rays[..., 0]
+        e = np.float32(cam_ned[1]) + t * rays[..., 1]
+        cos_inc = np.clip(rd / norm, 1e-3, 1.0)
+        elev = np.arcsin(np.clip(-rd / norm, 0.0, 1.0))
+        return GroundGeometry(n, e, t * norm, sky, cos_inc, elev)
 
     def _dem_plane(self, cam_ned: npt.NDArray[np.float64], rays: F32, rd: F32) -> F32:
         """Per-pixel down-coordinate of the ground (m), from two fixed-point steps on a 1/8 grid."""
@@ -120,24 +120,26 @@ class GroundPainter:
         return np.clip(lvl, 0, len(self.land.levels) - 1).astype(np.int8)
 
     @staticmethod
-    def _sample(
-        mip: MipTexture, col: npt.NDArray[np.float64], row: npt.NDArray[np.float64], lvl: npt.NDArray[np.int8]
-    ) -> F32:
-        """Sample a wrapped mip texture at level-0 texel coordinates, level chosen per pixel."""
+    def _sample(mip: MipTexture, col: F32, row: F32, lvl: npt.NDArray[np.int8]) -> F32:
+        """Sample a wrapped mip texture at level-0 texel coordinates (any real values), level chosen per pixel."""
         first = mip.levels[0]
         out = np.zeros(lvl.shape + first.shape[2:], np.float32)
+        lo, hi = lvl.min(axis=1), lvl.max(axis=1)
+        size0 = np.float32(first.shape[0])
+        col = np.mod(col, size0)
+        row = np.mod(row, size0)
         for k, tex in enumerate(mip.levels):
-            m = lvl == k
-            rows = np.flatnonzero(m.any(axis=1))
+            rows = np.flatnonzero((lo <= k) & (hi >= k))
             if rows.size == 0:
                 continue
             r0, r1 = int(rows[0]), int(rows[-1]) + 1
-            size = tex.shape[0]
-            mx = (np.mod(col[r0:r1] / 2**k, size) - 0.5).astype(np.float32)
-            my = (np.mod(row[r0:r1] / 2**k, size) - 0.5).astype(np.float32)
-            part = cv2.remap(tex, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-            sel = m[r0:r1]
-            out[r0:r1][sel] = part[sel]
+            f = np.float32(0.5**k)
+            part = cv2.remap(tex, col[r0:r1] * f - 0.5, row[r0:r1] * f - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            if lo[r0:r1].min() == hi[r0:r1].max() == k:
+                out[r0:r1] = part
+            else:
+                sel = lvl[r0:r1] == k
+                np.copyto(out[r0:r1], part, where=sel[..., None] if part.ndim == 3 else sel)
         return out
 
     def _masks(self, g: GroundGeometry) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -163,51 +165,59 @@ class GroundPainter:
         road &= ~sea
         return sea, beach & ~road, road
 
-    def day(self, t: float, g: GroundGeometry, look: Look, fx: float) -> F32:
-        """BGR float32 (H, W, 3), 0..255, without targets."""
-        lvl = self._levels(g, fx)
-        col, row = g.e / TEXEL_M, -g.n / TEXEL_M
-        img = self._sample(self.land, col, row, lvl)
-        sea, beach, road = self._masks(g)
-        if road.any():
-            img[road] = self._sample(self.road, col, row, lvl)[road]
-        if beach.any():
-            img[beach] = SAND_BGR * (0.85 + 0.15 * img[beach].mean(axis=-1, keepdims=True) / 128.0)
-        macro = cv2.remap(
+    def _macro(self, g: GroundGeometry) -> F32:
+        """Low-frequency colour multiplier (H, W, 3), sampled on a 1/4 grid and enlarged."""
+        n, e = g.n[::4, ::4], g.e[::4, ::4]
+        small = cv2.remap(
             self.macro,
-            np.mod(g.e / MACRO_TEXEL_M - 0.5, self.macro.shape[1]).astype(np.float32),
-            np.mod(-g.n / MACRO_TEXEL_M - 0.5, self.macro.shape[0]).astype(np.float32),
+            np.mod(e / MACRO_TEXEL_M - 0.5, np.float32(self.macro.shape[1])),
+            np.mod(-n / MACRO_TEXEL_M - 0.5, np.float32(self.macro.shape[0])),
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_WRAP,
         )
-        img *= macro
+        return np.asarray(cv2.resize(small, (g.n.shape[1], g.n.shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
+
+    def day(self, t: float, g: GroundGeometry, look: Look, fx: float) -> F32:
+        """BGR float32 (H, W, 3), 0..255, without targets."""
+        lvl = self._levels(g, fx)
+        col, row = g.e * (1.0 / TEXEL_M), g.n * (-1.0 / TEXEL_M)
+        sea, beach, road = self._masks(g)
+        img = self._sample(self.land, col, row, lvl) if not sea.all() else np.zeros(g.n.shape + (3,), np.float32)
+        if road.any():
+            np.copyto(img, self._sample(self.road, col, row, lvl), where=road[..., None])
+        if beach.any():
+            sand = SAND_BGR * (0.85 + 0.15 * img.mean(axis=-1, keepdims=True) / 128.0)
+            np.copyto(img, sand, where=beach[..., None])
+        img *= self._macro(g)
         if sea.any():
             drift = 0.8 * t / TEXEL_M
-            water = self._sample(self.sea, col + drift, row + 0.6 * drift, lvl)[sea]
-            fres = (0.02 + 0.98 * (1.0 - g.cos_inc[sea]) ** 5)[:, None]
-            img[sea] = water * (1 - fres) + HORIZON_BGR * fres
+            water = self._sample(self.sea, col + drift, row + 0.6 * drift, lvl)
+            fres = (0.02 + 0.98 * (1.0 - g.cos_inc) ** 5)[..., None]
+            np.copyto(img, water + (HORIZON_BGR - water) * fres, where=sea[..., None])
         img *= look.brightness * (0.55 + 0.45 * math.sin(look.sun_el))
-        haze = (1.0 - np.exp(-3.912 * g.range_m / look.visibility_m))[..., None]
-        img += (HORIZON_BGR * look.brightness - img) * haze
+        haze = 1.0 - np.exp(g.range_m * (-3.912 / look.visibility_m))
+        img += (HORIZON_BGR * look.brightness - img) * haze[..., None]
         if g.sky.any():
-            e = (g.elev[g.sky] / (math.pi / 2)) ** 0.6
-            img[g.sky] = (HORIZON_BGR + (ZENITH_BGR - HORIZON_BGR) * e[:, None]) * look.brightness
+            e = (g.elev / (math.pi / 2)) ** 0.6
+            sky = (HORIZON_BGR + (ZENITH_BGR - HORIZON_BGR) * e[..., None]) * look.brightness
+            np.copyto(img, sky, where=g.sky[..., None])
         return img
 
     def thermal(self, t: float, g: GroundGeometry, look: Look, fx: float) -> F32:
         """Temperature (H, W) float32 kelvin, without targets."""
         lvl = self._levels(g, fx)
-        col, row = g.e / TEXEL_M, -g.n / TEXEL_M
+        col, row = g.e * (1.0 / TEXEL_M), g.n * (-1.0 / TEXEL_M)
         sun = 0.5 + 0.5 * math.sin(look.sun_el)
         img = look.ambient_k + sun * self._sample(self.land_k, col, row, lvl)
         sea, beach, road = self._masks(g)
-        img[road] = look.ambient_k + 8.0 * sun
-        img[beach] = look.ambient_k + 7.0 * sun
+        img[road] = look.ambient_k + 5.0 * sun
+        img[beach] = look.ambient_k + 6.0 * sun
         if sea.any():
             drift = 0.8 * t / TEXEL_M
-            waves = self._sample(self.sea, col + drift, row + 0.6 * drift, lvl)[sea].mean(axis=-1)
-            img[sea] = look.ambient_k - 2.0 + 0.02 * (waves - 60.0)
-        haze = 0.6 * (1.0 - np.exp(-3.912 * g.range_m / (2.0 * look.visibility_m)))
+            waves = self._sample(self.sea, col + drift, row + 0.6 * drift, lvl).mean(axis=-1)
+            np.copyto(img, look.ambient_k - 2.0 + 0.02 * (waves - 60.0), where=sea)
+        haze = 0.6 * (1.0 - np.exp(g.range_m * (-3.912 / (2.0 * look.visibility_m))))
         img += (look.ambient_k - 5.0 - img) * haze
-        img[g.sky] = look.ambient_k - 12.0 - 30.0 * (g.elev[g.sky] / (math.pi / 2)) ** 0.6
+        if g.sky.any():
+            np.copyto(img, look.ambient_k - 12.0 - 30.0 * (g.elev / (math.pi / 2)) ** 0.6, where=g.sky)
         return np.asarray(img, np.float32)

@@ -215,26 +215,26 @@ def shadow_polygon(tt: TargetTruth, ground: F64, sun_ned: F64) -> F64:
     return np.vstack([foot, shadow])
 
 
-def wake_polygon(tt: TargetTruth, ground: F64) -> F64:
-    """Ground points (4, 3) NED of a moving boat's wake behind its stern."""
+def wake_polygons(tt: TargetTruth, ground: F64) -> list[tuple[F64, int]]:
+    """Ground quads (4, 3) NED of a moving boat's wake behind its stern, each with a foam strength 0..255
+    that fades with distance."""
     L, W = tt.length_m, tt.width_m
-    lw = min(6.0 * tt.speed_mps, 5.0 * L)
-    pts = np.array(
-        [
-            [-L / 2, W / 2, 0],
-            [-L / 2 - lw, W / 2 + 0.4 * lw, 0],
-            [-L / 2 - lw, -W / 2 - 0.4 * lw, 0],
-            [-L / 2, -W / 2, 0],
-        ],
-        np.float64,
-    )
-    return local_to_ned(pts, ground, tt.heading)
+    lw = min(4.0 * tt.speed_mps, 4.0 * L)
+    out = []
+    for i, strength in enumerate((150, 90, 40)):
+        x0, x1 = -L / 2 - i * lw / 3, -L / 2 - (i + 1) * lw / 3
+        y0, y1 = 0.4 * W - 0.08 * (x0 + L / 2), 0.4 * W - 0.08 * (x1 + L / 2)
+        quad = np.array([[x0, y0, 0], [x1, y1, 0], [x1, -y1, 0], [x0, -y0, 0]], np.float64)
+        out.append((local_to_ned(quad, ground, tt.heading), strength))
+    return out
 
 
-def fill_ground_polygon(mask: npt.NDArray[np.uint8], pts_ned: F64, cam: F64, r_cn: F64, k: Intrinsics) -> None:
-    """Fill the image-space convex hull of ground points into ``mask`` (255) if all are in front of the camera."""
+def fill_ground_polygon(
+    mask: npt.NDArray[np.uint8], pts_ned: F64, cam: F64, r_cn: F64, k: Intrinsics, value: int = 255
+) -> None:
+    """Fill the image-space convex hull of ground points into ``mask`` if all are in front of the camera."""
     uv, depth = project(pts_ned, cam, r_cn, k)
     if depth.min() <= NEAR_M:
         return
     hull = cv2.convexHull(np.round((uv - 0.5) * (1 << _SHIFT)).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255, cv2.LINE_AA, _SHIFT)
+    cv2.fillConvexPoly(mask, hull, value, cv2.LINE_AA, _SHIFT)
