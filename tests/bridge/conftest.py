@@ -79,7 +79,9 @@ class PtyFc:
             if now >= next_pos:
                 next_pos += 1.0 / self.pos_hz
                 ms = int((now - t0) * 1000)
-                self.send(mavlink.MAVLink_global_position_int_message(ms, 426123400, 199451200, 500000, 100000, 0, 0, 0, 0))
+                self.send(
+                    mavlink.MAVLink_global_position_int_message(ms, 426123400, 199451200, 500000, 100000, 0, 0, 0, 0)
+                )
             try:
                 data = os.read(self.master, 4096)
             except (BlockingIOError, OSError):

@@ -26,7 +26,12 @@ def test_radio_budget_sheds_detections_first(tmp_path: Path, fc_factory, gcs_fac
             "bridge": {"heartbeat_s": 0},
             "serial": {"path": str(tmp_path / "fc")},
             "endpoint": [
-                {"name": "radio", "mode": "udp-client", "port": radio.getsockname()[1], "bytes_per_s": RADIO_BYTES_PER_S},
+                {
+                    "name": "radio",
+                    "mode": "udp-client",
+                    "port": radio.getsockname()[1],
+                    "bytes_per_s": RADIO_BYTES_PER_S,
+                },
                 {"name": "daemon", "mode": "udp-server", "port": daemon_port},
             ],
         }
@@ -49,8 +54,12 @@ def test_radio_budget_sheds_detections_first(tmp_path: Path, fc_factory, gcs_fac
             if now >= next_burst:  # 60 detection messages every 100 ms: ~600 msg/s, ~45 kB/s offered
                 next_burst += 0.1
                 for i in range(30):
-                    daemon.mav.statustext_send(mavlink.MAV_SEVERITY_CRITICAL, f"person 87% 42.6123{i % 10} 19.94512 +-6 m".encode())
-                    daemon.mav.camera_tracking_geo_status_send(1, 426123400, 199451200, 500.0, 6, 9, 0, 0, 0, 0, 300, 0, 0)
+                    daemon.mav.statustext_send(
+                        mavlink.MAV_SEVERITY_CRITICAL, f"person 87% 42.6123{i % 10} 19.94512 +-6 m".encode()
+                    )
+                    daemon.mav.camera_tracking_geo_status_send(
+                        1, 426123400, 199451200, 500.0, 6, 9, 0, 0, 0, 0, 300, 0, 0
+                    )
             try:
                 data = radio.recv(65535)
             except TimeoutError:

@@ -71,5 +71,7 @@ def test_missing_port_and_lost_endpoints_never_stop_the_bridge(tmp_path: Path, g
             got = kit.collect(gcs, 0.6)
             assert any(m.get_type() == "HEARTBEAT" and m.get_srcSystem() == 42 for m in got)
             tcp.close()
-        kit.wait_for(lambda: not [n for n in bridge.snapshot()["links"] if n.startswith("tcp-")], 3, "TCP links removed")
+        kit.wait_for(
+            lambda: not [n for n in bridge.snapshot()["links"] if n.startswith("tcp-")], 3, "TCP links removed"
+        )
         assert bridge.snapshot()["links"]["fc"]["state"] == "down"

@@ -13,7 +13,11 @@ from fwbridge.config import BridgeConfig
 
 def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], **serial: Any) -> BridgeConfig:
     return BridgeConfig.model_validate(
-        {"bridge": {"stats_file": str(tmp_path / "stats.json")}, "serial": {"glob": str(tmp_path / "fc-*"), **serial}, "endpoint": endpoints}
+        {
+            "bridge": {"stats_file": str(tmp_path / "stats.json")},
+            "serial": {"glob": str(tmp_path / "fc-*"), **serial},
+            "endpoint": endpoints,
+        }
     )
 
 

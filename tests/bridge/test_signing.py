@@ -87,7 +87,9 @@ def test_require_link_accepts_signed_refuses_unsigned_and_wrong_key(tmp_path: Pa
     cfg = BridgeConfig.model_validate(
         {
             "serial": {"path": str(tmp_path / "fc")},
-            "endpoint": [{"name": "gcs", "mode": "udp-server", "port": port, "signing": "require", "key_file": str(keyfile)}],
+            "endpoint": [
+                {"name": "gcs", "mode": "udp-server", "port": port, "signing": "require", "key_file": str(keyfile)}
+            ],
         }
     )
     good = gcs_factory(f"udpout:127.0.0.1:{port}", source_system=250)
