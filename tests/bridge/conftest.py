@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -12,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymavlink import mavutil
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
-
 from fwbridge.bridge import Bridge
 from fwbridge.config import BridgeConfig
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -101,10 +101,8 @@ class PtyFc:
         for p in self.links:
             p.unlink(missing_ok=True)
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def got(self, mtype: str) -> list[Any]:
         return [m for m in list(self.received) if m.get_type() == mtype]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
-
 from fwbridge.frames import FrameParser, load_dialect, x25crc
 from fwbridge.stats import seq_gap
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 TABLE = load_dialect()
 

@@ -6,10 +6,9 @@ import socket
 import time
 from pathlib import Path
 
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
-
 from fwbridge.config import BridgeConfig
 from fwbridge.frames import FrameParser, load_dialect
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 RADIO_BYTES_PER_S = 5760.0  # 57,600 baud, 10 bits per byte
 

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
-
 from fwbridge.config import BridgeConfig
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 
 def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], **serial: Any) -> BridgeConfig:

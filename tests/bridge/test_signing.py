@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
-
 from fwbridge.config import BridgeConfig
 from fwbridge.frames import FrameParser, load_dialect
 from fwbridge.signing import SigningKeyError, Verifier, load_key, now_timestamp, sign_frame
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 KEY = bytes(range(32))
 TABLE = load_dialect()
@@ -62,7 +61,7 @@ def test_key_file_permissions_and_formats(tmp_path: Path):
     f = tmp_path / "key"
     f.write_text(KEY.hex() + "\n")
     os.chmod(f, 0o644)
-    with pytest.raises(SigningKeyError, match="accessible by group/others.*chmod 600"):
+    with pytest.raises(SigningKeyError, match=r"accessible by group/others.*chmod 600"):
         load_key(key_file=str(f))
     os.chmod(f, 0o600)
     assert load_key(key_file=str(f)) == KEY
