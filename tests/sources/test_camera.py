@@ -19,10 +19,7 @@ from edge.types import Frame
 def write_folder(folder: Path, n: int, raw16: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        if raw16:
-            img = np.full((24, 32), 1000 * (i + 1), np.uint16)
-        else:
-            img = np.full((24, 32, 3), i, np.uint8)
+        img = np.full((24, 32), 1000 * (i + 1), np.uint16) if raw16 else np.full((24, 32, 3), i, np.uint8)
         cv2.imwrite(str(folder / f"f{i:04d}.png"), img)
     return folder
 
