@@ -134,7 +134,9 @@ class GroundPainter:
                 continue
             r0, r1 = int(rows[0]), int(rows[-1]) + 1
             f = np.float32(0.5**k)
-            part = cv2.remap(tex, col[r0:r1] * f - 0.5, row[r0:r1] * f - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            part = cv2.remap(
+                tex, col[r0:r1] * f - 0.5, row[r0:r1] * f - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+            )
             if lo[r0:r1].min() == hi[r0:r1].max() == k:
                 out[r0:r1] = part
             else:
@@ -182,7 +184,7 @@ class GroundPainter:
         lvl = self._levels(g, fx)
         col, row = g.e * (1.0 / TEXEL_M), g.n * (-1.0 / TEXEL_M)
         sea, beach, road = self._masks(g)
-        img = self._sample(self.land, col, row, lvl) if not sea.all() else np.zeros(g.n.shape + (3,), np.float32)
+        img = self._sample(self.land, col, row, lvl) if not sea.all() else np.zeros((*g.n.shape, 3), np.float32)
         if road.any():
             np.copyto(img, self._sample(self.road, col, row, lvl), where=road[..., None])
         if beach.any():

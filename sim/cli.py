@@ -1,0 +1,273 @@
+"""``edge sim``: run the simulator headless in real time.
+
+It renders the scenario's camera at its frame rate and serves it as MJPEG over HTTP, and on request starts the
+simulated autopilot (MAVLink over UDP/TCP/pty), the NMEA feeder (pty for gpsd), follows ArduPilot SITL or a
+tlog as the pose source, records the run, or replays a recording. Each component prints one line
+``NAME ADDRESS`` (or, with --status-json, one JSON object) so tests and the demo can find it.
+Exit codes: 0 after --duration or SIGINT/SIGTERM, 2 for bad arguments or input, 1 when a component fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sim.record import Recorder, Recording, TlogRecorder
+from sim.render import Renderer
+from sim.scenario import ScenarioError, load_scenario
+from sim.stream import MjpegServer, Pacer
+from sim.world import World
+
+PROG = "edge sim"
+
+
+class SimError(Exception):
+    """A problem the user can fix; printed without a traceback, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Run the simulator headless in real time.")
+    p.add_argument("--scenario", type=Path, help="scenario TOML file (see sim/scenarios/)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's random seed")
+    p.add_argument("--mode", choices=["day", "thermal"], default=None, help="camera mode (default: the scenario's)")
+    p.add_argument("--http-host", default="127.0.0.1", help="address the MJPEG stream listens on")
+    p.add_argument("--http-port", type=int, default=8554, help="MJPEG stream port (0 = any free port)")
+    p.add_argument(
+        "--mavlink",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="simulated autopilot output: udpout:HOST:PORT, tcpin:HOST:PORT or pty (repeatable)",
+    )
+    p.add_argument("--nmea-pty", action="store_true", help="write NMEA 0183 to a pseudo-terminal (for gpsd)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--sitl", metavar="URL", help="follow ArduPilot SITL's pose, e.g. tcp:127.0.0.1:5760")
+    src.add_argument("--pose-log", type=Path, metavar="FILE.tlog", help="take the pose from a MAVLink tlog")
+    p.add_argument("--record", type=Path, metavar="DIR", help="write frames, ground truth and the MAVLink log here")
+    p.add_argument("--replay", type=Path, metavar="DIR", help="play a recording back through the stream")
+    p.add_argument("--status-json", action="store_true", help="print the component addresses as one JSON line")
+    return p
+
+
+def _optional(module: str, what: str) -> ModuleType:
+    """Import a piece another engineer owns; a missing module is a clear user error."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name == module:
+            raise SimError(
+                f"{what} needs {module} ({module.replace('.', '/')}.py), which this checkout does not have yet"
+            ) from None
+        raise
+
+
+class Sim:
+    """The running pieces of one ``edge sim`` invocation, started in order and stopped in reverse."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.lines: list[tuple[str, str]] = []
+        self.stoppers: list[Any] = []
+        self.error: BaseException | None = None
+        self.failed = threading.Event()
+        self.recorder: Recorder | None = None
+        self.recording: Recording | None = None
+        self.pacer: Pacer | None = None
+        self.world = self._world()
+        fps = self.recording.fps if self.recording else self.world.camera.fps if self.world else 10.0
+        self.fps = float(fps)
+
+    def _world(self) -> World | None:
+        a = self.args
+        override = None
+        if a.replay is not None:
+            try:
+                self.recording = Recording(a.replay)
+            except ValueError as err:
+                raise SimError(str(err)) from None
+            scen = a.scenario or self.recording.scenario_path
+            if scen is None:
+                return None
+            override = self.recording.pose_at
+        else:
+            scen = a.scenario
+        if scen is None:
+            raise SimError("give --scenario FILE (or --replay DIR)")
+        try:
+            scenario = load_scenario(scen)
+        except ScenarioError as err:
+            raise SimError(str(err)) from None
+        if a.sitl or a.pose_log:
+            sitl = _optional("sim.sitl", "--sitl / --pose-log")
+            source = a.sitl or str(a.pose_log)
+            if a.pose_log is not None and not a.pose_log.is_file():
+                raise SimError(f"--pose-log: no such file {a.pose_log}")
+            override = sitl.pose_follower(source)
+            self.lines.append(("sitl" if a.sitl else "pose-log", source))
+        return World(scenario, seed=a.seed, platform_override=override)
+
+    def start(self) -> None:
+        a = self.args
+        server = MjpegServer(a.http_host, a.http_port)
+        try:
+            server.start()
+        except OSError as err:
+            raise SimError(f"--http-port {a.http_port}: cannot listen ({err.strerror or err})") from None
+        self.stoppers.append(server)
+        self.lines.insert(0, ("camera", server.url))
+        mav_urls = list(a.mavlink)
+        if a.record is not None:
+            if self.world is None:
+                raise SimError("--record needs a scenario")
+            mode = a.mode or self.world.camera.mode
+            try:
+                self.recorder = Recorder(a.record, self.world, mode, a.scenario)
+            except (OSError, ValueError) as err:
+                raise SimError(f"--record: {err}") from None
+            self.lines.append(("record", str(a.record)))
+            if mav_urls:
+                tlog = TlogRecorder(self.recorder.tlog_path)
+                tlog.start()
+                self.stoppers.append(tlog)
+                mav_urls.append(tlog.url)
+        if mav_urls:
+            if self.world is None:
+                raise SimError("--mavlink needs a scenario (or a recording that holds one)")
+            ap_mod = _optional("sim.autopilot", "--mavlink")
+            autopilot = ap_mod.Autopilot(self.world, mav_urls)
+            autopilot.start()
+            self.stoppers.append(autopilot)
+            for url in a.mavlink:
+                self.lines.append(("mavlink", f"pty {autopilot.pty_path}" if url == "pty" else url))
+        if a.nmea_pty:
+            if self.world is None:
+                raise SimError("--nmea-pty needs a scenario")
+            nmea = _optional("sim.nmea", "--nmea-pty").NmeaFeeder(self.world)
+            nmea.start()
+            self.stoppers.append(nmea)
+            self.lines.append(("nmea", f"pty {nmea.pty_path}"))
+        tick = self._replay_tick(server) if self.recording else self._render_tick(server)
+        duration = a.duration
+        if self.recording is not None and duration is None:
+            duration = len(self.recording) / self.fps
+        self.pacer = Pacer(self.fps, tick, duration, on_error=self._fail)
+        self.pacer.start()
+        self.stoppers.append(self.pacer)
+
+    def _render_tick(self, server: MjpegServer) -> Any:
+        assert self.world is not None
+        renderer = Renderer(self.world, mode=self.args.mode)
+        renderer.render(0.0)  # warm-up: builds textures before real time starts
+        recorder = self.recorder
+
+        def tick(index: int, t: float) -> None:
+            image, gt = renderer.render(t)
+            server.publish(image)
+            if recorder is not None:
+                recorder.write(index, image, gt)
+
+        return tick
+
+    def _replay_tick(self, server: MjpegServer) -> Any:
+        rec = self.recording
+        assert rec is not None
+
+        def tick(index: int, t: float) -> None:
+            frame = rec.frame_at(t)
+            if frame.path.suffix == ".jpg":
+                server.publish_jpeg(frame.path.read_bytes())
+            else:
+                server.publish(rec.image(frame))
+
+        return tick
+
+    def _fail(self, err: BaseException) -> None:
+        self.error = err
+        self.failed.set()
+
+    def announce(self) -> None:
+        if self.args.status_json:
+            obj: dict[str, Any] = {}
+            for name, addr in self.lines:
+                if name in obj:
+                    obj[name] = obj[name] if isinstance(obj[name], list) else [obj[name]]
+                    obj[name].append(addr)
+                else:
+                    obj[name] = [addr] if name == "mavlink" else addr
+            print(json.dumps(obj), flush=True)
+        else:
+            for name, addr in self.lines:
+                print(f"{name} {addr}", flush=True)
+
+    def wait(self, stop: threading.Event) -> None:
+        assert self.pacer is not None
+        while not stop.is_set() and not self.failed.is_set() and not self.pacer.done.is_set():
+            stop.wait(0.1)
+
+    def stop(self) -> None:
+        for part in reversed(self.stoppers):
+            try:
+                part.stop()
+            except Exception as err:  # keep stopping the others
+                print(f"{PROG}: stopping {type(part).__name__}: {err}", file=sys.stderr)
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--eval-geo" in argv:
+        return int(_optional_main("sim.eval_geo", "--eval-geo", argv))
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    sim: Sim | None = None
+    try:
+        sim = Sim(args)
+        sim.start()
+        sim.announce()
+        t0 = time.monotonic()
+        sim.wait(stop)
+        if sim.error is not None:
+            print(f"{PROG}: {type(sim.error).__name__}: {sim.error}", file=sys.stderr)
+            return 1
+        pacer = sim.pacer
+        if pacer is not None:
+            print(
+                f"{PROG}: stopped after {time.monotonic() - t0:.1f} s, {pacer.frames} frames, {pacer.skipped} skipped",
+                file=sys.stderr,
+            )
+        return 0
+    except SimError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if sim is not None:
+            sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _optional_main(module: str, what: str, argv: list[str]) -> int:
+    try:
+        mod = _optional(module, what)
+    except SimError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    return int(mod.main(argv) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
