@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import select
 import os
+import select
 import signal
 import socket
 import subprocess

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -10,11 +12,11 @@ from fwbridge.config import BridgeConfig
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 
-def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], **serial: Any) -> BridgeConfig:
+def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], stats_port: int = 0) -> BridgeConfig:
     return BridgeConfig.model_validate(
         {
-            "bridge": {"stats_file": str(tmp_path / "stats.json")},
-            "serial": {"glob": str(tmp_path / "fc-*"), **serial},
+            "bridge": {"stats_file": str(tmp_path / "stats.json"), "stats_interval_s": 0.2, "stats_port": stats_port},
+            "serial": {"glob": str(tmp_path / "fc-*")},
             "endpoint": endpoints,
         }
     )
@@ -23,7 +25,7 @@ def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], **serial: Any) -> Brid
 def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tmp_path, fc_factory, gcs_factory, kit):
     fc = fc_factory().start()
     fc.link_to(tmp_path / "fc-A")
-    gcs_port, daemon_port, out_port = kit.free_port(), kit.free_port(), kit.free_port()
+    gcs_port, daemon_port, out_port, stats_port = kit.free_port(), kit.free_port(), kit.free_port(), kit.free_port()
     cfg = _cfg(
         tmp_path,
         [
@@ -31,6 +33,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
             {"name": "daemon", "mode": "udp-server", "port": daemon_port},
             {"name": "radio", "mode": "udp-client", "port": out_port},
         ],
+        stats_port=stats_port,
     )
     radio = gcs_factory(f"udpin:127.0.0.1:{out_port}")
     gcs = gcs_factory(f"udpout:127.0.0.1:{gcs_port}")
@@ -47,6 +50,10 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
         kit.wait_for(lambda: fc.got("COMMAND_LONG"), 3, "COMMAND_LONG at the FC")
         time.sleep(0.2)
         daemon_after = kit.collect(daemon, 0.3, keepalive=False)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as q:  # statistics over UDP, as JSON
+            q.settimeout(2)
+            q.sendto(b"?", ("127.0.0.1", stats_port))
+            queried = json.loads(q.recv(65535))
     for got in (got_gcs, got_radio, got_daemon):
         types = [m.get_type() for m in got]
         assert types.count("GLOBAL_POSITION_INT") >= 2, types
@@ -54,5 +61,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
     # the GCS sees the daemon's heartbeat (component 191) too
     assert any(m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 191 for m in got_gcs)
     assert not [m for m in daemon_after if m.get_type() == "COMMAND_LONG"]
-    stats = bridge.snapshot()["links"]
+    stats = queried["links"]
     assert stats["fc"]["rx_msgs"] > 5 and stats["gcs"]["tx_msgs"] > 5 and stats["fc"]["crc_errors"] == 0
+    assert "1/1" in queried["routes"]["fc"] and "1/191" in queried["routes"]["daemon"]
+    assert json.loads((tmp_path / "stats.json").read_text())["links"]["radio"]["tx_msgs"] > 0
