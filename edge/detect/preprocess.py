@@ -107,17 +107,18 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec, thermal: ThermalSettings
         img = cv2.copyMakeBorder(
             img, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(spec.pad_value,) * 3
         )
-    if spec.rgb and spec.channels == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    swap = spec.rgb and spec.channels == 3
     if img.ndim == 2:
         img = img[:, :, None]
-    if spec.dtype == np.uint8:
-        x = img[None] if spec.layout == "nhwc" else img.transpose(2, 0, 1)[None]
-        return np.ascontiguousarray(x), tf
     plain = spec.mean == (0.0,) * 3 and spec.std == (1.0,) * 3
-    if spec.layout == "nchw" and plain:
-        x = cv2.dnn.blobFromImage(img, scalefactor=spec.scale, swapRB=False)  # (1, C, H, W) float32, one pass
+    if spec.layout == "nchw" and plain and spec.dtype != np.uint8:
+        x = cv2.dnn.blobFromImage(img, scalefactor=spec.scale, swapRB=swap)  # (1, C, H, W) float32, one pass
     else:
+        if swap:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if spec.dtype == np.uint8:
+            x8 = img[None] if spec.layout == "nhwc" else img.transpose(2, 0, 1)[None]
+            return np.ascontiguousarray(x8), tf
         x = img.astype(np.float32)[None]
         x *= np.float32(spec.scale)
         if not plain:

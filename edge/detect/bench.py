@@ -1,0 +1,187 @@
+"""Vision benchmark (``edge bench``): raw onnxruntime vs the pipeline, latency, frame age, gating, tiling.
+
+Everything is measured in one process, same model, same thread settings; raw and pipeline segments are
+interleaved (medians taken) because the machine is shared. Uses the simulator's renderer for realistic frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.detect.bench_parts import MemoryCamera, make_standin_model, recall, run_pipeline
+from edge.detect.engine import OnnxDetector
+from edge.detect.preprocess import preprocess
+from edge.detect.settings import DetectorSettings, GatingSettings, TilingSettings
+from edge.sources.camera import Camera
+from edge.sources.camera_settings import CameraSettings
+from edge.track.settings import TrackerSettings
+from edge.track.tracker import ByteTracker
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO / "models" / "edge-default.onnx"
+SCENARIO = REPO / "sim" / "scenarios" / "drone-border.toml"
+SMALL_PX = 32.0  # a target is "small" when its box is under this many pixels tall
+
+
+def _frames(n: int, t0: float = 5.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``n`` simulator frames of the drone-border scenario and their ground-truth boxes (or noise if no sim)."""
+    try:
+        from sim.render import Renderer
+        from sim.scenario import load_scenario
+        from sim.world import World
+
+        r = Renderer(World(load_scenario(SCENARIO)))
+        out = [r.render(t0 + 1.5 * i) for i in range(n)]
+        return [img for img, _ in out], [gt.boxes[gt.visible_frac > 0.5] for _, gt in out]
+    except Exception as err:  # the bench still measures speed without the simulator
+        log.warning("bench: simulator frames unavailable (%s); using noise frames", err)
+        rng = np.random.default_rng(0)
+        return [rng.integers(0, 255, (480, 640, 3), np.uint8) for _ in range(n)], [np.zeros((0, 4))] * n
+
+
+def _raw_fps(det: OnnxDetector, images: list[np.ndarray], seconds: float) -> tuple[float, float]:
+    """(runs/s, mean s/run) of the bare session on tensors prepared beforehand."""
+    tensors = [preprocess(img, det.info.spec, det.settings.thermal)[0] for img in images[:4]]
+    name, n, t0 = det.info.input_name, 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        det.session.run(None, {name: tensors[n % len(tensors)]})
+        n += 1
+    dt = time.perf_counter() - t0
+    return n / dt, dt / n
+
+
+def _file_source(images: list[np.ndarray], path: Path, fps: float) -> Path:
+    h, w = images[0].shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
+    for i in range(60):
+        vw.write(images[i % len(images)])
+    vw.release()
+    return path
+
+
+def _tiling(model: Path, base: DetectorSettings, images: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, float]:
+    """Recall on small targets and time per frame with and without a 2x2 (+ full frame) grid."""
+    from edge.types import Frame
+
+    small = [g[(g[:, 3] - g[:, 1]) < SMALL_PX] for g in gts]
+    out: dict[str, float] = {}
+    for key, tiling in (
+        ("off", TilingSettings()),
+        ("on", TilingSettings(cols=2, rows=2, overlap=0.2, full_frame=True)),
+    ):
+        det = OnnxDetector(base.model_copy(update={"tiling": tiling}))
+        preds, t0 = [], time.perf_counter()
+        for i, img in enumerate(images):
+            preds.append(det.detect(Frame(img, 0.0, 0.0, i)).xyxy)
+        out[f"tiling_{key}_ms"] = (time.perf_counter() - t0) * 1e3 / len(images)
+        found, total = recall(small, preds)
+        out[f"tiling_{key}_small_recall"] = found / total if total else float("nan")
+        out["tiling_small_targets"] = float(total)
+    out["tiling_recall_gain"] = out["tiling_on_small_recall"] - out["tiling_off_small_recall"]
+    out["tiling_cost_ratio"] = out["tiling_on_ms"] / out["tiling_off_ms"]
+    return out
+
+
+def _plot(fig: dict[str, float], note: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f, ax = plt.subplots(1, 4, figsize=(15, 3.8))
+    ax[0].bar(
+        ["raw", "pipeline", "file"],
+        [fig["raw_fps"], fig["pipeline_fps"], fig["file_pipeline_fps"]],
+        color=["grey", "tab:blue", "tab:cyan"],
+    )
+    ax[0].set_title(f"throughput (fps), pipeline/raw {fig['pipeline_over_raw']:.2f}")
+    ax[1].bar(
+        ["inference", "p50", "p99", "target", "max age"],
+        [
+            fig["inference_ms"],
+            fig["latency_p50_ms"],
+            fig["latency_p99_ms"],
+            fig["latency_target_ms"],
+            fig["max_frame_age_ms"],
+        ],
+        color=["grey", "tab:blue", "tab:blue", "tab:red", "tab:orange"],
+    )
+    ax[1].set_title("capture -> tracked (ms)")
+    ax[2].bar(["gating off", "gating on"], [1.0, fig["gating_cpu_ratio"]], color=["grey", "tab:green"])
+    ax[2].axhline(0.3, color="tab:red", ls="--")
+    ax[2].set_title("static-scene CPU (relative)")
+    ax[3].bar(
+        ["full frame", "2x2 tiles + full"],
+        [fig.get("tiling_off_small_recall", 0), fig.get("tiling_on_small_recall", 0)],
+        color=["grey", "tab:purple"],
+    )
+    ax[3].set_title(f"small-target recall (cost x{fig.get('tiling_cost_ratio', 0):.1f})")
+    f.suptitle(f"vision bench: {note}", fontsize=9)
+    f.tight_layout()
+    f.savefig(path, dpi=90)
+    plt.close(f)
+
+
+def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
+    """Keys: raw_fps, pipeline_fps, pipeline_over_raw, file_pipeline_fps, latency_p50_ms, latency_p99_ms,
+    max_frame_age_ms, gating_cpu_ratio, inference_ms, latency_target_ms, tiling_* (see module doc)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seg = 3.0 if quick else 8.0
+    rounds = 2 if quick else 3
+    default = DEFAULT_MODEL.is_file()
+    model = DEFAULT_MODEL if default else make_standin_model(out_dir / "standin.onnx")
+    threads = os.cpu_count() or 1
+    base = DetectorSettings(
+        model=str(model), providers=["cpu"], intra_op_threads=threads, inter_op_threads=1, warmup_runs=3
+    )
+    images, gts = _frames(6 if quick else 16)
+    det = OnnxDetector(base)
+    tracker_settings = TrackerSettings(min_hits=2)
+
+    raw, per_run, pipe = [], [], []
+    for _ in range(rounds):  # interleaved: raw, pipeline, raw, pipeline ...
+        fps, dt = _raw_fps(det, images, seg)
+        raw.append(fps)
+        per_run.append(dt)
+        pipe.append(run_pipeline(MemoryCamera(images, fps=100.0), det, ByteTracker(tracker_settings), seg))
+    raw_fps = statistics.median(raw)
+    lat = np.concatenate([np.asarray(p.latency) for p in pipe]) * 1e3
+    age = np.concatenate([np.asarray(p.age) for p in pipe]) * 1e3
+    fig: dict[str, float] = {
+        "raw_fps": raw_fps,
+        "pipeline_fps": statistics.median(p.fps for p in pipe),
+        "inference_ms": statistics.median(per_run) * 1e3,
+        "latency_p50_ms": float(np.percentile(lat, 50)),
+        "latency_p99_ms": float(np.percentile(lat, 99)),
+        "max_frame_age_ms": float(age.max()),
+    }
+    fig["pipeline_over_raw"] = fig["pipeline_fps"] / raw_fps
+    fig["latency_target_ms"] = fig["inference_ms"] + 25.0
+
+    video = _file_source(images, out_dir / "bench.avi", fps=100.0)
+    cam = Camera(CameraSettings(url=str(video), loop=True, realtime=True))
+    fig["file_pipeline_fps"] = run_pipeline(cam, det, ByteTracker(tracker_settings), seg).fps
+
+    still = [images[0]]
+    cpu = {}
+    for key, gating in (("off", GatingSettings()), ("on", GatingSettings(enabled=True, max_interval_s=2.0))):
+        gdet = OnnxDetector(base.model_copy(update={"gating": gating}))
+        cpu[key] = run_pipeline(MemoryCamera(still, fps=30.0), gdet, ByteTracker(tracker_settings), seg * 1.5).cpu_s
+    fig["gating_cpu_ratio"] = cpu["on"] / cpu["off"]
+
+    tiling_n = 6 if quick else 16
+    fig.update(_tiling(model, base, images[:tiling_n], gts[:tiling_n]))
+    fig["vision_default_model"] = 1.0 if default else 0.0
+    note = "default model" if default else "stand-in CNN (models/edge-default.onnx missing; tiling recall meaningless)"
+    _plot(fig, note, out_dir / "vision.png")
+    (out_dir / "vision.json").write_text(json.dumps({**fig, "model": str(model), "note": note}, indent=2))
+    return {k: round(v, 4) for k, v in fig.items()}
