@@ -389,5 +389,5 @@ class World:
     def velocity_ned(self, t: float) -> tuple[float, float, float]:
         """Platform velocity north, east, down (m/s) by central difference over 0.1 s."""
         dt = 0.05
-        v = (self.platform_ned(t + dt) - self.platform_ned(max(0.0, t - dt))) / (t + dt - max(0.0, t - dt))
+        v = (self.platform_ned(t + dt) - self.platform_ned(t - dt)) / (2 * dt)
         return float(v[0]), float(v[1]), float(v[2])
