@@ -23,7 +23,7 @@ def frame(w: int, h: int, bgr: tuple[int, int, int] = (0, 0, 0)) -> Frame:
 
 
 def detector(model: Path, **kw: object) -> OnnxDetector:
-    return OnnxDetector(DetectorSettings(model=str(model), providers=["cpu"], warmup_runs=1, **kw))  # type: ignore[arg-type]
+    return OnnxDetector(DetectorSettings(model=str(model), providers=["cpu"], warmup_runs=1, **kw))
 
 
 def test_yolov8_with_ultralytics_metadata_and_letterbox(make_const: MakeModel) -> None:

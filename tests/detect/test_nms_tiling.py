@@ -84,7 +84,7 @@ def test_engine_tiles_map_boxes_back_and_merge(make_const: Callable[..., Path]) 
         providers=["cpu"],
         labels=["x"],
         tiling={"cols": 2, "rows": 1, "overlap": 0.0, "full_frame": False},
-    )  # type: ignore[arg-type]
+    )
     d = OnnxDetector(s).detect(Frame(np.zeros((100, 200, 3), np.uint8), 0.0, 0.0, 1))
     # each 100x100 tile is scaled by 0.64: box 37.5..62.5, second tile shifted by 100
     np.testing.assert_allclose(

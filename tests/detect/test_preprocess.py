@@ -22,7 +22,7 @@ def run(
 ) -> tuple[float, np.ndarray]:
     s = DetectorSettings(
         model=str(model), providers=["cpu"], warmup_runs=0, conf_threshold=0.0, min_box_px=0, labels=["obj"], **kw
-    )  # type: ignore[arg-type]
+    )
     det = OnnxDetector(s)
     if image is None:
         image = np.empty((h, w, 3), np.uint8)
@@ -107,7 +107,7 @@ def test_thermal_16bit_percentile_stretch_to_model(make_probe: MakeModel) -> Non
     [("none", 0x8000, 128), ("fixed", 1500, 128), ("fixed", 999, 0), ("fixed", 3000, 255)],
 )
 def test_thermal_gain_table(gain: str, raw: int, expect: int) -> None:
-    t = ThermalSettings(gain=gain, low=1000, high=2000)  # type: ignore[arg-type]
+    t = ThermalSettings(gain=gain, low=1000, high=2000)
     out = thermal_to_u8(np.full((4, 4), raw, np.uint16), t)
     assert out.dtype == np.uint8 and abs(int(out[0, 0]) - expect) <= 1
 

@@ -117,13 +117,13 @@ def test_stream_that_dies_and_comes_back_is_reconnected(server_factory: Callable
         f = cam.latest(10.0)
         assert f is not None and f.image.shape == (240, 320, 3)
         srv.stop()  # the stream dies
-        assert wait_for(lambda: cam.health()["state"] == "reconnecting"), cam.health()
+        assert wait_for(lambda: cam.state == "reconnecting"), cam.health()
         time.sleep(1.0)  # stays down a while: retries fail with backoff, nothing crashes
-        assert cam.health()["reconnects"] >= 2
-        before = cam.health()["frames_received"]
+        assert cam.reconnects >= 2
+        before = cam.received
         server_factory(port)  # and comes back on the same address
-        assert wait_for(lambda: cam.health()["frames_received"] > before + 5), cam.health()
-        assert cam.health()["state"] == "streaming"
+        assert wait_for(lambda: cam.received > before + 5), cam.health()
+        assert cam.state == "streaming"
         g = cam.latest(5.0, f.seq)
         assert g is not None and g.seq > f.seq and time.monotonic() - g.t_mono < 1.0
     finally:
@@ -138,10 +138,10 @@ def test_stalled_stream_is_reopened(server_factory: Callable[[int], MjpegServer]
     try:
         assert cam.latest(10.0) is not None
         srv.stall.set()  # connection stays open but no frames come
-        assert wait_for(lambda: cam.health()["reconnects"] >= 1, 10.0), cam.health()
+        assert wait_for(lambda: cam.reconnects >= 1, 10.0), cam.health()
         srv.stall.clear()
-        n = cam.health()["frames_received"]
-        assert wait_for(lambda: cam.health()["frames_received"] > n + 5), cam.health()
+        n = cam.received
+        assert wait_for(lambda: cam.received > n + 5), cam.health()
     finally:
         cam.stop()
 
@@ -172,7 +172,7 @@ def test_slow_detector_gets_fresh_frames_from_a_live_stream(server_factory: Call
             boxes += ev.dets.xyxy.tolist()
             time.sleep(max(0.0, period - (time.monotonic() - t0)))  # the slow part of a slow detector
         assert max(ages) < period, ages
-        assert np.diff(seqs).min() >= 1 and cam.health()["frames_dropped"] > 10
+        assert np.diff(seqs).min() >= 1 and cam.dropped > 10
         assert kinds == [0]  # the red square: NEW once, then nothing to say
         np.testing.assert_allclose(boxes[0], [64, 88, 96, 120], atol=1.5)
     finally:
@@ -213,10 +213,10 @@ def test_ffmpeg_http_stream_killed_and_restarted(tmp_path: Path) -> None:
         assert f is not None and f.image.shape == (120, 160, 3)
         procs[0].kill()
         procs[0].wait(5)
-        assert wait_for(lambda: cam.health()["state"] == "reconnecting"), cam.health()
-        n = cam.health()["frames_received"]
+        assert wait_for(lambda: cam.state == "reconnecting"), cam.health()
+        n = cam.received
         procs.append(serve())  # ffmpeg -listen serves one client: a fresh one for the reconnect
-        assert wait_for(lambda: cam.health()["frames_received"] > n + 5, 20.0), cam.health()
+        assert wait_for(lambda: cam.received > n + 5, 20.0), cam.health()
     finally:
         cam.stop()
         for p in procs:
