@@ -68,11 +68,11 @@ def _labels(s: DetectorSettings, meta: dict[str, str]) -> tuple[list[str] | None
     for key in ("names", "labels", "classes"):
         if key in meta and (names := parse_names(meta[key])):
             return names, f"model metadata '{key}'"
-    side = Path(s.model).with_suffix(".labels")
-    if side.is_file():
-        names = [ln.strip() for ln in side.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if names:
-            return names, f"file {side}"
+    for side in (Path(s.model).with_suffix(".labels"), Path(s.model).with_suffix(".labels.txt")):
+        if side.is_file():
+            names = [ln.strip() for ln in side.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            if names:
+                return names, f"file {side}"
     return None, ""
 
 

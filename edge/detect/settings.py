@@ -112,8 +112,8 @@ class DetectorSettings(Section):
     labels: list[str] = Field(
         [],
         title="Class names",
-        description="Overrides the model's names; else the model's metadata ('names'), else a '<model>.labels' "
-        "file next to it (one name a line), else class0, class1, ...",
+        description="Overrides the model's names; else the model's metadata ('names'), else a '<model>.labels' or "
+        "'<model>.labels.txt' file next to it (one name a line), else class0, class1, ...",
     )
     layout: Literal["auto", "yolov5", "yolov8", "end2end", "tf"] = Field(
         "auto",

@@ -141,3 +141,11 @@ def test_bad_models_raise_model_error_naming_the_key(
         onnx.save(model, str(path))
     with pytest.raises(ModelError, match=expect):
         detector(path)
+
+
+@pytest.mark.parametrize("suffix", [".labels", ".labels.txt"])
+def test_labels_from_a_file_next_to_the_model(make_const: MakeModel, suffix: str) -> None:
+    model = make_const({"output0": np.zeros((1, 6, 50), np.float32)})
+    model.with_suffix(suffix).write_text("car\n\ntruck\n")
+    det = detector(model)
+    assert det.class_names == ["car", "truck"] and det.info.labels_source.startswith("file ")
