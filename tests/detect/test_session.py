@@ -1,0 +1,41 @@
+"""Execution providers: preference order, short names, fallback to CPU, and the log line naming the one that runs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from edge.detect.session import open_session, resolve_providers
+
+MODEL = Path(__file__).with_name("data") / "tiny_grid_yolov8.onnx"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "available", "expect"),
+    [
+        (
+            ["tensorrt", "cuda", "cpu"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        (["OpenVINOExecutionProvider"], ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+        (
+            ["cpu", "cuda"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            ["CPUExecutionProvider", "CUDAExecutionProvider"],
+        ),
+        ([], ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    ],
+)
+def test_resolve_providers(wanted: list[str], available: list[str], expect: list[str]) -> None:
+    assert resolve_providers(wanted, available) == expect
+
+
+def test_session_falls_back_and_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="edge.detect.session"):
+        sess = open_session(MODEL, ["TensorrtExecutionProvider", "cuda", "cpu"], intra=1, inter=1)
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+    line = caplog.records[-1].getMessage()
+    assert "runs on CPUExecutionProvider" in line and "not available here: TensorrtExecutionProvider, cuda" in line
