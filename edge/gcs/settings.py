@@ -40,7 +40,10 @@ class GcsSettings(Section):
         description="CAMERA_TRACKING_GEO_STATUS (position) and CAMERA_TRACKING_IMAGE_STATUS (box) with each alert.",
     )
     ascii_only: bool = Field(
-        False, title="ASCII text", description="Write '+/-' instead of '±' (ground stations without UTF-8)."
+        True,
+        title="ASCII text",
+        description="Write '+/-' rather than '±': pymavlink, MAVProxy and Mission Planner read STATUSTEXT as ASCII; "
+        "QGroundControl reads UTF-8, so false suits it.",
     )
     msgs_per_s: float = Field(
         4.0, title="Message budget", description="MAVLink messages/s the alerter may send; 0: unlimited.", ge=0

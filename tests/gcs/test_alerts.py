@@ -89,3 +89,13 @@ def test_named_values_and_flag_changes():
         ("edge: camera FAILED", True),
         ("edge: uplink connected", False),
     ]
+
+
+def test_default_text_survives_pymavlink_decoding():
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+    from edge.gcs.settings import GcsSettings
+
+    text = alert_text(ev(), GcsSettings().ascii_only)
+    raw = mavlink.MAVLink_statustext_message(2, text.encode()).pack(mavlink.MAVLink(None))
+    assert mavlink.MAVLink(None).decode(bytearray(raw)).text == text == "person 87% 42.61234 19.94512 +/-6 m #12"
