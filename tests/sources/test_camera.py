@@ -133,13 +133,15 @@ def test_video_file_replay_at_file_rate(tmp_path: Path) -> None:
         cam.stop()
 
 
-def test_missing_source_keeps_retrying_without_crashing(tmp_path: Path) -> None:
-    cam = Camera(CameraSettings(url=str(tmp_path / "nope.mp4"), reconnect_min_s=0.05, reconnect_max_s=0.1))
+@pytest.mark.parametrize(("url", "error"), [("nope.mp4", "no such file"), ("/dev/video99", "cannot open /dev/video99")])
+def test_missing_source_keeps_retrying_without_crashing(tmp_path: Path, url: str, error: str) -> None:
+    path = url if url.startswith("/dev/") else str(tmp_path / url)
+    cam = Camera(CameraSettings(url=path, reconnect_min_s=0.05, reconnect_max_s=0.1))
     cam.start()
     try:
         assert wait_for(lambda: cam.reconnects >= 3)
         h = cam.health()
-        assert h["state"] == "reconnecting" and "no such file" in str(h["last_error"])
+        assert h["state"] == "reconnecting" and error in str(h["last_error"])
         assert cam.latest(0.05) is None
     finally:
         cam.stop()
