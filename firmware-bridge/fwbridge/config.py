@@ -70,6 +70,8 @@ class LinkSettings(Section):
     unsigned_ids: list[int] = Field(
         [109], title="Unsigned ids accepted", description="Accepted unsigned on a require link (109 = RADIO_STATUS)."
     )
+    reconnect_min_s: float = Field(0.2, title="First retry", description="Seconds before reopening a lost link.", gt=0)
+    reconnect_max_s: float = Field(2.0, title="Longest retry", description="Backoff cap, seconds.", gt=0)
 
     @model_validator(mode="after")
     def _key_given(self) -> LinkSettings:
@@ -88,7 +90,6 @@ class SerialSettings(LinkSettings):
     usb_pid: int | None = Field(None, title="USB product id", description="e.g. 0x5741.")
     usb_serial: str = Field("", title="USB serial number", description="Empty: any.")
     baud: int = Field(921600, title="Baud rate", description="bits/s.", gt=0)
-    reconnect_min_s: float = Field(0.2, title="First retry", description="Seconds before the first reopen.", gt=0)
     reconnect_max_s: float = Field(1.0, title="Longest retry", description="Backoff cap, seconds.", gt=0)
 
     @property
@@ -106,9 +107,6 @@ class EndpointSettings(LinkSettings):
     port: int = Field(14550, title="Port", description="UDP/TCP port.", ge=1, le=65535)
     peer_timeout_s: float = Field(
         10.0, title="Peer timeout", description="udp-server: stop sending to a peer silent this long (s).", gt=0
-    )
-    reconnect_max_s: float = Field(
-        2.0, title="Longest retry", description="Backoff cap for bind/socket errors, s.", gt=0
     )
 
 

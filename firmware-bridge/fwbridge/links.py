@@ -52,8 +52,6 @@ class Link:
         self.up = False
         self._backoff = 0.0
         self._next_open = 0.0
-        self._max_backoff = getattr(s, "reconnect_max_s", 2.0)
-        self._min_backoff = getattr(s, "reconnect_min_s", 0.2)
 
     # lifecycle -------------------------------------------------------------------------------------------
     def poll(self, now: float) -> None:
@@ -68,14 +66,14 @@ class Link:
                 log.warning("%s: cannot open: %s (retrying)", self.name, msg)
             self.stats.last_error = msg
             self.stats.state = "down"
-            self._backoff = min(self._max_backoff, max(self._min_backoff, self._backoff * 2))
+            self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
             self._next_open = now + self._backoff
             return
         self.up = True
         self._backoff = 0.0
         self.parser.reset()
         self.stats.state = "up"
-        self.stats.reconnects += 1
+        self.stats.opens += 1
         log.info("%s: up", self.name)
 
     def fail(self, reason: str) -> None:
@@ -87,7 +85,7 @@ class Link:
         self.stats.state = "down"
         self.up = False
         self._close()
-        self._backoff = self._min_backoff
+        self._backoff = self.settings.reconnect_min_s
         self._next_open = time.monotonic() + self._backoff
 
     def close(self) -> None:
@@ -97,7 +95,7 @@ class Link:
         self.stats.state = "closed"
 
     def periodic(self, now: float) -> None:
-        """Called about every 0.2 s: hook for health checks of the link."""
+        """Called about every 0.1 s while the bridge runs: hook for health checks of the link."""
 
     # data ------------------------------------------------------------------------------------------------
     def accepts_in(self, msgid: int) -> bool:
@@ -326,7 +324,7 @@ class TcpServer:
             if str(err) != self.last_error:
                 log.warning("%s: cannot listen: %s (retrying)", self.settings.name, err)
             self.last_error = str(err)
-            self._backoff = min(self.settings.reconnect_max_s, max(0.2, self._backoff * 2))
+            self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
             self._next_open = now + self._backoff
             return
         sock.setblocking(False)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 @dataclass
 class LinkStats:
-    """Counters of one link since the bridge started. ``seq_lost`` counts frames missing from sequence gaps."""
+    """Counters of one link since the bridge started. ``seq_lost`` counts frames missing from sequence gaps;
+    ``opens`` counts successful (re)opens."""
 
     state: str = "down"
     rx_msgs: int = 0
@@ -26,7 +27,7 @@ class LinkStats:
     drop_io: int = 0
     drop_unroutable: int = 0
     signing_rejected: int = 0
-    reconnects: int = 0
+    opens: int = 0
     last_error: str = ""
 
     def as_dict(self) -> dict[str, object]:

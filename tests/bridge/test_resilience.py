@@ -38,7 +38,7 @@ def test_pty_pulled_and_back_under_new_name_resumes_within_5_s(tmp_path: Path, f
         assert resumed is not None, "routing did not resume within 5 s"
         assert first_path.endswith("-A") and bridge.serial.path.endswith("-B")
         stats = bridge.snapshot()["links"]["fc"]
-    assert stats["reconnects"] == 2 and stats["state"] == "up"
+    assert stats["opens"] == 2 and stats["state"] == "up"
 
 
 def test_missing_port_and_lost_endpoints_never_stop_the_bridge(tmp_path: Path, gcs_factory, kit):
