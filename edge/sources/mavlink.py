@@ -1,0 +1,333 @@
+"""The MAVLink link to the autopilot: one connection, one thread, reconnect with backoff, clock mapping.
+
+We are an onboard computer (component 191, HEARTBEAT of MAV_TYPE_ONBOARD_CONTROLLER at 1 Hz, MAVLink 2). Once the
+autopilot's HEARTBEAT arrives we ask for the messages the pose needs with SET_MESSAGE_INTERVAL (and
+REQUEST_DATA_STREAM for firmwares that only know stream rates), and ask again while one stays below half its
+rate (three times at most per connection: a vehicle without a gimbal never sends gimbal messages). Silence (no
+HEARTBEAT for ``heartbeat_timeout_s``) or an error closes the connection and opens it again after a growing delay.
+Bad CRCs, sequence gaps and garbage bytes are counted. The autopilot's ``time_boot_ms`` is mapped onto
+``time.monotonic()`` per component (``mavlink_time.ClockMap``), from every stamped message and TIMESYNC round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from edge.sources.mavlink_pose import attach_pose_feed
+from edge.sources.mavlink_time import ClockMap
+from edge.sources.mavlink_transport import Endpoint, Transport, open_transport, parse_url
+from edge.sources.settings import MavlinkSettings
+from edge.stages import Health
+
+__all__ = ["MavlinkLink", "attach_pose_feed", "mavlink"]
+
+log = logging.getLogger(__name__)
+Listener = Callable[[Any, float], None]
+RATE_CHECK_S = 5.0
+TIMESYNC_S = 2.0
+MAX_REQUESTS = 3
+# stream groups for REQUEST_DATA_STREAM (ArduPilot's SRx_ parameters)
+_STREAMS = {
+    mavlink.MAV_DATA_STREAM_POSITION: mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,
+    mavlink.MAV_DATA_STREAM_EXTRA1: mavlink.MAVLINK_MSG_ID_ATTITUDE,
+    mavlink.MAV_DATA_STREAM_EXTENDED_STATUS: mavlink.MAVLINK_MSG_ID_GPS_RAW_INT,
+    mavlink.MAV_DATA_STREAM_EXTRA3: mavlink.MAVLINK_MSG_ID_SYSTEM_TIME,
+}
+_NOT_VEHICLES = {
+    mavlink.MAV_TYPE_GCS,
+    mavlink.MAV_TYPE_ONBOARD_CONTROLLER,
+    mavlink.MAV_TYPE_GIMBAL,
+    mavlink.MAV_TYPE_CAMERA,
+    mavlink.MAV_TYPE_ADSB,
+}
+
+
+class MavlinkLink:
+    """A ``Stage`` owning one MAVLink connection; listeners get ``(msg, t_recv_mono)`` on the link thread."""
+
+    def __init__(self, settings: MavlinkSettings, source_system: int | None = None, source_component: int = 191):
+        self.settings = settings
+        self.endpoint: Endpoint = parse_url(settings.url, settings.baud)  # ValueError: bad config
+        self.name = "mavlink"
+        self.source_system = settings.system_id if source_system is None else source_system
+        self.source_component = source_component
+        self._mav = mavlink.MAVLink(None, self.source_system, source_component)
+        self._mav.robust_parsing = True
+        self._listeners: list[Listener] = []
+        self._send_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._transport: Transport | None = None
+        self._clocks: dict[tuple[int, int], ClockMap] = {}
+        self._timesync_sent: dict[int, float] = {}
+        self._last_seq: dict[tuple[int, int], int] = {}
+        self._wanted = {
+            mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: settings.position_hz,
+            mavlink.MAVLINK_MSG_ID_ATTITUDE: settings.attitude_hz,
+            mavlink.MAVLINK_MSG_ID_GPS_RAW_INT: settings.gps_hz,
+            mavlink.MAVLINK_MSG_ID_SYSTEM_TIME: 1.0,
+            mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS: settings.gimbal_hz,
+            mavlink.MAVLINK_MSG_ID_MOUNT_STATUS: settings.gimbal_hz,
+        }
+        self._counts: dict[int, int] = {}
+        self._requests: dict[int, int] = {}
+        self.target_system: int | None = None
+        self.target_component: int | None = None
+        self._target_is_vehicle = False
+        self.state = "stopped"
+        self.last_error = ""
+        self.stats = dict.fromkeys(
+            ("messages", "bad_crc", "bad_other", "garbage_bytes", "seq_lost", "reconnects", "listener_errors"), 0
+        )
+        self._last_hb = 0.0
+
+    # -- public API -----------------------------------------------------------------------------------------------
+    def add_listener(self, callback: Listener) -> None:
+        """Call ``callback(msg, t_recv_mono)`` for every message received (on the link thread; keep it quick)."""
+        self._listeners.append(callback)
+
+    def send(self, msg: Any) -> bool:
+        """Pack and send a MAVLink message as us; False when not connected or the write failed. Thread-safe."""
+        with self._send_lock:
+            tr = self._transport
+            if tr is None:
+                return False
+            try:
+                buf = msg.pack(self._mav)
+            except Exception as err:  # a malformed message is the caller's bug; report, don't kill the link
+                log.warning("mavlink: cannot pack %s: %s", msg.get_type(), err)
+                return False
+            self._mav.seq = (self._mav.seq + 1) % 256
+            return tr.write(bytes(buf))
+
+    def to_mono(self, time_boot_ms: int, component: int | None = None) -> float | None:
+        """The autopilot's (or ``component``'s) boot time in ms -> our monotonic s; None before we know."""
+        if self.target_system is None:
+            return None
+        comp = self.target_component if component is None else component
+        with self._lock:
+            clock = self._clocks.get((self.target_system, comp or 0))
+            return None if clock is None else clock.to_mono(time_boot_ms / 1000.0)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    # -- Stage ----------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.state = "connecting"
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+        self.state = "stopped"
+
+    def health(self) -> Health:
+        now = time.monotonic()
+        with self._lock:
+            clock = self._clocks.get((self.target_system or 0, self.target_component or 0))
+            offset = None if clock is None else clock.offset()
+            return {
+                "name": self.name,
+                "url": str(self.endpoint),
+                "state": self.state,
+                "target_system": self.target_system,
+                "heartbeat_age_s": round(now - self._last_hb, 2) if self._last_hb else None,
+                "clock_offset_s": round(offset, 4) if offset is not None else None,
+                "clock_resets": clock.resets if clock else 0,
+                **self.stats,
+                "last_error": self.last_error,
+            }
+
+    # -- link thread ------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        s = self.settings
+        backoff = s.reconnect_min_s
+        while not self._stop.is_set():
+            try:
+                tr = open_transport(self.endpoint, s.replay_speed)
+            except OSError as err:
+                self._fail(f"open failed: {err}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, s.reconnect_max_s)
+                continue
+            with self._send_lock:
+                self._transport = tr
+            got = False
+            try:
+                got = self._session(tr)
+            except EOFError:
+                self.state = "ended"
+                log.info("mavlink: end of %s", self.endpoint)
+                return
+            except OSError as err:
+                self._fail(f"link error: {err}")
+            finally:
+                with self._send_lock:
+                    self._transport = None
+                tr.close()
+            if self._stop.is_set():
+                break
+            if got:
+                backoff = s.reconnect_min_s
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, s.reconnect_max_s)
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            self.state = "reconnecting"
+            self.last_error = why
+            self.stats["reconnects"] += 1
+        log.warning("mavlink %s: %s; retrying", self.endpoint, why)
+
+    def _session(self, tr: Transport) -> bool:
+        """Pump one connection until silence, error or stop; True when the autopilot was heard."""
+        s = self.settings
+        replay = self.endpoint.kind == "tlog"
+        self.target_system = self.target_component = None
+        self._target_is_vehicle = False
+        self._last_seq.clear()
+        self._counts.clear()
+        self._requests.clear()
+        self.state = "connecting"
+        opened = time.monotonic()
+        next_hb = next_sync = next_check = opened
+        heard = False
+        while not self._stop.is_set():
+            data, t_recv = tr.read(0.1)
+            if data:
+                for msg in self._mav.parse_buffer(data) or []:
+                    heard |= self._handle(msg, t_recv)
+            now = time.monotonic()
+            if replay:
+                continue
+            if now >= next_hb:
+                next_hb = now + 1.0
+                self.send(self._heartbeat())
+            if self.target_system is not None and now >= next_sync:
+                next_sync = now + TIMESYNC_S
+                self._send_timesync()
+            if self.target_system is not None and now >= next_check:
+                next_check = now + RATE_CHECK_S
+                self._request_rates()
+            silent_since = self._last_hb if self._last_hb > opened else opened
+            if now - silent_since > s.heartbeat_timeout_s:
+                self._fail(f"no HEARTBEAT for {s.heartbeat_timeout_s:g} s")
+                return heard
+        return heard
+
+    def _heartbeat(self) -> Any:
+        return mavlink.MAVLink_heartbeat_message(
+            mavlink.MAV_TYPE_ONBOARD_CONTROLLER, mavlink.MAV_AUTOPILOT_INVALID, 0, 0, mavlink.MAV_STATE_ACTIVE, 3
+        )
+
+    def _send_timesync(self) -> None:
+        ts1 = time.monotonic_ns()
+        self._timesync_sent[ts1] = ts1 / 1e9
+        while len(self._timesync_sent) > 8:
+            del self._timesync_sent[next(iter(self._timesync_sent))]
+        self.send(mavlink.MAVLink_timesync_message(0, ts1))
+
+    def _request_rates(self) -> None:
+        """Ask for every wanted message that arrives at under half its rate (SET_MESSAGE_INTERVAL + streams)."""
+        ts, tc = self.target_system or 0, self.target_component or 0
+        low = [
+            mid
+            for mid, hz in self._wanted.items()
+            if self._counts.get(mid, 0) < 0.5 * hz * RATE_CHECK_S and self._requests.get(mid, 0) < MAX_REQUESTS
+        ]
+        self._counts.clear()
+        if not low:
+            return
+        for stream, mid in _STREAMS.items():
+            if mid in low:
+                hz = max(1, round(self._wanted[mid]))
+                self.send(mavlink.MAVLink_request_data_stream_message(ts, tc, stream, hz, 1))
+        for mid in low:
+            self._requests[mid] = self._requests.get(mid, 0) + 1
+            interval_us = 1e6 / self._wanted[mid]
+            cmd = mavlink.MAV_CMD_SET_MESSAGE_INTERVAL
+            self.send(mavlink.MAVLink_command_long_message(ts, tc, cmd, 0, mid, interval_us, 0, 0, 0, 0, 0))
+
+    def _handle(self, msg: Any, t_recv: float) -> bool:
+        """Count, track the clock and the target, hand on to listeners; True for a HEARTBEAT from the target."""
+        mtype = msg.get_type()
+        st = self.stats
+        if mtype == "BAD_DATA":
+            reason = str(getattr(msg, "reason", ""))
+            if reason == "Bad prefix":
+                st["garbage_bytes"] += len(msg.data)
+            elif "CRC" in reason:
+                st["bad_crc"] += 1
+            else:
+                st["bad_other"] += 1
+            return False
+        src = (msg.get_srcSystem(), msg.get_srcComponent())
+        if src == (self.source_system, self.source_component):
+            return False  # our own message echoed by a router
+        st["messages"] += 1
+        self._count_seq(src, msg.get_seq())
+        heard = False
+        if mtype == "HEARTBEAT":
+            heard = self._on_heartbeat(msg, src)
+        if src[0] != self.target_system:
+            return heard
+        self._counts[msg.get_msgId()] = self._counts.get(msg.get_msgId(), 0) + 1
+        if mtype == "TIMESYNC":
+            self._on_timesync(msg, src, t_recv)
+        elif hasattr(msg, "time_boot_ms") and msg.time_boot_ms:
+            with self._lock:
+                self._clocks.setdefault(src, ClockMap()).add_one_way(t_recv, msg.time_boot_ms / 1000.0)
+        for cb in self._listeners:
+            try:
+                cb(msg, t_recv)
+            except Exception:
+                st["listener_errors"] += 1
+                if st["listener_errors"] in (1, 10, 100, 1000):
+                    log.exception("mavlink listener failed on %s (%d failures)", mtype, st["listener_errors"])
+        return heard
+
+    def _count_seq(self, src: tuple[int, int], seq: int) -> None:
+        last = self._last_seq.get(src)
+        if last is not None:
+            self.stats["seq_lost"] += (seq - last - 1) % 256
+        self._last_seq[src] = seq
+
+    def _on_heartbeat(self, msg: Any, src: tuple[int, int]) -> bool:
+        """Pick the target: the first vehicle (autopilot) heard, else a pan-tilt head until a vehicle speaks."""
+        vehicle = msg.autopilot != mavlink.MAV_AUTOPILOT_INVALID and msg.type not in _NOT_VEHICLES
+        head = msg.type == mavlink.MAV_TYPE_GIMBAL
+        if (self.target_system is None and (vehicle or head)) or (vehicle and not self._target_is_vehicle):
+            self.target_system, self.target_component = src
+            self._target_is_vehicle = vehicle
+            log.info("mavlink %s: talking to system %d component %d", self.endpoint, *src)
+        if src == (self.target_system, self.target_component):
+            self._last_hb = time.monotonic()
+            if self.state != "connected":
+                self.state = "connected"
+                self.last_error = ""
+            return True
+        return False
+
+    def _on_timesync(self, msg: Any, src: tuple[int, int], t_recv: float) -> None:
+        if msg.tc1 == 0:  # the autopilot asks for our time (PX4 does): answer
+            self.send(mavlink.MAVLink_timesync_message(time.monotonic_ns(), msg.ts1))
+            return
+        t_send = self._timesync_sent.pop(msg.ts1, None)
+        if t_send is not None:
+            with self._lock:
+                self._clocks.setdefault(src, ClockMap()).add_round_trip(t_send, t_recv, msg.tc1 / 1e9)
