@@ -172,7 +172,7 @@ class Renderer:
             raise ValueError(f"unknown surface {surface!r}; one of {SURFACES}")
         key = (surface, self.world.seed if opts.texture_seed is None else opts.texture_seed)
         if key not in self._painters:
-            if len(self._painters) >= 8:
+            if len(self._painters) >= 24:
                 self._painters.pop(next(iter(self._painters)))
             self._painters[key] = GroundPainter(self.world, surface, key[1])
         return self._painters[key]
@@ -205,9 +205,9 @@ class Renderer:
         painter = self._painter(opts)
         cam = np.array(w.frame.to_ned(pose.lat, pose.lon, pose.alt), np.float64)
         r_cn = r_cam_to_ned(pose)
-        geo = painter.geometry(cam, pixel_rays(k, r_cn), k.fx)
+        geo = painter.geometry(cam, pixel_rays(k, r_cn), r_cn, k)
         thermal = self.mode == "thermal"
-        canvas = painter.thermal(t, geo, look, k.fx) if thermal else painter.day(t, geo, look, k.fx)
+        canvas = painter.thermal(t, geo, look) if thermal else painter.day(t, geo, look)
 
         targets = w.targets(t)
         placed = []
@@ -264,8 +264,10 @@ class Renderer:
         if shadow is not None:
             canvas *= 1.0 - shadow.astype(np.float32)[..., None] * (0.45 * math.sin(look.sun_el) / 255.0)
         if opts.contrast != 1.0:
-            canvas = (canvas - 128.0) * opts.contrast + 128.0
-        img = np.clip(canvas, 0, 255).astype(np.uint8)
+            canvas *= opts.contrast
+            canvas += 128.0 * (1.0 - opts.contrast)
+        np.maximum(canvas, 0.0, out=canvas)
+        img = np.asarray(cv2.convertScaleAbs(canvas), np.uint8)  # saturates at 255
         haze_col = HORIZON_BGR.astype(np.float64) * look.brightness
         for tt, ground, _, depth in drawn:
             haze = 1.0 - math.exp(-3.912 * depth / look.visibility_m)
