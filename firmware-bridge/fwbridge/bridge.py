@@ -159,6 +159,7 @@ class Bridge:
 
     def _send_own(self, msg: mavlink.MAVLink_message) -> None:
         raw = bytes(msg.pack(self._mav))
+        self._mav.seq = (self._mav.seq + 1) % 256  # pack() does not advance the sequence number
         self.router.originate(raw, msg.get_msgId(), self.cfg.bridge.component_id, msg.crc_extra)
 
     # statistics -----------------------------------------------------------------------------------------

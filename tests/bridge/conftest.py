@@ -62,11 +62,17 @@ class PtyFc:
     def send(self, msg: Any) -> None:
         with self._lock:
             data = msg.pack(self.mav)
+            self.mav.seq = (self.mav.seq + 1) % 256
         try:
             os.write(self.master, data)
             self.sent += 1
         except BlockingIOError:
             pass
+
+    def skip_seq(self, n: int) -> None:
+        """Jump the sequence number as if ``n`` frames were lost on the line."""
+        with self._lock:
+            self.mav.seq = (self.mav.seq + n) % 256
 
     def _run(self) -> None:
         t0 = time.monotonic()

@@ -45,6 +45,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
         got_gcs = kit.collect(gcs, 1.5)
         got_radio = kit.collect(radio, 0.3, keepalive=False)
         got_daemon = kit.collect(daemon, 0.3, keepalive=False)
+        fc.skip_seq(5)  # five frames lost on the serial line
         # a command from the GCS for the autopilot (1/1) reaches the FC, not the daemon
         gcs.mav.command_long_send(1, 1, mavlink.MAV_CMD_REQUEST_MESSAGE, 0, 33, 0, 0, 0, 0, 0, 0)
         kit.wait_for(lambda: fc.got("COMMAND_LONG"), 3, "COMMAND_LONG at the FC")
@@ -63,5 +64,6 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
     assert not [m for m in daemon_after if m.get_type() == "COMMAND_LONG"]
     stats = queried["links"]
     assert stats["fc"]["rx_msgs"] > 5 and stats["gcs"]["tx_msgs"] > 5 and stats["fc"]["crc_errors"] == 0
+    assert stats["fc"]["seq_lost"] == 5
     assert "1/1" in queried["routes"]["fc"] and "1/191" in queried["routes"]["daemon"]
     assert json.loads((tmp_path / "stats.json").read_text())["links"]["radio"]["tx_msgs"] > 0
