@@ -178,3 +178,20 @@ def test_ground_truth_json_round_trip() -> None:
     assert back.pose == gt.pose
     assert np.allclose(back.boxes, gt.boxes, atol=1e-3) and back.target_ids.tolist() == gt.target_ids.tolist()
     assert np.array_equal(back.lat, gt.lat)
+
+
+def test_dem_ground_renders_and_targets_stand_on_it(tmp_path: Path) -> None:
+    rows = np.arange(1201, dtype=np.int64)[:, None]
+    np.tile(700 + (1200 - rows), (1, 1201)).astype(">i2").tofile(tmp_path / "N42E019.hgt")  # 1 m per sample northwards
+    (tmp_path / "s.toml").write_text(
+        'name = "dem"\n[home]\nlat = 42.5\nlon = 19.5\nalt_m = 1300\n[ground]\ndem = "N42E019.hgt"\n'
+        '[platform]\nkind = "drone"\nheight_m = 100\n[camera]\npitch_deg = -45\n'
+        '[[targets]]\nclass = "vehicle"\nnorth_m = 100\neast_m = 0\nheading_deg = 0\n'
+    )
+    w = World(load_scenario(tmp_path / "s.toml"))
+    img, gt = Renderer(w).render(0.0)
+    assert img.shape == (480, 640, 3) and len(gt) == 1
+    # 1300 m at home (row 600); 100 m north is 100 / 92.6 = 1.08 samples of 3 arc-seconds: 1.08 m higher
+    assert gt.alt[0] == pytest.approx(w.ground_alt(gt.lat[0], gt.lon[0]))
+    assert gt.alt[0] == pytest.approx(1301.08, abs=0.01)
+    assert w.platform(0.0).alt == pytest.approx(1400.0)
