@@ -109,7 +109,13 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
     try:
         link.start()
         alerter.start()
-        first = _collect(gcs, 2.0)
+        first: list[Any] = []
+        deadline = time.monotonic() + 10.0  # the bridge process starts, then learns the GCS from its heartbeat
+        while time.monotonic() < deadline and not (
+            {"HEARTBEAT", "GLOBAL_POSITION_INT"} <= {m.get_type() for m in first if m.get_srcComponent() == 1}
+            and "GLOBAL_POSITION_INT" in daemon_got
+        ):
+            first += _collect(gcs, 0.5)
         assert any(m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 for m in first), "autopilot heartbeat"
         assert any(m.get_type() == "GLOBAL_POSITION_INT" for m in first), "autopilot position"
         assert "GLOBAL_POSITION_INT" in daemon_got, "daemon side gets telemetry"
