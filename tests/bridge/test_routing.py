@@ -25,17 +25,19 @@ def _cfg(tmp_path: Path, endpoints: list[dict[str, Any]], stats_port: int = 0) -
 def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tmp_path, fc_factory, gcs_factory, kit):
     fc = fc_factory().start()
     fc.link_to(tmp_path / "fc-A")
-    gcs_port, daemon_port, out_port, stats_port = kit.free_port(), kit.free_port(), kit.free_port(), kit.free_port()
+    gcs_port, daemon_port, out_port, stats_port, hb_port = (kit.free_port() for _ in range(5))
     cfg = _cfg(
         tmp_path,
         [
             {"name": "gcs", "mode": "udp-server", "port": gcs_port},
             {"name": "daemon", "mode": "udp-server", "port": daemon_port},
             {"name": "radio", "mode": "udp-client", "port": out_port},
+            {"name": "hb-only", "mode": "udp-client", "port": hb_port, "allow_out_ids": [0], "block_in_ids": [0]},
         ],
         stats_port=stats_port,
     )
     radio = gcs_factory(f"udpin:127.0.0.1:{out_port}")
+    hb_only = gcs_factory(f"udpin:127.0.0.1:{hb_port}", source_system=77)
     gcs = gcs_factory(f"udpout:127.0.0.1:{gcs_port}")
     daemon = gcs_factory(f"udpout:127.0.0.1:{daemon_port}", source_system=1, source_component=191)
     with kit.BridgeThread(cfg) as bridge:
@@ -45,6 +47,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
         got_gcs = kit.collect(gcs, 1.5)
         got_radio = kit.collect(radio, 0.3, keepalive=False)
         got_daemon = kit.collect(daemon, 0.3, keepalive=False)
+        got_hb_only = kit.collect(hb_only, 0.3)  # its own heartbeats are refused by block_in_ids
         fc.skip_seq(5)  # five frames lost on the serial line
         # a command from the GCS for the autopilot (1/1) reaches the FC, not the daemon
         gcs.mav.command_long_send(1, 1, mavlink.MAV_CMD_REQUEST_MESSAGE, 0, 33, 0, 0, 0, 0, 0, 0)
@@ -65,5 +68,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
     stats = queried["links"]
     assert stats["fc"]["rx_msgs"] > 5 and stats["gcs"]["tx_msgs"] > 5 and stats["fc"]["crc_errors"] == 0
     assert stats["fc"]["seq_lost"] == 5
+    assert got_hb_only and {m.get_type() for m in got_hb_only} == {"HEARTBEAT"}  # allow_out_ids = [0]
+    assert stats["hb-only"]["drop_filter"] > 0 and "hb-only" not in queried["routes"]
     assert "1/1" in queried["routes"]["fc"] and "1/191" in queried["routes"]["daemon"]
     assert json.loads((tmp_path / "stats.json").read_text())["links"]["radio"]["tx_msgs"] > 0
