@@ -1,0 +1,205 @@
+"""The compact wire record for one frame's events (CBOR arrays, integers only); docs/uplink-schema.md.
+
+Record v1 (a CBOR array)::
+
+    [head, boot, seq, t_ms, pose, det, det, ...]       camera "cam0"
+    [head, boot, seq, t_ms, pose, camera, det, ...]    other cameras (flag bit 1 set)
+    head = version | flags << 4   (version 1; flag bit 0: historical, bit 1: camera present)
+    pose = [lat_e7, lon_e7, alt_dm, yaw_cd, pitch_cd, roll_cd] of the camera in NED, or null
+    det  = [class_kind, conf_pct, track, bbox]     (no fix) or
+           [class_kind, conf_pct, track, bbox, dlat_e6, dlon_e6, alt_dm, err_m]
+    class_kind = class_id * 4 + kind;  bbox = 8 bytes, x1 y1 x2 y2 as big-endian uint16 fractions of 65535
+    dlat/dlon: target minus sensor position (or minus 0, 0 without a pose) in 1e-6 degrees
+
+Decoders accept every version listed in ``DECODERS``; a new layout gets a new version, old ones stay.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+import cbor2
+import numpy as np
+
+from edge.types import EventKind, FrameEvents, Pose
+
+VERSION = 1
+FLAG_HISTORICAL = 1
+FLAG_CAMERA = 2
+DEFAULT_CAMERA = "cam0"
+_BOX = struct.Struct(">4H")
+
+
+class CodecError(ValueError):
+    """A payload that is not a record this decoder knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorPose:
+    """Where the camera was and where it looked: lat/lon (deg), alt (m AMSL), yaw/pitch/roll (deg) in NED."""
+
+    lat: float
+    lon: float
+    alt: float
+    yaw: float
+    pitch: float
+    roll: float
+
+
+@dataclass(frozen=True, slots=True)
+class WireDetection:
+    """One decoded detection; position fields None without a fix. bbox: normalised x1, y1, x2, y2."""
+
+    class_id: int
+    kind: EventKind
+    confidence: float
+    track_id: int
+    bbox: tuple[float, float, float, float]
+    lat: float | None = None
+    lon: float | None = None
+    alt: float | None = None
+    error_m: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One decoded frame record. t_utc: POSIX s (ms resolution)."""
+
+    version: int
+    historical: bool
+    boot: int
+    seq: int
+    t_utc: float
+    camera: str
+    pose: SensorPose | None
+    detections: tuple[WireDetection, ...]
+
+
+def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Z-Y-X Euler (rad) to a 3x3 rotation matrix Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
+    cy, sy, cp, sp, cr, sr = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
+    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
+    return rz @ ry @ rx
+
+
+def camera_attitude(pose: Pose) -> tuple[float, float, float]:
+    """The camera's Z-Y-X Euler angles (yaw, pitch, roll; rad) in NED, composing body and gimbal as CONVENTIONS."""
+    r = _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
+    if pose.cam_frame == "body":
+        r = _rot(pose.yaw, pose.pitch, pose.roll) @ r
+    pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
+    if abs(r[2, 0]) > 1 - 1e-9:  # looking straight up/down: yaw and roll are one angle; put it all in yaw
+        return math.atan2(-r[0, 1], r[1, 1]), pitch, 0.0
+    return math.atan2(r[1, 0], r[0, 0]), pitch, math.atan2(r[2, 1], r[2, 2])
+
+
+def _cdeg(rad: float) -> int:
+    return round(math.degrees(rad) * 100)
+
+
+def _clip16(x: float) -> int:
+    return min(65535, max(0, round(x * 65535)))
+
+
+def encode(batch: FrameEvents, boot: int, seq: int, historical: bool = False) -> bytes:
+    """Encode one frame's events as a v1 record. boot: 0..2^32-1; seq: >= 0 (per boot)."""
+    if not 0 <= boot < 2**32 or seq < 0:
+        raise ValueError(f"boot must be uint32 and seq >= 0, got {boot}, {seq}")
+    ref_lat = ref_lon = 0.0
+    pose: list[int] | None = None
+    if batch.pose is not None:
+        p = batch.pose
+        yaw, pitch, roll = camera_attitude(p)
+        pose = [round(p.lat * 1e7), round(p.lon * 1e7), round(p.alt * 10), _cdeg(yaw) % 36000, _cdeg(pitch), _cdeg(roll)]
+        ref_lat, ref_lon = pose[0] / 1e7, pose[1] / 1e7
+    dets: list[list[object]] = []
+    for e in batch.events:
+        box = _BOX.pack(*(_clip16(v) for v in e.bbox_norm))
+        det: list[object] = [e.class_id * 4 + int(e.kind), min(100, max(0, round(e.confidence * 100))), e.track_id, box]
+        if e.lat is not None and e.lon is not None:
+            det += [
+                round((e.lat - ref_lat) * 1e6),
+                round((e.lon - ref_lon) * 1e6),
+                None if e.alt is None else round(e.alt * 10),
+                None if e.error_m is None else math.ceil(e.error_m - 1e-9),
+            ]
+        dets.append(det)
+    flags = (FLAG_HISTORICAL if historical else 0) | (FLAG_CAMERA if batch.camera_id != DEFAULT_CAMERA else 0)
+    rec: list[object] = [VERSION | flags << 4, boot, seq, round(batch.t_utc * 1000), pose]
+    if flags & FLAG_CAMERA:
+        rec.append(batch.camera_id)
+    return cbor2.dumps(rec + dets)
+
+
+def mark_historical(payload: bytes) -> bytes:
+    """The same record with the historical flag set; patched in place when the head is one byte (the usual case)."""
+    # A CBOR array header is 1 byte below 24 items (0x80..0x97), else 0x98 + 1 length byte (0x99: 2 bytes).
+    start = {0x98: 2, 0x99: 3}.get(payload[0], 1) if payload else 0
+    if 0 < start < len(payload) and payload[0] & 0xE0 == 0x80 and (payload[start] | FLAG_HISTORICAL << 4) < 24:
+        return payload[:start] + bytes([payload[start] | FLAG_HISTORICAL << 4]) + payload[start + 1 :]
+    decode(payload)  # raises CodecError for anything that is not a record
+    rec = cbor2.loads(payload)
+    rec[0] |= FLAG_HISTORICAL << 4
+    return cbor2.dumps(rec)
+
+
+def _decode_v1(rec: list[object], flags: int) -> Record:
+    n_head = 6 if flags & FLAG_CAMERA else 5
+    if len(rec) < n_head:
+        raise CodecError(f"v1 record has {len(rec)} fields, expected at least {n_head}")
+    boot, seq, t_ms, pose_raw = rec[1:5]
+    camera = rec[5] if flags & FLAG_CAMERA else DEFAULT_CAMERA
+    dets_raw = rec[n_head:]
+    if not all(isinstance(v, int) for v in (boot, seq, t_ms)) or not isinstance(camera, str):
+        raise CodecError("v1 record: boot, seq and time must be integers, camera text")
+    pose = None
+    ref_lat = ref_lon = 0.0
+    if pose_raw is not None:
+        if not isinstance(pose_raw, list) or len(pose_raw) != 6:
+            raise CodecError("v1 record: pose must be an array of 6 integers or null")
+        lat, lon, alt, yaw, pitch, roll = pose_raw
+        pose = SensorPose(lat / 1e7, lon / 1e7, alt / 10, yaw / 100, pitch / 100, roll / 100)
+        ref_lat, ref_lon = lat / 1e7, lon / 1e7
+    dets = []
+    for d in dets_raw:
+        if not isinstance(d, list) or len(d) not in (4, 8) or not isinstance(d[3], bytes) or len(d[3]) != 8:
+            raise CodecError(f"v1 record: bad detection {d!r}")
+        ck, conf, track = d[0], d[1], d[2]
+        x1, y1, x2, y2 = (v / 65535 for v in _BOX.unpack(d[3]))
+        geo: dict[str, float | None] = {}
+        if len(d) == 8:
+            geo = {
+                "lat": round(ref_lat + d[4] / 1e6, 7),
+                "lon": round(ref_lon + d[5] / 1e6, 7),
+                "alt": None if d[6] is None else d[6] / 10,
+                "error_m": None if d[7] is None else float(d[7]),
+            }
+        dets.append(WireDetection(ck // 4, EventKind(ck % 4), conf / 100, track, (x1, y1, x2, y2), **geo))
+    return Record(1, bool(flags & FLAG_HISTORICAL), boot, seq, t_ms / 1000, camera, pose, tuple(dets))
+
+
+DECODERS = {1: _decode_v1}
+
+
+def decode(payload: bytes) -> Record:
+    """Decode any known version; raise CodecError (never anything else) for a payload we cannot read."""
+    try:
+        rec = cbor2.loads(payload)
+    except Exception as err:  # cbor2 raises several types for garbage
+        raise CodecError(f"not CBOR: {err}") from None
+    if not isinstance(rec, list) or not rec or not isinstance(rec[0], int):
+        raise CodecError("not a record: expected a CBOR array starting with the version")
+    version, flags = rec[0] & 0x0F, rec[0] >> 4
+    decoder = DECODERS.get(version)
+    if decoder is None:
+        raise CodecError(f"record version {version} is newer than this decoder (knows {sorted(DECODERS)})")
+    try:
+        return decoder(rec, flags)
+    except CodecError:
+        raise
+    except (TypeError, ValueError, IndexError) as err:
+        raise CodecError(f"bad v{version} record: {err}") from None

@@ -1,0 +1,177 @@
+"""``edge listen``: the ground-side receiver. Subscribes with a persistent session, decodes, drops duplicates.
+
+Prints one line per detection (json), per record (geojson FeatureCollection) or per located detection (cot) on
+stdout, flushed per line. Duplicates (same vehicle, boot, seq) are dropped and counted; gaps in the sequence
+numbers are reported on stderr. A message is acknowledged to the broker only after its lines were written, so
+nothing is lost if the receiver dies; its dedup memory is per process (a restarted receiver may print a
+record again). Password: $CREDENTIALS_DIRECTORY/mqtt-password or $EDGE_MQTT_PASSWORD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import socket
+import sys
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.secrets import read_secret
+from edge.uplink.codec import CodecError, decode
+from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
+from edge.uplink.formats import DEFAULT_LABELS, FORMATTERS, SeqSet, detection_objects
+
+log = logging.getLogger("edge.listen")
+
+
+class Receiver:
+    """Decode + dedup + format; ``handle`` returns the lines to print for one message."""
+
+    def __init__(self, fmt: str, labels: tuple[str, ...] = DEFAULT_LABELS) -> None:
+        self.format = FORMATTERS[fmt]
+        self.labels = labels
+        self.seen: dict[tuple[str, int], SeqSet] = {}
+        self.records = self.duplicates = self.detections = self.bad = self.historical = 0
+
+    def handle(self, topic: str, payload: bytes) -> list[str]:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != "edge":
+            return []
+        vehicle, kind = parts[1], parts[2]
+        if kind == "status":
+            log.warning("vehicle %s is %s", vehicle, payload.decode(errors="replace"))
+            return []
+        if kind != "detections":
+            return []
+        try:
+            rec = decode(payload)
+        except CodecError as err:
+            self.bad += 1
+            log.warning("undecodable record from %s: %s", vehicle, err)
+            return []
+        seqs = self.seen.setdefault((vehicle, rec.boot), SeqSet())
+        if not seqs.add(rec.seq):
+            self.duplicates += 1
+            return []
+        self.records += 1
+        self.historical += rec.historical
+        objs = detection_objects(vehicle, rec, self.labels)
+        self.detections += len(objs)
+        return self.format(objs)
+
+    def summary(self) -> str:
+        missing = [(k, *s.missing()) for k, s in self.seen.items()]
+        gaps = "; ".join(f"{v} boot {b:08x}: {m} missing in {g} gaps" for (v, b), m, g in missing if m)
+        return (
+            f"listen: {self.detections} detections in {self.records} records; {self.duplicates} duplicates dropped; "
+            f"{self.historical} historical; {self.bad} undecodable; "
+            + (f"gaps: {gaps}" if gaps else "no gaps")
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge listen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--broker", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    p.add_argument("--format", choices=sorted(FORMATTERS), default="json")
+    p.add_argument("--vehicle", default="+", help="vehicle id, or + for all (default)")
+    p.add_argument("--client-id", default=f"edge-listen-{socket.gethostname()}", help="stable id for the persistent session")
+    p.add_argument("--session-expiry", type=int, default=86400, help="seconds the broker keeps our session (default 1 day)")
+    p.add_argument("--count", type=int, default=0, help="exit after N detections (0: run until interrupted)")
+    p.add_argument("--timeout", type=float, default=0.0, help="exit after S seconds (exit code 1 if --count was not reached)")
+    p.add_argument("--tls", action="store_true", help="TLS (implied by mqtts://); the server certificate is verified")
+    p.add_argument("--cafile", default="", help="CA bundle (PEM) for the server certificate")
+    p.add_argument("--cert", default="", help="client certificate (PEM) for mutual TLS")
+    p.add_argument("--key", default="", help="client key (PEM)")
+    p.add_argument("--insecure", action="store_true", help="do not check the server certificate's host name")
+    p.add_argument("--username", default="", help="login name; password from $EDGE_MQTT_PASSWORD or the credential")
+    p.add_argument("--mqtt311", action="store_true", help="MQTT 3.1.1 instead of 5")
+    p.add_argument("--labels", default=",".join(DEFAULT_LABELS), help="class names by id, comma-separated")
+    p.add_argument("--report-s", type=float, default=10.0, help="print counters on stderr every S s (0: only at exit)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    ns = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        broker = parse_url(ns.broker)
+    except ValueError as err:
+        log.error("%s", err)
+        return 2
+    login = Login(
+        tls=ns.tls or broker.tls,
+        cafile=ns.cafile,
+        certfile=ns.cert,
+        keyfile=ns.key,
+        insecure=ns.insecure,
+        username=ns.username,
+        password=read_secret("mqtt-password", "EDGE_MQTT_PASSWORD") if ns.username else None,
+    )
+    receiver = Receiver(ns.format, tuple(ns.labels.split(",")))
+    inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+    v5 = not ns.mqtt311
+    client = make_client(ns.client_id, v5, login)
+    client.manual_ack_set(True)
+    topics = [(f"edge/{ns.vehicle}/detections", 1), (f"edge/{ns.vehicle}/status", 1)]
+
+    def on_connect(c: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
+        inbox.put(("connack", rc))
+        if not getattr(rc, "is_failure", False):
+            c.subscribe(topics)
+
+    client.on_connect = on_connect
+    client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
+    client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
+    client.reconnect_delay_set(0.5, 10)
+    props = None
+    if v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = ns.session_expiry
+    try:
+        client.connect(broker.host, broker.port, keepalive=15, clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+    except (OSError, ValueError) as err:
+        log.error("%s", explain_connect_error(err, broker, login))
+        return 1
+    client.loop_start()
+    start = last_report = time.monotonic()
+    code = 0
+    try:
+        while True:
+            now = time.monotonic()
+            if ns.timeout and now - start >= ns.timeout:
+                code = 1 if ns.count else 0
+                break
+            if ns.report_s and now - last_report >= ns.report_s:
+                print(receiver.summary(), file=sys.stderr, flush=True)
+                last_report = now
+            try:
+                kind, item = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if kind == "connack":
+                if getattr(item, "is_failure", False):
+                    log.error("%s", explain_connack(item, broker, login))
+                    code = 1
+                    break
+                log.info("connected to %s:%d", broker.host, broker.port)
+            elif kind == "disconnect":
+                log.warning("disconnected (%s); reconnecting", item)
+            else:
+                msg = item  # type: mqtt.MQTTMessage
+                for line in receiver.handle(msg.topic, msg.payload):  # type: ignore[attr-defined]
+                    sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+                client.ack(msg.mid, msg.qos)  # type: ignore[attr-defined]
+                if ns.count and receiver.detections >= ns.count:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        print(receiver.summary(), file=sys.stderr, flush=True)
+    return code
