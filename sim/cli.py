@@ -82,6 +82,7 @@ class Sim:
         self.recorder: Recorder | None = None
         self.recording: Recording | None = None
         self.pacer: Pacer | None = None
+        self.t0 = time.monotonic()
         self.world = self._world()
         fps = self.recording.fps if self.recording else self.world.camera.fps if self.world else 10.0
         self.fps = float(fps)
@@ -139,29 +140,39 @@ class Sim:
                 tlog.start()
                 self.stoppers.append(tlog)
                 mav_urls.append(tlog.url)
+        tick = self._replay_tick(server) if self.recording else self._render_tick(server)
+        self.t0 = time.monotonic()  # sim time 0 for the camera, the autopilot and the NMEA feeder
         if mav_urls:
             if self.world is None:
                 raise SimError("--mavlink needs a scenario (or a recording that holds one)")
             ap_mod = _optional("sim.autopilot", "--mavlink")
-            autopilot = ap_mod.Autopilot(self.world, mav_urls)
-            autopilot.start()
-            self.stoppers.append(autopilot)
+            autopilot = ap_mod.Autopilot(self.world, mav_urls, clock=self.clock)
+            self._start(autopilot, f"--mavlink {' '.join(a.mavlink)}")
             for url in a.mavlink:
                 self.lines.append(("mavlink", f"pty {autopilot.pty_path}" if url == "pty" else url))
         if a.nmea_pty:
             if self.world is None:
                 raise SimError("--nmea-pty needs a scenario")
-            nmea = _optional("sim.nmea", "--nmea-pty").NmeaFeeder(self.world)
-            nmea.start()
-            self.stoppers.append(nmea)
+            nmea = _optional("sim.nmea", "--nmea-pty").NmeaFeeder(self.world, clock=self.clock)
+            self._start(nmea, "--nmea-pty")
             self.lines.append(("nmea", f"pty {nmea.pty_path}"))
-        tick = self._replay_tick(server) if self.recording else self._render_tick(server)
         duration = a.duration
         if self.recording is not None and duration is None:
             duration = len(self.recording) / self.fps
-        self.pacer = Pacer(self.fps, tick, duration, on_error=self._fail)
+        self.pacer = Pacer(self.fps, tick, duration, on_error=self._fail, t0=self.t0)
         self.pacer.start()
         self.stoppers.append(self.pacer)
+
+    def clock(self) -> float:
+        """Sim time (s) shared by every component."""
+        return time.monotonic() - self.t0
+
+    def _start(self, part: Any, what: str) -> None:
+        try:
+            part.start()
+        except OSError as err:
+            raise SimError(f"{what}: cannot start ({err.strerror or err})") from None
+        self.stoppers.append(part)
 
     def _render_tick(self, server: MjpegServer) -> Any:
         assert self.world is not None

@@ -172,6 +172,7 @@ class MjpegServer:
 class Pacer:
     """Calls ``tick(index, t)`` at ``fps`` in real time on its own thread; t = index / fps (s of sim time).
 
+    ``t0`` is the ``time.monotonic()`` of sim time 0 (default: when the thread starts).
     When a tick runs late, the frames it overran are skipped. ``stop()`` returns within one tick.
     ``on_error`` receives any exception from ``tick`` (which then stops the pacer).
     """
@@ -182,10 +183,12 @@ class Pacer:
         tick: Callable[[int, float], None],
         duration_s: float | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        t0: float | None = None,
     ):
         if fps <= 0:
             raise ValueError(f"fps must be > 0, not {fps}")
         self.fps, self.tick, self.duration_s, self.on_error = fps, tick, duration_s, on_error
+        self.t0 = t0
         self.frames = 0
         self.skipped = 0
         self.done = threading.Event()
@@ -205,8 +208,8 @@ class Pacer:
 
     def _run(self) -> None:
         period = 1.0 / self.fps
-        t0 = time.monotonic()
-        index = 0
+        t0 = time.monotonic() if self.t0 is None else self.t0
+        index = max(0, int((time.monotonic() - t0) / period))
         try:
             while not self._stop.is_set():
                 t = index * period
