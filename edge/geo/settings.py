@@ -1,4 +1,4 @@
-"""Config section of geolocation and the camera model. (Owned by the sources/geo work.)"""
+"""Config section ``[geo]``: the camera model, the ground model and the error budget of geolocation."""
 
 from __future__ import annotations
 
@@ -7,10 +7,71 @@ from pydantic import Field
 from edge.settings_base import Section
 
 
+class SizePrior(Section):
+    """What a class of object usually measures (for the size-based range and the ground-contact point)."""
+
+    height_m: float = Field(1.7, title="Height", description="Typical height, m.", gt=0)
+    height_sigma_m: float = Field(0.15, title="Height spread", description="1-sigma of the height, m.", ge=0)
+    length_m: float = Field(0.5, title="Length", description="Footprint length, m.", ge=0)
+    width_m: float = Field(0.5, title="Width", description="Footprint width, m.", ge=0)
+
+
+def _default_priors() -> dict[str, SizePrior]:
+    return {
+        "person": SizePrior(height_m=1.7, height_sigma_m=0.12, length_m=0.5, width_m=0.5),
+        "vehicle": SizePrior(height_m=1.8, height_sigma_m=0.45, length_m=4.5, width_m=1.9),
+        "boat": SizePrior(height_m=2.0, height_sigma_m=0.8, length_m=8.0, width_m=2.8),
+    }
+
+
 class GeoSettings(Section):
     """Camera model and ground model."""
 
     hfov_deg: float = Field(60.0, title="Horizontal field of view", description="Degrees.", gt=0, lt=180)
+    calibration_file: str | None = Field(
+        None,
+        title="Calibration file",
+        description="OpenCV calibration (YAML/XML/JSON: camera_matrix, dist_coeffs, image_width, image_height); "
+        "replaces hfov_deg when set. Scaled to the stream's resolution.",
+    )
+    mount_roll_deg: float = Field(0.0, title="Mount roll", description="Camera mounting rotation, degrees.")
+    mount_pitch_deg: float = Field(
+        0.0,
+        title="Mount pitch",
+        description="Camera mounting pitch (negative looks down), degrees; applied after the gimbal/mast angles.",
+    )
+    mount_yaw_deg: float = Field(0.0, title="Mount yaw", description="Camera mounting yaw, degrees.")
     ground_alt_m: float | None = Field(
         None, title="Ground altitude", description="Metres AMSL of flat ground; None = home altitude."
+    )
+    dem_path: str | None = Field(
+        None,
+        title="Elevation model",
+        description="SRTM .hgt tile, a folder of them, or a geographic GeoTIFF; replaces flat ground when set.",
+    )
+    dem_step_m: float = Field(10.0, title="DEM march step", description="Step along the ray, m.", gt=0)
+    max_range_m: float = Field(5000.0, title="Maximum range", description="Slant range beyond which no fix, m.", gt=0)
+    earth_curvature: bool = Field(
+        True, title="Earth curvature", description="Lower distant ground by the refracted earth curvature."
+    )
+    ground_sigma_m: float = Field(
+        1.0, title="Ground height error", description="1-sigma error of the ground model's height, m.", ge=0
+    )
+    pixel_sigma_px: float = Field(
+        2.0, title="Pixel error", description="1-sigma error of the ground-contact pixel, px.", ge=0
+    )
+    box_sigma_px: float = Field(1.5, title="Box height error", description="1-sigma error of a box's height, px.", gt=0)
+    timing_sigma_s: float = Field(
+        0.03, title="Timing error", description="1-sigma error of frame vs pose time stamps, s.", ge=0
+    )
+    fusion: bool = Field(
+        True, title="Size fusion", description="Fuse the ground intersection with the range from the box size."
+    )
+    min_box_px: float = Field(
+        4.0, title="Smallest box for size", description="Boxes shorter than this give no size range, px.", gt=0
+    )
+    size_priors: dict[str, SizePrior] = Field(
+        default_factory=_default_priors,
+        title="Size priors",
+        description="Per class name: height (and its 1-sigma) and footprint length/width, m.",
     )

@@ -1,0 +1,283 @@
+"""GroundGeolocator: tracked boxes + the pose at capture time -> lat/lon/alt, slant range, 90 % error radius.
+
+Per box: the ground-contact pixel (bottom-centre) becomes a camera ray (``camera_model``), rotated to NED by
+the pose and the mount, and meets the ground model (``projection``: flat ground at ``geo.ground_alt_m`` or the
+pose store's home ground, or a DEM). The box bottom is the footprint's near edge, so the point is moved back by
+the class's mean half footprint depth. Its north/east covariance comes from re-solving with each input moved by
+±1 sigma (``errors``): camera north, east, altitude (``pos_err_m``, ``alt_err_m``, plus speed x timing error),
+ground height, three attitude axes (``att_err_rad``, plus turn rate x timing error) and the contact pixel's u, v.
+Then (``fusion``) the range from the box's angular height and the class's size prior updates the estimate
+along the line of sight — what saves low masts at long range, where the intersection is nearly parallel to the
+ground. Timing error: hypot(geo.timing_sigma_s, pose.age_s) times the platform's speed and turn rate, which are
+estimated from the poses this geolocator has seen over the last seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.geo.camera_model import CameraModel, cam_to_ned, rot_zyx
+from edge.geo.errors import covariance, radius90
+from edge.geo.fusion import footprint_depth, fuse_along, size_range
+from edge.geo.projection import REASONS, Ground, Miss
+from edge.geo.settings import GeoSettings
+from edge.geo.terrain import FlatGround, Terrain, open_dem
+from edge.geo.wgs84 import LocalNed
+from edge.types import EventKind, Frame, FrameEvents, GeoEvent, Pose, TrackEvents
+
+F64 = npt.NDArray[np.float64]
+NO_POSE = "no pose"
+NO_GROUND = "no ground altitude (set geo.ground_alt_m or geo.dem_path)"
+_AXES = np.eye(3)
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """Positions of N boxes: lat, lon (deg), alt (m AMSL), error_m (90 % horizontal radius, m), range_m (slant,
+    m), all (N,) float64 with NaN where ``reason[i]`` says why there is no fix."""
+
+    lat: F64
+    lon: F64
+    alt: F64
+    error_m: F64
+    range_m: F64
+    reason: list[str | None]
+
+    @classmethod
+    def none(cls, n: int, reason: str) -> Fixes:
+        nan = np.full(n, np.nan)
+        return cls(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), [reason] * n)
+
+
+class _Motion:
+    """Platform speed (m/s) and camera turn rate (rad/s) from the poses of the last few seconds."""
+
+    def __init__(self, baseline_s: float = 0.5, keep_s: float = 3.0):
+        self._hist: deque[tuple[float, Pose, F64]] = deque()
+        self._baseline, self._keep = baseline_s, keep_s
+
+    def update(self, pose: Pose, r: F64) -> tuple[float, float]:
+        if self._hist and pose.t_mono < self._hist[-1][0]:
+            self._hist.clear()
+        self._hist.append((pose.t_mono, pose, r))
+        while self._hist and pose.t_mono - self._hist[0][0] > self._keep:
+            self._hist.popleft()
+        old = [h for h in self._hist if pose.t_mono - h[0] >= self._baseline]
+        if not old:
+            return 0.0, 0.0
+        t0, p0, r0 = old[-1]
+        dt = pose.t_mono - t0
+        n, e, d = LocalNed(p0.lat, p0.lon, p0.alt).to_ned(pose.lat, pose.lon, pose.alt)
+        cos_angle = np.clip((np.trace(r0.T @ r) - 1.0) / 2.0, -1.0, 1.0)
+        return float(np.sqrt(n * n + e * e + d * d)) / dt, float(np.arccos(cos_angle)) / dt
+
+
+class GroundGeolocator:
+    """Satisfies ``edge.stages.Geolocator``. ``ground_alt_hint()`` (m AMSL or None) is the pose store's home
+    ground, used when ``geo.ground_alt_m`` and ``geo.dem_path`` are unset."""
+
+    def __init__(self, settings: GeoSettings, ground_alt_hint: Callable[[], float | None] | None = None):
+        self.settings = settings
+        self._hint = ground_alt_hint
+        self._calibration = CameraModel.from_file(settings.calibration_file) if settings.calibration_file else None
+        self._dem: Terrain | None = open_dem(settings.dem_path) if settings.dem_path else None
+        m = settings
+        self._mount = rot_zyx(
+            math.radians(m.mount_yaw_deg), math.radians(m.mount_pitch_deg), math.radians(m.mount_roll_deg)
+        )
+        self._cameras: dict[tuple[int, int], CameraModel] = {}
+        self._motion = _Motion()
+
+    def camera(self, width: int, height: int) -> CameraModel:
+        """The camera model for images of ``width`` x ``height`` px."""
+        key = (width, height)
+        if key not in self._cameras:
+            if self._calibration is not None:
+                self._cameras[key] = self._calibration.scaled(width, height)
+            else:
+                self._cameras[key] = CameraModel.from_hfov(width, height, self.settings.hfov_deg)
+        return self._cameras[key]
+
+    def _terrain(self) -> Terrain | None:
+        if self._dem is not None:
+            return self._dem
+        alt = self.settings.ground_alt_m
+        if alt is None and self._hint is not None:
+            alt = self._hint()
+        return None if alt is None else FlatGround(float(alt))
+
+    def locate(self, frame: Frame, tracks: TrackEvents, pose: Pose | None, class_names: list[str]) -> FrameEvents:
+        """One GeoEvent per track event of the frame."""
+        dets = tracks.dets
+        names = [class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in dets.class_id]
+        fixes = self.fix_boxes(dets.xyxy, names, frame.width, frame.height, pose)
+        scale = np.array([frame.width, frame.height, frame.width, frame.height], np.float64)
+        events = []
+        for i in range(len(dets)):
+            bx = np.clip(dets.xyxy[i] / scale, 0.0, 1.0)
+
+            def opt(a: F64, i: int = i) -> float | None:
+                return None if fixes.reason[i] is not None else float(a[i])
+
+            events.append(
+                GeoEvent(
+                    track_id=int(dets.track_id[i]),
+                    class_id=int(dets.class_id[i]),
+                    class_name=names[i],
+                    confidence=float(dets.score[i]),
+                    kind=EventKind(int(tracks.kinds[i])),
+                    bbox_norm=(float(bx[0]), float(bx[1]), float(bx[2]), float(bx[3])),
+                    lat=opt(fixes.lat),
+                    lon=opt(fixes.lon),
+                    alt=opt(fixes.alt),
+                    error_m=opt(fixes.error_m),
+                    range_m=opt(fixes.range_m),
+                    no_fix_reason=fixes.reason[i],
+                )
+            )
+        return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, pose, tuple(events))
+
+    def fix_boxes(self, xyxy: npt.ArrayLike, names: list[str], width: int, height: int, pose: Pose | None) -> Fixes:
+        """Fixes for boxes (N, 4) px of classes ``names`` (N) in a ``width`` x ``height`` image seen from ``pose``."""
+        boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        n = len(boxes)
+        if pose is None:
+            return Fixes.none(n, NO_POSE)
+        terrain = self._terrain()
+        if terrain is None:
+            return Fixes.none(n, NO_GROUND)
+        s = self.settings
+        local = LocalNed(pose.lat, pose.lon, pose.alt)
+        ground = Ground(terrain, local, s.max_range_m, s.dem_step_m, s.earth_curvature)
+        cam, r = self.camera(width, height), cam_to_ned(pose, self._mount)
+        speed, turn = self._motion.update(pose, r)
+        if n == 0:
+            return Fixes.none(0, "")
+        sig_t = math.hypot(s.timing_sigma_s, pose.age_s)
+        pos_sig = math.hypot(pose.pos_err_m, speed * sig_t)
+        att_sig = math.hypot(pose.att_err_rad, turn * sig_t)
+
+        uv = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
+        box_h = boxes[:, 3] - boxes[:, 1]
+        cut = boxes[:, 3] >= height - 0.5  # the contact point may lie below the image
+        sig_u = np.full(n, s.pixel_sigma_px)
+        sig_v = np.where(cut, np.maximum(s.pixel_sigma_px, box_h), s.pixel_sigma_px)
+        step_v = np.maximum(sig_v, 0.5)  # a non-zero step: its direction places the footprint correction
+
+        # rays: nominal, then +/- for 9 inputs (n, e, alt, ground, 3 attitude axes, u, v)
+        k = 19
+        origins = np.zeros((n, k, 3))
+        offsets = np.zeros((n, k))
+        pix = np.repeat(uv[:, None, :], k, axis=1)
+        rots = np.repeat(np.eye(3)[None], k, axis=0)
+        for j, (axis, sig) in enumerate(((0, pos_sig), (1, pos_sig), (2, pose.alt_err_m))):
+            origins[:, 1 + 2 * j, axis], origins[:, 2 + 2 * j, axis] = sig, -sig
+        offsets[:, 7], offsets[:, 8] = s.ground_sigma_m, -s.ground_sigma_m
+        for j in range(3):
+            rots[9 + 2 * j] = _small_rotation(j, att_sig)
+            rots[10 + 2 * j] = _small_rotation(j, -att_sig)
+        pix[:, 15, 0] += sig_u
+        pix[:, 16, 0] -= sig_u
+        pix[:, 17, 1] += step_v
+        pix[:, 18, 1] -= step_v
+        d_cam = cam.rays(pix.reshape(-1, 2)).reshape(n, k, 3)
+        dirs = np.einsum("ij,kjl,nkl->nki", r, rots, d_cam)
+        pts, status = ground.intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3), offsets.reshape(-1))
+        pts, status = pts.reshape(n, k, 3), status.reshape(n, k)
+        unit = dirs / np.linalg.norm(dirs, axis=2, keepdims=True)
+        capped = origins + unit * s.max_range_m  # perturbed rays that miss count as reaching max range
+        ne = np.where((status == Miss.HIT)[..., None], pts, capped)[..., :2]
+        plus, minus = ne[:, 1::2].copy(), ne[:, 2::2].copy()
+        plus[:, 8] = ne[:, 0] + (ne[:, 17] - ne[:, 0]) * (sig_v / step_v)[:, None]
+        minus[:, 8] = ne[:, 0] + (ne[:, 18] - ne[:, 0]) * (sig_v / step_v)[:, None]
+        cov = covariance(plus, minus)
+        x = ne[:, 0].copy()
+
+        # footprint: the box bottom is the near edge; step back along the image-up direction on the ground
+        down_dir = ne[:, 17] - ne[:, 18]
+        down_dir /= np.maximum(np.linalg.norm(down_dir, axis=1, keepdims=True), 1e-12)
+        half, half_sig = np.zeros(n), np.zeros(n)
+        for i, name in enumerate(names):
+            prior = s.size_priors.get(name)
+            if prior is not None:
+                mean, sd = footprint_depth(prior.length_m, prior.width_m)
+                half[i], half_sig[i] = mean / 2.0, sd / 2.0
+        x -= down_dir * half[:, None]
+        cov += np.einsum("n,ni,nj->nij", half_sig**2, down_dir, down_dir)
+
+        if s.fusion:
+            x, cov = self._fuse(x, cov, boxes, names, cam, unit[:, 0], width, height)
+
+        alt = terrain.height(*local.to_geodetic(x[:, 0], x[:, 1], 0.0)[:2])
+        alt = np.where(np.isfinite(alt), alt, pose.alt - pts[:, 0, 2])
+        lat, lon, _ = local.to_geodetic(x[:, 0], x[:, 1], 0.0)
+        rng = np.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2 + (pose.alt - alt) ** 2)
+        reason: list[str | None] = [None if st == Miss.HIT else REASONS[Miss(int(st))] for st in status[:, 0]]
+        bad = status[:, 0] != Miss.HIT
+        nan = np.nan
+        return Fixes(
+            np.where(bad, nan, lat),
+            np.where(bad, nan, lon),
+            np.where(bad, nan, alt),
+            np.where(bad, nan, radius90(cov)),
+            np.where(bad, nan, rng),
+            reason,
+        )
+
+    def _fuse(
+        self,
+        x: F64,
+        cov: F64,
+        boxes: F64,
+        names: list[str],
+        cam: CameraModel,
+        unit: F64,
+        width: int,
+        height: int,
+    ) -> tuple[F64, F64]:
+        """Update x (N, 2), cov (N, 2, 2) with size ranges where the class has a prior and the box is whole."""
+        s = self.settings
+        uc = (boxes[:, 0] + boxes[:, 2]) / 2.0
+        top = cam.rays(np.column_stack([uc, boxes[:, 1]]))
+        bot = cam.rays(np.column_stack([uc, boxes[:, 3]]))
+        cosang = np.einsum("ni,ni->n", top, bot) / (np.linalg.norm(top, axis=1) * np.linalg.norm(bot, axis=1))
+        alpha = np.arccos(np.clip(cosang, -1.0, 1.0))
+        horiz = np.hypot(unit[:, 0], unit[:, 1])
+        whole = (boxes[:, 0] > 0.5) & (boxes[:, 1] > 0.5) & (boxes[:, 2] < width - 0.5) & (boxes[:, 3] < height - 0.5)
+        use = whole & (boxes[:, 3] - boxes[:, 1] >= s.min_box_px) & (horiz > 1e-3)
+        for i in np.flatnonzero(use):
+            prior = s.size_priors.get(names[i])
+            if prior is None:
+                continue
+            depth, depth_sd = footprint_depth(prior.length_m, prior.width_m)
+            dep = np.arcsin(np.clip(unit[i : i + 1, 2], -1.0, 1.0))
+            rng, rng_sd = size_range(
+                alpha[i : i + 1],
+                np.array([s.box_sigma_px / cam.fy]),
+                dep,
+                prior.height_m,
+                prior.height_sigma_m,
+                depth,
+                depth_sd,
+            )
+            az = unit[i : i + 1, :2] / horiz[i]
+            xi, ci = fuse_along(x[i : i + 1], cov[i : i + 1], np.zeros(2), az, rng * np.cos(dep), rng_sd * np.cos(dep))
+            x[i], cov[i] = xi[0], ci[0]
+        return x, cov
+
+
+def _small_rotation(axis: int, angle: float) -> F64:
+    """Rotation (3, 3) by ``angle`` rad about camera axis 0 (optical), 1 (right) or 2 (down)."""
+    w = _AXES[axis] * angle
+    kx = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    th = abs(angle)
+    if th < 1e-15:
+        return np.eye(3)
+    kn = kx / th
+    return np.eye(3) + math.sin(th) * kn + (1.0 - math.cos(th)) * (kn @ kn)
