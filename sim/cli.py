@@ -91,6 +91,8 @@ class Sim:
         a = self.args
         override = None
         if a.replay is not None:
+            if a.record is not None:
+                raise SimError("--record and --replay cannot be combined")
             try:
                 self.recording = Recording(a.replay)
             except ValueError as err:
@@ -112,7 +114,12 @@ class Sim:
             source = a.sitl or str(a.pose_log)
             if a.pose_log is not None and not a.pose_log.is_file():
                 raise SimError(f"--pose-log: no such file {a.pose_log}")
-            override = sitl.pose_follower(source)
+            try:
+                override = sitl.pose_follower(source)
+            except ValueError as err:
+                raise SimError(f"{'--sitl' if a.sitl else '--pose-log'}: {err}") from None
+            if hasattr(override, "stop"):
+                self.stoppers.append(override)  # a live SITL link
             self.lines.append(("sitl" if a.sitl else "pose-log", source))
         return World(scenario, seed=a.seed, platform_override=override)
 

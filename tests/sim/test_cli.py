@@ -23,6 +23,11 @@ def test_missing_replay_folder_is_named(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{tmp_path / 'nope'}: not a simulator recording" in capsys.readouterr().err
 
 
+def test_record_and_replay_together_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--replay", str(tmp_path), "--record", str(tmp_path / "r"), "--http-port", "0"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+
+
 def test_missing_pose_log_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sitl = types.ModuleType("sim.sitl")
     sitl.pose_follower = lambda source: lambda t: None  # type: ignore[attr-defined]
@@ -62,3 +67,11 @@ def test_port_in_use_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
         port = s.getsockname()[1]
         assert cli.main(["--scenario", str(BORDER), "--http-port", str(port), "--duration", "1"]) == 2
     assert f"--http-port {port}: cannot listen" in capsys.readouterr().err
+
+
+def test_a_tlog_without_poses_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sim.sitl")
+    empty = tmp_path / "empty.tlog"
+    empty.write_bytes(b"")
+    assert cli.main(["--scenario", str(BORDER), "--pose-log", str(empty), "--http-port", "0", "--duration", "1"]) == 2
+    assert "--pose-log: " in capsys.readouterr().err
