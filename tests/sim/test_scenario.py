@@ -20,7 +20,7 @@ kind = "drone"
 """
 
 
-@pytest.mark.parametrize("name", ["drone-border", "mss-ridge", "coast"])
+@pytest.mark.parametrize("name", ["drone-border", "mss-ridge", "coast", "sitl-plav"])
 def test_shipped_scenarios_load(name: str) -> None:
     sc = load_scenario(SCENARIOS / f"{name}.toml")
     assert sc.name == name
