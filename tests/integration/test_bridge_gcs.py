@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from edge.types import EventKind, FrameEvents, GeoEvent
 REPO = Path(__file__).resolve().parents[2]
 autopilot_mod = pytest.importorskip("sim.autopilot")
 mavlink_mod = pytest.importorskip("edge.sources.mavlink")
+import contextlib
+
 from edge.sources.settings import MavlinkSettings  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 from sim.world import World  # noqa: E402
@@ -52,6 +55,14 @@ def _collect(conn: Any, seconds: float) -> list[Any]:
     return out
 
 
+def _stats(port: int) -> str:
+    """The bridge's statistics JSON, asked over UDP (for failure messages)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as q:
+        q.settimeout(2)
+        q.sendto(b"?", ("127.0.0.1", port))
+        return q.recv(65535).decode()
+
+
 def _events(world: World, t: float, kind: EventKind) -> FrameEvents:
     evs = tuple(
         GeoEvent(
@@ -64,30 +75,35 @@ def _events(world: World, t: float, kind: EventKind) -> FrameEvents:
 
 @pytest.fixture
 def notify_socket(tmp_path: Path):
+    """A systemd-like notify socket read continuously (an unread one blocks the sender after 10 datagrams)."""
     path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     sock.settimeout(0.1)
-    yield path, sock
+    states: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                states.append(sock.recv(4096).decode())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    yield path, states
+    stop.set()
+    reader.join(timeout=2)
     sock.close()
-
-
-def _drain(sock: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except (TimeoutError, BlockingIOError):
-            return out
 
 
 def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
     os.environ["MAVLINK20"] = "1"
     mavutil.set_dialect("ardupilotmega")
     world = World(load_scenario(REPO / "sim" / "scenarios" / "drone-border.toml"))
-    gcs_port, daemon_port = _free_udp_port(), _free_udp_port()
+    gcs_port, daemon_port, stats_port = _free_udp_port(), _free_udp_port(), _free_udp_port()
     cfg = tmp_path / "bridge.toml"
     cfg.write_text(
+        f"[bridge]\nstats_port = {stats_port}\n"
         f'[serial]\nglob = "{tmp_path}/usb-fc-*"\n'
         f'[[endpoint]]\nname = "gcs"\nmode = "udp-server"\nport = {gcs_port}\n'
         f'[[endpoint]]\nname = "daemon"\nmode = "udp-server"\nport = {daemon_port}\n'
@@ -95,7 +111,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
     ap = autopilot_mod.Autopilot(world, urls=["pty"])
     ap.start()
     (tmp_path / "usb-fc-A").symlink_to(ap.pty_path)
-    notify_path, notify_sock = notify_socket
+    notify_path, notify_states = notify_socket
     env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fwbridge.cli", "-c", str(cfg)], env=env, stderr=subprocess.PIPE, text=True
@@ -139,8 +155,8 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
         resumed = False
         while not resumed and time.monotonic() - t_back < 5.0:
             resumed = any(m.get_type() == "GLOBAL_POSITION_INT" for m in _collect(gcs, 0.1))
-        assert resumed, "routing did not resume within 5 s of the port coming back"
-        states = "".join(_drain(notify_sock))
+        assert resumed, f"routing did not resume within 5 s of the port coming back: {_stats(stats_port)}"
+        states = "".join(notify_states)
         assert "READY=1" in states and "WATCHDOG=1" in states and "waiting for the flight controller" in states
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
