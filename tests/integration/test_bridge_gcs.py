@@ -5,6 +5,7 @@ under a new name resumes routing within 5 s; systemd READY/WATCHDOG over a real 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,22 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-os.environ["MAVLINK20"] = "1"
 from pymavlink import mavutil
 
 from edge.gcs.alerter import GcsAlerter
 from edge.gcs.settings import GcsSettings
+from edge.sources.mavlink import MavlinkLink
+from edge.sources.settings import MavlinkSettings
 from edge.types import EventKind, FrameEvents, GeoEvent
+from sim.autopilot import Autopilot
+from sim.scenario import load_scenario
+from sim.world import World
 
 REPO = Path(__file__).resolve().parents[2]
-autopilot_mod = pytest.importorskip("sim.autopilot")
-mavlink_mod = pytest.importorskip("edge.sources.mavlink")
-import contextlib
-
-from edge.sources.settings import MavlinkSettings  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
-from sim.world import World  # noqa: E402
 
 
 def _free_udp_port() -> int:
@@ -97,7 +94,7 @@ def notify_socket(tmp_path: Path):
 
 
 def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
-    os.environ["MAVLINK20"] = "1"
+    os.environ["MAVLINK20"] = "1"  # pymavlink's connections pick the wire version from the environment
     mavutil.set_dialect("ardupilotmega")
     world = World(load_scenario(REPO / "sim" / "scenarios" / "drone-border.toml"))
     gcs_port, daemon_port, stats_port = _free_udp_port(), _free_udp_port(), _free_udp_port()
@@ -108,7 +105,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
         f'[[endpoint]]\nname = "gcs"\nmode = "udp-server"\nport = {gcs_port}\n'
         f'[[endpoint]]\nname = "daemon"\nmode = "udp-server"\nport = {daemon_port}\n'
     )
-    ap = autopilot_mod.Autopilot(world, urls=["pty"])
+    ap = Autopilot(world, urls=["pty"])
     ap.start()
     (tmp_path / "usb-fc-A").symlink_to(ap.pty_path)
     notify_path, notify_states = notify_socket
@@ -117,7 +114,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
         [sys.executable, "-m", "fwbridge.cli", "-c", str(cfg)], env=env, stderr=subprocess.PIPE, text=True
     )
     gcs = mavutil.mavlink_connection(f"udpout:127.0.0.1:{gcs_port}", source_system=255, source_component=190)
-    link = mavlink_mod.MavlinkLink(MavlinkSettings(url=f"udpout:127.0.0.1:{daemon_port}"))
+    link = MavlinkLink(MavlinkSettings(url=f"udpout:127.0.0.1:{daemon_port}"))
     daemon_got: list[str] = []
     link.add_listener(lambda msg, _t: daemon_got.append(msg.get_type()))
     alerter = GcsAlerter(GcsSettings(msgs_per_s=20.0, bytes_per_s=2000.0), link)
@@ -148,7 +145,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
         ap.stop()
         (tmp_path / "usb-fc-A").unlink()
         time.sleep(0.5)
-        ap2 = autopilot_mod.Autopilot(world, urls=["pty"])
+        ap2 = Autopilot(world, urls=["pty"])
         ap2.start()
         (tmp_path / "usb-fc-B").symlink_to(ap2.pty_path)
         t_back = time.monotonic()

@@ -43,6 +43,7 @@ class _PymavlinkSender:
 
 
 def test_mavproxy_shows_daemon_alert_through_bridge(tmp_path: Path):
+    os.environ["MAVLINK20"] = "1"  # pymavlink's connections pick the wire version from the environment
     mavutil.set_dialect("ardupilotmega")
     ap_port, daemon_port, gcs_port = _free_udp_port(), _free_udp_port(), _free_udp_port()
     cfg = tmp_path / "bridge.toml"
