@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,8 @@ from edge.gcs.health import flag_changes, named_values
 from edge.types import EventKind, GeoEvent
 
 
-def ev(**kw) -> GeoEvent:
-    base = dict(
+def ev(**kw: Any) -> GeoEvent:
+    base: dict[str, Any] = dict(
         track_id=12,
         class_id=0,
         class_name="person",
@@ -57,6 +58,7 @@ def test_fit_bytes_never_splits_a_character():
 
 def test_geo_status_fields():
     m = geo_status(ev())
+    assert m is not None
     assert (m.lat, m.lon, m.alt, m.h_acc, m.dist, m.tracking_status) == (426123410, 199451180, 512.0, 6.4, 310.0, 1)
     assert math.isnan(m.vel_n) and math.isnan(m.hdg)
     assert geo_status(ev(lat=None, lon=None)) is None

@@ -107,7 +107,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
     )
     ap = Autopilot(world, urls=["pty"])
     ap.start()
-    (tmp_path / "usb-fc-A").symlink_to(ap.pty_path)
+    (tmp_path / "usb-fc-A").symlink_to(str(ap.pty_path))
     notify_path, notify_states = notify_socket
     env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen(
@@ -147,7 +147,7 @@ def test_autopilot_behind_bridge_gcs_and_daemon(tmp_path: Path, notify_socket):
         time.sleep(0.5)
         ap2 = Autopilot(world, urls=["pty"])
         ap2.start()
-        (tmp_path / "usb-fc-B").symlink_to(ap2.pty_path)
+        (tmp_path / "usb-fc-B").symlink_to(str(ap2.pty_path))
         t_back = time.monotonic()
         resumed = False
         while not resumed and time.monotonic() - t_back < 5.0:
