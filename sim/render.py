@@ -91,7 +91,8 @@ class GroundTruth:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Appearance knobs. None means "the scenario's value". Noise: day in 8-bit DN, thermal in kelvin."""
+    """Appearance knobs. None means "the scenario's value". Noise: day in 8-bit DN, thermal in kelvin.
+    contrast and white_balance (B, G, R gains) act on the final day image."""
 
     surface: str | None = None
     texture_seed: int | None = None
@@ -105,6 +106,7 @@ class RenderOptions:
     noise_day: float = 1.5
     noise_thermal_k: float = 0.05
     shadows: bool = True
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     @classmethod
     def random(cls, rng: np.random.Generator, surface: str) -> RenderOptions:
@@ -122,14 +124,27 @@ class RenderOptions:
             noise_day=float(rng.uniform(0.5, 6.0)),
             noise_thermal_k=float(rng.uniform(0.02, 0.2)),
             shadows=bool(rng.random() < 0.85),
+            white_balance=(float(rng.uniform(0.9, 1.1)), 1.0, float(rng.uniform(0.9, 1.1))),
         )
 
 
-def thermal_to_8bit(img: npt.NDArray[np.uint16], lo_pct: float = 1.0, hi_pct: float = 99.5) -> npt.NDArray[np.uint8]:
-    """Percentile stretch (automatic gain) of a 16-bit thermal image (H, W) to uint8 (H, W), white = hot."""
+def thermal_to_8bit(
+    img: npt.NDArray[np.uint16], palette: str = "white_hot", lo_pct: float = 1.0, hi_pct: float = 99.5
+) -> npt.NDArray[np.uint8]:
+    """Percentile stretch (automatic gain) of a 16-bit thermal image (H, W) to 8 bits.
+
+    palette: "white_hot" or "black_hot" give (H, W) grey; "ironbow" gives (H, W, 3) BGR (inferno colour map).
+    """
     lo, hi = np.percentile(img, [lo_pct, hi_pct])
     scale = 255.0 / max(float(hi - lo), 1.0)
-    return np.asarray(np.clip((img.astype(np.float32) - float(lo)) * scale, 0, 255), np.uint8)
+    grey = np.asarray(np.clip((img.astype(np.float32) - float(lo)) * scale, 0, 255), np.uint8)
+    if palette == "white_hot":
+        return grey
+    if palette == "black_hot":
+        return np.asarray(255 - grey, np.uint8)
+    if palette == "ironbow":
+        return np.asarray(cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO), np.uint8)
+    raise ValueError(f"palette must be white_hot, black_hot or ironbow, not {palette!r}")
 
 
 class Renderer:
@@ -263,9 +278,6 @@ class Renderer:
             canvas += (np.float32(215.0) * look.brightness - canvas) * a
         if shadow is not None:
             canvas *= 1.0 - shadow.astype(np.float32)[..., None] * (0.45 * math.sin(look.sun_el) / 255.0)
-        if opts.contrast != 1.0:
-            canvas *= opts.contrast
-            canvas += 128.0 * (1.0 - opts.contrast)
         np.maximum(canvas, 0.0, out=canvas)
         img = np.asarray(cv2.convertScaleAbs(canvas), np.uint8)  # saturates at 255
         haze_col = HORIZON_BGR.astype(np.float64) * look.brightness
@@ -281,9 +293,13 @@ class Renderer:
                 r_cn,
                 self.k,
                 look.sun_ned,
-                (haze_col, haze, look.brightness * opts.contrast),
+                (haze_col, haze, look.brightness),
                 None,
             )
+        if opts.contrast != 1.0 or opts.white_balance != (1.0, 1.0, 1.0):
+            v = np.arange(256, dtype=np.float32)[:, None]
+            lut = ((v - 128.0) * opts.contrast + 128.0) * np.array(opts.white_balance, np.float32)[None, :]
+            img = np.asarray(cv2.LUT(img, np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3)), np.uint8)
         if opts.blur_sigma > 0:
             img = np.asarray(cv2.GaussianBlur(img, (0, 0), opts.blur_sigma), np.uint8)
         if opts.noise_day > 0:

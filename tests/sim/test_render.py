@@ -195,3 +195,23 @@ def test_dem_ground_renders_and_targets_stand_on_it(tmp_path: Path) -> None:
     assert gt.alt[0] == pytest.approx(w.ground_alt(gt.lat[0], gt.lon[0]))
     assert gt.alt[0] == pytest.approx(1301.08, abs=0.01)
     assert w.platform(0.0).alt == pytest.approx(1400.0)
+
+
+def test_thermal_palettes_and_day_colour_knobs() -> None:
+    from sim.render import thermal_to_8bit
+
+    img = (np.arange(100 * 120, dtype=np.uint16).reshape(100, 120) % 4000 + 28000).astype(np.uint16)
+    white = thermal_to_8bit(img)
+    assert white.dtype == np.uint8 and white.shape == (100, 120) and white.max() == 255 and white.min() == 0
+    assert np.array_equal(thermal_to_8bit(img, "black_hot"), 255 - white)
+    assert thermal_to_8bit(img, "ironbow").shape == (100, 120, 3)
+    with pytest.raises(ValueError, match="palette"):
+        thermal_to_8bit(img, "rainbow")
+    w = World(load_scenario(SCENARIOS / "drone-border.toml"))
+    plain, _ = Renderer(w, options=CLEAN).render(1.0)
+    bluer, _ = Renderer(w, options=RenderOptions(noise_day=0.0, shadows=False, white_balance=(1.1, 1.0, 0.9))).render(
+        1.0
+    )
+    assert bluer[..., 0].mean() > plain[..., 0].mean() + 2 and bluer[..., 2].mean() < plain[..., 2].mean() - 2
+    flat, _ = Renderer(w, options=RenderOptions(noise_day=0.0, shadows=False, contrast=0.5)).render(1.0)
+    assert flat.std() < 0.6 * plain.std()
