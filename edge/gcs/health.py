@@ -12,6 +12,8 @@ camera_ok          bool    cam_ok       frames are arriving
 =================  ======  ===========  =====================================
 
 Other numeric keys are sent under their first 10 characters. NAMED_VALUE names are at most 10 characters.
+The daemon's health snapshot (``{"stages": {"pipeline": {...}, "camera:cam0": {...}, "mqtt": {...}, ...}}``)
+is reduced to these keys by ``summarize``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,30 @@ FLAG_TEXT = {
     "uplink_connected": ("edge: uplink connected", "edge: uplink lost"),
 }
 NAME_LEN = 10
+
+
+def summarize(snapshot: dict[str, object]) -> dict[str, object]:
+    """The known keys from the daemon's health snapshot; a snapshot without ``stages`` is taken as already flat.
+
+    detector_fps = stages.pipeline.fps; camera_ok = every ``camera*`` stage is "streaming";
+    uplink_connected = stages.mqtt.state == "connected"; spool_backlog = stages.spool.rows.
+    Keys whose stage is absent are left out.
+    """
+    stages = snapshot.get("stages")
+    if not isinstance(stages, dict):
+        return dict(snapshot)
+    out: dict[str, object] = {}
+    pipe, mqtt, spool = stages.get("pipeline"), stages.get("mqtt"), stages.get("spool")
+    if isinstance(pipe, dict) and isinstance(pipe.get("fps"), (int, float)):
+        out["detector_fps"] = float(pipe["fps"])
+    cams = [h for name, h in stages.items() if str(name).startswith("camera") and isinstance(h, dict)]
+    if cams:
+        out["camera_ok"] = all(h.get("state") == "streaming" for h in cams)
+    if isinstance(mqtt, dict):
+        out["uplink_connected"] = mqtt.get("state") == "connected"
+    if isinstance(spool, dict) and isinstance(spool.get("rows"), int):
+        out["spool_backlog"] = spool["rows"]
+    return out
 
 
 def named_values(health: dict[str, object]) -> list[tuple[str, float, bool]]:

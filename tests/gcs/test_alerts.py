@@ -1,103 +1,94 @@
-"""What the pilot reads: alert text and CAMERA_TRACKING_* fields, hand-worked."""
+"""GcsAlerter pacing, priorities and health, driven by a fake clock (the sender only records)."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+import time
 
-import pytest
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.gcs.alerts import alert_text, fit_bytes, geo_status, image_status
-from edge.gcs.health import flag_changes, named_values
-from edge.types import EventKind, GeoEvent
-
-
-def ev(**kw: Any) -> GeoEvent:
-    base: dict[str, Any] = dict(
-        track_id=12,
-        class_id=0,
-        class_name="person",
-        confidence=0.87,
-        kind=EventKind.NEW,
-        bbox_norm=(0.25, 0.5, 0.3125, 0.75),
-        lat=42.612341,
-        lon=19.945118,
-        alt=512.0,
-        error_m=6.4,
-        range_m=310.0,
-    )
-    base.update(kw)
-    return GeoEvent(**base)
+from edge.gcs.alerts import GcsAlerter
+from edge.gcs.settings import GcsSettings
+from edge.types import EventKind, FrameEvents, GeoEvent
 
 
-@pytest.mark.parametrize(
-    ("kw", "ascii_only", "text"),
-    [
-        ({}, False, "person 87% 42.61234 19.94512 ±6 m #12"),
-        ({}, True, "person 87% 42.61234 19.94512 +/-6 m #12"),
-        ({"kind": EventKind.UPDATE, "confidence": 0.905}, False, "upd person 90% 42.61234 19.94512 ±6 m #12"),
-        ({"lat": -33.9, "lon": -151.25, "error_m": None}, False, "person 87% -33.90000 -151.25000 #12"),
-        ({"lat": None, "lon": None, "no_fix_reason": "no pose"}, False, "person 87% no fix (no pose) #12"),
-        (  # 39 bytes after the name (± is 2 bytes) leave 11 for it
-            {"class_name": "armoured-personnel-carrier", "track_id": 123456, "lat": -42.612341, "lon": -119.945118},
-            False,
-            "armoured-pe 87% -42.61234 -119.94512 ±6 m #123456",
-        ),
-    ],
-)
-def test_alert_text(kw, ascii_only, text):
-    got = alert_text(ev(**kw), ascii_only)
-    assert got == text
-    assert len(got.encode()) <= 50
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, mavlink.MAVLink_message]] = []
+        self.now = 0.0
+
+    def send(self, msg: mavlink.MAVLink_message) -> bool:
+        self.sent.append((self.now, msg))
+        return True
+
+    def types(self) -> list[str]:
+        return [m.get_type() for _, m in self.sent]
 
 
-def test_fit_bytes_never_splits_a_character():
-    assert fit_bytes("a" * 49 + "±", 50) == "a" * 49
-    assert fit_bytes("short", 50) == "short"
+def batch(*events: GeoEvent) -> FrameEvents:
+    return FrameEvents("cam0", 1, 0.0, None, tuple(events))
 
 
-def test_geo_status_fields():
-    m = geo_status(ev())
-    assert m is not None
-    assert (m.lat, m.lon, m.alt, m.h_acc, m.dist, m.tracking_status) == (426123410, 199451180, 512.0, 6.4, 310.0, 1)
-    assert math.isnan(m.vel_n) and math.isnan(m.hdg)
-    assert geo_status(ev(lat=None, lon=None)) is None
+def event(tid: int, kind: EventKind = EventKind.NEW, cls: str = "person") -> GeoEvent:
+    return GeoEvent(tid, 0, cls, 0.9, kind, (0.1, 0.1, 0.2, 0.3), 42.6, 19.9, 500.0, 5.0, 300.0)
 
 
-def test_image_status_box_as_rectangle():
-    m = image_status(ev(bbox_norm=(-0.1, 0.5, 0.3125, 1.2)))
-    assert (m.rec_top_x, m.rec_top_y, m.rec_bottom_x, m.rec_bottom_y) == (0.0, 0.5, 0.3125, 1.0)
-    assert (m.tracking_mode, m.target_data) == (2, 4) and math.isnan(m.point_x)
+def run(alerter: GcsAlerter, rec: Recorder, until: float, dt: float = 0.05) -> None:
+    while rec.now < until:
+        alerter.step(rec.now)
+        alerter._pump(rec.now)
+        rec.now = round(rec.now + dt, 6)
 
 
-def test_named_values_and_flag_changes():
-    h = {
-        "detector_fps": 9.5,
-        "uplink_connected": False,
-        "spool_backlog": 17,
-        "camera_ok": True,
-        "note": "x",
-        "gpu_temperature": 61,
-    }
-    assert named_values(h) == [
-        ("cam_ok", 1.0, True),
-        ("det_fps", 9.5, False),
-        ("gpu_temper", 61.0, True),
-        ("spool", 17.0, True),
-        ("uplink", 0.0, True),
-    ]
-    assert flag_changes({}, h) == [("edge: uplink lost", True)]  # a healthy flag at start says nothing
-    assert flag_changes(h, {**h, "camera_ok": False, "uplink_connected": True}) == [
-        ("edge: camera FAILED", True),
-        ("edge: uplink connected", False),
-    ]
+def test_burst_of_new_tracks_alerts_first_within_budget():
+    rec = Recorder()
+    s = GcsSettings(msgs_per_s=4.0, bytes_per_s=0.0, burst_s=2.0, queue_size=64, max_age_s=10.0)
+    a = GcsAlerter(s, rec, clock=lambda: rec.now)
+    a.submit(batch(*[event(i) for i in range(30)]))
+    run(a, rec, 12.0)
+    # depth 8 messages at t=0, then 4/s: 8 + 4 * 10 s before the rest expires at 10 s
+    assert 46 <= len(rec.sent) <= 49
+    texts = [m for _, m in rec.sent if m.get_type() == "STATUSTEXT"]
+    assert len(texts) == 30 and rec.types()[:30] == ["STATUSTEXT"] * 30  # every alert before any status
+    assert texts[0].severity == mavlink.MAV_SEVERITY_CRITICAL and texts[0].text.startswith("person 90% ")
+    assert a.counts["queue_full"] == 90 - 64 and a.counts["expired"] > 0
+    for t in range(1, 12):  # never more than depth + rate * t by time t
+        assert sum(1 for ts, _ in rec.sent if ts <= t) <= 8 + 4 * t
 
 
-def test_default_text_survives_pymavlink_decoding():
-    from pymavlink.dialects.v20 import ardupilotmega as mavlink
+def test_updates_paced_per_track_and_severity_by_class():
+    rec = Recorder()
+    s = GcsSettings(update_interval_s=2.0, msgs_per_s=0.0, bytes_per_s=0.0, tracking_status=False)
+    a = GcsAlerter(s, rec, clock=lambda: rec.now)
+    a.submit(batch(event(1, cls="boat")))
+    a.step(0.0)
+    for i in range(1, 50):  # UPDATE every 0.1 s for 4.9 s
+        a.submit(batch(event(1, EventKind.UPDATE, "boat")))
+        rec.now = i * 0.1
+        a.step(rec.now)
+        a._pump(rec.now)
+    times = [round(t, 1) for t, _ in rec.sent]
+    assert times == [0.1, 2.0, 4.0]  # the NEW alert goes with the first pump
+    assert [m.severity for _, m in rec.sent] == [mavlink.MAV_SEVERITY_WARNING] + [mavlink.MAV_SEVERITY_INFO] * 2
+    assert rec.sent[1][1].text.startswith("upd boat")
 
-    from edge.gcs.settings import GcsSettings
 
-    text = alert_text(ev(), GcsSettings().ascii_only)
-    raw = mavlink.MAVLink_statustext_message(2, text.encode()).pack(mavlink.MAVLink(None))
-    assert mavlink.MAVLink(None).decode(bytearray(raw)).text == text == "person 87% 42.61234 19.94512 +/-6 m #12"
+def test_health_flags_as_text_and_values_periodically_in_a_thread():
+    rec = Recorder()
+    s = GcsSettings(health_interval_s=0.2, msgs_per_s=0.0, bytes_per_s=0.0)
+    a = GcsAlerter(s, rec)
+    a.start()
+    try:
+        a.report_health({"detector_fps": 7.5, "camera_ok": True, "uplink_connected": True, "spool_backlog": 3})
+        time.sleep(0.1)
+        a.report_health({"detector_fps": 0.0, "camera_ok": False, "uplink_connected": True, "spool_backlog": 3})
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and rec.types().count("NAMED_VALUE_FLOAT") < 2:
+            time.sleep(0.02)
+    finally:
+        a.stop()
+    texts = [m.text for _, m in rec.sent if m.get_type() == "STATUSTEXT"]
+    assert texts == ["edge: camera FAILED"]
+    ints = {m.name: m.value for _, m in rec.sent if m.get_type() == "NAMED_VALUE_INT"}
+    assert ints == {"cam_ok": 0, "uplink": 1, "spool": 3}  # the latest periodic values
+    floats = [m.value for _, m in rec.sent if m.get_type() == "NAMED_VALUE_FLOAT"]
+    assert floats[-1] == 0.0

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pymavlink import mavutil
 
-from edge.gcs.alerter import GcsAlerter
+from edge.gcs.alerts import GcsAlerter
 from edge.gcs.settings import GcsSettings
 from edge.sources.mavlink import MavlinkLink
 from edge.sources.settings import MavlinkSettings

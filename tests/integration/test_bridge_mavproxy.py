@@ -17,7 +17,7 @@ import pytest
 os.environ["MAVLINK20"] = "1"
 from pymavlink import mavutil
 
-from edge.gcs.alerter import GcsAlerter
+from edge.gcs.alerts import GcsAlerter
 from edge.gcs.settings import GcsSettings
 from edge.types import EventKind, FrameEvents, GeoEvent
 
