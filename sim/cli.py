@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -153,19 +154,20 @@ class Sim:
             if self.world is None:
                 raise SimError("--mavlink needs a scenario (or a recording that holds one)")
             ap_mod = _optional("sim.autopilot", "--mavlink")
-            autopilot = ap_mod.Autopilot(self.world, mav_urls, clock=self.clock)
-            self._start(autopilot, f"--mavlink {' '.join(a.mavlink)}")
+            world = self.world
+            autopilot = self._start(lambda: ap_mod.Autopilot(world, mav_urls, clock=self.clock), "--mavlink")
             for url in a.mavlink:
                 self.lines.append(("mavlink", f"pty {autopilot.pty_path}" if url == "pty" else url))
         if a.nmea_pty:
             if self.world is None:
                 raise SimError("--nmea-pty needs a scenario")
-            nmea = _optional("sim.nmea", "--nmea-pty").NmeaFeeder(self.world, clock=self.clock)
-            self._start(nmea, "--nmea-pty")
+            nmea_mod = _optional("sim.nmea", "--nmea-pty")
+            world = self.world
+            nmea = self._start(lambda: nmea_mod.NmeaFeeder(world, clock=self.clock), "--nmea-pty")
             self.lines.append(("nmea", f"pty {nmea.pty_path}"))
         duration = a.duration
         if self.recording is not None and duration is None:
-            duration = len(self.recording) / self.fps
+            duration = self.recording.frames[-1].t + 1.0 / self.fps
         self.pacer = Pacer(self.fps, tick, duration, on_error=self._fail, t0=self.t0)
         self.pacer.start()
         self.stoppers.append(self.pacer)
@@ -174,12 +176,18 @@ class Sim:
         """Sim time (s) shared by every component."""
         return time.monotonic() - self.t0
 
-    def _start(self, part: Any, what: str) -> None:
+    def _start(self, make: Callable[[], Any], what: str) -> Any:
+        """Build and start a component; a bad url or a busy port is a user error naming the option."""
+        part = None
         try:
+            part = make()
             part.start()
-        except OSError as err:
-            raise SimError(f"{what}: cannot start ({err.strerror or err})") from None
+        except (OSError, ValueError) as err:
+            if part is not None:
+                part.stop()  # whatever it opened before failing
+            raise SimError(f"{what}: cannot start ({getattr(err, 'strerror', None) or err})") from None
         self.stoppers.append(part)
+        return part
 
     def _render_tick(self, server: MjpegServer) -> Any:
         assert self.world is not None

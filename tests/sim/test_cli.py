@@ -75,3 +75,9 @@ def test_a_tlog_without_poses_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
     empty.write_bytes(b"")
     assert cli.main(["--scenario", str(BORDER), "--pose-log", str(empty), "--http-port", "0", "--duration", "1"]) == 2
     assert "--pose-log: " in capsys.readouterr().err
+
+
+def test_bad_mavlink_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sim.autopilot")
+    assert cli.main(["--scenario", str(BORDER), "--http-port", "0", "--duration", "1", "--mavlink", "bogus:1"]) == 2
+    assert "--mavlink: cannot start" in capsys.readouterr().err
