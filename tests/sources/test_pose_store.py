@@ -16,7 +16,7 @@ MAV, GPSD = PoseSource.MAVLINK, PoseSource.GPSD
 
 
 def _store(**kw: object) -> PoseStore:
-    return PoseStore(PoseSettings(**kw))  # type: ignore[arg-type]
+    return PoseStore(PoseSettings.model_validate(kw))
 
 
 def _two_samples(store: PoseStore) -> None:
@@ -112,7 +112,7 @@ def test_camera_frames(
     store = _store()
     store.add_position(0.0, 42.0, 19.0, 100.0, 1.0, 1.0, MAV)
     store.add_attitude(0.0, 0.0, 0.0, D(30), 0.01)
-    store.add_camera(0.0, *(D(a) for a in given), frame=frame)
+    store.add_camera(0.0, D(given[0]), D(given[1]), D(given[2]), frame)
     p = store.pose_at(0.0)
     assert p is not None and p.cam_frame == out_frame
     if expected[1] == -90.0:  # at nadir only pitch is well defined
