@@ -90,10 +90,10 @@ def explain_connack(reason: object, broker: Broker, login: Login) -> str:
     where = f"MQTT broker {broker.host}:{broker.port}"
     text = str(reason)
     code = getattr(reason, "value", reason)
-    if code in (0x86, 4):  # v5 "Bad user name or password", v3 rc 4
-        return f"{where} refused the login: {text}; check mqtt.username ({login.username or 'none'}) and the password"
-    if code in (0x87, 0x8C, 5):  # not authorized / bad authentication method / v3 rc 5
-        return f"{where} refused the connection: {text}; the broker does not authorise this client"
+    if code in (0x86, 0x87, 0x8C, 4, 5):  # bad user name or password / not authorized / bad auth method
+        if login.username:
+            return f"{where} refused the login: {text}; check mqtt.username ({login.username}) and the password"
+        return f"{where} refused the connection: {text}; the broker wants a login (mqtt.username) or a client certificate"
     return f"{where} refused the connection: {text}"
 
 

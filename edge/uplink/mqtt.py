@@ -163,6 +163,7 @@ class MqttUplink:
         client = make_client(self.client_id, self.v5, self.login)
         client.max_inflight_messages_set(max(s.max_inflight, 1))
         client.max_queued_messages_set(0)
+        client.enable_logger(logging.getLogger("edge.uplink.paho"))
         client.on_connect = lambda _c, _u, flags, rc, props: self._events.append(("connack", (flags, rc), props))
         client.on_disconnect = lambda _c, _u, _f, rc, _p: self._events.append(("disconnect", rc, None))
         client.on_publish = lambda _c, _u, mid, rc, _p: self._events.append(("puback", mid, rc))

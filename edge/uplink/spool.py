@@ -59,6 +59,10 @@ class DeadLetter:
     payload: bytes
 
 
+class SpoolError(Exception):
+    """The spool database cannot be opened or used (message names the file)."""
+
+
 class Spool:
     """The SQLite queue. Thread-safe (one connection behind a lock); every method is one transaction."""
 
@@ -66,12 +70,15 @@ class Spool:
         self.path = Path(path)
         self.settings = settings
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={settings.synchronous}")
-        self._db.executescript(_SCHEMA)
-        self._counters: dict[str, int] = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
-        n, b = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue").fetchone()
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={settings.synchronous}")
+            self._db.executescript(_SCHEMA)
+            self._counters: dict[str, int] = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+            n, b = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue").fetchone()
+        except sqlite3.Error as err:
+            raise SpoolError(f"spool {self.path}: cannot open: {err}") from None
         self.rows, self.bytes = int(n), int(b)
         self._ttl = {
             Priority.ALERT: settings.ttl_alert_s,
@@ -312,6 +319,7 @@ class SpoolWriter:
             time.sleep(0.5)
             return 0
         self._seq = seq
+        self._last_error = ""
         return len(batches)
 
     def _run(self) -> None:
@@ -340,7 +348,7 @@ class SpoolWriter:
         for k in ("writer_boot", "writer_next_seq"):
             c.pop(k, None)
         return {
-            "state": "error" if self._last_error and self._errors else "ok",
+            "state": "error" if self._last_error else "ok",
             "rows": self.spool.rows,
             "bytes": self.spool.bytes,
             "oldest_age_s": round(self.spool.oldest_age_s(), 1),
