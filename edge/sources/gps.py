@@ -5,7 +5,8 @@ gpsd-py3: gpsd-py3 keeps one connection in module globals, polls (``?POLL;``) in
 timeouts (a hung gpsd hangs the caller), fails with IndexError when gpsd has no SKY report (NMEA without GSV), and
 drops the ATT heading, the GST error ellipse and the fix time we need.
 
-* Only 3D fixes (TPV mode 3) become positions; 2D fixes are counted and skipped (their altitude is stale).
+* Only 3D fixes (TPV mode 3 with an altitude) become positions; 2D fixes are counted and skipped (their altitude
+  is stale). gpsd 3.22 reports mode 3 for an RMC-only cycle after a 2D GGA, without altitude: that is 2D too.
 * Position of the camera = antenna position with altitude ``- antenna_height_m + camera_height_m``; the ground
   under the vehicle (``alt - antenna_height_m``) is the store's ground hint.
 * Errors (1 sigma): GST's lat/lon/alt deviations when fresh, else TPV ``eph``/2.45 and ``epv``/1.96 (gpsd's are
@@ -187,13 +188,13 @@ class GpsdSource:
             self.stats["no_fix"] += 1
             self.state = "no fix"
             return
-        if self.mode == 2:
+        lat, lon, alt = rep.get("lat"), rep.get("lon"), rep.get("altMSL", rep.get("alt"))
+        if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
+            self.stats["no_fix"] += 1
+            return
+        if self.mode == 2 or not isinstance(alt, int | float):  # gpsd 3.22 says mode 3 on RMC without altitude
             self.stats["fix_2d_skipped"] += 1
             self.state = "2D fix (not used)"
-            return
-        lat, lon, alt = rep.get("lat"), rep.get("lon"), rep.get("altMSL", rep.get("alt"))
-        if not (isinstance(lat, int | float) and isinstance(lon, int | float) and isinstance(alt, int | float)):
-            self.stats["no_fix"] += 1
             return
         h_err, v_err = self._errors(rep, t_recv)
         ground = float(alt) - s.antenna_height_m
