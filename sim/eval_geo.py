@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def geo_settings(scenario: Scenario, noise: bool, box_px: float, fusion: bool) -> GeoSettings:
-    """The [geo] section a daemon on this scenario's platform would be configured with."""
+    """The [geo] section a daemon on this scenario's platform would be configured with: the scenario's camera and
+    ground, and an error budget that matches the simulated sensors (exact ground, no clock error unless
+    ``noise.time_offset_s``, box edges jittered by ``box_px`` with noise and exact without)."""
     g = scenario.ground
     alt = None if g.dem is not None else (g.alt_m if g.alt_m is not None else scenario.home.alt_m)
     return GeoSettings(
@@ -62,7 +64,10 @@ def geo_settings(scenario: Scenario, noise: bool, box_px: float, fusion: bool) -
         ground_alt_m=alt,
         dem_path=None if g.dem is None else str(g.dem),
         earth_curvature=False,
+        ground_sigma_m=0.1,
+        pixel_sigma_px=max(box_px, 0.5) if noise else 0.5,
         box_sigma_px=max(math.sqrt(2.0) * box_px, 0.5) if noise else 0.5,
+        timing_sigma_s=abs(scenario.noise.time_offset_s) if noise else 0.0,
         fusion=fusion,
     )
 

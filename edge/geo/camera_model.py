@@ -100,6 +100,8 @@ class CameraModel:
                 dist_node = fs.getNode("distortion_coefficients")
             dist = dist_node.mat()
             w, h = fs.getNode("image_width").real(), fs.getNode("image_height").real()
+        except cv2.error as err:
+            raise CalibrationError(f"{path}: not an OpenCV calibration file: {err.err}") from None
         finally:
             fs.release()
         if k is None or k.shape != (3, 3):

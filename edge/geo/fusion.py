@@ -6,8 +6,10 @@ R = (H·cos δ + D·sin δ) / α. A rectangle L x W at a random heading has a de
 any direction: mean 2(L+W)/π, mean square (L²+W²)/2 + 2LW/π. Its box's lowest point is the near edge of the
 footprint, on average D/2 = (L+W)/π in front of the centre.
 
-Fusion is a Kalman update of the north/east estimate (x, P) of the ground intersection with the size range as
-a measurement of the horizontal distance along the ray's azimuth a: z = R cos δ, H = aᵀ.
+Fusion works on the *inverse* horizontal distance w = 1/s along the line of sight (plus the cross-track offset),
+where both measurements are close to Gaussian: the size gives w = α / (span·cos δ), linear in the measured α,
+and the flat-ground intersection gives w ≈ tan δ / h, linear in the depression angle. (Weighting ranges instead
+would trust a box measured too tall more than one measured too short, and pull every fix towards the camera.)
 """
 
 from __future__ import annotations
@@ -27,43 +29,40 @@ def footprint_depth(length_m: float, width_m: float) -> tuple[float, float]:
     return mean, math.sqrt(max(mean_sq - mean * mean, 0.0))
 
 
-def size_range(
+def inverse_size_distance(
     alpha_rad: F64,
-    alpha_sigma_rad: F64,
+    alpha_sigma_rad: float,
     depression_rad: F64,
     height_m: float,
     height_sigma_m: float,
     depth_m: float,
     depth_sigma_m: float,
 ) -> tuple[F64, F64]:
-    """Slant range (N,) m and its 1-sigma (N,) m from angular box heights alpha (N,) rad.
+    """Inverse horizontal distance w (N,) 1/m and its 1-sigma (N,) from angular box heights alpha (N,) rad.
 
-    depression_rad (N,): angle of the line of sight below the horizontal; the prior is the object's height and
-    footprint depth with their 1-sigma (m).
+    depression_rad (N,): angle of the line of sight below the horizontal (|δ| < 90°); the prior is the object's
+    height and footprint depth with their 1-sigma (m); alpha_sigma_rad is the 1-sigma of alpha.
     """
     c, s = np.cos(depression_rad), np.abs(np.sin(depression_rad))
     span = height_m * c + depth_m * s
     span_sigma = np.hypot(height_sigma_m * c, depth_sigma_m * s)
-    rng = span / alpha_rad
-    rel = np.hypot(span_sigma / span, alpha_sigma_rad / alpha_rad)
-    return rng, rng * rel
+    w = alpha_rad / (span * c)
+    sigma = np.hypot(alpha_sigma_rad / (span * c), w * span_sigma / span)
+    return w, sigma
 
 
-def fuse_along(
-    x: F64, cov: F64, origin: F64, azimuth: F64, dist: F64, dist_sigma: F64, gate: float = 3.0
-) -> tuple[F64, F64]:
-    """Kalman update of north/east estimates x (N, 2) m with covariance cov (N, 2, 2) m² by a measured horizontal
-    distance dist (N,) m ± dist_sigma (N,) m from origin (2,) along unit azimuth vectors (N, 2).
+def update_first(y: F64, cov: F64, z: F64, z_sigma: F64, gate: float = 3.0) -> tuple[F64, F64]:
+    """Kalman update of states y (N, 2) with covariance cov (N, 2, 2) by measurements z (N,) ± z_sigma (N,) of
+    their first component.
 
     Measurements more than ``gate`` innovation sigmas away (an object far off its size prior: a truck among
-    cars) are ignored. Returns the fused x (N, 2) and covariance (N, 2, 2).
+    cars) are ignored. Returns the updated y (N, 2) and covariance (N, 2, 2).
     """
-    a = azimuth
-    pa = np.einsum("nij,nj->ni", cov, a)  # P a
-    s = np.einsum("ni,ni->n", a, pa) + dist_sigma**2  # innovation variance
-    gain = pa / s[:, None]
-    innov = dist - np.einsum("ni,ni->n", a, x - origin)
+    p0 = cov[:, :, 0]  # P H^T with H = [1, 0]
+    s = cov[:, 0, 0] + z_sigma**2
+    gain = p0 / s[:, None]
+    innov = z - y[:, 0]
     gain[innov**2 > gate**2 * s] = 0.0
-    x_f = x + gain * innov[:, None]
-    cov_f = cov - np.einsum("ni,nj->nij", gain, pa)
-    return x_f, 0.5 * (cov_f + np.swapaxes(cov_f, 1, 2))
+    y_f = y + gain * innov[:, None]
+    cov_f = cov - np.einsum("ni,nj->nij", gain, p0)
+    return y_f, 0.5 * (cov_f + np.swapaxes(cov_f, 1, 2))

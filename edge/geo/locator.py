@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from edge.geo.camera_model import CameraModel, cam_to_ned, rot_zyx
 from edge.geo.errors import covariance, radius90
-from edge.geo.fusion import footprint_depth, fuse_along, size_range
+from edge.geo.fusion import footprint_depth, inverse_size_distance, update_first
 from edge.geo.projection import REASONS, Ground, Miss
 from edge.geo.settings import GeoSettings
 from edge.geo.terrain import FlatGround, Terrain, open_dem
@@ -193,12 +193,6 @@ class GroundGeolocator:
         unit = dirs / np.linalg.norm(dirs, axis=2, keepdims=True)
         capped = origins + unit * s.max_range_m  # perturbed rays that miss count as reaching max range
         ne = np.where((status == Miss.HIT)[..., None], pts, capped)[..., :2]
-        plus, minus = ne[:, 1::2].copy(), ne[:, 2::2].copy()
-        plus[:, 8] = ne[:, 0] + (ne[:, 17] - ne[:, 0]) * (sig_v / step_v)[:, None]
-        minus[:, 8] = ne[:, 0] + (ne[:, 18] - ne[:, 0]) * (sig_v / step_v)[:, None]
-        cov = covariance(plus, minus)
-        x = ne[:, 0].copy()
-
         # footprint: the box bottom is the near edge; step back along the image-up direction on the ground
         down_dir = ne[:, 17] - ne[:, 18]
         down_dir /= np.maximum(np.linalg.norm(down_dir, axis=1, keepdims=True), 1e-12)
@@ -208,11 +202,17 @@ class GroundGeolocator:
             if prior is not None:
                 mean, sd = footprint_depth(prior.length_m, prior.width_m)
                 half[i], half_sig[i] = mean / 2.0, sd / 2.0
-        x -= down_dir * half[:, None]
-        cov += np.einsum("n,ni,nj->nij", half_sig**2, down_dir, down_dir)
-
+        ne = ne - (down_dir * half[:, None])[:, None, :]
+        plus, minus = ne[:, 1::2].copy(), ne[:, 2::2].copy()
+        scale_v = (sig_v / step_v)[:, None]
+        plus[:, 8] = ne[:, 0] + (ne[:, 17] - ne[:, 0]) * scale_v
+        minus[:, 8] = ne[:, 0] + (ne[:, 18] - ne[:, 0]) * scale_v
+        foot = down_dir * half_sig[:, None]  # 1-sigma footprint offset (N, 2)
+        plus = np.concatenate([plus, (ne[:, 0] + foot)[:, None]], axis=1)
+        minus = np.concatenate([minus, (ne[:, 0] - foot)[:, None]], axis=1)
+        x, cov = ne[:, 0].copy(), covariance(plus, minus)
         if s.fusion:
-            x, cov = self._fuse(x, cov, boxes, names, cam, unit[:, 0], width, height)
+            x, cov = self._fuse(x, cov, plus, minus, boxes, names, cam, unit[:, 0], width, height)
 
         alt = terrain.height(*local.to_geodetic(x[:, 0], x[:, 1], 0.0)[:2])
         alt = np.where(np.isfinite(alt), alt, pose.alt - pts[:, 0, 2])
@@ -234,41 +234,70 @@ class GroundGeolocator:
         self,
         x: F64,
         cov: F64,
+        plus: F64,
+        minus: F64,
         boxes: F64,
         names: list[str],
         cam: CameraModel,
-        unit: F64,
+        ray: F64,
         width: int,
         height: int,
     ) -> tuple[F64, F64]:
-        """Update x (N, 2), cov (N, 2, 2) with size ranges where the class has a prior and the box is whole."""
+        """Update x (N, 2), cov (N, 2, 2) by size ranges where the class has a prior and the box is whole.
+
+        plus/minus (N, P, 2): the points of the +/-1 sigma input perturbations; ray (N, 3): unit NED direction
+        of the nominal ground-contact ray. Works in (inverse along-ray distance, cross-track offset).
+        """
         s = self.settings
-        uc = (boxes[:, 0] + boxes[:, 2]) / 2.0
-        top = cam.rays(np.column_stack([uc, boxes[:, 1]]))
-        bot = cam.rays(np.column_stack([uc, boxes[:, 3]]))
-        cosang = np.einsum("ni,ni->n", top, bot) / (np.linalg.norm(top, axis=1) * np.linalg.norm(bot, axis=1))
-        alpha = np.arccos(np.clip(cosang, -1.0, 1.0))
-        horiz = np.hypot(unit[:, 0], unit[:, 1])
+        horiz = np.hypot(ray[:, 0], ray[:, 1])
         whole = (boxes[:, 0] > 0.5) & (boxes[:, 1] > 0.5) & (boxes[:, 2] < width - 0.5) & (boxes[:, 3] < height - 0.5)
         use = whole & (boxes[:, 3] - boxes[:, 1] >= s.min_box_px) & (horiz > 1e-3)
-        for i in np.flatnonzero(use):
-            prior = s.size_priors.get(names[i])
-            if prior is None:
-                continue
+        use &= np.array([name in s.size_priors for name in names], bool)
+        idx = np.flatnonzero(use)
+        if not len(idx):
+            return x, cov
+        az = ray[idx, :2] / horiz[idx, None]
+        basis = np.stack([az, np.column_stack([-az[:, 1], az[:, 0]])], axis=2)  # columns: along, cross
+
+        def to_y(p: F64) -> F64:
+            q = np.einsum("n...i,nij->n...j", p, basis)
+            q[..., 0] = 1.0 / np.maximum(q[..., 0], 1.0)
+            return q
+
+        y0 = to_y(x[idx])
+        cov_y = covariance(to_y(plus[idx]), to_y(minus[idx]))
+        uc = (boxes[idx, 0] + boxes[idx, 2]) / 2.0
+        top = cam.rays(np.column_stack([uc, boxes[idx, 1]]))
+        bot = cam.rays(np.column_stack([uc, boxes[idx, 3]]))
+        cosang = np.einsum("ni,ni->n", top, bot) / (np.linalg.norm(top, axis=1) * np.linalg.norm(bot, axis=1))
+        alpha = np.arccos(np.clip(cosang, -1.0, 1.0))
+        dep = np.arcsin(np.clip(ray[idx, 2], -1.0, 1.0))
+        w, w_sig = np.zeros(len(idx)), np.zeros(len(idx))
+        for j, i in enumerate(idx):
+            prior = s.size_priors[names[i]]
             depth, depth_sd = footprint_depth(prior.length_m, prior.width_m)
-            dep = np.arcsin(np.clip(unit[i : i + 1, 2], -1.0, 1.0))
-            rng, rng_sd = size_range(
-                alpha[i : i + 1],
-                np.array([s.box_sigma_px / cam.fy]),
-                dep,
+            wj, sj = inverse_size_distance(
+                alpha[j : j + 1],
+                s.box_sigma_px / cam.fy,
+                dep[j : j + 1],
                 prior.height_m,
                 prior.height_sigma_m,
                 depth,
                 depth_sd,
             )
-            az = unit[i : i + 1, :2] / horiz[i]
-            xi, ci = fuse_along(x[i : i + 1], cov[i : i + 1], np.zeros(2), az, rng * np.cos(dep), rng_sd * np.cos(dep))
-            x[i], cov[i] = xi[0], ci[0]
+            w[j], w_sig[j] = wj[0], sj[0]
+        y_f, cov_f = update_first(y0, cov_y, w, w_sig)
+        fused = y_f[:, 0] != y0[:, 0]
+        w_f = np.maximum(y_f[:, 0], 1.0 / s.max_range_m)
+        dist = 1.0 / w_f
+        # distance per unit of w: the far-side secant, since 1/w stretches the far tail
+        w_sd = np.sqrt(np.maximum(cov_f[:, 0, 0], 1e-30))
+        far = 1.0 / np.maximum(w_f - w_sd, 1.0 / s.max_range_m)
+        jac = basis * np.stack([-(far - dist) / w_sd, np.ones_like(dist)], axis=1)[:, None, :]  # d(n, e)/d(w, c)
+        x, cov = x.copy(), cov.copy()
+        sel = idx[fused]
+        x[sel] = np.einsum("nij,nj->ni", basis, np.column_stack([dist, y_f[:, 1]]))[fused]
+        cov[sel] = np.einsum("nij,njk,nlk->nil", jac, cov_f, jac)[fused]
         return x, cov
 
 

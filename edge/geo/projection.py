@@ -78,8 +78,7 @@ class Ground:
 
     def _flat(self, o: F64, d: F64, off: F64) -> tuple[F64, F64]:
         assert isinstance(self.terrain, FlatGround)
-        height = o[:, 2] - off - (self.frame.alt0 - self.terrain.alt_m)  # camera height above ground, as -down
-        above = -height  # m, > 0 when the camera is above the ground
+        above = (self.frame.alt0 - self.terrain.alt_m) - off - o[:, 2]  # camera height above the ground, m
         h2 = d[:, 0] ** 2 + d[:, 1] ** 2
         inv_r = (1.0 - REFRACTION_K) / MEAN_RADIUS_M if self.curvature else 0.0
         disc = d[:, 2] ** 2 - 2.0 * h2 * above * inv_r

@@ -113,15 +113,23 @@ class SrtmTiles:
     def height(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> F64:
         lat_a, lon_a = np.broadcast_arrays(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
         out = np.full(lat_a.shape, np.nan)
-        ki, kj = np.floor(lat_a).astype(np.int64), np.floor(lon_a).astype(np.int64)
         finite = np.isfinite(lat_a) & np.isfinite(lon_a)
-        for key in {(int(a), int(b)) for a, b in zip(ki[finite], kj[finite], strict=True)}:
-            if key not in self._files:
-                continue
-            if key not in self._grids:
-                self._grids[key] = read_hgt(self._files[key])
-            sel = finite & (ki == key[0]) & (kj == key[1])
-            out[sel] = self._grids[key].height(lat_a[sel], lon_a[sel])
+        lat_f, lon_f = np.where(finite, lat_a, 0.0), np.where(finite, lon_a, 0.0)
+        # a point on a whole-degree line also lies on the edge of the tile to its south / west
+        for ki, kj in (
+            (np.floor(lat_f), np.floor(lon_f)),
+            (np.ceil(lat_f) - 1, np.floor(lon_f)),
+            (np.floor(lat_f), np.ceil(lon_f) - 1),
+            (np.ceil(lat_f) - 1, np.ceil(lon_f) - 1),
+        ):
+            todo = finite & np.isnan(out)
+            for key in {(int(a), int(b)) for a, b in zip(ki[todo], kj[todo], strict=True)}:
+                if key not in self._files:
+                    continue
+                if key not in self._grids:
+                    self._grids[key] = read_hgt(self._files[key])
+                sel = todo & (ki == key[0]) & (kj == key[1])
+                out[sel] = self._grids[key].height(lat_a[sel], lon_a[sel])
         return out
 
 
