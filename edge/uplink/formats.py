@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 from datetime import datetime, timezone
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from edge.uplink.codec import Record
 
@@ -122,7 +122,7 @@ def to_cot(objs: list[dict[str, object]]) -> list[str]:
             f'<event version="2.0" uid={quoteattr(uid)} type={quoteattr(COT_TYPES.get(str(o["class"]), "a-u-G"))} '
             f'how="m-p" time="{iso_time(t)}" start="{iso_time(t)}" stale="{iso_time(stale)}">'
             f'<point lat="{o["lat"]}" lon="{o["lon"]}" hae="{hae}" ce="{ce}" le="9999999.0"/>'
-            f"<detail><remarks>{remarks}</remarks></detail></event>"
+            f"<detail><remarks>{escape(remarks)}</remarks></detail></event>"
         )
     return lines
 

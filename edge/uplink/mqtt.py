@@ -323,5 +323,4 @@ class MqttUplink:
         deadline = time.monotonic() + 0.3
         while time.monotonic() < deadline and client.want_write():
             client.loop(0.02)
-        client.disconnect()
-        client.loop(0.05)
+        client.disconnect()  # written at once (no paho thread); paho closes the socket after it

@@ -1,0 +1,88 @@
+"""The receiver's pure parts: sequence bookkeeping, dedup, and the three output formats."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from edge.types import EventKind, FrameEvents, GeoEvent, Pose
+from edge.uplink.codec import encode, mark_historical
+from edge.uplink.formats import SeqSet
+from edge.uplink.listen import Receiver
+
+
+@pytest.mark.parametrize(
+    "seqs, missing",
+    [
+        ([], (0, 0)),
+        ([0, 1, 2], (0, 0)),
+        ([2], (2, 1)),  # 0 and 1 not seen yet
+        ([0, 5, 3], (3, 2)),  # 1, 2 and 4
+        ([0, 5, 3, 4, 1, 2], (0, 0)),
+        ([10, 12, 11, 0], (9, 1)),
+    ],
+)
+def test_seqset_missing(seqs: list[int], missing: tuple[int, int]) -> None:
+    s = SeqSet()
+    assert all(s.add(q) for q in seqs)
+    assert s.missing() == missing
+
+
+def test_seqset_merges_intervals_and_spots_duplicates() -> None:
+    s = SeqSet()
+    for q in (5, 7, 6, 1, 3, 2):
+        s.add(q)
+    assert (s.lo, s.hi) == ([1, 5], [3, 7])
+    assert not s.add(6) and not s.add(1) and s.add(4)
+    assert (s.lo, s.hi) == ([1], [7])
+
+
+def _payload(seq: int, boot: int = 9, n: int = 2, pose: bool = True) -> bytes:
+    evs = tuple(
+        GeoEvent(100 + k, k % 3, "x", 0.5, EventKind(k % 3), (0.1, 0.2, 0.3, 0.4), 42.01, 19.02, 300.0, 7.0)
+        for k in range(n)
+    )
+    p = Pose(0.0, 42.0, 19.0, 400.0) if pose else None
+    return encode(FrameEvents("cam0", 0, 1_700_000_000.5, p, evs), boot, seq)
+
+
+def test_receiver_dedups_per_vehicle_and_boot_and_reports_gaps() -> None:
+    r = Receiver("json")
+    lines = r.handle("edge/v1/detections", _payload(0))
+    assert len(lines) == 2
+    obj = json.loads(lines[0])
+    assert {k: obj[k] for k in ("vehicle", "boot", "seq", "class", "event", "track", "lat", "lon", "alt", "error_m")} == {
+        "vehicle": "v1", "boot": 9, "seq": 0, "class": "person", "event": "new", "track": 100,
+        "lat": 42.01, "lon": 19.02, "alt": 300.0, "error_m": 7.0,
+    }  # fmt: skip
+    assert obj["time"] == "2023-11-14T22:13:20.500Z" and obj["historical"] is False
+    assert r.handle("edge/v1/detections", mark_historical(_payload(0))) == []  # same (vehicle, boot, seq)
+    assert len(r.handle("edge/v2/detections", _payload(0))) == 2  # another vehicle
+    assert len(r.handle("edge/v1/detections", _payload(0, boot=10))) == 2  # another boot
+    r.handle("edge/v1/detections", _payload(3))
+    r.handle("edge/v1/detections", b"\x00garbage")
+    assert (r.records, r.duplicates, r.detections, r.bad) == (4, 1, 8, 1)
+    assert "1 duplicates dropped" in r.summary() and "v1 boot 00000009: 2 missing in 1 gaps" in r.summary()
+
+
+def test_geojson_feature_collection_per_record() -> None:
+    (line,) = Receiver("geojson").handle("edge/v1/detections", _payload(1))
+    fc = json.loads(line)
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 2
+    f = fc["features"][0]
+    assert f["geometry"] == {"type": "Point", "coordinates": [19.02, 42.01, 300.0]}
+    assert f["properties"]["track"] == 100 and f["properties"]["vehicle"] == "v1"
+
+
+def test_cot_event_per_located_detection() -> None:
+    lines = Receiver("cot").handle("edge/v1/detections", _payload(1, n=3))
+    assert len(lines) == 3
+    ev = ET.fromstring(lines[2])  # a lost track: stale at once
+    assert ev.tag == "event" and ev.get("version") == "2.0" and ev.get("type") == "a-u-S"
+    assert ev.get("uid") == "edge-v1-9-102" and ev.get("stale") == ev.get("time")
+    pt = ev.find("point")
+    assert pt is not None and (pt.get("lat"), pt.get("lon"), pt.get("hae"), pt.get("ce")) == ("42.01", "19.02", "300.0", "7.0")
+    first = ET.fromstring(lines[0])
+    assert first.get("type") == "a-u-G-U" and first.get("stale") == "2023-11-14T22:14:20.500Z"
