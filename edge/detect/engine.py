@@ -57,6 +57,7 @@ class OnnxDetector:
             raise ModelError("detector.exclusion_masks: each polygon needs at least 3 [x, y] points")
         self._gate = MotionGate(s.gating) if s.gating.enabled else None
         self._last = Detections.empty()
+        self._buf: np.ndarray | None = None  # the input tensor, reused while its shape holds
         self._lock = threading.Lock()
         self.inferences = 0
         self.frames = 0
@@ -123,7 +124,8 @@ class OnnxDetector:
     def _infer(self, image: np.ndarray) -> Decoded:
         """One model run on ``image`` -> candidates in ``image`` pixels above the lowest threshold."""
         info, s = self.info, self.settings
-        tensor, tf = preprocess(image, info.spec, s.thermal)
+        tensor, tf = preprocess(image, info.spec, s.thermal, self._buf)
+        self._buf = tensor
         t0 = time.perf_counter()
         outs = self.session.run(None, {info.input_name: tensor})
         dt = time.perf_counter() - t0
