@@ -49,7 +49,9 @@ def sizes() -> dict[str, float]:
 
 def insert_rate(tmp: Path, synchronous: str, frames: int, grouped: bool) -> float:
     """Frames (rows) per second into a fresh spool; grouped: through SpoolWriter's thread, else one commit each."""
-    spool = Spool(tmp / f"spool-{synchronous}-{grouped}.sqlite", SpoolSettings(synchronous=synchronous))  # type: ignore[arg-type]
+    spool = Spool(
+        tmp / f"spool-{synchronous}-{grouped}.sqlite", SpoolSettings.model_validate({"synchronous": synchronous})
+    )
     writer = SpoolWriter(spool, "bench", 1)
     batches = [frame(i, 2) for i in range(frames)]
     t0 = time.perf_counter()

@@ -79,7 +79,14 @@ class Record:
 
 def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Z-Y-X Euler (rad) to a 3x3 rotation matrix Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
-    cy, sy, cp, sp, cr, sr = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    cy, sy, cp, sp, cr, sr = (
+        math.cos(yaw),
+        math.sin(yaw),
+        math.cos(pitch),
+        math.sin(pitch),
+        math.cos(roll),
+        math.sin(roll),
+    )
     rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
     ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
     rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
@@ -114,7 +121,14 @@ def encode(batch: FrameEvents, boot: int, seq: int, historical: bool = False) ->
     if batch.pose is not None:
         p = batch.pose
         yaw, pitch, roll = camera_attitude(p)
-        pose = [round(p.lat * 1e7), round(p.lon * 1e7), round(p.alt * 10), _cdeg(yaw) % 36000, _cdeg(pitch), _cdeg(roll)]
+        pose = [
+            round(p.lat * 1e7),
+            round(p.lon * 1e7),
+            round(p.alt * 10),
+            _cdeg(yaw) % 36000,
+            _cdeg(pitch),
+            _cdeg(roll),
+        ]
         ref_lat, ref_lon = pose[0] / 1e7, pose[1] / 1e7
     dets: list[list[object]] = []
     for e in batch.events:
@@ -154,7 +168,12 @@ def _decode_v1(rec: list[object], flags: int) -> Record:
     boot, seq, t_ms, pose_raw = rec[1:5]
     camera = rec[5] if flags & FLAG_CAMERA else DEFAULT_CAMERA
     dets_raw = rec[n_head:]
-    if not all(isinstance(v, int) for v in (boot, seq, t_ms)) or not isinstance(camera, str):
+    if (
+        not isinstance(boot, int)
+        or not isinstance(seq, int)
+        or not isinstance(t_ms, int)
+        or not isinstance(camera, str)
+    ):
         raise CodecError("v1 record: boot, seq and time must be integers, camera text")
     pose = None
     ref_lat = ref_lon = 0.0

@@ -93,7 +93,9 @@ def explain_connack(reason: object, broker: Broker, login: Login) -> str:
     if code in (0x86, 0x87, 0x8C, 4, 5):  # bad user name or password / not authorized / bad auth method
         if login.username:
             return f"{where} refused the login: {text}; check mqtt.username ({login.username}) and the password"
-        return f"{where} refused the connection: {text}; the broker wants a login (mqtt.username) or a client certificate"
+        return (
+            f"{where} refused the connection: {text}; the broker wants a login (mqtt.username) or a client certificate"
+        )
     return f"{where} refused the connection: {text}"
 
 

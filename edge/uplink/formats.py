@@ -46,7 +46,9 @@ class SeqSet:
         """(sequence numbers missing between 0 and the highest seen, number of gaps)."""
         if not self.lo:
             return 0, 0
-        gaps = [(lo - prev_hi - 1) for prev_hi, lo in zip([-1, *self.hi[:-1]], self.lo, strict=True) if lo > prev_hi + 1]
+        gaps = [
+            (lo - prev_hi - 1) for prev_hi, lo in zip([-1, *self.hi[:-1]], self.lo, strict=True) if lo > prev_hi + 1
+        ]
         return sum(gaps), len(gaps)
 
 
@@ -102,7 +104,14 @@ def to_geojson(objs: list[dict[str, object]]) -> list[str]:
             coords = [o["lon"], o["lat"]] + ([o["alt"]] if o["alt"] is not None else [])
             geom = {"type": "Point", "coordinates": coords}
         props = {k: v for k, v in o.items() if k not in ("lat", "lon", "alt")}
-        feats.append({"type": "Feature", "id": f"{o['vehicle']}-{o['boot']}-{o['seq']}-{o['track']}", "geometry": geom, "properties": props})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": f"{o['vehicle']}-{o['boot']}-{o['seq']}-{o['track']}",
+                "geometry": geom,
+                "properties": props,
+            }
+        )
     return [json.dumps({"type": "FeatureCollection", "features": feats}, separators=(",", ":"))]
 
 
@@ -115,7 +124,9 @@ def to_cot(objs: list[dict[str, object]]) -> list[str]:
         t = float(o["t_utc"])  # type: ignore[arg-type]
         stale = t if o["event"] == "lost" else t + COT_STALE_S
         uid = f"edge-{o['vehicle']}-{o['boot']}-{o['track']}"
-        remarks = f"{o['class']} {round(float(o['confidence']) * 100)}% track {o['track']} ({o['event']}) by {o['vehicle']}"  # type: ignore[arg-type]
+        remarks = (
+            f"{o['class']} {round(float(o['confidence']) * 100)}% track {o['track']} ({o['event']}) by {o['vehicle']}"  # type: ignore[arg-type]
+        )
         ce = o["error_m"] if o["error_m"] is not None else 9999999.0
         hae = o["alt"] if o["alt"] is not None else 9999999.0
         lines.append(

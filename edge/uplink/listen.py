@@ -15,6 +15,7 @@ import queue
 import socket
 import sys
 import time
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -68,20 +69,27 @@ class Receiver:
         gaps = "; ".join(f"{v} boot {b:08x}: {m} missing in {g} gaps" for (v, b), m, g in missing if m)
         return (
             f"listen: {self.detections} detections in {self.records} records; {self.duplicates} duplicates dropped; "
-            f"{self.historical} historical; {self.bad} undecodable; "
-            + (f"gaps: {gaps}" if gaps else "no gaps")
+            f"{self.historical} historical; {self.bad} undecodable; " + (f"gaps: {gaps}" if gaps else "no gaps")
         )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edge listen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="edge listen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--broker", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT")
     p.add_argument("--format", choices=sorted(FORMATTERS), default="json")
     p.add_argument("--vehicle", default="+", help="vehicle id, or + for all (default)")
-    p.add_argument("--client-id", default=f"edge-listen-{socket.gethostname()}", help="stable id for the persistent session")
-    p.add_argument("--session-expiry", type=int, default=86400, help="seconds the broker keeps our session (default 1 day)")
+    p.add_argument(
+        "--client-id", default=f"edge-listen-{socket.gethostname()}", help="stable id for the persistent session"
+    )
+    p.add_argument(
+        "--session-expiry", type=int, default=86400, help="seconds the broker keeps our session (default 1 day)"
+    )
     p.add_argument("--count", type=int, default=0, help="exit after N detections (0: run until interrupted)")
-    p.add_argument("--timeout", type=float, default=0.0, help="exit after S seconds (exit code 1 if --count was not reached)")
+    p.add_argument(
+        "--timeout", type=float, default=0.0, help="exit after S seconds (exit code 1 if --count was not reached)"
+    )
     p.add_argument("--tls", action="store_true", help="TLS (implied by mqtts://); the server certificate is verified")
     p.add_argument("--cafile", default="", help="CA bundle (PEM) for the server certificate")
     p.add_argument("--cert", default="", help="client certificate (PEM) for mutual TLS")
@@ -112,7 +120,7 @@ def main(argv: list[str]) -> int:
         password=read_secret("mqtt-password", "EDGE_MQTT_PASSWORD") if ns.username else None,
     )
     receiver = Receiver(ns.format, tuple(ns.labels.split(",")))
-    inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     v5 = not ns.mqtt311
     client = make_client(ns.client_id, v5, login)
     client.manual_ack_set(True)
@@ -126,13 +134,19 @@ def main(argv: list[str]) -> int:
     client.on_connect = on_connect
     client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
     client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
-    client.reconnect_delay_set(0.5, 10)
+    client.reconnect_delay_set(1, 10)
     props = None
     if v5:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = ns.session_expiry
     try:
-        client.connect(broker.host, broker.port, keepalive=15, clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+        client.connect(
+            broker.host,
+            broker.port,
+            keepalive=15,
+            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
     except (OSError, ValueError) as err:
         log.error("%s", explain_connect_error(err, broker, login))
         return 1
@@ -161,11 +175,11 @@ def main(argv: list[str]) -> int:
             elif kind == "disconnect":
                 log.warning("disconnected (%s); reconnecting", item)
             else:
-                msg = item  # type: mqtt.MQTTMessage
-                for line in receiver.handle(msg.topic, msg.payload):  # type: ignore[attr-defined]
+                msg: mqtt.MQTTMessage = item
+                for line in receiver.handle(msg.topic, bytes(msg.payload)):
                     sys.stdout.write(line + "\n")
                 sys.stdout.flush()
-                client.ack(msg.mid, msg.qos)  # type: ignore[attr-defined]
+                client.ack(msg.mid, msg.qos)
                 if ns.count and receiver.detections >= ns.count:
                     break
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import cbor2
 import paho.mqtt.client as mqtt
@@ -42,7 +43,12 @@ from edge.uplink.spool import Row, Spool
 log = logging.getLogger("edge.uplink.mqtt")
 
 # PUBACK reason codes that will never succeed on a retry: the row goes to the dead-letter table.
-PERMANENT = {0x87: "not authorized", 0x90: "topic name invalid", 0x95: "packet too large", 0x99: "payload format invalid"}
+PERMANENT = {
+    0x87: "not authorized",
+    0x90: "topic name invalid",
+    0x95: "packet too large",
+    0x99: "payload format invalid",
+}
 QUOTA_EXCEEDED = 0x97
 MAX_ATTEMPTS = 5  # other refusals (0x80 unspecified, 0x83 implementation specific, ...) before dead-lettering
 
@@ -81,7 +87,7 @@ class MqttUplink:
         }
         self.status_topic = TOPIC_STATUS.format(vehicle=vehicle_id)
         self.budget = ByteBudget(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic())
-        self._events: deque[tuple[str, object, object]] = deque()
+        self._events: deque[tuple[str, Any, Any]] = deque()  # (kind, a, b) from paho callbacks
         self._inflight: dict[int, _InFlight] = {}
         self._attempts: dict[int, int] = {}
         self._stop = threading.Event()
@@ -203,15 +209,19 @@ class MqttUplink:
                         self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: disconnected: {a}")
                         return connected
                     elif kind == "puback":
-                        self._on_puback(int(a), b, acks)  # type: ignore[arg-type]
+                        self._on_puback(int(a), b, acks)
                 if acks:
                     self.stats["acked"] += self.spool.ack(acks)
                 if rc != mqtt.MQTT_ERR_SUCCESS:
-                    self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: link lost ({mqtt.error_string(rc)})")
+                    self._error(
+                        f"MQTT broker {self.broker.host}:{self.broker.port}: link lost ({mqtt.error_string(rc)})"
+                    )
                     return connected
                 if not connected:
                     if now > deadline:
-                        self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: no CONNACK in {s.connect_timeout_s} s")
+                        self._error(
+                            f"MQTT broker {self.broker.host}:{self.broker.port}: no CONNACK in {s.connect_timeout_s} s"
+                        )
                         return False
                     continue
                 self._expire_inflight(now)
@@ -226,8 +236,8 @@ class MqttUplink:
                 sock.close()
             self.state = "disconnected"
 
-    def _on_connack(self, client: mqtt.Client, flags_rc: object, props: object) -> bool:
-        flags, rc = flags_rc  # type: ignore[misc]
+    def _on_connack(self, client: mqtt.Client, flags_rc: tuple[Any, Any], props: object) -> bool:
+        flags, rc = flags_rc
         if rc.is_failure:
             self._error(explain_connack(rc, self.broker, self.login))
             return False
@@ -243,9 +253,8 @@ class MqttUplink:
             flags.session_present,
             self.receive_max,
         )
-        info = client.publish(self.status_topic, b"online", qos=1, retain=True)
+        client.publish(self.status_topic, b"online", qos=1, retain=True)
         self.budget.force(publish_size(self.status_topic, 6, 0, self.v5), time.monotonic())
-        del info
         return True
 
     def _on_puback(self, mid: int, rc: object, acks: list[int]) -> None:
@@ -269,7 +278,9 @@ class MqttUplink:
             self._attempts.pop(fl.row_id, None)
             self.spool.dead_letter(fl.row_id, fl.topic, code, str(rc))
             self.stats["dead_letter"] += 1
-            log.error("MQTT broker refused a message on %s: %s (0x%02X); moved to the dead-letter table", fl.topic, rc, code)
+            log.error(
+                "MQTT broker refused a message on %s: %s (0x%02X); moved to the dead-letter table", fl.topic, rc, code
+            )
         else:
             self._pause_until = time.monotonic() + self.settings.reconnect_min_s
 

@@ -51,10 +51,16 @@ class MqttSettings(Section):
         86400, title="Session expiry", description="Seconds the broker keeps our session after a disconnect.", ge=0
     )
     max_inflight: int = Field(
-        64, title="In-flight window", description="Unacknowledged QoS 1 messages at most (capped by Receive Maximum).", gt=0
+        64,
+        title="In-flight window",
+        description="Unacknowledged QoS 1 messages at most (capped by Receive Maximum).",
+        gt=0,
     )
     bytes_per_s: float = Field(
-        0.0, title="Byte budget", description="Link bytes/s (MQTT framing included) the uplink may send; 0: unlimited.", ge=0
+        0.0,
+        title="Byte budget",
+        description="Link bytes/s (MQTT framing included) the uplink may send; 0: unlimited.",
+        ge=0,
     )
     burst_s: float = Field(1.0, title="Budget burst", description="Token bucket depth in seconds of the budget.", gt=0)
     reconnect_min_s: float = Field(1.0, title="Reconnect backoff start", description="Seconds.", gt=0)
@@ -75,7 +81,9 @@ class MqttSettings(Section):
     certfile: str = Field("", title="Client certificate", description="PEM client certificate for mutual TLS.")
     keyfile: str = Field("", title="Client key", description="PEM key of the client certificate.")
     tls_insecure: bool = Field(
-        False, title="Skip hostname check", description="Do not match the server certificate's name (never in production)."
+        False,
+        title="Skip hostname check",
+        description="Do not match the server certificate's name (never in production).",
     )
     username: str = Field("", title="User name", description="Empty: no login.")
     password_credential: str = Field(

@@ -227,7 +227,9 @@ class Spool:
         """Move a refused row to the dead_letter table (kept for an operator; never retried)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            got = self._db.execute("SELECT prio, t_created, size, payload FROM queue WHERE id = ?", (row_id,)).fetchone()
+            got = self._db.execute(
+                "SELECT prio, t_created, size, payload FROM queue WHERE id = ?", (row_id,)
+            ).fetchone()
             if got is not None:
                 prio, t_created, size, payload = got
                 self._db.execute(

@@ -20,7 +20,7 @@ from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from uplink_helpers import Proxy  # noqa: E402
+from uplink_helpers import Proxy
 
 pytestmark = pytest.mark.integration
 RATE = 3000.0  # bytes/s

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from edge.uplink.localbroker import LocalBroker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from uplink_helpers import Proxy  # noqa: E402
+from uplink_helpers import Proxy
 
 TOTAL = 10_000
 RATE = 110.0  # events/s: production takes ~91 s
@@ -27,7 +28,7 @@ DRIVER = Path(__file__).with_name("uplink_driver.py")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _wait_for(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():

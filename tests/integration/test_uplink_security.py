@@ -18,7 +18,7 @@ from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from uplink_helpers import make_pki  # noqa: E402
+from uplink_helpers import make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def _send_one(tmp_path: Path, settings: MqttSettings, wait_s: float = 8.0) -> tu
 
 
 def _settings(url: str, **kw: object) -> MqttSettings:
-    return MqttSettings(url=url, reconnect_min_s=5, connect_timeout_s=3, **kw)  # type: ignore[arg-type]
+    return MqttSettings.model_validate({"url": url, "reconnect_min_s": 5, "connect_timeout_s": 3, **kw})
 
 
 def test_tls_with_server_verification(tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], pki: Path) -> None:

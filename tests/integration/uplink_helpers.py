@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import threading
@@ -115,10 +116,8 @@ class Proxy:
             src.close()
             return
         for s in conn["socks"]:  # type: ignore[attr-defined]
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self._stop.set()

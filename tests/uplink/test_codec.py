@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cbor2
 import pytest
@@ -25,10 +26,10 @@ V1_FIXTURE_WITH_FIX = bytes.fromhex(
 )  # fmt: skip
 
 
-def _pose(**kw: float) -> Pose:
-    base = {"t_mono": 0.0, "lat": 42.5, "lon": 19.25, "alt": 1000.0}
+def _pose(**kw: Any) -> Pose:
+    base: dict[str, Any] = {"t_mono": 0.0, "lat": 42.5, "lon": 19.25, "alt": 1000.0}
     base.update(kw)
-    return Pose(**base)  # type: ignore[arg-type]
+    return Pose(**base)
 
 
 def _event(track: int = 12, **kw: object) -> GeoEvent:
@@ -54,7 +55,9 @@ def test_v1_fixture_still_decodes() -> None:
 
 
 def test_encoder_writes_the_fixture_bytes() -> None:
-    batch = FrameEvents("cam0", 1, 1700000000.123, _pose(yaw=math.radians(90), cam_pitch=math.radians(-30)), (_event(),))
+    batch = FrameEvents(
+        "cam0", 1, 1700000000.123, _pose(yaw=math.radians(90), cam_pitch=math.radians(-30)), (_event(),)
+    )
     assert encode(batch, 0x01020304, 5) == V1_FIXTURE_WITH_FIX
 
 
@@ -65,7 +68,9 @@ def test_sizes_within_budget_for_large_counters() -> None:
     pose = _pose(lat=-33.8688197, lon=151.2092955, alt=6000.0, yaw=math.radians(-179.9), roll=0.3, cam_pitch=-0.7)
     ev = [_event(track=65535 - i, class_id=2, confidence=0.99, lat=-33.92, lon=151.27, alt=5000.0, error_m=255.0)
           for i in range(3)]  # fmt: skip
-    sizes = [len(encode(FrameEvents("cam0", 2**40, 1.9e9, pose, tuple(ev[:n])), 2**32 - 1, 2**32 - 1)) for n in (1, 2, 3)]
+    sizes = [
+        len(encode(FrameEvents("cam0", 2**40, 1.9e9, pose, tuple(ev[:n])), 2**32 - 1, 2**32 - 1)) for n in (1, 2, 3)
+    ]
     assert sizes[0] <= 72
     assert sizes[1] - sizes[0] <= 36 and sizes[2] - sizes[1] <= 36
 
@@ -168,4 +173,7 @@ def test_round_trip(pose: Pose | None, evs: list[GeoEvent], boot: int, seq: int,
             continue
         assert (d.lat, d.lon) == pytest.approx((e.lat, e.lon), abs=1e-6)  # target lat/lon: 1e-6 deg (11 cm)
         assert d.alt == (None if e.alt is None else pytest.approx(e.alt, abs=0.051))
-        assert d.error_m is None if e.error_m is None else e.error_m - 1e-6 <= d.error_m < e.error_m + 1
+        if e.error_m is None:
+            assert d.error_m is None
+        else:
+            assert d.error_m is not None and e.error_m - 1e-6 <= d.error_m < e.error_m + 1

@@ -83,6 +83,11 @@ def test_cot_event_per_located_detection() -> None:
     assert ev.tag == "event" and ev.get("version") == "2.0" and ev.get("type") == "a-u-S"
     assert ev.get("uid") == "edge-v1-9-102" and ev.get("stale") == ev.get("time")
     pt = ev.find("point")
-    assert pt is not None and (pt.get("lat"), pt.get("lon"), pt.get("hae"), pt.get("ce")) == ("42.01", "19.02", "300.0", "7.0")
+    assert pt is not None and (pt.get("lat"), pt.get("lon"), pt.get("hae"), pt.get("ce")) == (
+        "42.01",
+        "19.02",
+        "300.0",
+        "7.0",
+    )
     first = ET.fromstring(lines[0])
     assert first.get("type") == "a-u-G-U" and first.get("stale") == "2023-11-14T22:14:20.500Z"

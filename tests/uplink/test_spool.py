@@ -14,7 +14,7 @@ A, U, H = Priority.ALERT, Priority.UPDATE, Priority.HEALTH
 
 
 def _spool(tmp_path: Path, **kw: object) -> Spool:
-    return Spool(tmp_path / "spool.sqlite", SpoolSettings(**kw))  # type: ignore[arg-type]
+    return Spool(tmp_path / "spool.sqlite", SpoolSettings.model_validate(kw))
 
 
 def _batch(i: int, kind: EventKind = EventKind.UPDATE) -> FrameEvents:
