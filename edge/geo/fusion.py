@@ -22,11 +22,12 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 
 
-def footprint_depth(length_m: float, width_m: float) -> tuple[float, float]:
-    """Mean and standard deviation (m) of the depth of an L x W footprint seen from a random direction."""
+def footprint_depth(length_m: float, width_m: float, rel_sigma: float = 0.0) -> tuple[float, float]:
+    """Mean and standard deviation (m) of the depth of an L x W footprint seen from a random direction, the
+    object's size itself varying by ``rel_sigma`` (a fraction, 1-sigma) around L x W."""
     mean = 2.0 * (length_m + width_m) / math.pi
     mean_sq = 0.5 * (length_m**2 + width_m**2) + 2.0 * length_m * width_m / math.pi
-    return mean, math.sqrt(max(mean_sq - mean * mean, 0.0))
+    return mean, math.hypot(math.sqrt(max(mean_sq - mean * mean, 0.0)), mean * rel_sigma)
 
 
 def inverse_size_distance(

@@ -200,7 +200,7 @@ class GroundGeolocator:
         for i, name in enumerate(names):
             prior = s.size_priors.get(name)
             if prior is not None:
-                mean, sd = footprint_depth(prior.length_m, prior.width_m)
+                mean, sd = footprint_depth(prior.length_m, prior.width_m, prior.height_sigma_m / prior.height_m)
                 half[i], half_sig[i] = mean / 2.0, sd / 2.0
         ne = ne - (down_dir * half[:, None])[:, None, :]
         plus, minus = ne[:, 1::2].copy(), ne[:, 2::2].copy()
@@ -275,7 +275,7 @@ class GroundGeolocator:
         w, w_sig = np.zeros(len(idx)), np.zeros(len(idx))
         for j, i in enumerate(idx):
             prior = s.size_priors[names[i]]
-            depth, depth_sd = footprint_depth(prior.length_m, prior.width_m)
+            depth, depth_sd = footprint_depth(prior.length_m, prior.width_m, prior.height_sigma_m / prior.height_m)
             wj, sj = inverse_size_distance(
                 alpha[j : j + 1],
                 s.box_sigma_px / cam.fy,

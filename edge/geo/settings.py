@@ -8,7 +8,9 @@ from edge.settings_base import Section
 
 
 class SizePrior(Section):
-    """What a class of object usually measures (for the size-based range and the ground-contact point)."""
+    """What a class of object usually measures (for the size-based range and the ground-contact point).
+
+    The footprint is taken to vary in proportion with the height (relative 1-sigma height_sigma_m / height_m)."""
 
     height_m: float = Field(1.7, title="Height", description="Typical height, m.", gt=0)
     height_sigma_m: float = Field(0.15, title="Height spread", description="1-sigma of the height, m.", ge=0)

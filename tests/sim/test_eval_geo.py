@@ -1,0 +1,48 @@
+"""``edge sim --scenario FILE --eval-geo``: the renderer's forward projection against the geolocator's inverse
+on shipped scenarios, with exact telemetry (accuracy targets) and with the scenario's noise (90 % radius)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.cli import main as sim_main
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "sim" / "scenarios"
+
+
+def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str, *extra: str) -> dict[str, Any]:
+    argv = ["--scenario", str(SCENARIOS / scenario), "--eval-geo", "--json", "--out", str(tmp_path), *extra]
+    assert sim_main(argv) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("scenario", "frames", "min_n"), [("drone-border.toml", 30, 100), ("mss-ridge.toml", 30, 15)])
+def test_exact_telemetry_meets_the_accuracy_targets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str, frames: int, min_n: int
+) -> None:
+    out = run(capsys, tmp_path, scenario, "--frames", str(frames))
+    assert out["n"] >= min_n
+    assert out["median_m"] <= 3.0 and out["p90_m"] <= 8.0
+    for method in ("fused", "intersection"):
+        assert out["methods"][method]["no_fix"] == 0
+        assert out["methods"][method]["median_m"] <= 3.0
+    png = Path(out["plot"])
+    assert png.parent == tmp_path and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_noise_is_covered_by_the_reported_radius(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = run(capsys, tmp_path, "drone-border.toml", "--frames", "100", "--noise")
+    assert out["noise"] is True and out["n"] >= 300
+    assert out["coverage90"] >= 0.85
+    # the noise is real: errors are metres, not centimetres
+    assert out["median_m"] > 1.0
+
+
+def test_bad_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert sim_main(["--eval-geo", "--scenario", str(tmp_path / "none.toml")]) == 2
+    assert "none.toml" in capsys.readouterr().err
