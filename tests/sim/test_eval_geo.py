@@ -18,7 +18,7 @@ SCENARIOS = ROOT / "sim" / "scenarios"
 def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str, *extra: str) -> dict[str, Any]:
     argv = ["--scenario", str(SCENARIOS / scenario), "--eval-geo", "--json", "--out", str(tmp_path), *extra]
     assert sim_main(argv) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+    return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(("scenario", "frames", "min_n"), [("drone-border.toml", 30, 100), ("mss-ridge.toml", 30, 15)])
