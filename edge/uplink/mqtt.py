@@ -80,6 +80,11 @@ class MqttUplink:
             username=settings.username,
             password=read_secret(settings.password_credential, "EDGE_MQTT_PASSWORD") if settings.username else None,
         )
+        if settings.username and self.login.password is None:
+            log.warning(
+                "mqtt.username is set but no password was found (credential %s or $EDGE_MQTT_PASSWORD)",
+                settings.password_credential,
+            )
         self.v5 = settings.protocol == "5"
         self.client_id = settings.client_id or f"edge-{vehicle_id}"
         self.topics = {

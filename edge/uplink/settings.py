@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge.settings_base import Section
 
@@ -97,3 +97,12 @@ class MqttSettings(Section):
         description="Records older than this when sent (backlog after an outage) are flagged historical (s).",
         gt=0,
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v:
+            from edge.uplink.conn import parse_url  # paho is only imported when a URL is set
+
+            parse_url(v)
+        return v
