@@ -11,6 +11,7 @@ Bad CRCs, sequence gaps and garbage bytes are counted. The autopilot's ``time_bo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -19,13 +20,14 @@ from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from edge.secrets import read_secret
 from edge.sources.mavlink_pose import attach_pose_feed
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.mavlink_transport import Endpoint, Transport, open_transport, parse_url
 from edge.sources.settings import MavlinkSettings
 from edge.stages import Health
 
-__all__ = ["MavlinkLink", "attach_pose_feed", "mavlink"]
+__all__ = ["MavlinkLink", "attach_pose_feed", "mavlink", "signing_key"]
 
 log = logging.getLogger(__name__)
 Listener = Callable[[Any, float], None]
@@ -48,6 +50,22 @@ _NOT_VEHICLES = {
 }
 
 
+SIGNING_EPOCH = 1420070400  # MAVLink signing timestamps count 10 us units from 2015-01-01 UTC
+
+
+def signing_key(text: str) -> bytes:
+    """The 32-byte signing key from 64 hex digits, or the SHA-256 of a passphrase (MAVProxy's convention)."""
+    t = text.strip()
+    if len(t) == 64:
+        try:
+            return bytes.fromhex(t)
+        except ValueError:
+            pass
+    if not t:
+        raise ValueError("the MAVLink signing key is empty")
+    return hashlib.sha256(t.encode()).digest()
+
+
 class MavlinkLink:
     """A ``Stage`` owning one MAVLink connection; listeners get ``(msg, t_recv_mono)`` on the link thread."""
 
@@ -59,6 +77,16 @@ class MavlinkLink:
         self.source_component = source_component
         self._mav = mavlink.MAVLink(None, self.source_system, source_component)
         self._mav.robust_parsing = True
+        if settings.signing:
+            secret = read_secret("mavlink-signing-key", "EDGE_MAVLINK_KEY")
+            if secret is None:
+                raise ValueError(
+                    "mavlink.signing is on but no key: give the systemd credential mavlink-signing-key "
+                    "or set EDGE_MAVLINK_KEY"
+                )
+            self._mav.signing.secret_key = signing_key(secret)
+            self._mav.signing.sign_outgoing = True
+            self._mav.signing.timestamp = int((time.time() - SIGNING_EPOCH) * 100_000)
         self._listeners: list[Listener] = []
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -84,7 +112,17 @@ class MavlinkLink:
         self.state = "stopped"
         self.last_error = ""
         self.stats = dict.fromkeys(
-            ("messages", "bad_crc", "bad_other", "garbage_bytes", "seq_lost", "reconnects", "listener_errors"), 0
+            (
+                "messages",
+                "bad_crc",
+                "bad_signature",
+                "bad_other",
+                "garbage_bytes",
+                "seq_lost",
+                "reconnects",
+                "listener_errors",
+            ),
+            0,
         )
         self._last_hb = 0.0
 
@@ -273,6 +311,8 @@ class MavlinkLink:
                 st["garbage_bytes"] += len(msg.data)
             elif "CRC" in reason:
                 st["bad_crc"] += 1
+            elif "signature" in reason:
+                st["bad_signature"] += 1
             else:
                 st["bad_other"] += 1
             return False

@@ -41,6 +41,13 @@ class MavlinkSettings(Section):
         le=100,
     )
     gps_hz: float = Field(2.0, title="GPS status rate", description="GPS_RAW_INT rate we ask for, 1/s.", gt=0, le=50)
+    signing: bool = Field(
+        False,
+        title="MAVLink 2 signing",
+        description="Sign what we send and refuse unsigned or badly signed messages. The key comes from the "
+        "systemd credential mavlink-signing-key or $EDGE_MAVLINK_KEY: 64 hex digits (32 bytes) or a passphrase "
+        "(its SHA-256, as MAVProxy's `signing setup`).",
+    )
     replay_speed: float = Field(
         1.0,
         title="tlog replay speed",

@@ -3,6 +3,7 @@ silence noticed and the link reopened, our HEARTBEAT and rate requests sent, boo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.sources.mavlink import MavlinkLink
+from edge.sources.mavlink import MavlinkLink, signing_key
 from edge.sources.settings import MavlinkSettings
 
 FAST = {"heartbeat_timeout_s": 0.6, "reconnect_min_s": 0.1, "reconnect_max_s": 0.2}
@@ -184,3 +185,48 @@ def test_tcp_peer_that_hangs_up_is_reconnected(started: list[MavlinkLink]) -> No
 
             assert wait_for(beat), link.health()
         assert link.stats["reconnects"] >= 1
+
+
+def test_signing_key_forms_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert signing_key("00" * 31 + "ff") == bytes(31) + b"\xff"
+    assert signing_key("correct horse") == hashlib.sha256(b"correct horse").digest()
+    monkeypatch.delenv("EDGE_MAVLINK_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(ValueError, match="EDGE_MAVLINK_KEY"):
+        MavlinkLink(MavlinkSettings(url="udpin:127.0.0.1:14550", signing=True))
+
+
+def test_signed_link_refuses_unsigned_and_signs_its_own(
+    udp_port: int, started: list[MavlinkLink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_MAVLINK_KEY", "border patrol passphrase")
+    key = hashlib.sha256(b"border patrol passphrase").digest()
+    link = MavlinkLink(MavlinkSettings(url=f"udpout:127.0.0.1:{udp_port}", signing=True))
+    started.append(link)
+    signed, unsigned, wrong = Packer(), Packer(), Packer()
+    for p, k in ((signed, key), (wrong, bytes(32))):
+        p.mav.signing.secret_key, p.mav.signing.sign_outgoing = k, True
+        p.mav.signing.timestamp = int((time.time() - 1420070400) * 100_000)
+    reader = mavlink.MAVLink(None, 0, 0)
+    reader.signing.secret_key = key
+    ours: list[Any] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", udp_port))
+        s.settimeout(5.0)
+        link.start()
+        data, peer = s.recvfrom(65535)  # our first heartbeat tells the autopilot where we are
+        s.settimeout(0.05)
+        for _ in range(5):
+            s.sendto(unsigned.heartbeat() + wrong.heartbeat(), peer)
+        time.sleep(0.5)
+        assert not link.connected
+        assert link.stats["bad_signature"] == 10 and link.stats["messages"] == 0
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and not (link.connected and ours):
+            s.sendto(signed.heartbeat(), peer)
+            try:
+                data, _ = s.recvfrom(65535)
+            except TimeoutError:
+                continue
+            ours += reader.parse_buffer(data) or []  # raises on a bad signature; unsigned ones are refused too
+    assert link.connected and ours and all(m.get_signed() for m in ours)
