@@ -156,7 +156,8 @@ class UdpLink(Link):
     def _open(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # bursts while we are not scheduled
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # loopback peers that read late
             sock.bind((self.es.address, self.es.port) if self._server else ("0.0.0.0", 0))
         except OSError:
             sock.close()
