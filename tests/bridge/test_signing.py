@@ -76,18 +76,21 @@ def test_key_file_permissions_and_formats(tmp_path: Path):
         load_key(credential="other", env={"CREDENTIALS_DIRECTORY": str(cred)})
 
 
-def test_require_link_accepts_signed_refuses_unsigned_and_wrong_key(tmp_path: Path, fc_factory, gcs_factory, kit):
+def test_require_link_refuses_unsigned_and_wrong_key_sign_link_only_wrong_key(
+    tmp_path: Path, fc_factory, gcs_factory, kit
+):
     keyfile = tmp_path / "mav.key"
     keyfile.write_text(KEY.hex())
     keyfile.chmod(0o600)
-    port = kit.free_port()
+    port, sign_port = kit.free_port(), kit.free_port()
     fc = fc_factory().start()
     fc.link_to(tmp_path / "fc")
     cfg = BridgeConfig.model_validate(
         {
             "serial": {"path": str(tmp_path / "fc")},
             "endpoint": [
-                {"name": "gcs", "mode": "udp-server", "port": port, "signing": "require", "key_file": str(keyfile)}
+                {"name": "gcs", "mode": "udp-server", "port": port, "signing": "require", "key_file": str(keyfile)},
+                {"name": "lax", "mode": "udp-server", "port": sign_port, "signing": "sign", "key_file": str(keyfile)},
             ],
         }
     )
@@ -96,17 +99,22 @@ def test_require_link_accepts_signed_refuses_unsigned_and_wrong_key(tmp_path: Pa
     plain = gcs_factory(f"udpout:127.0.0.1:{port}", source_system=251)
     wrong = gcs_factory(f"udpout:127.0.0.1:{port}", source_system=252)
     wrong.setup_signing(bytes(32), sign_outgoing=True)
+    # on a "sign" link unsigned frames pass, badly signed ones do not
+    lax_plain = gcs_factory(f"udpout:127.0.0.1:{sign_port}", source_system=253)
+    lax_wrong = gcs_factory(f"udpout:127.0.0.1:{sign_port}", source_system=254)
+    lax_wrong.setup_signing(bytes(32), sign_outgoing=True)
     with kit.BridgeThread(cfg) as bridge:
         kit.wait_for(lambda: "1/1" in bridge.snapshot()["routes"].get("fc", []), 5, "autopilot seen on the serial link")
-        for conn in (good, plain, wrong):
+        for conn in (good, plain, wrong, lax_plain, lax_wrong):
             conn.mav.heartbeat_send(6, 8, 0, 0, 0)
             conn.mav.command_long_send(1, 1, 400, 0, conn.source_system, 0, 0, 0, 0, 0, 0)
-        kit.wait_for(lambda: fc.got("COMMAND_LONG"), 3, "signed command at the FC")
+        kit.wait_for(lambda: len(fc.got("COMMAND_LONG")) >= 2, 3, "two commands at the FC")
         got = kit.collect(good, 1.2)
-        rejected = bridge.snapshot()["links"]["gcs"]["signing_rejected"]
+        links = bridge.snapshot()["links"]
     cmds = fc.got("COMMAND_LONG")
-    assert [int(c.param1) for c in cmds] == [250]
-    assert rejected == 4  # heartbeat + command from each of the two bad senders
+    assert sorted(int(c.param1) for c in cmds) == [250, 253]
+    assert links["gcs"]["signing_rejected"] == 4  # heartbeat + command from each of the two bad senders
+    assert links["lax"]["signing_rejected"] == 2  # heartbeat + command of the wrong key
     # what the bridge originates on this link is signed and verifies with the key; telemetry passes unchanged
     own = [m for m in got if m.get_srcComponent() == 241]
     assert own and all(m.get_signed() for m in own)
