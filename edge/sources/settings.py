@@ -93,13 +93,13 @@ class PoseSettings(Section):
 
     history_s: float = Field(30.0, title="History", description="Seconds of samples kept per source.", gt=0)
     max_extrapolation_s: float = Field(
-        1.0,
+        2.0,
         title="Longest extrapolation",
         description="Beyond this many seconds from the nearest sample no pose is given, s.",
         ge=0,
     )
     max_gap_s: float = Field(
-        1.0,
+        1.5,
         title="Longest interpolation gap",
         description="Two samples further apart than this (s) are not interpolated between.",
         gt=0,

@@ -125,7 +125,9 @@ def test_fallbacks_mount_angles_and_fixed_heading() -> None:
     store = _store(mount_pitch_deg=-30.0, mount_yaw_deg=15.0, body_yaw_deg=None, static_att_err_deg=3.0)
     store.add_position(0.0, 42.0, 19.0, 100.0, 1.0, 1.0, GPSD)
     assert store.pose_at(0.0) is None  # no attitude and no fixed heading
-    fixed = _store(mount_pitch_deg=-30.0, mount_yaw_deg=15.0, body_yaw_deg=270.0, body_pitch_deg=2.0)
+    fixed = _store(
+        mount_pitch_deg=-30.0, mount_yaw_deg=15.0, body_yaw_deg=270.0, body_pitch_deg=2.0, max_extrapolation_s=1.0
+    )
     fixed.add_position(0.0, 42.0, 19.0, 100.0, 1.0, 1.0, GPSD)
     p = fixed.pose_at(0.0)
     assert p is not None
