@@ -107,7 +107,8 @@ class OnnxDetector:
             self._grow_classes(int(cid.max()) + 1)
         ok = keep_mask(xyxy, score, cid, self._thresholds, self._allowed, self.settings.min_box_px, self._masks)
         xyxy, score, cid = xyxy[ok], score[ok], cid[ok]
-        keep = nms(xyxy, score, cid, self.settings.iou_threshold, self.settings.max_detections)
+        groups = np.zeros_like(cid) if self.settings.agnostic_nms else cid
+        keep = nms(xyxy, score, groups, self.settings.iou_threshold, self.settings.max_detections)
         dets = Detections(xyxy[keep], score[keep], cid[keep])
         self._last = dets
         return dets

@@ -133,6 +133,11 @@ class DetectorSettings(Section):
     )
     classes: list[str] = Field([], title="Class allow-list", description="Only report these class names; empty = all.")
     iou_threshold: float = Field(0.5, title="NMS IoU", description="Class-aware NMS overlap threshold.", gt=0.0, le=1.0)
+    agnostic_nms: bool = Field(
+        False,
+        title="Class-agnostic NMS",
+        description="Let boxes of different classes suppress each other (one label per object).",
+    )
     max_detections: int = Field(300, title="Max detections", description="Per frame, after NMS.", ge=1)
     min_box_px: float = Field(
         2.0, title="Minimum box size", description="Drop boxes narrower or shorter than this (original pixels).", ge=0.0

@@ -95,3 +95,18 @@ def test_engine_tiles_map_boxes_back_and_merge(make_const: Callable[..., Path]) 
     # the full-frame pass adds a box at the frame centre (letterbox: 200x100 -> 64x32, pad 16): 75..125, 25..75
     assert len(d2) == 3
     assert any(np.allclose(b, [75, 25, 125, 75], atol=1.0) for b in d2.xyxy)
+
+
+def test_agnostic_nms_through_the_engine(make_const: Callable[..., Path]) -> None:
+    out = np.zeros((1, 6, 2), np.float32)
+    out[0, :, 0] = [32, 32, 16, 16, 0.9, 0.0]
+    out[0, :, 1] = [33, 32, 16, 16, 0.0, 0.8]  # the same object, called the other class
+    model = make_const({"output0": out}, input_shape=(1, 3, 64, 64))
+    frame = Frame(np.zeros((64, 64, 3), np.uint8), 0.0, 0.0, 1)
+    assert (
+        len(OnnxDetector(DetectorSettings(model=str(model), providers=["cpu"], labels=["a", "b"])).detect(frame)) == 2
+    )
+    d = OnnxDetector(
+        DetectorSettings(model=str(model), providers=["cpu"], labels=["a", "b"], agnostic_nms=True)
+    ).detect(frame)
+    assert len(d) == 1 and d.class_id[0] == 0
