@@ -165,26 +165,26 @@ def summarise(rows: dict[str, F64], method: str, range_m: float) -> dict[str, fl
 
 
 def plot(rows: dict[str, F64], path: Path, title: str) -> None:
-    """Scatter of horizontal error (and the reported 90 % radius) against slant range for both methods."""
+    """Errors against slant range for both methods: points, and per range bin the median error (solid) and the
+    median reported 90 % radius (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    rng = rows["range_m"]
+    edges = np.linspace(rng.min(), rng.max() + 1e-6, 9) if len(rng) else np.array([0.0, 1.0])
+    mid = 0.5 * (edges[1:] + edges[:-1])
     for method, colour in (("intersection", "tab:orange"), ("fused", "tab:blue")):
-        err = rows[f"err_{method}"]
+        err, r90 = rows[f"err_{method}"], rows[f"r90_{method}"]
         ok = np.isfinite(err)
-        ax.scatter(rows["range_m"][ok], np.maximum(err[ok], 1e-2), s=8, c=colour, alpha=0.6, label=f"{method} error")
-        ax.scatter(
-            rows["range_m"][ok],
-            rows[f"r90_{method}"][ok],
-            s=4,
-            c=colour,
-            marker="_",
-            alpha=0.5,
-            label=f"{method} 90 % radius",
-        )
+        ax.scatter(rng[ok], np.maximum(err[ok], 1e-2), s=6, c=colour, alpha=0.35)
+        bins = np.digitize(rng, edges) - 1
+        med = [np.median(err[ok & (bins == b)]) if np.any(ok & (bins == b)) else np.nan for b in range(len(mid))]
+        rad = [np.median(r90[ok & (bins == b)]) if np.any(ok & (bins == b)) else np.nan for b in range(len(mid))]
+        ax.plot(mid, med, "-o", c=colour, label=f"{method}: median error")
+        ax.plot(mid, rad, "--", c=colour, label=f"{method}: median 90 % radius")
     ax.set_yscale("log")
     ax.set_xlabel("slant range, m")
     ax.set_ylabel("horizontal error, m")

@@ -9,7 +9,8 @@ ground height, three attitude axes (``att_err_rad``, plus turn rate x timing err
 Then (``fusion``) the range from the box's angular height and the class's size prior updates the estimate
 along the line of sight — what saves low masts at long range, where the intersection is nearly parallel to the
 ground. Timing error: hypot(geo.timing_sigma_s, pose.age_s) times the platform's speed and turn rate, which are
-estimated from the poses this geolocator has seen over the last seconds.
+estimated from the poses this geolocator has seen over the last seconds. ``pos_err_m`` is read as the 1-sigma of
+each horizontal axis (gpsd's eph / 2.45), ``att_err_rad`` as the 1-sigma about each axis.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from edge.geo.terrain import FlatGround, Terrain
 from edge.geo.wgs84 import MEAN_RADIUS_M, REFRACTION_K, LocalNed, curvature_drop
 
 F64 = npt.NDArray[np.float64]
+_CHUNK = 32  # DEM samples per ray evaluated at once
 
 
 class Miss(enum.IntEnum):
@@ -101,23 +102,32 @@ class Ground:
     def _march(self, o: F64, d: F64, off: F64) -> tuple[F64, F64]:
         m = len(d)
         steps = np.arange(0.0, self.max_range_m + self.step_m, self.step_m)
-        t_grid = np.broadcast_to(steps, (m, len(steps)))
-        a = self._clearance(o, d, off, t_grid)
-        below = a <= 0
-        hit = below.any(axis=1) & ~below[:, 0]
-        k = np.argmax(below, axis=1)
-        upto = np.where(hit, k, len(steps))
-        nan_before = (np.isnan(a) & (np.arange(len(steps))[None, :] < upto[:, None])).any(axis=1)
-        ok = hit & ~nan_before
-        status = np.full(m, float(Miss.HIT))
-        status[~ok] = np.where(d[~ok, 2] <= 0, Miss.ABOVE_HORIZON, Miss.BEYOND_RANGE)
-        status[~ok & nan_before] = Miss.NO_DEM
-        status[np.isnan(a[:, 0])] = Miss.NO_DEM
-        status[below[:, 0]] = Miss.BELOW_GROUND
+        a0 = self._clearance(o, d, off, np.zeros((m, 1)))[:, 0]
+        k_hit = np.full(m, -1)
+        no_dem = np.isnan(a0)
+        active = a0 > 0
+        for start in range(1, len(steps), _CHUNK):  # chunks, so that near hits stop early
+            idx = np.flatnonzero(active)
+            if not len(idx):
+                break
+            chunk = steps[start : start + _CHUNK]
+            a = self._clearance(o[idx], d[idx], off[idx], np.broadcast_to(chunk, (len(idx), len(chunk))))
+            below = a <= 0
+            hit = below.any(axis=1)
+            j = np.argmax(below, axis=1)
+            upto = np.where(hit, j, len(chunk))
+            nan_first = (np.isnan(a) & (np.arange(len(chunk))[None, :] < upto[:, None])).any(axis=1)
+            no_dem[idx[nan_first]] = True
+            k_hit[idx[hit & ~nan_first]] = start + j[hit & ~nan_first]
+            active[idx[hit | nan_first]] = False
+        status = np.where(d[:, 2] <= 0, float(Miss.ABOVE_HORIZON), float(Miss.BEYOND_RANGE))
+        status[k_hit >= 0] = Miss.HIT
+        status[no_dem] = Miss.NO_DEM
+        status[a0 <= 0] = Miss.BELOW_GROUND
         t = np.full(m, np.nan)
-        idx = np.flatnonzero(ok)
+        idx = np.flatnonzero(status == Miss.HIT)
         if len(idx):
-            lo, hi = steps[k[idx] - 1].copy(), steps[k[idx]].copy()
+            lo, hi = steps[k_hit[idx] - 1].copy(), steps[k_hit[idx]].copy()
             oi, di, fi = o[idx], d[idx], off[idx]
             for _ in range(40):  # bisection to ~step / 1e12
                 mid = 0.5 * (lo + hi)
