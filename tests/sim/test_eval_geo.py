@@ -4,6 +4,7 @@ on shipped scenarios, with exact telemetry (accuracy targets) and with the scena
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def test_exact_telemetry_meets_the_accuracy_targets(
 ) -> None:
     out = run(capsys, tmp_path, scenario, "--frames", str(frames))
     assert out["n"] >= min_n
-    assert out["median_m"] <= 3.0 and out["p90_m"] <= 8.0
+    assert out["median_m"] <= 0.3 and out["p90_m"] <= 1.5
     for method in ("fused", "intersection"):
         assert out["methods"][method]["no_fix"] == 0
         assert out["methods"][method]["median_m"] <= 3.0
@@ -46,3 +47,28 @@ def test_noise_is_covered_by_the_reported_radius(capsys: pytest.CaptureFixture[s
 def test_bad_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert sim_main(["--eval-geo", "--scenario", str(tmp_path / "none.toml")]) == 2
     assert "none.toml" in capsys.readouterr().err
+
+
+def test_dem_scenario(tmp_path: Path) -> None:
+    """drone-border moved onto a 10 % hillside (a synthetic SRTM tile): the renderer samples it with its own DEM
+    reader, the geolocator with edge.geo.terrain. (Flat ground at the orbit centre's height gives a median of
+    0.7 m and a p90 of 2.4 m here: the targets stand within ±40 m east of it, ±4 m in height.)"""
+    import numpy as np
+
+    from sim.eval_geo import run, summarise
+    from sim.scenario import parse_scenario
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    z = np.broadcast_to(500 + 7 * np.arange(1201), (1201, 1201))  # rises 7 m per 3" column (~68 m) eastwards
+    np.asarray(z, ">i2").tofile(tmp_path / "N42E019.hgt")
+    data = tomllib.loads((SCENARIOS / "drone-border.toml").read_text())
+    data["ground"] = {"dem": "N42E019.hgt", "surface": "grass"}
+    scenario = parse_scenario(data, tmp_path / "hill.toml")
+    rows = run(scenario, frames=12, noise=False)
+    out = summarise(rows, "fused", 500.0)
+    assert out["n"] >= 40 and out["no_fix"] == 0
+    assert out["median_m"] <= 0.3 and out["p90_m"] <= 1.5
