@@ -20,7 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,9 +58,16 @@ def start_mosquitto(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("mosquitto did not start listening within 10 s")
 
 
-def daemon_config(workdir: Path, scenario: str, status: dict[str, str], mqtt_port: int, mav_port: int) -> Path:
+def is_mss(scenario: str) -> bool:
+    """True for a mast-vehicle scenario (gpsd + pan-tilt head instead of an autopilot)."""
+    from sim.scenario import load_scenario
+
+    return load_scenario(scenario).platform.kind == "mss"
+
+
+def daemon_config(workdir: Path, scenario: str, status: dict[str, Any], mqtt_port: int, mav_port: int) -> Path:
     """The daemon's TOML for this demo (same keys as systemd/edge.toml)."""
-    kind = "mss" if "mss" in Path(scenario).stem else "drone"
+    kind = "mss" if is_mss(scenario) else "drone"
     lines = [
         "[vehicle]",
         'id = "demo-01"',
@@ -70,13 +79,11 @@ def daemon_config(workdir: Path, scenario: str, status: dict[str, str], mqtt_por
         f'url = "{status["camera"]}"',
         "[mqtt]",
         f'url = "mqtt://127.0.0.1:{mqtt_port}"',
-        "tls = false",
     ]
+    lines += ["[mavlink]", f'url = "udpin:127.0.0.1:{mav_port}"']
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         lines += ["[gps]", "enabled = true", f'host = "{host}"', f"port = {port}"]
-    else:
-        lines += ["[mavlink]", f'url = "udpin:127.0.0.1:{mav_port}"']
     path = workdir / "edge.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -89,6 +96,7 @@ class Demo:
         self.scenario = scenario
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stoppers: list[Callable[[], None]] = []
 
     def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -107,20 +115,27 @@ class Demo:
         mav_port = free_port(socket.SOCK_DGRAM)
         self.procs.append(("mosquitto", start_mosquitto(self.workdir, mqtt_port)))
         sim_args = ["sim", "--scenario", self.scenario, "--http-port", str(free_port()), "--status-json"]
-        if "mss" in Path(self.scenario).stem:
-            sim_args += ["--nmea-pty", "--gpsd-port", str(free_port())]
-        else:
-            sim_args += ["--mavlink", f"udpout:127.0.0.1:{mav_port}"]
+        mss = is_mss(self.scenario)
+        # a drone's autopilot, or an MSS mast's pan-tilt head, talks MAVLink to the daemon over UDP
+        sim_args += ["--gimbal" if mss else "--mavlink", f"udpout:127.0.0.1:{mav_port}"]
+        if mss:
+            sim_args.append("--nmea-pty")
         sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
         status = self._read_status(sim)
+        if mss:
+            from sim.nmea import start_gpsd
+
+            gpsd = start_gpsd(str(status["nmea"]).removeprefix("pty "), free_port())
+            self.stoppers.append(gpsd.stop)
+            status["gpsd"] = gpsd.address
         cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port)
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
 
-    def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, str]:
+    def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
         assert sim.stdout is not None
-        result: dict[str, str] = {}
+        result: dict[str, Any] = {}
 
         def read() -> None:
             assert sim.stdout is not None
@@ -136,6 +151,8 @@ class Demo:
         return result
 
     def stop(self) -> None:
+        for stopper in reversed(self.stoppers):
+            stopper()
         for name, proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
