@@ -44,7 +44,10 @@ class GeoSettings(Section):
     )
     mount_yaw_deg: float = Field(0.0, title="Mount yaw", description="Camera mounting yaw, degrees.")
     ground_alt_m: float | None = Field(
-        None, title="Ground altitude", description="Metres AMSL of flat ground; None = home altitude."
+        None,
+        title="Ground altitude",
+        description="Metres AMSL of flat ground where the targets are; unset: the ground the pose sources report "
+        "(a drone's home, the ground under a vehicle: set this or dem_path for a mast on a ridge).",
     )
     dem_path: str | None = Field(
         None,
