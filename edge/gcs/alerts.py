@@ -127,7 +127,7 @@ class GcsAlerter:
                     sev = mavlink.MAV_SEVERITY_WARNING if bad else mavlink.MAV_SEVERITY_INFO
                     self._enqueue(NORMAL, _statustext(text, sev), now)
             self._health = new_health
-        if self.s.health_interval_s and now >= self._next_health and self._health:
+        if self.s.health_interval_s and now >= self._next_health:
             self._next_health = now + self.s.health_interval_s
             ms = int((now - self._t0) * 1000) & 0xFFFFFFFF
             for name, value, is_int in named_values(self._health):

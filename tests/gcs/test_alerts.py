@@ -92,3 +92,31 @@ def test_health_flags_as_text_and_values_periodically_in_a_thread():
     assert ints == {"cam_ok": 0, "uplink": 1, "spool": 3}  # the latest periodic values
     floats = [m.value for _, m in rec.sent if m.get_type() == "NAMED_VALUE_FLOAT"]
     assert floats[-1] == 0.0
+
+
+def test_idle_worker_sleeps():
+    rec = Recorder()
+    a = GcsAlerter(GcsSettings(health_interval_s=5.0), rec)
+    a.start()
+    try:
+        time.sleep(0.1)
+        cpu0 = time.process_time()
+        time.sleep(0.5)
+        used = time.process_time() - cpu0
+    finally:
+        a.stop()
+    assert used < 0.1, f"the idle alerter used {used:.2f} s of CPU in 0.5 s"
+    assert rec.sent == []
+
+
+def test_byte_budget():
+    rec = Recorder()
+    s = GcsSettings(msgs_per_s=0.0, bytes_per_s=300.0, burst_s=1.0, queue_size=200, max_age_s=60.0)
+    a = GcsAlerter(s, rec, clock=lambda: rec.now)
+    a.submit(batch(*[event(i) for i in range(40)]))
+    run(a, rec, 10.0)
+    mav = mavlink.MAVLink(None)
+    sizes = [(t, len(m.pack(mav))) for t, m in rec.sent]
+    for t in range(11):  # bytes sent by time t never exceed the bucket depth plus rate x t
+        assert sum(n for ts, n in sizes if ts <= t) <= 300 + 300 * t
+    assert sum(n for _, n in sizes) >= 300 * 9  # and the budget is used, not wasted
