@@ -169,7 +169,11 @@ class Bridge:
         for link in self.router.links:
             link.stats.crc_errors = link.parser.counters.crc_errors
             link.stats.unknown_ids = link.parser.counters.unknown_ids
-            links[link.name] = link.stats.as_dict()
+            d = link.stats.as_dict()
+            if isinstance(link, UdpLink):
+                now = time.monotonic()
+                d["peers"] = sum(1 for seen in link.peers.values() if now - seen <= link.es.peer_timeout_s)
+            links[link.name] = d
         return {
             "t_utc": time.time(),
             "serial": self.serial.path if self.serial is not None and self.serial.up else None,

@@ -68,6 +68,7 @@ def test_telemetry_reaches_udp_server_client_and_daemon_and_commands_reach_fc(tm
     stats = queried["links"]
     assert stats["fc"]["rx_msgs"] > 5 and stats["gcs"]["tx_msgs"] > 5 and stats["fc"]["crc_errors"] == 0
     assert stats["fc"]["seq_lost"] == 5
+    assert stats["gcs"]["peers"] == 1 and stats["radio"]["peers"] == 1 and "peers" not in stats["fc"]
     assert got_hb_only and {m.get_type() for m in got_hb_only} == {"HEARTBEAT"}  # allow_out_ids = [0]
     assert stats["hb-only"]["drop_filter"] > 0 and "hb-only" not in queried["routes"]
     assert "1/1" in queried["routes"]["fc"] and "1/191" in queried["routes"]["daemon"]
