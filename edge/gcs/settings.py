@@ -19,7 +19,8 @@ class GcsSettings(Section):
     severity: dict[str, SeverityName] = Field(
         {"person": "critical", "vehicle": "warning", "boat": "warning"},
         title="Alert severity by class",
-        description="STATUSTEXT severity of a new track's alert, by class name (ground stations speak the urgent ones).",
+        description="STATUSTEXT severity of a new track's alert, by class name; a table in the config replaces this "
+        "default as a whole (ground stations speak the urgent ones).",
     )
     default_severity: SeverityName = Field(
         "notice", title="Severity of other classes", description="For classes not in [gcs.severity]."
