@@ -196,6 +196,13 @@ def plot(rows: dict[str, F64], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _no_nan(obj: Any) -> Any:
+    """NaN (no sample) as null, so that the output is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    return None if isinstance(obj, float) and math.isnan(obj) else obj
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.frames < 1:
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "plot": str(png),
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(_no_nan(result)))
     else:
         print(f"{scenario.name} ({label} telemetry, {args.frames} frames): plot {png}")
         for m, v in methods.items():
