@@ -171,29 +171,8 @@ class GroundGeolocator:
         sig_v = np.where(cut, np.maximum(s.pixel_sigma_px, box_h), s.pixel_sigma_px)
         step_v = np.maximum(sig_v, 0.5)  # a non-zero step: its direction places the footprint correction
 
-        # rays: nominal, then +/- for 9 inputs (n, e, alt, ground, 3 attitude axes, u, v)
-        k = 19
-        origins = np.zeros((n, k, 3))
-        offsets = np.zeros((n, k))
-        pix = np.repeat(uv[:, None, :], k, axis=1)
-        rots = np.repeat(np.eye(3)[None], k, axis=0)
-        for j, (axis, sig) in enumerate(((0, pos_sig), (1, pos_sig), (2, pose.alt_err_m))):
-            origins[:, 1 + 2 * j, axis], origins[:, 2 + 2 * j, axis] = sig, -sig
-        offsets[:, 7], offsets[:, 8] = s.ground_sigma_m, -s.ground_sigma_m
-        for j in range(3):
-            rots[9 + 2 * j] = _small_rotation(j, att_sig)
-            rots[10 + 2 * j] = _small_rotation(j, -att_sig)
-        pix[:, 15, 0] += sig_u
-        pix[:, 16, 0] -= sig_u
-        pix[:, 17, 1] += step_v
-        pix[:, 18, 1] -= step_v
-        d_cam = cam.rays(pix.reshape(-1, 2)).reshape(n, k, 3)
-        dirs = np.einsum("ij,kjl,nkl->nki", r, rots, d_cam)
-        pts, status = ground.intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3), offsets.reshape(-1))
-        pts, status = pts.reshape(n, k, 3), status.reshape(n, k)
-        unit = dirs / np.linalg.norm(dirs, axis=2, keepdims=True)
-        capped = origins + unit * s.max_range_m  # perturbed rays that miss count as reaching max range
-        ne = np.where((status == Miss.HIT)[..., None], pts, capped)[..., :2]
+        sigmas = (pos_sig, pos_sig, pose.alt_err_m, s.ground_sigma_m, att_sig, sig_u, step_v)
+        ne, status, unit, pts = self._perturbed(ground, cam, r, uv, sigmas)
         # footprint: the box bottom is the near edge; step back along the image-up direction on the ground
         down_dir = ne[:, 17] - ne[:, 18]
         down_dir /= np.maximum(np.linalg.norm(down_dir, axis=1, keepdims=True), 1e-12)
@@ -230,6 +209,45 @@ class GroundGeolocator:
             np.where(bad, nan, rng),
             reason,
         )
+
+    def _perturbed(
+        self,
+        ground: Ground,
+        cam: CameraModel,
+        r: F64,
+        uv: F64,
+        sigmas: tuple[float, float, float, float, float, F64, F64],
+    ) -> tuple[F64, F64, F64, F64]:
+        """Ground points of the nominal rays through ``uv`` (N, 2) and of 9 inputs moved by +/-1 sigma each.
+
+        sigmas: north, east, altitude, ground height (m), attitude (rad), u (N,) and v (N,) px. Input j's +/-
+        points are columns 1 + 2j / 2 + 2j of the (N, 19, ...) results: north/east (m; misses counted at max
+        range), Miss status, unit NED ray directions, and the raw NED points (NaN where missed).
+        """
+        sig_n, sig_e, sig_alt, sig_ground, sig_att, sig_u, sig_v = sigmas
+        n, k = len(uv), 19
+        origins = np.zeros((n, k, 3))
+        offsets = np.zeros((n, k))
+        pix = np.repeat(uv[:, None, :], k, axis=1)
+        rots = np.repeat(np.eye(3)[None], k, axis=0)
+        for j, sig in enumerate((sig_n, sig_e, sig_alt)):
+            origins[:, 1 + 2 * j, j], origins[:, 2 + 2 * j, j] = sig, -sig
+        offsets[:, 7], offsets[:, 8] = sig_ground, -sig_ground
+        for j in range(3):
+            rots[9 + 2 * j] = _small_rotation(j, sig_att)
+            rots[10 + 2 * j] = _small_rotation(j, -sig_att)
+        pix[:, 15, 0] += sig_u
+        pix[:, 16, 0] -= sig_u
+        pix[:, 17, 1] += sig_v
+        pix[:, 18, 1] -= sig_v
+        d_cam = cam.rays(pix.reshape(-1, 2)).reshape(n, k, 3)
+        dirs = np.einsum("ij,kjl,nkl->nki", r, rots, d_cam)
+        pts, status = ground.intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3), offsets.reshape(-1))
+        pts, status = pts.reshape(n, k, 3), status.reshape(n, k)
+        unit = dirs / np.linalg.norm(dirs, axis=2, keepdims=True)
+        capped = origins + unit * ground.max_range_m
+        ne = np.where((status == Miss.HIT)[..., None], pts, capped)[..., :2]
+        return ne, status, unit, pts
 
     def _fuse(
         self,
