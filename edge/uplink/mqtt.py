@@ -201,7 +201,8 @@ class MqttUplink:
         connected = False
         try:
             while not self._stop.is_set():
-                rc = client.loop(0.01)
+                # Short waits while there is traffic; 0.1 s (the most an idle uplink delays a new record) otherwise.
+                rc = client.loop(0.01 if self._inflight or self.spool.rows else 0.1)
                 now = time.monotonic()
                 acks: list[int] = []
                 while self._events:
@@ -296,7 +297,7 @@ class MqttUplink:
 
     def _fill(self, client: mqtt.Client, now: float) -> None:
         window = min(self.settings.max_inflight, self.receive_max) - len(self._inflight)
-        if window <= 0 or self.budget.wait_s(now) > 0:
+        if window <= 0 or self.spool.rows <= len(self._inflight) or self.budget.wait_s(now) > 0:
             return
         busy = {fl.row_id for fl in self._inflight.values()}
         wall = time.time()
