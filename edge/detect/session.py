@@ -40,8 +40,12 @@ def resolve_providers(wanted: Sequence[str], available: Sequence[str] | None = N
     return out
 
 
-def open_session(path: str | Path, providers: Sequence[str], intra: int = 0, inter: int = 0) -> ort.InferenceSession:
-    """An InferenceSession on the first usable provider; raise ModelError for a missing or unreadable file."""
+def open_session(
+    path: str | Path, providers: Sequence[str], intra: int = 0, inter: int = 0, spin: bool = True
+) -> ort.InferenceSession:
+    """An InferenceSession on the first usable provider; raise ModelError for a missing or unreadable file.
+
+    intra/inter: thread counts (0 = onnxruntime's default); spin: let idle worker threads busy-wait."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"detector.model: no model file at {str(p)!r}; set detector.model to an .onnx file")
@@ -51,6 +55,9 @@ def open_session(path: str | Path, providers: Sequence[str], intra: int = 0, int
         opts.intra_op_num_threads = intra
     if inter:
         opts.inter_op_num_threads = inter
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     chosen = resolve_providers(providers)
     try:
         sess = ort.InferenceSession(str(p), sess_options=opts, providers=chosen)

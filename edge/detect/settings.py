@@ -156,6 +156,12 @@ class DetectorSettings(Section):
     )
     intra_op_threads: int = Field(0, title="Intra-op threads", description="0 = onnxruntime default.", ge=0)
     inter_op_threads: int = Field(0, title="Inter-op threads", description="0 = onnxruntime default.", ge=0)
+    spin_wait: bool = Field(
+        True,
+        title="Spin-wait threads",
+        description="onnxruntime's worker threads busy-wait between runs (lower latency); false frees the CPU "
+        "for the camera and other work on small boards.",
+    )
     warmup_runs: int = Field(2, title="Warm-up runs", description="Inferences on a blank input at start.", ge=0)
     preprocess: PreprocessSettings = Field(default_factory=PreprocessSettings, title="Preprocessing")
     thermal: ThermalSettings = Field(default_factory=ThermalSettings, title="Thermal gain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.detect.session import open_session, resolve_providers
@@ -39,3 +40,9 @@ def test_session_falls_back_and_logs_what_runs(caplog: pytest.LogCaptureFixture)
     assert sess.get_providers() == ["CPUExecutionProvider"]
     line = caplog.records[-1].getMessage()
     assert "runs on CPUExecutionProvider" in line and "not available here: TensorrtExecutionProvider, cuda" in line
+
+
+def test_session_without_spinning_runs() -> None:
+    sess = open_session(MODEL, ["cpu"], intra=2, inter=1, spin=False)
+    out = sess.run(None, {"images": np.zeros((1, 3, 320, 320), np.float32)})[0]
+    assert out.shape == (1, 6, 100)
