@@ -63,6 +63,10 @@ def _section(model: BaseModel, path: str, out: list[str]) -> None:
         if isinstance(value, BaseModel):
             tables.append((name, value, info))
             continue
+        if isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            for key, sub in value.items():  # a table per entry, e.g. [geo.size_priors.person]
+                tables.append((f"{name}.{_key(str(key))}", sub, info))
+            continue
         doc = " — ".join(p for p in (info.title, info.description) if p)
         out += _comment(doc)
         if value is None:
