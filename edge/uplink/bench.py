@@ -49,9 +49,8 @@ def sizes() -> dict[str, float]:
 
 def insert_rate(tmp: Path, synchronous: str, frames: int, grouped: bool) -> float:
     """Frames (rows) per second into a fresh spool; grouped: through SpoolWriter's thread, else one commit each."""
-    spool = Spool(
-        tmp / f"spool-{synchronous}-{grouped}.sqlite", SpoolSettings.model_validate({"synchronous": synchronous})
-    )
+    settings = SpoolSettings.model_validate({"synchronous": synchronous, "queue_frames": frames + 1})
+    spool = Spool(tmp / f"spool-{synchronous}-{grouped}.sqlite", settings)
     writer = SpoolWriter(spool, "bench", 1)
     batches = [frame(i, 2) for i in range(frames)]
     t0 = time.perf_counter()
@@ -59,6 +58,9 @@ def insert_rate(tmp: Path, synchronous: str, frames: int, grouped: bool) -> floa
         writer.start()
         for b in batches:
             writer.submit(b)
+        deadline = time.monotonic() + 300
+        while spool.rows < frames and time.monotonic() < deadline:
+            time.sleep(0.001)
         writer.stop()
     else:
         for b in batches:

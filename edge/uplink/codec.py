@@ -21,7 +21,6 @@ import struct
 from dataclasses import dataclass
 
 import cbor2
-import numpy as np
 
 from edge.types import EventKind, FrameEvents, Pose
 
@@ -77,8 +76,11 @@ class Record:
     detections: tuple[WireDetection, ...]
 
 
-def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Z-Y-X Euler (rad) to a 3x3 rotation matrix Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
+Mat3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+
+
+def _rot(yaw: float, pitch: float, roll: float) -> Mat3:
+    """Z-Y-X Euler (rad) to the rotation matrix Rz(yaw) @ Ry(pitch) @ Rx(roll), rows (plain floats: fast)."""
     cy, sy, cp, sp, cr, sr = (
         math.cos(yaw),
         math.sin(yaw),
@@ -87,21 +89,33 @@ def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
         math.cos(roll),
         math.sin(roll),
     )
-    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
-    return rz @ ry @ rx
+    return (
+        (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
+        (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
+        (-sp, cp * sr, cp * cr),
+    )
+
+
+def _matmul(a: Mat3, b: Mat3) -> Mat3:
+    def row(x: tuple[float, float, float]) -> tuple[float, float, float]:
+        return (
+            x[0] * b[0][0] + x[1] * b[1][0] + x[2] * b[2][0],
+            x[0] * b[0][1] + x[1] * b[1][1] + x[2] * b[2][1],
+            x[0] * b[0][2] + x[1] * b[1][2] + x[2] * b[2][2],
+        )
+
+    return (row(a[0]), row(a[1]), row(a[2]))
 
 
 def camera_attitude(pose: Pose) -> tuple[float, float, float]:
     """The camera's Z-Y-X Euler angles (yaw, pitch, roll; rad) in NED, composing body and gimbal as CONVENTIONS."""
     r = _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
     if pose.cam_frame == "body":
-        r = _rot(pose.yaw, pose.pitch, pose.roll) @ r
-    pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
-    if abs(r[2, 0]) > 1 - 1e-9:  # looking straight up/down: yaw and roll are one angle; put it all in yaw
-        return math.atan2(-r[0, 1], r[1, 1]), pitch, 0.0
-    return math.atan2(r[1, 0], r[0, 0]), pitch, math.atan2(r[2, 1], r[2, 2])
+        r = _matmul(_rot(pose.yaw, pose.pitch, pose.roll), r)
+    pitch = math.asin(max(-1.0, min(1.0, -r[2][0])))
+    if abs(r[2][0]) > 1 - 1e-9:  # looking straight up/down: yaw and roll are one angle; put it all in yaw
+        return math.atan2(-r[0][1], r[1][1]), pitch, 0.0
+    return math.atan2(r[1][0], r[0][0]), pitch, math.atan2(r[2][1], r[2][2])
 
 
 def _cdeg(rad: float) -> int:

@@ -92,6 +92,13 @@ def test_camera_attitude_composes_body_and_gimbal() -> None:
     # Body yawed east, gimbal pitched 30 deg down in the body frame -> camera looks east, 30 deg down.
     yaw, pitch, roll = camera_attitude(_pose(yaw=math.radians(90), cam_pitch=math.radians(-30)))
     assert (math.degrees(yaw), math.degrees(pitch), roll) == pytest.approx((90, -30, 0))
+    # Nose 10 deg up, gimbal 40 deg down: the camera looks 30 deg down along the body's heading.
+    yaw, pitch, roll = camera_attitude(
+        _pose(yaw=math.radians(200), pitch=math.radians(10), cam_pitch=math.radians(-40))
+    )
+    assert (math.degrees(yaw), math.degrees(pitch), roll) == pytest.approx((-160, -30, 0))
+    # Body rolled 90 deg right, camera straight ahead: the camera's roll is the body's.
+    assert camera_attitude(_pose(roll=math.radians(90))) == pytest.approx((0, 0, math.radians(90)))
     # Earth-frame gimbal ignores the body attitude.
     p = _pose(yaw=1.0, roll=0.2, cam_yaw=math.radians(45), cam_pitch=math.radians(-90), cam_frame="earth")
     yaw, pitch, roll = camera_attitude(p)
