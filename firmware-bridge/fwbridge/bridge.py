@@ -53,17 +53,24 @@ class Bridge:
             self._add(self.serial, cfg.serial)
         for es in cfg.endpoint:
             if es.mode == "tcp-server":
+                self._key(es)  # a bad key must stop the start, not the first client
                 self.servers.append(TcpServer(es, self.loop, functools.partial(self._tcp_client, es)))
             else:
                 self._add(UdpLink(es, self.loop, self.table, self.router.handle), es)
         self._stats_sock: socket.socket | None = None
 
+    def _key(self, s: LinkSettings) -> bytes | None:
+        """The link's signing key (loaded once per credential/file), None when it does not sign."""
+        if s.signing == "off":
+            return None
+        ident = (s.key_credential, s.key_file)
+        if ident not in self._keys:
+            self._keys[ident] = load_key(s.key_credential, s.key_file, self.env)
+        return self._keys[ident]
+
     def _add(self, link: Link, s: LinkSettings) -> None:
-        if s.signing != "off":
-            ident = (s.key_credential, s.key_file)
-            if ident not in self._keys:
-                self._keys[ident] = load_key(s.key_credential, s.key_file, self.env)
-            key = self._keys[ident]
+        key = self._key(s)
+        if key is not None:
             link.verifier = Verifier(key)
             link.signer = Signer(key, s.link_id)
         self.router.add(link)

@@ -51,7 +51,7 @@ def test_cli_check_refuses_world_readable_key(tmp_path: Path):
     key.write_text("00" * 32)
     key.chmod(0o644)
     cfg = tmp_path / "b.toml"
-    cfg.write_text(f'[[endpoint]]\nname = "gcs"\nsigning = "sign"\nkey_file = "{key}"\n')
+    cfg.write_text(f'[[endpoint]]\nname = "gcs"\nmode = "tcp-server"\nsigning = "sign"\nkey_file = "{key}"\n')
     res = subprocess.run(
         [sys.executable, "-m", "fwbridge.cli", "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
     )
