@@ -171,15 +171,18 @@ class Bridge:
 
     # statistics -----------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, object]:
-        """Statistics of every link (parse counters folded in) and the learned routes, JSON-able."""
+        """Statistics of every link (parse counters folded in) and the learned routes, JSON-able.
+
+        Safe to call from another thread (tests do): it only reads, and copies containers before iterating.
+        """
         links: dict[str, object] = {}
-        for link in self.router.links:
+        for link in list(self.router.links):
             link.stats.crc_errors = link.parser.counters.crc_errors
             link.stats.unknown_ids = link.parser.counters.unknown_ids
             d = link.stats.as_dict()
             if isinstance(link, UdpLink):
                 now = time.monotonic()
-                d["peers"] = sum(1 for seen in link.peers.values() if now - seen <= link.es.peer_timeout_s)
+                d["peers"] = sum(1 for seen in list(link.peers.values()) if now - seen <= link.es.peer_timeout_s)
             links[link.name] = d
         return {
             "t_utc": time.time(),

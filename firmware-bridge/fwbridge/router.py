@@ -50,7 +50,7 @@ class Router:
     def routes(self) -> dict[str, list[str]]:
         """Learned 'sys/comp' pairs per link name, for statistics."""
         out: dict[str, list[str]] = {}
-        for (s, c), links in sorted(self._by_comp.items()):
+        for (s, c), links in sorted(list(self._by_comp.items())):  # list(): one step, safe from other threads
             for link in links:
                 out.setdefault(link.name, []).append(f"{s}/{c}")
         return out
