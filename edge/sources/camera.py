@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 
 from edge.sources.camera_open import CameraError, Reader, open_reader, redact, resolve_backend
 from edge.sources.camera_settings import CameraSettings
@@ -75,8 +76,7 @@ class Camera:
         self.reconnects = 0
         self._age_last = 0.0
         self._age_max = 0.0
-        self._fps = 0.0
-        self._t_prev = 0.0
+        self._grabs: deque[float] = deque(maxlen=30)  # recent grab times (s, monotonic) for the frame rate
 
     # -- Stage -------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,11 +105,18 @@ class Camera:
                 "frames_dropped": self.dropped,
                 "frames_handed": self.handed,
                 "reconnects": self.reconnects,
-                "fps": round(self._fps, 2),
+                "fps": round(self._rate(), 2),
                 "age_at_handover_ms": round(self._age_last * 1e3, 1),
                 "max_age_at_handover_ms": round(self._age_max * 1e3, 1),
                 "last_error": self.last_error,
             }
+
+    def _rate(self) -> float:
+        """Frames/s over the last 30 grabs (0 when fewer than 2 or none for 5 s)."""
+        g = self._grabs
+        if len(g) < 2 or time.monotonic() - g[-1] > 5.0 or g[-1] <= g[0]:
+            return 0.0
+        return (len(g) - 1) / (g[-1] - g[0])
 
     # -- CameraSource ------------------------------------------------------------------------------------------
     def latest(self, timeout: float, after_seq: int = -1) -> Frame | None:
@@ -192,8 +199,5 @@ class Camera:
             with self._lock:
                 self.received += 1
                 self.dropped += int(dropped)
-                if self._t_prev:
-                    dt = max(t_grab - self._t_prev, 1e-6)
-                    self._fps = 1.0 / dt if not self._fps else 0.9 * self._fps + 0.1 / dt
-                self._t_prev = t_grab
+                self._grabs.append(t_grab)
         return n

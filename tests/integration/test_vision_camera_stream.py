@@ -222,3 +222,50 @@ def test_ffmpeg_http_stream_killed_and_restarted(tmp_path: Path) -> None:
         for p in procs:
             p.kill()
             p.wait(5)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_ffmpeg_udp_mpegts_stream_stops_and_resumes() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cmd = [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=20",
+        "-c:v",
+        "mpeg1video",
+        "-f",
+        "mpegts",
+        f"udp://127.0.0.1:{port}?pkt_size=1316",
+    ]
+
+    def send() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    procs = [send()]
+    cam = Camera(
+        CameraSettings(url=f"udp://127.0.0.1:{port}", stall_timeout_s=1.0, reconnect_min_s=0.2, reconnect_max_s=0.5)
+    )
+    cam.start()
+    try:
+        f = cam.latest(15.0)
+        assert f is not None and f.image.shape == (120, 160, 3)
+        procs[0].kill()
+        procs[0].wait(5)
+        assert wait_for(lambda: cam.reconnects >= 1, 10.0), cam.health()  # no packets: a stall
+        n = cam.received
+        procs.append(send())
+        assert wait_for(lambda: cam.received > n + 10, 20.0), cam.health()
+        assert cam.state == "streaming"
+    finally:
+        cam.stop()
+        for p in procs:
+            p.kill()
+            p.wait(5)
