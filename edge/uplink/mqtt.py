@@ -99,7 +99,15 @@ class MqttUplink:
         self._draining = False
         self._thread: threading.Thread | None = None
         self.state = "idle"
-        self.stats = {"sent": 0, "acked": 0, "dead_letter": 0, "refused": 0, "quota_backoffs": 0, "connects": 0}
+        self.stats = {
+            "sent": 0,
+            "acked": 0,
+            "dead_letter": 0,
+            "refused": 0,
+            "quota_backoffs": 0,
+            "connects": 0,
+            "max_inflight_seen": 0,
+        }
         self.sent_bytes = 0
         self.receive_max = 0
         self.last_error = ""
@@ -331,6 +339,7 @@ class MqttUplink:
             return False  # the link is going down; the row stays in the spool for the next connection
         self._inflight[info.mid] = _InFlight(row.id, topic, now)
         self.stats["sent"] += 1
+        self.stats["max_inflight_seen"] = max(self.stats["max_inflight_seen"], len(self._inflight))
         self.sent_bytes += size
         return True
 

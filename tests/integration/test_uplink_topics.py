@@ -103,3 +103,20 @@ def test_last_will_says_offline_when_the_daemon_dies(tmp_path: Path) -> None:
             drv.wait(10)
             sub.loop_stop()
             sub.disconnect()
+
+
+def test_inflight_window_stays_within_the_brokers_receive_maximum(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", SpoolSettings())
+    ev = GeoEvent(1, 0, "person", 0.9, EventKind.UPDATE, (0.1, 0.1, 0.2, 0.2))
+    spool.insert(
+        [(Priority.UPDATE, time.time(), encode(FrameEvents("cam0", i, 0.0, None, (ev,)), 1, i)) for i in range(300)]
+    )
+    with LocalBroker(tmp_path / "broker", "max_inflight_messages 3\n") as broker:
+        uplink = MqttUplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", max_inflight=64), spool, "v1", 1)
+        uplink.start()
+        deadline = time.monotonic() + 20
+        while spool.rows and time.monotonic() < deadline:
+            time.sleep(0.05)
+        uplink.flush(1.0)
+    assert spool.rows == 0
+    assert uplink.receive_max == 3 and uplink.stats["max_inflight_seen"] == 3
