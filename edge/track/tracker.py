@@ -102,7 +102,7 @@ class ByteTracker:
         self.frames += 1
         tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov, np.maximum(t_mono - tr.t_state, 0.0))
         tr.t_state = np.full(len(tr), t_mono)
-        keep_det = dets.score >= s.low_threshold
+        keep_det = (dets.score >= s.low_threshold) & (dets.class_id >= 0)
         dets = dets[keep_det]
         high = np.flatnonzero(dets.score >= s.high_threshold)
         low = np.flatnonzero(dets.score < s.high_threshold)
