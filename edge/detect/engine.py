@@ -19,7 +19,7 @@ from edge.detect.decoders import (
     decode_yolov8,
     denormalise,
 )
-from edge.detect.model import ModelInfo, load_model
+from edge.detect.model import load_model
 from edge.detect.motion import MotionGate
 from edge.detect.nms import keep_mask, nms
 from edge.detect.preprocess import preprocess, to_original
@@ -74,10 +74,6 @@ class OnnxDetector:
             len(names),
             self.info.spec.describe(),
         )
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.info
 
     def detect(self, frame: Frame) -> Detections:
         """Boxes in ``frame.image`` pixels; with gating on, a static frame returns the last boxes (shifted by the
