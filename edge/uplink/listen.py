@@ -13,6 +13,7 @@ import argparse
 import logging
 import queue
 import socket
+import ssl
 import sys
 import time
 from typing import Any
@@ -139,19 +140,26 @@ def main(argv: list[str]) -> int:
     if v5:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = ns.session_expiry
-    try:
-        client.connect(
-            broker.host,
-            broker.port,
-            keepalive=15,
-            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=props,
-        )
-    except (OSError, ValueError) as err:
-        log.error("%s", explain_connect_error(err, broker, login))
-        return 1
+    start = time.monotonic()
+    backoff = 0.5
+    while True:  # the first connection: retry while the broker is not there; a TLS problem is final
+        try:
+            client.connect(
+                broker.host,
+                broker.port,
+                keepalive=15,
+                clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=props,
+            )
+            break
+        except (OSError, ValueError) as err:
+            log.error("%s", explain_connect_error(err, broker, login))
+            if isinstance(err, ssl.SSLError | ValueError) or (ns.timeout and time.monotonic() - start >= ns.timeout):
+                return 1
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
     client.loop_start()
-    start = last_report = time.monotonic()
+    last_report = time.monotonic()
     code = 0
     try:
         while True:
