@@ -65,7 +65,9 @@ def is_mss(scenario: str) -> bool:
     return load_scenario(scenario).platform.kind == "mss"
 
 
-def daemon_config(workdir: Path, scenario: str, status: dict[str, Any], mqtt_port: int, mav_port: int) -> Path:
+def daemon_config(
+    workdir: Path, scenario: str, status: dict[str, Any], mqtt_port: int, mav_port: int, model: str | None
+) -> Path:
     """The daemon's TOML for this demo (same keys as systemd/edge.toml)."""
     kind = "mss" if is_mss(scenario) else "drone"
     lines = [
@@ -81,6 +83,8 @@ def daemon_config(workdir: Path, scenario: str, status: dict[str, Any], mqtt_por
         f'url = "mqtt://127.0.0.1:{mqtt_port}"',
     ]
     lines += ["[mavlink]", f'url = "udpin:127.0.0.1:{mav_port}"']
+    if model:
+        lines += ["[detector]", f'model = "{Path(model).resolve()}"']
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         lines += ["[gps]", "enabled = true", f'host = "{host}"', f"port = {port}"]
@@ -92,8 +96,9 @@ def daemon_config(workdir: Path, scenario: str, status: dict[str, Any], mqtt_por
 class Demo:
     """Starts the processes in order and stops them in reverse."""
 
-    def __init__(self, scenario: str, workdir: Path) -> None:
+    def __init__(self, scenario: str, workdir: Path, model: str | None = None) -> None:
         self.scenario = scenario
+        self.model = model
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Callable[[], None]] = []
@@ -128,7 +133,7 @@ class Demo:
             gpsd = start_gpsd(str(status["nmea"]).removeprefix("pty "), free_port())
             self.stoppers.append(gpsd.stop)
             status["gpsd"] = gpsd.address
-        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port)
+        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model)
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
@@ -173,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("DEMO_SECONDS") or 0),
         help="stop after this many seconds (0 = until Ctrl-C; env DEMO_SECONDS)",
     )
+    parser.add_argument("--model", help="ONNX model (default: the config default, models/edge-default.onnx)")
     parser.add_argument("--workdir", help="keep logs and state here (default: a temporary folder)")
     ns = parser.parse_args(argv)
     workdir = Path(ns.workdir or tempfile.mkdtemp(prefix="edge-demo-"))
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    demo = Demo(ns.scenario, workdir)
+    demo = Demo(ns.scenario, workdir, ns.model)
     try:
         listen = demo.start()
         print("demo: running; detections follow as JSON lines (Ctrl-C to stop)", file=sys.stderr)
