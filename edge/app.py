@@ -160,9 +160,8 @@ def status_line(snapshot: dict[str, object]) -> str:
     pipe = stages.get("pipeline")
     if isinstance(pipe, dict):
         parts.append(f"{pipe.get('fps', 0)} fps, {pipe.get('events', 0)} events")
-    for name in ("camera", "mavlink", "mqtt", "spool"):
-        h = stages.get(name)
-        if isinstance(h, dict) and "state" in h:
+    for name, h in stages.items():
+        if name != "pipeline" and isinstance(h, dict) and "state" in h:
             parts.append(f"{name} {h['state']}")
     return "; ".join(parts) or "running"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "edge-default.onnx"
+MODEL = Path(os.environ.get("EDGE_TEST_MODEL", REPO / "models" / "edge-default.onnx"))
 
 
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -95,7 +95,7 @@ def test_ready_watchdog_status_and_sigterm(tmp_path: Path, notify_sock) -> None:
         _recv_until(sock, "STATUS=", 5)
         health = json.loads((tmp_path / "state" / "health.json").read_text())
         assert health["pid"] == proc.pid
-        assert {"pipeline", "camera"} <= set(health["stages"])
+        assert {"pipeline", "camera:cam0", "mavlink", "mqtt", "spool"} <= set(health["stages"])
         status = subprocess.run(
             [sys.executable, "-m", "edge", "status", "--config", str(tmp_path / "edge.toml")],
             capture_output=True,
