@@ -60,7 +60,7 @@ class Daemon:
         from edge.sources.pose import PoseStore
         from edge.track.tracker import ByteTracker
         from edge.uplink.mqtt import MqttUplink
-        from edge.uplink.spool import Spool, SpoolWriter
+        from edge.uplink.spool import Spool, SpoolError, SpoolWriter
 
         cfg = self.cfg
         sdir = state_dir(cfg)
@@ -76,7 +76,10 @@ class Daemon:
             raise StartupError(str(err)) from None
 
         poses = PoseStore(cfg.pose)
-        spool = Spool(sdir / "spool.sqlite", cfg.spool)
+        try:
+            spool = Spool(sdir / "spool.sqlite", cfg.spool)
+        except SpoolError as err:
+            raise StartupError(f"{err} (vehicle.state_dir)") from None
         writer = SpoolWriter(spool, cfg.vehicle.id, self.boot_id)
         self.stages.append(writer)
         sinks: list[EventSink] = [writer]
