@@ -138,3 +138,14 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert f"{cfg}: camera.url:" in out
+
+
+@pytest.mark.integration
+def test_unusable_state_dir_exits_2(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory should be")
+    proc = _start(cfg, {})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "vehicle.state_dir" in out, out
