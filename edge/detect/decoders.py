@@ -50,10 +50,10 @@ def decode_yolov8(out: np.ndarray, min_score: float) -> Decoded:
     """[1, 4 + nc, N] (YOLOv8 / YOLO11): cx, cy, w, h, class scores (no objectness), one column per anchor."""
     p = _squeeze_batch(out, 2)
     cls = p[4:]
-    cid = cls.argmax(0)
-    conf = cls[cid, np.arange(p.shape[1])]
+    conf = cls.max(0)  # a plain reduction over all anchors; the argmax only for the few that pass
     keep = np.flatnonzero(conf >= min_score)
-    return _cxcywh_to_xyxy(p[:4, keep].T), conf[keep].astype(np.float32), cid[keep].astype(np.int64)
+    cid = cls[:, keep].argmax(0)
+    return _cxcywh_to_xyxy(p[:4, keep].T), conf[keep].astype(np.float32), cid.astype(np.int64)
 
 
 def decode_end2end(out: np.ndarray, min_score: float) -> Decoded:

@@ -42,15 +42,17 @@ def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Advance each state by its own ``dt`` (T,) seconds; noise per second of prediction."""
-    n = len(mean)
-    if not n:
+    if not len(mean):
         return mean, cov
-    f = np.tile(np.eye(8), (n, 1, 1))
-    f[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
-    mean = np.einsum("nij,nj->ni", f, mean)
+    # F = [[I, dt I], [0, I]] applied blockwise: x' = x + dt v; P' = F P F^T
+    d = dt[:, None, None]
+    mean = np.concatenate([mean[:, :4] + mean[:, 4:] * dt[:, None], mean[:, 4:]], axis=1)
+    p11, p12, p21, p22 = cov[:, :4, :4], cov[:, :4, 4:], cov[:, 4:, :4], cov[:, 4:, 4:]
+    top = np.concatenate([p11 + d * (p12 + p21) + d * d * p22, p12 + d * p22], axis=2)
+    bottom = np.concatenate([p21 + d * p22, p22], axis=2)
+    cov = np.concatenate([top, bottom], axis=1)
     h = np.maximum(mean[:, 3:4], 1.0)
     q = np.hstack([Q_POS * h * np.ones((1, 4)), Q_VEL * h * np.ones((1, 4))]) ** 2 * np.maximum(dt, 1e-3)[:, None]
-    cov = f @ cov @ np.transpose(f, (0, 2, 1))
     cov[:, np.arange(8), np.arange(8)] += q
     return mean, cov
 

@@ -115,3 +115,19 @@ def test_kalman_learns_velocity(dt: float) -> None:
         x = 5.0 * i * dt * 10  # 50 px/s
         mean, cov = kalman.update(mean, cov, np.asarray([[x, 0, x + 10, 20]], np.float64))
     assert mean[0, 4] == pytest.approx(50.0, rel=0.1)
+
+
+def test_kalman_predict_matches_the_matrix_form() -> None:
+    rng = np.random.default_rng(3)
+    mean = rng.normal(size=(5, 8)) + np.asarray([100, 100, 30, 60, 0, 0, 0, 0])
+    a = rng.normal(size=(5, 8, 8))
+    cov = a @ np.transpose(a, (0, 2, 1))
+    dt = rng.uniform(0.01, 0.5, 5)
+    m2, c2 = kalman.predict(mean, cov, dt)
+    for i in range(5):
+        f = np.eye(8)
+        f[:4, 4:] = np.eye(4) * dt[i]
+        np.testing.assert_allclose(m2[i], f @ mean[i])
+        q = np.diag(c2[i] - f @ cov[i] @ f.T)
+        np.testing.assert_allclose(c2[i] - f @ cov[i] @ f.T, np.diag(q), atol=1e-9)  # only process noise added
+        assert (q > 0).all()
