@@ -67,13 +67,14 @@ def keep_mask(
     min_size: float,
     masks: Sequence[np.ndarray],
 ) -> np.ndarray:
-    """(N,) bool: score >= its class threshold, class allowed, both sides >= min_size, bottom-centre outside masks.
+    """(N,) bool: finite, score >= its class threshold, class allowed, both sides >= min_size, bottom-centre
+    outside every mask.
 
     thresholds: (nc,) per-class confidence threshold (classes beyond it use its last entry);
     allowed: (nc,) bool or None for all classes.
     """
     cid = np.clip(class_id, 0, len(thresholds) - 1)
-    ok = score >= thresholds[cid]
+    ok = (score >= thresholds[cid]) & np.isfinite(xyxy).all(1)
     if allowed is not None:
         ok &= (class_id >= 0) & (class_id < len(allowed)) & allowed[np.clip(class_id, 0, len(allowed) - 1)]
     ok &= ((xyxy[:, 2] - xyxy[:, 0]) >= min_size) & ((xyxy[:, 3] - xyxy[:, 1]) >= min_size)

@@ -58,6 +58,8 @@ def test_keep_mask_thresholds_allow_list_size_and_masks() -> None:
     mask = np.asarray([[90, 140], [130, 140], [130, 160], [90, 160]], np.float32)  # holds box 3's foot (110, 150)
     ok = keep_mask(boxes, score, cls, thresholds, allowed, 2.0, [mask])
     assert list(ok) == [True, False, False, False, False]
+    boxes[0, 2] = np.nan  # a model that outputs NaN must not crash the frame
+    assert not keep_mask(boxes, score, cls, thresholds, allowed, 2.0, [])[0]
 
 
 @pytest.mark.parametrize(
