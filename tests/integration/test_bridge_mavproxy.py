@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def test_mavproxy_shows_daemon_alert_through_bridge(tmp_path: Path):
             "--non-interactive",
             f"--state-basedir={tmp_path}",
             "--default-modules=link",
+            "--cmd=set flushlogs 1",  # write the telemetry log as it comes, not at exit
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -72,41 +74,37 @@ def test_mavproxy_shows_daemon_alert_through_bridge(tmp_path: Path):
     autopilot = mavutil.mavlink_connection(f"udpout:127.0.0.1:{ap_port}", source_system=1, source_component=1)
     daemon = mavutil.mavlink_connection(f"udpout:127.0.0.1:{daemon_port}", source_system=1, source_component=191)
     alerter = GcsAlerter(GcsSettings(msgs_per_s=10.0), _PymavlinkSender(daemon))
-    ev = GeoEvent(7, 0, "person", 0.9, EventKind.NEW, (0.4, 0.4, 0.45, 0.5), 42.61234, 19.94512, 1000.0, 6.0, 150.0)
+    out_lines: list[str] = []
+    assert gcs.stdout is not None
+    stdout = gcs.stdout
+    reader = threading.Thread(target=lambda: out_lines.extend(iter(stdout.readline, "")), daemon=True)
+    reader.start()
+    track = 7
     try:
         alerter.start()
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 8.0:  # MAVProxy needs a few seconds to start and see the vehicle
+        t_seen = None  # MAVProxy takes seconds to start; then it must hear 3 s of alerts
+        while time.monotonic() - t0 < 30.0 and (t_seen is None or time.monotonic() - t_seen < 3.0):
+            if t_seen is None and any("Detected vehicle 1:1" in line for line in list(out_lines)):
+                t_seen = time.monotonic()
             autopilot.mav.heartbeat_send(2, 3, 0, 0, 4)
             daemon.mav.heartbeat_send(18, 8, 0, 0, 4)
-            alerter.submit(FrameEvents("cam0", 1, time.time(), None, (ev,)))
-            time.sleep(0.5)
             ev = GeoEvent(
-                ev.track_id + 1,
-                *[
-                    getattr(ev, f)
-                    for f in (
-                        "class_id",
-                        "class_name",
-                        "confidence",
-                        "kind",
-                        "bbox_norm",
-                        "lat",
-                        "lon",
-                        "alt",
-                        "error_m",
-                        "range_m",
-                    )
-                ],
+                track, 0, "person", 0.9, EventKind.NEW, (0.4, 0.4, 0.45, 0.5), 42.61234, 19.94512, 1000.0, 6.0, 150.0
             )
+            alerter.submit(FrameEvents("cam0", 1, time.time(), None, (ev,)))
+            track += 1
+            time.sleep(0.5)
     finally:
         alerter.stop()
         gcs.send_signal(signal.SIGINT)
         try:
-            out, _ = gcs.communicate(timeout=10)
+            gcs.wait(timeout=10)
         except subprocess.TimeoutExpired:
             gcs.kill()
-            out, _ = gcs.communicate()
+            gcs.wait()
+        reader.join(timeout=5)
+        out = "".join(out_lines)
         bridge.send_signal(signal.SIGTERM)
         bridge.wait(timeout=5)
         autopilot.close()
