@@ -15,6 +15,7 @@ import secrets
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.config import Config, ConfigError, load_config
@@ -46,6 +47,7 @@ class Daemon:
         self.stages: list[Stage] = []
         self.pipeline: Pipeline | None = None
         self._health_sinks: list[object] = []
+        self._extra_health: dict[str, Callable[[], Health]] = {}
         self._stop = threading.Event()
         self._build()
 
@@ -54,7 +56,7 @@ class Daemon:
         from edge.detect.engine import ModelError, OnnxDetector
         from edge.gcs.alerts import GcsAlerter
         from edge.geo.locator import GroundGeolocator
-        from edge.sources.camera import Camera
+        from edge.sources.camera import Camera, CameraError
         from edge.sources.gps import GpsdSource
         from edge.sources.mavlink import MavlinkLink, attach_pose_feed
         from edge.sources.pose import PoseStore
@@ -105,9 +107,13 @@ class Daemon:
         if not cfg.camera.url:
             log.warning("camera.url is empty: nothing to detect on")
             return
-        camera = Camera(cfg.camera)
+        try:
+            camera = Camera(cfg.camera)
+        except CameraError as err:
+            raise StartupError(str(err)) from None
         geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
         self.pipeline = Pipeline(camera, detector, ByteTracker(cfg.tracker), geo, poses, sinks)
+        self._extra_health["detector"] = detector.health
         self.stages += [self.pipeline, camera]
 
     def start(self) -> None:
@@ -125,11 +131,12 @@ class Daemon:
 
     def health(self) -> dict[str, Health]:
         out: dict[str, Health] = {}
-        for stage in self.stages:
+        sources = {**{stage.name: stage.health for stage in self.stages}, **self._extra_health}
+        for name, health in sources.items():
             try:
-                out[stage.name] = stage.health()
+                out[name] = health()
             except Exception as err:  # a broken health() must not take the daemon down
-                out[stage.name] = {"error": str(err)}
+                out[name] = {"error": str(err)}
         return out
 
     def alive(self) -> bool:
