@@ -149,3 +149,18 @@ def test_unusable_state_dir_exits_2(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert "vehicle.state_dir" in out, out
+
+
+@pytest.mark.integration
+def test_camera_that_can_never_work_exits_2(tmp_path: Path) -> None:
+    import cv2
+
+    if "GStreamer:                   YES" in cv2.getBuildInformation():
+        pytest.skip("this OpenCV has GStreamer, so a pipeline string is a usable camera")
+    cfg = _config(tmp_path)
+    text = cfg.read_text().replace('[camera]\nurl = "http', '[camera]\nurl = "videotestsrc ! appsink"\n# "http')
+    cfg.write_text(text)
+    proc = _start(cfg, {})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "camera.url" in out, out
