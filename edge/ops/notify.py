@@ -21,8 +21,9 @@ def notify(state: str, env: dict[str, str] | None = None) -> bool:
         addr = "\0" + addr[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a notify socket nobody reads must never stall the daemon
             sock.connect(addr)
-            sock.sendall(state.encode("utf-8"))
+            sock.send(state.encode("utf-8"))
     except OSError:
         return False
     return True

@@ -76,3 +76,13 @@ def test_watchdog_pings_at_half_interval(tmp_path: Path) -> None:
                 pass
         finally:
             wd.stop()
+
+
+def test_notify_never_blocks_when_nobody_reads(tmp_path: Path) -> None:
+    sock, path = _listener(tmp_path)
+    with sock:
+        t0 = time.monotonic()
+        results = [notify("WATCHDOG=1", {"NOTIFY_SOCKET": path}) for _ in range(500)]
+        assert time.monotonic() - t0 < 5.0
+        assert results[0] is True
+        assert results[-1] is False, "the socket's queue should have filled up"
