@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# MAVProxy as a real ground station in the bridge tests. --no-deps: its GUI dependencies (wxPython, vtk,
+	# opencv-python with libGL) are not needed headless and would fight opencv-python-headless.
+	$(PY) -m pip install --quiet --no-deps 'MAVProxy==1.8.75'
 	touch $(STAMP)
 
 # System programs the tests and the demo use. Installed with apt-get when run as root; otherwise says what to do.
