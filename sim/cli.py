@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="simulated autopilot output: udpout:HOST:PORT, tcpin:HOST:PORT or pty (repeatable)",
     )
+    p.add_argument(
+        "--gimbal",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a MAVLink pan-tilt head (mast) reporting the camera angles only: udpout:, tcpin: or pty (repeatable)",
+    )
     p.add_argument("--nmea-pty", action="store_true", help="write NMEA 0183 to a pseudo-terminal (for gpsd)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--sitl", metavar="URL", help="follow ArduPilot SITL's pose, e.g. tcp:127.0.0.1:5760")
@@ -158,6 +165,15 @@ class Sim:
             autopilot = self._start(lambda: ap_mod.Autopilot(world, mav_urls, clock=self.clock), "--mavlink")
             for url in a.mavlink:
                 self.lines.append(("mavlink", f"pty {autopilot.pty_path}" if url == "pty" else url))
+        if a.gimbal:
+            if self.world is None:
+                raise SimError("--gimbal needs a scenario")
+            gim_mod = _optional("sim.autopilot", "--gimbal")
+            world = self.world
+            urls = list(a.gimbal)
+            gimbal = self._start(lambda: gim_mod.Autopilot(world, urls, clock=self.clock, role="gimbal"), "--gimbal")
+            for url in a.gimbal:
+                self.lines.append(("gimbal", f"pty {gimbal.pty_path}" if url == "pty" else url))
         if a.nmea_pty:
             if self.world is None:
                 raise SimError("--nmea-pty needs a scenario")

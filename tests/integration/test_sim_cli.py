@@ -126,3 +126,36 @@ def test_bad_scenario_exits_2_naming_file_and_key(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert f"{bad}: camera.hfov_deg" in proc.stderr
+
+
+def test_mast_gimbal_reports_the_pan_over_mavlink(run: list[SimProcess]) -> None:
+    pytest.importorskip("sim.autopilot")
+    import math
+    import socket
+
+    from pymavlink import mavutil
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listener = mavutil.mavlink_connection(f"udpin:127.0.0.1:{port}")
+    try:
+        ridge = ROOT / "sim" / "scenarios" / "mss-ridge.toml"
+        sim = SimProcess("--scenario", str(ridge), "--duration", "6", "--gimbal", f"udpout:127.0.0.1:{port}")
+        run.append(sim)
+        assert sim.line().startswith("camera ")
+        assert sim.line() == f"gimbal udpout:127.0.0.1:{port}"
+        yaws: list[float] = []
+        deadline = time.monotonic() + 20
+        while len(yaws) < 10 and time.monotonic() < deadline:
+            m = listener.recv_match(type="GIMBAL_DEVICE_ATTITUDE_STATUS", blocking=True, timeout=1)
+            if m is not None:
+                w, x, y, z = m.q
+                yaws.append(math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))))
+        assert len(yaws) == 10
+        assert all(abs(v) <= 62.0 for v in yaws)  # the mast pans +-60 deg (plus attitude noise)
+        assert max(yaws) - min(yaws) > 1.0  # and it is moving
+        rc, err = sim.wait(timeout=60)
+        assert rc == 0, err
+    finally:
+        listener.close()
