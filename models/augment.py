@@ -26,15 +26,17 @@ def random_crop(
     boxes: F32,
     classes: I64,
     size: int,
+    base_scale: float = 1.0,
     scale_range: tuple[float, float] = (0.7, 1.4),
     focus: float = 0.7,
 ) -> tuple[U8, F32, I64]:
     """A (size, size, 3) crop, its boxes (M, 4) and classes (M,); class -1 marks a box cut too much (ignore).
 
-    With probability ``focus`` the crop is placed around a random labelled box, else anywhere.
+    The image is resized by ``base_scale`` (the detector's letterbox factor) times a random factor from
+    ``scale_range``. With probability ``focus`` the crop is placed around a random labelled box, else anywhere.
     """
     h, w = image.shape[:2]
-    s = math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
+    s = base_scale * math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
     span = size / s  # source pixels covered by the crop
     if len(boxes) and rng.uniform() < focus:
         b = boxes[rng.integers(len(boxes))]

@@ -38,7 +38,7 @@ def make_batch(
     imgs, gboxes, gcls, gw = [], [], [], []
     for _ in range(batch):
         i = int(rng.integers(len(data)))
-        img, boxes, cls = random_crop(rng, np.asarray(data.images[i]), data.boxes[i], data.classes[i], crop)
+        img, boxes, cls = random_crop(rng, data.image(i), data.boxes[i], data.classes[i], crop, data.scale[i])
         imgs.append(to_tensor_layout(photometric(rng, img)))
         b, c, w = assign_targets(boxes, cls, crop, crop, STRIDES)
         gboxes.append(b)
@@ -77,7 +77,7 @@ def train(args: argparse.Namespace, data: Samples) -> DetNet:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
         sched.step()
-        for k, v in {"loss": float(loss), **parts}.items():
+        for k, v in {"loss": float(loss.detach()), **parts}.items():
             avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
         if step % 10 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()})

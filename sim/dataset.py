@@ -4,8 +4,8 @@ Samples come in episodes: one World and Renderer (randomising surface, light, bl
 (scenario, seed, mode, field of view), then several renders at random times from the true pose with the platform's
 height and the camera's pitch/yaw perturbed, so the model sees more than the scenario's own flight; each render is
 turned into the 8-bit 3-channel image the daemon's detector feeds its model (thermal frames through the
-detector's own gain control, ``edge.detect.preprocess.to_model_image``) and letterboxed to the model's input.
-Renders are cached under a folder (e.g. /tmp) as one memory-mapped array plus an .npz of boxes.
+detector's own gain control, ``edge.detect.preprocess.to_model_image``) (not yet resized: training crops apply the letterbox factor).
+Renders are cached under a folder (e.g. /tmp) as one memory-mapped byte file plus an .npz of shapes and boxes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -72,18 +71,26 @@ class Shot:
 
 @dataclass
 class Samples:
-    """Letterboxed training images and their boxes.
+    """Training renders at the camera's resolution, as the detector sees them before its letterbox.
 
-    images: (N, H, W, 3) uint8 BGR (memory-mapped); boxes[i]: (M, 4) float32 xyxy in input pixels;
-    classes[i]: (M,) int64.
+    data: every image's bytes back to back (memory-mapped uint8); ``image(i)`` is (h, w, 3) uint8 BGR (thermal
+    already through the detector's gain control); scale[i]: the detector's letterbox factor from that image to
+    the model input; boxes[i]: (M, 4) float32 xyxy image px; classes[i]: (M,) int64, -1 = ignore.
     """
 
-    images: npt.NDArray[np.uint8]
+    data: npt.NDArray[np.uint8]
+    offsets: npt.NDArray[np.int64]
+    shapes: npt.NDArray[np.int64]
+    scale: npt.NDArray[np.float64]
     boxes: list[npt.NDArray[np.float32]]
     classes: list[npt.NDArray[np.int64]]
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.shapes)
+
+    def image(self, i: int) -> npt.NDArray[np.uint8]:
+        h, w = (int(v) for v in self.shapes[i])
+        return self.data[self.offsets[i] : self.offsets[i] + h * w * 3].reshape(h, w, 3)
 
 
 def draw_episodes(n_scenarios: int, count: int, seed: int, thermal_share: float = 0.4) -> list[Episode]:
@@ -180,31 +187,22 @@ def shot_pose(world: World, t: float, shot: Shot) -> Pose:
     )
 
 
-def letterbox(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> tuple[npt.NDArray[np.uint8], float, float, float]:
-    """(h, w, 3) uint8 -> ((H, W, 3) letterboxed exactly as the detector does, scale, pad x, pad y)."""
+def letterbox_scale(hw: tuple[int, int], size: tuple[int, int]) -> float:
+    """The factor by which the detector's letterbox resizes an (h, w) image into a (H, W) input."""
     spec = PreprocessSpec("nchw", size, True, 1 / 255, (0.0,) * 3, (1.0,) * 3, True, PAD_VALUE, np.dtype(np.float32), 3)
-    (nh, nw), (th, tw), tf = plan_resize(image.shape[:2], spec)
-    out = np.full((th, tw, 3), PAD_VALUE, np.uint8)
-    resized = image if image.shape[:2] == (nh, nw) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    out[int(tf.py) : int(tf.py) + nh, int(tf.px) : int(tf.px) + nw] = resized
-    return out, tf.sx, tf.px, tf.py
+    return plan_resize(hw, spec)[2].sx
 
 
 def to_sample(
-    image: npt.NDArray[np.generic],
-    gt_boxes: npt.NDArray[np.floating],
-    gt_classes: npt.NDArray[np.integer],
-    size: tuple[int, int],
+    image: npt.NDArray[np.generic], gt_boxes: npt.NDArray[np.floating], gt_classes: npt.NDArray[np.integer]
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """A render -> (letterboxed (H, W, 3) uint8 BGR as the detector makes it, boxes (M, 4) input px, classes (M,))."""
+    """A render -> ((h, w, 3) uint8 BGR as the detector makes it before resizing, boxes (M, 4), classes (M,))."""
     img8 = to_model_image(np.asarray(image), 3, ThermalSettings())
-    boxed, scale, px, py = letterbox(img8, size)
-    boxes = np.asarray(gt_boxes, np.float32).reshape(-1, 4) * scale + np.array([px, py, px, py], np.float32)
-    return boxed, boxes, np.asarray(gt_classes, np.int64).reshape(-1)
+    return np.ascontiguousarray(img8), np.asarray(gt_boxes, np.float32).reshape(-1, 4), np.asarray(gt_classes, np.int64)
 
 
 def render_episode(
-    sc: Scenario, e: Episode, shots: Sequence[Shot], size: tuple[int, int]
+    sc: Scenario, e: Episode, shots: Sequence[Shot]
 ) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
     """Yield ``to_sample`` of each shot of one episode (one World and Renderer for all of them).
 
@@ -217,18 +215,19 @@ def render_episode(
         t = shot.t * sc.duration_s
         image, gt = renderer.render(t, pose=shot_pose(world, t, shot))
         hidden = (gt.visible_frac < MIN_VISIBLE) | (gt.occluded > MAX_OCCLUDED)
-        yield to_sample(image, gt.boxes, np.where(hidden, -1, gt.class_ids), size)
+        yield to_sample(image, gt.boxes, np.where(hidden, -1, gt.class_ids))
 
 
-def _cache_key(paths: Sequence[Path], count: int, seed: int, size: tuple[int, int], per_episode: int) -> str:
-    h = hashlib.sha256(json.dumps([count, seed, list(size), per_episode]).encode())
-    for path in (*paths, Path(__file__), Path(__file__).with_name("render.py"), Path(__file__).with_name("world.py")):
+def _cache_key(paths: Sequence[Path], count: int, seed: int, per_episode: int) -> str:
+    h = hashlib.sha256(json.dumps([count, seed, per_episode]).encode())
+    here = Path(__file__).parent
+    for path in (*paths, Path(__file__), *sorted(here.glob("render*.py")), here / "world.py"):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def iter_renders(
-    paths: Sequence[Path], count: int, seed: int, size: tuple[int, int], per_episode: int
+    paths: Sequence[Path], count: int, seed: int, per_episode: int
 ) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
     """Yield ``count`` samples: episodes of ``per_episode`` shots each, scenarios loaded once."""
     scenarios = [load_scenario(p) for p in paths]
@@ -239,7 +238,7 @@ def iter_renders(
         low = scenarios[e.scenario].platform.kind == "mss"
         shots = draw_shots(rng, min(per_episode, left), low_view=low)
         left -= len(shots)
-        yield from render_episode(scenarios[e.scenario], e, shots, size)
+        yield from render_episode(scenarios[e.scenario], e, shots)
 
 
 def build_samples(
@@ -253,37 +252,41 @@ def build_samples(
 ) -> Samples:
     """Render ``count`` samples (or load them from ``cache_dir`` when the same inputs were rendered before).
 
-    The cache key covers the scenario files, the renderer's source, count, seed and size. ``progress`` is an
-    optional callable ``(iterable, total) -> iterable`` (e.g. tqdm) wrapping the render loop. ``per_episode`` renders share one World and Renderer.
+    ``size`` (H, W) is the model input (for each image's letterbox factor); ``per_episode`` renders share one World
+    and Renderer; ``progress`` is an optional callable ``(iterable, total) -> iterable`` (e.g. tqdm) wrapping the
+    render loop. The cache key covers the scenario files, the simulator's sources, count, seed and per_episode.
     """
-    key = _cache_key(paths, count, seed, size, per_episode)
+    key = _cache_key(paths, count, seed, per_episode)
     folder = cache_dir / f"renders-{key}"
     img_path, meta_path = folder / "images.u8", folder / "boxes.npz"
-    shape = (count, size[0], size[1], 3)
     if not meta_path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        images = np.lib.format.open_memmap(img_path, mode="w+", dtype=np.uint8, shape=shape)
-        boxes, classes = [], []
-        renders = iter_renders(paths, count, seed, size, per_episode)
+        shapes, boxes, classes = [], [], []
+        renders = iter_renders(paths, count, seed, per_episode)
         wrapped = progress(renders, count) if callable(progress) else renders
-        for i, (img, b, c) in enumerate(wrapped):
-            images[i] = img
-            boxes.append(b)
-            classes.append(c)
-        images.flush()
-        del images
+        with img_path.open("wb") as f:
+            for img, b, c in wrapped:
+                f.write(img.tobytes())
+                shapes.append(img.shape[:2])
+                boxes.append(b)
+                classes.append(c)
         np.savez(
             meta_path,
-            n=np.array([len(b) for b in boxes]),
+            shapes=np.array(shapes, np.int64).reshape(-1, 2),
+            n=np.array([len(b) for b in boxes], np.int64),
             boxes=np.concatenate(boxes) if boxes else np.empty((0, 4), np.float32),
             classes=np.concatenate(classes) if classes else np.empty(0, np.int64),
         )
     meta = np.load(meta_path)
+    shapes_a = meta["shapes"]
     split = np.cumsum(meta["n"])[:-1]
     return Samples(
-        np.load(img_path, mmap_mode="r"),
-        list(np.split(meta["boxes"].astype(np.float32), split)),
-        list(np.split(meta["classes"].astype(np.int64), split)),
+        data=np.memmap(img_path, dtype=np.uint8, mode="r"),
+        offsets=np.concatenate([[0], np.cumsum(shapes_a[:, 0] * shapes_a[:, 1] * 3)]).astype(np.int64),
+        shapes=shapes_a,
+        scale=np.array([letterbox_scale((int(h), int(w)), size) for h, w in shapes_a]),
+        boxes=list(np.split(meta["boxes"].astype(np.float32), split)),
+        classes=list(np.split(meta["classes"].astype(np.int64), split)),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.dataset import assign_targets, letterbox
+from sim.dataset import assign_targets, letterbox_scale
 
 N8 = 64  # stride-8 cells come first, then the 16 stride-16 cells
 
@@ -49,9 +49,7 @@ def test_shared_cell_goes_to_the_smaller_box() -> None:
     assert np.all(gt_cls[N8:] == 1)
 
 
-def test_letterbox_matches_the_detector() -> None:
-    img = np.zeros((240, 640, 3), np.uint8)
-    out, scale, px, py = letterbox(img, (480, 640))
-    assert out.shape == (480, 640, 3)
-    assert (scale, px, py) == (1.0, 0.0, 120.0)
-    assert np.all(out[:120] == 114) and np.all(out[120:360] == 0)
+def test_letterbox_scale_matches_the_detector() -> None:
+    assert letterbox_scale((480, 640), (736, 1280)) == 981 / 640  # resized to round(640 * 736 / 480) = 981 px wide
+    assert letterbox_scale((720, 1280), (736, 1280)) == 1.0
+    assert letterbox_scale((720, 1280), (480, 640)) == 0.5
