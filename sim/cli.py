@@ -245,6 +245,8 @@ class Sim:
                     obj[name].append(addr)
                 else:
                     obj[name] = [addr] if name == "mavlink" else addr
+            obj["seed"] = self.args.seed
+            obj["t0_utc"] = time.time() - self.clock()  # UTC (s) of sim time 0, to compare output with truth
             print(json.dumps(obj), flush=True)
         else:
             for name, addr in self.lines:

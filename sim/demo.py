@@ -24,6 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.daemon_config import Sections, merge, scenario_sections, to_toml
+from sim.live_score import score
+from sim.scenario import load_scenario
+from sim.world import World
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -60,36 +65,28 @@ def start_mosquitto(workdir: Path, port: int) -> subprocess.Popen[bytes]:
 
 def is_mss(scenario: str) -> bool:
     """True for a mast-vehicle scenario (gpsd + pan-tilt head instead of an autopilot)."""
-    from sim.scenario import load_scenario
-
     return load_scenario(scenario).platform.kind == "mss"
 
 
 def daemon_config(
     workdir: Path, scenario: str, status: dict[str, Any], mqtt_port: int, mav_port: int, model: str | None
 ) -> Path:
-    """The daemon's TOML for this demo (same keys as systemd/edge.toml)."""
-    kind = "mss" if is_mss(scenario) else "drone"
-    lines = [
-        "[vehicle]",
-        'id = "demo-01"',
-        f'kind = "{kind}"',
-        f'state_dir = "{workdir / "state"}"',
-        "[ops]",
-        "status_interval_s = 2.0",
-        "[camera]",
-        f'url = "{status["camera"]}"',
-        "[mqtt]",
-        f'url = "mqtt://127.0.0.1:{mqtt_port}"',
-    ]
-    lines += ["[mavlink]", f'url = "udpin:127.0.0.1:{mav_port}"']
+    """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario."""
+    sc = load_scenario(scenario)
+    sections: Sections = {
+        "vehicle": {"id": "demo-01", "kind": sc.platform.kind, "state_dir": str(workdir / "state")},
+        "ops": {"status_interval_s": 2.0},
+        "camera": {"url": str(status["camera"])},
+        "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}"},
+        "mavlink": {"url": f"udpin:127.0.0.1:{mav_port}"},
+    }
     if model:
-        lines += ["[detector]", f'model = "{Path(model).resolve()}"']
+        sections["detector"] = {"model": str(Path(model).resolve())}
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
-        lines += ["[gps]", "enabled = true", f'host = "{host}"', f"port = {port}"]
+        sections["gps"] = {"enabled": True, "host": host, "port": int(port)}
     path = workdir / "edge.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_toml(merge(sections, scenario_sections(sc))))
     return path
 
 
@@ -102,6 +99,7 @@ class Demo:
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Callable[[], None]] = []
+        self.status: dict[str, Any] = {}  # what the simulator reported: addresses, seed, t0_utc
 
     def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -126,7 +124,7 @@ class Demo:
         if mss:
             sim_args.append("--nmea-pty")
         sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
-        status = self._read_status(sim)
+        status = self.status = self._read_status(sim)
         if mss:
             from sim.nmea import start_gpsd
 
@@ -188,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     demo = Demo(ns.scenario, workdir, ns.model)
+    received: list[dict[str, Any]] = []  # what `edge listen` printed, for the score at the end
     try:
         listen = demo.start()
         print("demo: running; detections follow as JSON lines (Ctrl-C to stop)", file=sys.stderr)
@@ -198,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in iter(out.readline, b""):
                 sys.stdout.buffer.write(line)
                 sys.stdout.flush()
+                received.append(json.loads(line))
 
         threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + ns.seconds if ns.seconds > 0 else None
@@ -213,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.stop()
     print("demo: stopped", file=sys.stderr)
+    if demo.status:
+        world = World(load_scenario(ns.scenario), seed=demo.status.get("seed"))
+        result = score(world, demo.status["t0_utc"], received)
+        print(f"demo: geolocation against the simulator's truth: {result.line()}", file=sys.stderr)
     return 0
 
 

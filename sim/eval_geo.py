@@ -31,6 +31,7 @@ from edge.geo.locator import GroundGeolocator
 from edge.geo.settings import GeoSettings
 from edge.geo.wgs84 import LocalNed
 from edge.types import Pose
+from sim.daemon_config import scenario_sections
 from sim.render import Renderer
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.world import CLASS_NAMES, World
@@ -57,13 +58,8 @@ def geo_settings(scenario: Scenario, noise: bool, box_px: float, fusion: bool) -
     """The [geo] section a daemon on this scenario's platform would be configured with: the scenario's camera and
     ground, and an error budget that matches the simulated sensors (exact ground, no clock error unless
     ``noise.time_offset_s``, box edges jittered by ``box_px`` with noise and exact without)."""
-    g = scenario.ground
-    alt = None if g.dem is not None else (g.alt_m if g.alt_m is not None else scenario.home.alt_m)
     return GeoSettings(
-        hfov_deg=scenario.camera.hfov_deg,
-        ground_alt_m=alt,
-        dem_path=None if g.dem is None else str(g.dem),
-        earth_curvature=False,
+        **scenario_sections(scenario)["geo"],
         ground_sigma_m=0.1,
         pixel_sigma_px=max(box_px, 0.5) if noise else 0.5,
         box_sigma_px=max(math.sqrt(2.0) * box_px, 0.5) if noise else 0.5,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = Path(os.environ.get("EDGE_TEST_MODEL", REPO / "models" / "edge-default.onnx"))
+MODEL = REPO / "models" / "edge-default.onnx"
 
 
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:

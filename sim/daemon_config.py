@@ -1,0 +1,56 @@
+"""The daemon config keys that describe a scenario's simulated sensors, so the daemon sees the sim as it is.
+
+A field crew sets these from the camera's data sheet and a survey of the vehicle; against the simulator they come
+from the scenario: the camera's field of view, the ground (flat altitude or DEM tile), and for a mast vehicle the
+camera height above the ground. The simulated world is a local tangent plane, so earth curvature is off.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sim.scenario import Scenario
+
+Sections = dict[str, dict[str, Any]]
+
+
+def scenario_sections(scenario: Scenario) -> Sections:
+    """``{section: {key: value}}`` for [geo] (and [gps] for an MSS) matching the scenario."""
+    g = scenario.ground
+    geo: dict[str, Any] = {"hfov_deg": scenario.camera.hfov_deg, "earth_curvature": False}
+    if g.dem is not None:
+        geo["dem_path"] = str(g.dem)
+    else:
+        geo["ground_alt_m"] = g.alt_m if g.alt_m is not None else scenario.home.alt_m
+    out: Sections = {"geo": geo}
+    if scenario.platform.kind == "mss":
+        out["gps"] = {"camera_height_m": scenario.platform.mast_height_m}
+    return out
+
+
+def merge(*parts: Sections) -> Sections:
+    """Sections from several sources, later keys winning."""
+    out: Sections = {}
+    for part in parts:
+        for name, keys in part.items():
+            out.setdefault(name, {}).update(keys)
+    return out
+
+
+def to_toml(sections: Sections) -> str:
+    """TOML text of flat sections of str, bool, int and float values."""
+    lines: list[str] = []
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in keys.items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (int, float)):
+                text = repr(value)
+            elif isinstance(value, str):
+                text = json.dumps(value)  # a TOML basic string for any text
+            else:
+                raise TypeError(f"[{name}] {key}: cannot write {type(value).__name__} as TOML")
+            lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"
