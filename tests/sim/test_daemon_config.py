@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import load_config
-from sim.daemon_config import merge, scenario_sections, to_toml
+from sim.daemon_config import merge, to_toml
 from sim.demo import daemon_config
 from sim.scenario import load_scenario
 
