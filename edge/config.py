@@ -102,5 +102,25 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError([f"{p}: not valid TOML: {err}"]) from None
-    cfg = parse_config(data, p)
+    return anchor_paths(parse_config(data, p), p.resolve().parent)
+
+
+# (section, key) of every file path in the config; a relative one is relative to the config file's folder
+FILE_KEYS = (
+    ("detector", "model"),
+    ("geo", "dem_path"),
+    ("geo", "calibration_file"),
+    ("mqtt", "cafile"),
+    ("mqtt", "certfile"),
+    ("mqtt", "keyfile"),
+)
+
+
+def anchor_paths(cfg: Config, base: Path) -> Config:
+    """``cfg`` with each relative file path of FILE_KEYS made absolute under ``base`` (the config's folder)."""
+    for section, key in FILE_KEYS:
+        sec = getattr(cfg, section)
+        value = getattr(sec, key)
+        if value and not Path(value).is_absolute():
+            cfg = cfg.model_copy(update={section: sec.model_copy(update={key: str(base / value)})})
     return cfg

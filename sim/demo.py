@@ -80,8 +80,7 @@ def daemon_config(
         "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}"},
         "mavlink": {"url": f"udpin:127.0.0.1:{mav_port}"},
     }
-    if model:
-        sections["detector"] = {"model": str(Path(model).resolve())}
+    sections["detector"] = {"model": str(Path(model or REPO / "models" / "edge-default.onnx").resolve())}
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         sections["gps"] = {"enabled": True, "host": host, "port": int(port)}
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("DEMO_SECONDS") or 0),
         help="stop after this many seconds (0 = until Ctrl-C; env DEMO_SECONDS)",
     )
-    parser.add_argument("--model", help="ONNX model (default: the config default, models/edge-default.onnx)")
+    parser.add_argument("--model", help="ONNX model (default: models/edge-default.onnx)")
     parser.add_argument("--workdir", help="keep logs and state here (default: a temporary folder)")
     ns = parser.parse_args(argv)
     workdir = Path(ns.workdir or tempfile.mkdtemp(prefix="edge-demo-"))

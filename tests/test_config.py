@@ -22,7 +22,20 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, ""))
-    assert cfg == Config()
+    assert cfg.model_copy(update={"detector": Config().detector}) == Config()
+    assert cfg.detector.model == str(tmp_path / "models" / "edge-default.onnx")
+
+
+def test_relative_file_paths_are_relative_to_the_config(tmp_path: Path) -> None:
+    text = '[detector]\nmodel = "m/x.onnx"\n[geo]\ndem_path = "/srv/dem"\ncalibration_file = "cal.yaml"\n'
+    text += '[mqtt]\ncafile = "pki/ca.pem"\n'
+    (tmp_path / "etc").mkdir()
+    cfg = load_config(_write(tmp_path / "etc", text))
+    assert cfg.detector.model == str(tmp_path / "etc" / "m" / "x.onnx")
+    assert cfg.geo.dem_path == "/srv/dem"  # absolute: unchanged
+    assert cfg.geo.calibration_file == str(tmp_path / "etc" / "cal.yaml")
+    assert cfg.mqtt.cafile == str(tmp_path / "etc" / "pki" / "ca.pem")
+    assert cfg.mqtt.certfile == ""  # unset stays unset
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,11 @@ class GatingSettings(Section):
 class DetectorSettings(Section):
     """The ONNX detector."""
 
-    model: str = Field("models/edge-default.onnx", title="Model path", description="ONNX file.")
+    model: str = Field(
+        "models/edge-default.onnx",
+        title="Model path",
+        description="ONNX file; like every file path here, relative to the config file's folder unless absolute.",
+    )
     labels: list[str] = Field(
         [],
         title="Class names",
