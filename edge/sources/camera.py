@@ -13,6 +13,7 @@ from collections import deque
 
 from edge.sources.camera_open import CameraError, Reader, open_reader, redact, resolve_backend
 from edge.sources.camera_settings import CameraSettings
+from edge.sources.worker import Worker
 from edge.stages import Health
 from edge.types import Frame
 
@@ -51,21 +52,22 @@ class LatestSlot:
             return self._frame
 
 
-class Camera:
+class Camera(Worker):
     """``edge.stages.CameraSource`` over OpenCV (V4L2, FFmpeg URLs, GStreamer, video files, image folders).
 
     Raises CameraError at construction for a config that can never work (e.g. GStreamer missing).
     """
 
+    _start_state = "starting"
+
     def __init__(self, settings: CameraSettings) -> None:
         if not settings.url.strip():
             raise CameraError("camera.url is empty: set it to a device, URL, pipeline, video file or image folder")
+        super().__init__()
         self.settings = settings
         self.kind = resolve_backend(settings)
         self.name = f"camera:{settings.id}"
         self._slot = LatestSlot()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._seq = 0
         self.state = "stopped"
@@ -79,21 +81,6 @@ class Camera:
         self._grabs: deque[float] = deque(maxlen=30)  # recent grab times (s, monotonic) for the frame rate
 
     # -- Stage -------------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self.state = "starting"
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
-        self.state = "stopped"
-
     def health(self) -> Health:
         with self._lock:
             return {

@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import socket
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.pose import PoseStore
 from edge.sources.settings import GpsSettings
+from edge.sources.worker import Worker
 from edge.stages import Health
 from edge.types import PoseSource
 
@@ -52,15 +52,14 @@ def parse_time(text: str | None) -> float | None:
         return None
 
 
-class GpsdSource:
+class GpsdSource(Worker):
     """A ``Stage``: one thread reading gpsd and feeding the pose store."""
 
     def __init__(self, settings: GpsSettings, store: PoseStore) -> None:
+        super().__init__()
         self.settings = settings
         self.store = store
         self.name = "gpsd"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._clock = ClockMap(window_s=60.0)
         self.state = "stopped"
@@ -74,24 +73,11 @@ class GpsdSource:
         self._fix_t: float | None = None
 
     # -- Stage ----------------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self.state = "connecting"
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _interrupt(self) -> None:
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
-        self.state = "stopped"
 
     def health(self) -> Health:
         return {

@@ -25,6 +25,7 @@ from edge.sources.mavlink_pose import attach_pose_feed
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.mavlink_transport import Endpoint, Transport, open_transport, parse_url
 from edge.sources.settings import MavlinkSettings
+from edge.sources.worker import Worker
 from edge.stages import Health
 
 __all__ = ["MavlinkLink", "attach_pose_feed", "mavlink", "signing_key"]
@@ -66,10 +67,11 @@ def signing_key(text: str) -> bytes:
     return hashlib.sha256(t.encode()).digest()
 
 
-class MavlinkLink:
+class MavlinkLink(Worker):
     """A ``Stage`` owning one MAVLink connection; listeners get ``(msg, t_recv_mono)`` on the link thread."""
 
     def __init__(self, settings: MavlinkSettings, source_system: int | None = None, source_component: int = 191):
+        super().__init__()
         self.settings = settings
         self.endpoint: Endpoint = parse_url(settings.url, settings.baud)  # ValueError: bad config
         self.name = "mavlink"
@@ -90,8 +92,6 @@ class MavlinkLink:
         self._listeners: list[Listener] = []
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._transport: Transport | None = None
         self._clocks: dict[tuple[int, int], ClockMap] = {}
         self._timesync_sent: dict[int, float] = {}
@@ -159,21 +159,6 @@ class MavlinkLink:
         return self.state == "connected"
 
     # -- Stage ----------------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self.state = "connecting"
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
-        self.state = "stopped"
-
     def health(self) -> Health:
         now = time.monotonic()
         with self._lock:

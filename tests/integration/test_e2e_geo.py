@@ -1,0 +1,51 @@
+"""The whole chain as `make demo` runs it, scored against the simulator's truth.
+
+Simulator (MJPEG camera over HTTP + MAVLink autopilot over UDP) -> `edge run` with the default model -> Mosquitto ->
+`edge listen`; every received fix is compared with where the nearest target of its class truly was at the
+detection's capture time. This catches what no unit test sees: capture timestamps, pose timing, box-to-ground
+geometry, the codec's rounding and the daemon's config for the camera.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sim.demo import REPO, Demo
+from sim.live_score import score
+from sim.scenario import load_scenario
+from sim.world import World
+
+SCENARIO = REPO / "sim" / "scenarios" / "drone-border.toml"
+SECONDS = 45.0
+
+
+def test_drone_border_fixes_match_the_truth(tmp_path: Path) -> None:
+    demo = Demo(str(SCENARIO), tmp_path)
+    received: list[dict[str, Any]] = []
+    try:
+        listen = demo.start()
+        assert listen.stdout is not None
+        out = listen.stdout
+
+        def pump() -> None:
+            for line in iter(out.readline, b""):
+                received.append(json.loads(line))
+
+        threading.Thread(target=pump, daemon=True).start()
+        time.sleep(SECONDS)
+    finally:
+        demo.stop()
+    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+    world = World(load_scenario(SCENARIO), seed=demo.status["seed"])
+    result = score(world, demo.status["t0_utc"], received)
+    print(result.line())
+    assert result.fixes >= 100, (result, logs)
+    # every fix lands on a real target of its class ...
+    assert result.unmatched <= 0.02 * result.fixes, result
+    # ... close to it, and the error the daemon reports is honest
+    assert result.median_m <= 6.0 and result.p90_m <= 15.0, result
+    assert result.within_2sigma >= 0.8, result
