@@ -1,8 +1,9 @@
 """The daemon config keys that describe a scenario's simulated sensors, so the daemon sees the sim as it is.
 
 A field crew sets these from the camera's data sheet and a survey of the vehicle; against the simulator they come
-from the scenario: the camera's field of view, the ground (flat altitude or DEM tile), and for a mast vehicle the
-camera height above the ground. The simulated world is a local tangent plane, so earth curvature is off.
+from the scenario: the camera's field of view, the ground (flat altitude or DEM tile), for a mast vehicle the camera
+height above the ground, and tiling for a frame much wider than the model's input. The simulated world is a local
+tangent plane, so earth curvature is off.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 from sim.scenario import Scenario
 
 Sections = dict[str, dict[str, Any]]
+MODEL_WIDTH_PX = 640  # the default model's input width
 
 
 def scenario_sections(scenario: Scenario) -> Sections:
-    """``{section: {key: value}}`` for [geo] (and [gps] for an MSS) matching the scenario."""
+    """``{section: {key: value}}`` for [geo] (and [gps] for an MSS, [detector.tiling] for a wide frame)."""
     g = scenario.ground
     geo: dict[str, Any] = {"hfov_deg": scenario.camera.hfov_deg, "earth_curvature": False}
     if g.dem is not None:
@@ -24,6 +26,9 @@ def scenario_sections(scenario: Scenario) -> Sections:
     else:
         geo["ground_alt_m"] = g.alt_m if g.alt_m is not None else scenario.home.alt_m
     out: Sections = {"geo": geo}
+    if scenario.camera.width >= 2 * MODEL_WIDTH_PX:
+        # far targets on a wide frame: 2 x 2 tiles keep their pixels (the model sees each at ~0.8 scale, not 0.5)
+        out["detector.tiling"] = {"cols": 2, "rows": 2, "full_frame": False}
     if scenario.platform.kind == "mss":
         out["gps"] = {"camera_height_m": scenario.platform.mast_height_m}
     return out

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detect.nms import iou_matrix
+from edge.detect.settings import DetectorSettings
 from edge.types import Detections
 
 IOU_MATCH = 0.5
@@ -128,22 +129,24 @@ def evaluate(
     mode: str | None,
     min_height: float,
     conf: float | None = None,
+    base: DetectorSettings | None = None,
 ) -> dict[str, object]:
     """Render ``frames`` frames spread over the scenario (world and renderer seeded with ``seed``), detect, match.
 
-    Returns the JSON-able report: settings, per-class summaries ("classes") and the total over classes ("all").
+    ``base``: the daemon's detector settings to use (its model path is replaced by ``model``; default: the
+    defaults). Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
     """
     from edge.detect.engine import OnnxDetector
-    from edge.detect.settings import DetectorSettings
     from edge.types import Frame
     from sim.render import Renderer
     from sim.scenario import load_scenario
     from sim.world import World
 
     sc = load_scenario(scenario)
-    settings = (
-        DetectorSettings(model=str(model)) if conf is None else DetectorSettings(model=str(model), conf_threshold=conf)
-    )
+    update: dict[str, object] = {"model": str(model)}
+    if conf is not None:
+        update["conf_threshold"] = conf
+    settings = (base or DetectorSettings()).model_copy(update=update)
     detector = OnnxDetector(settings)
     names = list(detector.class_names)
     world = World(sc, seed=seed)
@@ -169,6 +172,7 @@ def evaluate(
         "min_height_px": min_height,
         "iou_match": IOU_MATCH,
         "conf_threshold": settings.conf_threshold,
+        "tiling": settings.tiling.model_dump(),
         "classes": {n: t.summary() for n, t in zip(names, totals, strict=True)},
         "all": overall.summary(),
     }
@@ -207,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-precision", type=float, default=None, help="exit 1 when overall precision is below this")
     ap.add_argument("--min-recall", type=float, default=None, help="exit 1 when overall recall is below this")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument(
+        "--config", type=Path, default=None, help="daemon config whose [detector] settings apply (e.g. tiling)"
+    )
     args = ap.parse_args(argv)
     if args.frames < 1:
         ap.error("--frames must be at least 1")
@@ -214,7 +221,18 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"edge model eval: no such file: {path}", file=sys.stderr)
             return 2
-    report = evaluate(args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf)
+    detector = None
+    if args.config is not None:
+        from edge.config import ConfigError, load_config
+
+        try:
+            detector = load_config(args.config).detector
+        except ConfigError as err:
+            print(f"edge model eval: {err}", file=sys.stderr)
+            return 2
+    report = evaluate(
+        args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf, detector
+    )
     print(json.dumps(report) if args.json else format_report(report))
     overall = report["all"]
     assert isinstance(overall, dict)

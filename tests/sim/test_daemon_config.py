@@ -29,6 +29,8 @@ def test_demo_config_is_valid_and_describes_the_scenario(path: Path, tmp_path: P
     assert cfg.gps.enabled and cfg.gps.port == 2950
     if sc.platform.kind == "mss":
         assert cfg.gps.camera_height_m == sc.platform.mast_height_m
+    tiles = (cfg.detector.tiling.cols, cfg.detector.tiling.rows)
+    assert tiles == ((2, 2) if sc.camera.width >= 1280 else (1, 1))
 
 
 def test_later_sections_win_and_text_is_escaped() -> None:

@@ -62,3 +62,14 @@ def test_a_wrong_model_fails_the_eval(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_missing_files_are_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--model", str(tmp_path / "none.onnx"), "--scenario", str(SCENARIO)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_daemon_detector_settings_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text("[detector]\nconf_threshold = 0.5\n[detector.tiling]\ncols = 2\nrows = 2\nfull_frame = false\n")
+    rc, rep = _run(capsys, ["--model", str(MODEL), *ARGS, "--config", str(cfg)])
+    assert rc == 0
+    assert rep["tiling"]["cols"] == 2 and rep["tiling"]["rows"] == 2 and rep["conf_threshold"] == 0.5
+    cfg.write_text("[detector]\nconf_treshold = 0.5\n")
+    assert main(["--model", str(MODEL), *ARGS, "--config", str(cfg)]) == 2
+    assert "detector.conf_treshold: unknown key" in capsys.readouterr().err
