@@ -22,6 +22,7 @@ PARTS: dict[str, str] = {
     "uplink": "edge.uplink.bench",
     "bridge": "fwbridge.bench",
     "memory": "sim.membench",
+    "sim": "sim.render_bench",
 }
 
 
