@@ -79,8 +79,8 @@ def daemon_config(
         "camera": {"url": str(status["camera"])},
         "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}"},
         "mavlink": {"url": f"udpin:127.0.0.1:{mav_port}"},
+        "detector": {"model": str(Path(model or REPO / "models" / "edge-default.onnx").resolve())},
     }
-    sections["detector"] = {"model": str(Path(model or REPO / "models" / "edge-default.onnx").resolve())}
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         sections["gps"] = {"enabled": True, "host": host, "port": int(port)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,22 +22,20 @@ from sim.world import World
 
 @dataclass(frozen=True)
 class LiveScore:
-    """Horizontal geolocation error of received detections (m); ``within`` = share with error <= 2 x error_m."""
+    """Horizontal geolocation error of received detections (m); ``coverage90`` = share of fixes inside the
+    ``error_m`` the daemon reported with them (its 90 % horizontal radius: honest when near 0.9 or above)."""
 
     fixes: int
     unmatched: int
     median_m: float
     p90_m: float
     median_reported_m: float
-    within_2sigma: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+    coverage90: float
 
     def line(self) -> str:
         return (
             f"{self.fixes} fixes: horizontal error median {self.median_m:.1f} m, p90 {self.p90_m:.1f} m "
-            f"(reported error_m median {self.median_reported_m:.1f} m; {self.within_2sigma:.0%} within 2x reported; "
+            f"(reported error_m median {self.median_reported_m:.1f} m; {self.coverage90:.0%} inside it; "
             f"{self.unmatched} with no target of their class within 200 m)"
         )
 
@@ -74,5 +72,5 @@ def score(world: World, t0_utc: float, detections: Iterable[Mapping[str, Any]], 
         median_m=float(np.median(e)),
         p90_m=float(np.percentile(e, 90)),
         median_reported_m=float(np.nanmedian(r)) if np.isfinite(r).any() else math.nan,
-        within_2sigma=float(np.mean(e <= 2.0 * r)),
+        coverage90=float(np.mean(e <= r)),
     )

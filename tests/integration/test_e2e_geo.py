@@ -48,4 +48,4 @@ def test_drone_border_fixes_match_the_truth(tmp_path: Path) -> None:
     assert result.unmatched <= 0.15 * result.fixes, result
     # ... close to them (eval-geo with the scenario's sensor noise: ~2.4 m median), with an honest error radius
     assert result.median_m <= 5.0 and result.p90_m <= 12.0, result
-    assert result.within_2sigma >= 0.8, result
+    assert result.coverage90 >= 0.8, result
