@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.daemon_config import Sections, merge, scenario_sections, to_toml
-from sim.live_score import score
+from sim.live_score import LiveScore, score
 from sim.scenario import load_scenario
 from sim.world import World
 
@@ -99,6 +99,7 @@ class Demo:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Callable[[], None]] = []
         self.status: dict[str, Any] = {}  # what the simulator reported: addresses, seed, t0_utc
+        self.received: list[dict[str, Any]] = []  # the JSON objects `edge listen` printed
 
     def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -134,6 +135,25 @@ class Demo:
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
+
+    def follow(self, listen: subprocess.Popen[bytes], echo: bool) -> None:
+        """Collect what `edge listen` prints into ``received`` on a thread (and copy it to stdout when ``echo``)."""
+        assert listen.stdout is not None
+        out = listen.stdout
+
+        def pump() -> None:
+            for line in iter(out.readline, b""):
+                if echo:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+                self.received.append(json.loads(line))
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def score(self) -> LiveScore:
+        """How far the received fixes were from the simulator's truth (call after the simulator reported)."""
+        world = World(load_scenario(self.scenario), seed=self.status.get("seed"))
+        return score(world, self.status["t0_utc"], self.received)
 
     def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
         assert sim.stdout is not None
@@ -185,20 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     demo = Demo(ns.scenario, workdir, ns.model)
-    received: list[dict[str, Any]] = []  # what `edge listen` printed, for the score at the end
     try:
-        listen = demo.start()
+        demo.follow(demo.start(), echo=True)
         print("demo: running; detections follow as JSON lines (Ctrl-C to stop)", file=sys.stderr)
-        assert listen.stdout is not None
-        out = listen.stdout
-
-        def pump() -> None:
-            for line in iter(out.readline, b""):
-                sys.stdout.buffer.write(line)
-                sys.stdout.flush()
-                received.append(json.loads(line))
-
-        threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + ns.seconds if ns.seconds > 0 else None
         while not stop.wait(0.2):
             if deadline is not None and time.monotonic() >= deadline:
@@ -213,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.stop()
     print("demo: stopped", file=sys.stderr)
     if demo.status:
-        world = World(load_scenario(ns.scenario), seed=demo.status.get("seed"))
-        result = score(world, demo.status["t0_utc"], received)
-        print(f"demo: geolocation against the simulator's truth: {result.line()}", file=sys.stderr)
+        print(f"demo: geolocation against the simulator's truth: {demo.score().line()}", file=sys.stderr)
     return 0
 
 

@@ -221,18 +221,16 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"edge model eval: no such file: {path}", file=sys.stderr)
             return 2
-    detector = None
+    base = None
     if args.config is not None:
         from edge.config import ConfigError, load_config
 
         try:
-            detector = load_config(args.config).detector
+            base = load_config(args.config).detector
         except ConfigError as err:
             print(f"edge model eval: {err}", file=sys.stderr)
             return 2
-    report = evaluate(
-        args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf, detector
-    )
+    report = evaluate(args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf, base)
     print(json.dumps(report) if args.json else format_report(report))
     overall = report["all"]
     assert isinstance(overall, dict)

@@ -8,16 +8,10 @@ geometry, the codec's rounding and the daemon's config for the camera.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from sim.demo import REPO, Demo
-from sim.live_score import score
-from sim.scenario import load_scenario
-from sim.world import World
 
 SCENARIO = REPO / "sim" / "scenarios" / "drone-border.toml"
 SECONDS = 45.0
@@ -25,23 +19,13 @@ SECONDS = 45.0
 
 def test_drone_border_fixes_match_the_truth(tmp_path: Path) -> None:
     demo = Demo(str(SCENARIO), tmp_path)
-    received: list[dict[str, Any]] = []
     try:
-        listen = demo.start()
-        assert listen.stdout is not None
-        out = listen.stdout
-
-        def pump() -> None:
-            for line in iter(out.readline, b""):
-                received.append(json.loads(line))
-
-        threading.Thread(target=pump, daemon=True).start()
+        demo.follow(demo.start(), echo=False)
         time.sleep(SECONDS)
     finally:
         demo.stop()
     logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
-    world = World(load_scenario(SCENARIO), seed=demo.status["seed"])
-    result = score(world, demo.status["t0_utc"], received)
+    result = demo.score()
     print(result.line())
     assert result.fixes >= 100, (result, logs)
     # fixes land on real targets of their class (the rest are the detector's false positives) ...
