@@ -1,32 +1,32 @@
-"""The inference thread: newest frame -> detect -> track -> geolocate -> sinks (spool, GCS).
+"""The detection chain on two threads: newest frame -> model | decode -> track -> geolocate -> sinks (spool, GCS).
 
-It always asks the camera for the newest frame (the camera's one-slot buffer drops the rest), so a slow
-detector never works on stale frames. Sinks must not block (the spool writer batches, the GCS alerter queues).
+The "infer" thread always asks the camera for the newest frame (the camera's one-slot buffer drops the rest), so a
+slow detector never works on stale frames, and runs the model on it. The "track" thread finishes each frame
+(decoding, tracking, geolocation, sinks) while the model already works on the next one, so that work costs no
+frame rate as long as it is shorter than one inference. One frame at most waits between them. Sinks must not
+block (the spool writer batches, the GCS alerter queues).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 from edge.stages import CameraSource, Detector, EventSink, Geolocator, Health, PoseStore, Tracker
-from edge.types import Frame
+from edge.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
-
-class FrameGate(Protocol):
-    """Decides whether a frame is worth running the detector on (motion gating)."""
-
-    def should_run(self, frame: Frame) -> bool: ...
+Finish = Callable[[], Detections]
+Observer = Callable[[Frame, float], None]  # (frame, t_mono when its inference started), after its tracking
 
 
 class Pipeline:
-    """One thread that runs the detection chain on the newest frame; a Stage."""
+    """Two threads that run the detection chain on the newest frame; a Stage."""
 
     name = "pipeline"
 
@@ -38,7 +38,7 @@ class Pipeline:
         geolocator: Geolocator,
         poses: PoseStore,
         sinks: Sequence[EventSink],
-        gate: FrameGate | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._camera = camera
         self._detector = detector
@@ -46,12 +46,13 @@ class Pipeline:
         self._geo = geolocator
         self._poses = poses
         self._sinks = list(sinks)
-        self._gate = gate
+        self._observer = observer
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._handoff: queue.Queue[tuple[Frame, float, Finish] | None] = queue.Queue(maxsize=1)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # guards the counters both threads change
         self._last_seq = -1
         self._frames = 0
-        self._skipped = 0
         self._events = 0
         self._errors = 0
         self._recent: deque[float] = deque(maxlen=64)  # completion times (s, monotonic) for fps
@@ -59,61 +60,92 @@ class Pipeline:
         self._last_progress = time.monotonic()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._infer_loop, name="pipeline-infer", daemon=True),
+            threading.Thread(target=self._track_loop, name="pipeline-track", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
-        """Finish the frame in hand (its events reach the sinks), then return."""
+        """Finish the frames in hand (their events reach the sinks), then return."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=3)
+        for t in self._threads:
+            t.join(timeout=3)
 
     def alive(self) -> bool:
-        """True while the loop makes progress (used by the systemd watchdog)."""
-        return self._thread is not None and self._thread.is_alive() and time.monotonic() - self._last_progress < 30
+        """True while both threads run and frames make progress (used by the systemd watchdog)."""
+        running = bool(self._threads) and all(t.is_alive() for t in self._threads)
+        return running and time.monotonic() - self._last_progress < 30
 
     def step(self, frame: Frame) -> int:
-        """Run the chain on one frame; returns the number of events handed to the sinks."""
-        if self._gate is not None and not self._gate.should_run(frame):
-            self._skipped += 1
-            return 0
-        self._age_ms.append((time.monotonic() - frame.t_mono) * 1000.0)
-        dets = self._detector.detect(frame)
-        tracks = self._tracker.update(dets, frame.t_mono)
-        self._frames += 1
-        self._recent.append(time.monotonic())
-        if not len(tracks):
-            return 0
-        batch = self._geo.locate(frame, tracks, self._poses.pose_at(frame.t_mono), self._detector.class_names)
-        for sink in self._sinks:
-            sink.submit(batch)
-        self._events += len(batch.events)
-        return len(batch.events)
+        """Run the whole chain on one frame on the calling thread; returns the number of events handed on."""
+        t0 = time.monotonic()
+        return self._finish(frame, t0, self._detector.infer(frame))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._last_progress = time.monotonic()
-            frame = self._camera.latest(timeout=0.5, after_seq=self._last_seq)
-            if frame is None:
-                continue
-            self._last_seq = frame.seq
+    def _finish(self, frame: Frame, t_infer: float, finish: Finish) -> int:
+        """Decode, track, geolocate and hand on one frame's events; returns their number."""
+        with self._lock:
+            self._age_ms.append((t_infer - frame.t_mono) * 1000.0)
+        tracks = self._tracker.update(finish(), frame.t_mono)
+        n = 0
+        if len(tracks):
+            batch = self._geo.locate(frame, tracks, self._poses.pose_at(frame.t_mono), self._detector.class_names)
+            for sink in self._sinks:
+                sink.submit(batch)
+            n = len(batch.events)
+        with self._lock:
+            self._frames += 1
+            self._events += n
+            self._recent.append(time.monotonic())
+        if self._observer is not None:
+            self._observer(frame, t_infer)
+        return n
+
+    def _failed(self, frame: Frame, stage: str) -> None:
+        with self._lock:
+            self._errors += 1
+        log.exception("pipeline: %s of frame %d failed", stage, frame.seq)
+
+    def _infer_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._last_progress = time.monotonic()
+                frame = self._camera.latest(timeout=0.5, after_seq=self._last_seq)
+                if frame is None:
+                    continue
+                self._last_seq = frame.seq
+                t0 = time.monotonic()
+                try:
+                    finish = self._detector.infer(frame)
+                except Exception:  # a bad frame must not kill the daemon; count and go on
+                    self._failed(frame, "inference")
+                    continue
+                self._handoff.put((frame, t0, finish))  # waits while the track thread is a frame behind
+        finally:
+            self._handoff.put(None)
+
+    def _track_loop(self) -> None:
+        while (item := self._handoff.get()) is not None:
+            frame, t0, finish = item
             try:
-                self.step(frame)
-            except Exception:  # a bad frame must not kill the daemon; count and go on
-                self._errors += 1
-                log.exception("pipeline: frame %d failed", frame.seq)
+                self._finish(frame, t0, finish)
+            except Exception:
+                self._failed(frame, "tracking")
 
     def health(self) -> Health:
+        with self._lock:
+            recent, ages = list(self._recent), list(self._age_ms)
+            frames, events, errors = self._frames, self._events, self._errors
         fps = 0.0
-        if len(self._recent) >= 2 and self._recent[-1] > self._recent[0]:
-            fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
-        if self._recent and time.monotonic() - self._recent[-1] > 5:
+        if len(recent) >= 2 and recent[-1] > recent[0]:
+            fps = (len(recent) - 1) / (recent[-1] - recent[0])
+        if recent and time.monotonic() - recent[-1] > 5:
             fps = 0.0
         return {
             "fps": round(fps, 2),
-            "frames": self._frames,
-            "gated": self._skipped,
-            "events": self._events,
-            "errors": self._errors,
-            "frame_age_ms": round(max(self._age_ms), 1) if self._age_ms else None,
+            "frames": frames,
+            "events": events,
+            "errors": errors,
+            "frame_age_ms": round(max(ages), 1) if ages else None,
         }

@@ -6,6 +6,7 @@ PoseFeeders (MAVLink, gpsd) -> PoseStore -> Geolocator; Uplink drains the spool 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from edge.types import Detections, Frame, FrameEvents, Pose, TrackEvents
@@ -48,6 +49,11 @@ class Detector(Protocol):
     class_names: list[str]
 
     def detect(self, frame: Frame) -> Detections: ...
+
+    def infer(self, frame: Frame) -> Callable[[], Detections]:
+        """Run the model on ``frame``; the returned call finishes the job (decoding): ``detect = infer(f)()``.
+        The halves of consecutive frames may overlap, called in frame order."""
+        ...
 
 
 class Tracker(Protocol):

@@ -5,6 +5,11 @@
 
 Fixed seed; about 40 minutes on 2 CPU cores (render ~3 min, train at most 38 min). Writes models/edge-default.onnx and
 models/edge-default.labels.txt. The model is for the simulator and the demo only, not for field use.
+
+Speed: training crops are cut and augmented on a second thread while the network trains (the augmentation is
+~15 % of a step), and the forward pass runs in bfloat16 (autocast) where the CPU has native bf16 (AVX512-BF16 /
+AMX), ~1.8x faster than float32 on the machine this was built on; the weights, the loss and the optimiser stay
+float32. ``--precision fp32`` turns it off.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import queue
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +37,29 @@ from sim.dataset import Samples, assign_targets, build_samples  # noqa: E402
 from sim.world import CLASS_NAMES  # noqa: E402
 
 SCENARIOS = [REPO / "sim/scenarios" / f"{n}.toml" for n in ("drone-border", "mss-ridge", "coast")]
+WEIGHTS = [2, 1, 1]  # episodes per cycle: drone-border's 7 x 19 px people are the hardest targets
+
+
+def prefetch(data: Samples, batch: int, crop: int, seed: int, depth: int = 4) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Endless training batches (``make_batch``) made ahead on a thread: OpenCV and numpy release the GIL, so the
+    augmentation overlaps the network's step. (A worker process would deadlock on OpenMP state after fork.)"""
+    q: queue.Queue[tuple[torch.Tensor, ...]] = queue.Queue(maxsize=depth)
+    rng = np.random.default_rng(seed)
+
+    def fill() -> None:
+        while True:
+            q.put(make_batch(rng, data, batch, crop))
+
+    threading.Thread(target=fill, name="batches", daemon=True).start()
+    while True:
+        yield q.get()
+
+
+def use_bf16(precision: str) -> bool:
+    """bfloat16 autocast for "bf16", or for "auto" when oneDNN has native bf16 on this CPU."""
+    if precision == "auto":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return precision == "bf16"
 
 
 def make_batch(
@@ -68,16 +99,20 @@ def train(args: argparse.Namespace, data: Samples) -> DetNet:
         done = max((step - warm) / max(1, args.steps - warm), elapsed_s / budget_s)
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
-    rng = np.random.default_rng(args.seed + 1)
+    bf16 = use_bf16(args.precision)
+    batches = prefetch(data, args.batch, args.crop, args.seed + 1)
     net.train()
     start = time.monotonic()
-    bar = tqdm(range(args.steps), desc="train", unit="step", dynamic_ncols=True)
+    bar = tqdm(range(args.steps), desc=f"train ({'bf16' if bf16 else 'fp32'})", unit="step", dynamic_ncols=True)
     avg: dict[str, float] = {}
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = args.lr * lr_at(step, time.monotonic() - start)
-        x, gt_box, gt_cls, weight = make_batch(rng, data, args.batch, args.crop)
-        loss, parts = detection_loss(net(x), gt_box, gt_cls, weight)
+        x, gt_box, gt_cls, weight = next(batches)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            outs = net(x)
+        outs = [(d.float(), c.float()) for d, c in outs]
+        loss, parts = detection_loss(outs, gt_box, gt_cls, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -100,7 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scenario", type=Path, action="append", help="scenario files (default: the three shipped ones)")
     ap.add_argument("--samples", type=int, default=2400, help="renders to train on")
     ap.add_argument("--per-episode", type=int, default=12, help="renders sharing one world and renderer")
-    ap.add_argument("--steps", type=int, default=6000, help="optimiser steps")
+    ap.add_argument("--steps", type=int, default=11000, help="optimiser steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=256, help="training crop side, px (multiple of 32)")
     ap.add_argument("--imgsz", type=int, nargs=2, default=[480, 640], metavar=("H", "W"), help="model input size")
@@ -109,6 +144,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
     ap.add_argument("--max-minutes", type=float, default=38.0, help="stop training after this long")
+    ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="forward-pass precision")
     return ap.parse_args(argv)
 
 
@@ -126,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         size,
         args.cache_dir,
         per_episode=args.per_episode,
+        weights=None if args.scenario else WEIGHTS,
         progress=lambda it, n: tqdm(it, total=n, desc="render", unit="frame", dynamic_ncols=True),
     )
     n_boxes = sum(len(b) for b in data.boxes)

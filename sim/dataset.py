@@ -31,6 +31,7 @@ from sim.world import World
 PAD_VALUE = 114  # the detector's default letterbox grey
 MIN_VISIBLE = 0.5  # a target with less of its box inside the image is not learnt (class -1: ignore)
 MAX_OCCLUDED = 0.6  # nor is one with more of its box behind nearer targets
+THERMAL_SHARE = 0.3  # episodes rendered in thermal mode (the day figures are the ones with a target)
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,14 @@ class Samples:
         return self.data[self.offsets[i] : self.offsets[i] + h * w * 3].reshape(h, w, 3)
 
 
-def draw_episodes(n_scenarios: int, count: int, seed: int, thermal_share: float = 0.4) -> list[Episode]:
-    """``count`` random episodes cycling over ``n_scenarios`` scenarios (deterministic in ``seed``)."""
+def draw_episodes(weights: Sequence[int], count: int, seed: int, thermal_share: float = THERMAL_SHARE) -> list[Episode]:
+    """``count`` random episodes (deterministic in ``seed``) cycling over the scenarios, scenario ``i`` taking
+    ``weights[i]`` turns of each cycle (e.g. (2, 1, 1): half the episodes from the first scenario)."""
     rng = np.random.default_rng(seed)
+    cycle = [i for i, w in enumerate(weights) for _ in range(w)]
     return [
         Episode(
-            scenario=i % n_scenarios,
+            scenario=cycle[i % len(cycle)],
             seed=int(rng.integers(1000, 2**31 - 1)),  # 0..999 stay held out for evaluation
             mode="thermal" if rng.uniform() < thermal_share else "day",
             hfov_scale=float(np.exp(rng.uniform(math.log(0.6), math.log(1.5)))),
@@ -218,8 +221,8 @@ def render_episode(
         yield to_sample(image, gt.boxes, np.where(hidden, -1, gt.class_ids))
 
 
-def _cache_key(paths: Sequence[Path], count: int, seed: int, per_episode: int) -> str:
-    h = hashlib.sha256(json.dumps([count, seed, per_episode]).encode())
+def _cache_key(paths: Sequence[Path], weights: Sequence[int], count: int, seed: int, per_episode: int) -> str:
+    h = hashlib.sha256(json.dumps([count, seed, per_episode, list(weights), THERMAL_SHARE]).encode())
     here = Path(__file__).parent
     for path in (*paths, Path(__file__), *sorted(here.glob("render*.py")), here / "world.py"):
         h.update(path.read_bytes())
@@ -227,14 +230,15 @@ def _cache_key(paths: Sequence[Path], count: int, seed: int, per_episode: int) -
 
 
 def iter_renders(
-    paths: Sequence[Path], count: int, seed: int, per_episode: int
+    paths: Sequence[Path], weights: Sequence[int], count: int, seed: int, per_episode: int
 ) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
-    """Yield ``count`` samples: episodes of ``per_episode`` shots each, scenarios loaded once."""
+    """Yield ``count`` samples: episodes of ``per_episode`` shots each (scenario turns by ``weights``, see
+    ``draw_episodes``), scenarios loaded once."""
     scenarios = [load_scenario(p) for p in paths]
     rng = np.random.default_rng([seed, 1])
     n_episodes = -(-count // per_episode)
     left = count
-    for e in draw_episodes(len(paths), n_episodes, seed):
+    for e in draw_episodes(weights, n_episodes, seed):
         low = scenarios[e.scenario].platform.kind == "mss"
         shots = draw_shots(rng, min(per_episode, left), low_view=low)
         left -= len(shots)
@@ -249,20 +253,25 @@ def build_samples(
     cache_dir: Path,
     per_episode: int = 12,
     progress: object = None,
+    weights: Sequence[int] | None = None,
 ) -> Samples:
     """Render ``count`` samples (or load them from ``cache_dir`` when the same inputs were rendered before).
 
     ``size`` (H, W) is the model input (for each image's letterbox factor); ``per_episode`` renders share one World
     and Renderer; ``progress`` is an optional callable ``(iterable, total) -> iterable`` (e.g. tqdm) wrapping the
-    render loop. The cache key covers the scenario files, the simulator's sources, count, seed and per_episode.
+    render loop; ``weights``: each scenario's turns in the episode cycle (default one each). The cache key covers
+    the scenario files, the simulator's sources, count, seed, per_episode and weights.
     """
-    key = _cache_key(paths, count, seed, per_episode)
+    weights = list(weights or [1] * len(paths))
+    if len(weights) != len(paths) or min(weights) < 1:
+        raise ValueError(f"scenario weights {weights}: need one integer >= 1 per scenario ({len(paths)})")
+    key = _cache_key(paths, weights, count, seed, per_episode)
     folder = cache_dir / f"renders-{key}"
     img_path, meta_path = folder / "images.u8", folder / "boxes.npz"
     if not meta_path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         shapes, boxes, classes = [], [], []
-        renders = iter_renders(paths, count, seed, per_episode)
+        renders = iter_renders(paths, weights, count, seed, per_episode)
         wrapped = progress(renders, count) if callable(progress) else renders
         with img_path.open("wb") as f:
             for img, b, c in wrapped:

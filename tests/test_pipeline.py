@@ -1,4 +1,5 @@
-"""The inference loop: newest frame only, events to every sink, a failing frame does not stop it.
+"""The inference threads: newest frame only, events to every sink in frame order, a failing frame does not stop them,
+tracking of one frame overlaps inference of the next, stop() hands on the frames in hand.
 
 Unit test of one class: the stages are small in-memory stand-ins (the real ones are tested in their packages
 and together in tests/integration)."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,17 +41,32 @@ class SlotCamera:
 
 
 class SlowDetector:
-    def __init__(self, delay: float) -> None:
+    """Inference takes ``delay`` s, decoding ``decode_delay`` s; both log (what, seq, start, end) intervals."""
+
+    def __init__(self, delay: float, decode_delay: float = 0.0) -> None:
         self.class_names = ["person"]
-        self.delay = delay
+        self.delay, self.decode_delay = delay, decode_delay
         self.seen: list[int] = []
+        self.log: list[tuple[str, int, float, float]] = []
 
     def detect(self, frame: Frame) -> Detections:
+        return self.infer(frame)()
+
+    def infer(self, frame: Frame) -> Callable[[], Detections]:
         self.seen.append(frame.seq)
         if frame.seq == 3:
             raise RuntimeError("corrupt frame")
+        t0 = time.monotonic()
         time.sleep(self.delay)
-        return Detections(np.array([[0, 0, 10, 10]]), np.array([0.9]), np.array([0]))
+        self.log.append(("infer", frame.seq, t0, time.monotonic()))
+
+        def finish() -> Detections:
+            t1 = time.monotonic()
+            time.sleep(self.decode_delay)
+            self.log.append(("decode", frame.seq, t1, time.monotonic()))
+            return Detections(np.array([[0, 0, 10, 10]]), np.array([0.9]), np.array([0]))
+
+        return finish
 
 
 class EveryFrameTracker:
@@ -103,14 +120,24 @@ def test_slow_detector_only_sees_newest_frames_and_survives_errors() -> None:
     assert h["events"] == len(sink_a.batches)
 
 
-def test_gate_skips_frames() -> None:
-    class NoMotion:
-        def should_run(self, frame: Frame) -> bool:
-            return frame.seq % 2 == 0
-
-    sink = ListSink()
-    pipe = Pipeline(SlotCamera(), SlowDetector(0), EveryFrameTracker(), Locator(), Poses(), [sink], NoMotion())
-    for seq in (1, 2, 4, 5):
-        pipe.step(_frame(seq))
-    assert [b.frame_seq for b in sink.batches] == [2, 4]
-    assert pipe.health()["gated"] == 2
+def test_tracking_overlaps_the_next_inference_and_stop_hands_on_the_frames_in_hand() -> None:
+    cam, det, sink = SlotCamera(), SlowDetector(0.04, decode_delay=0.03), ListSink()
+    observed: list[tuple[int, float]] = []
+    pipe = Pipeline(
+        cam, det, EveryFrameTracker(), Locator(), Poses(), [sink], observer=lambda f, t: observed.append((f.seq, t))
+    )
+    pipe.start()
+    for seq in (1, 2, 4, 5, 6):  # one frame per inference: each is taken as soon as the model is free
+        cam.put(_frame(seq))
+        deadline = time.monotonic() + 2
+        while seq not in det.seen and time.monotonic() < deadline:
+            time.sleep(0.002)
+    pipe.stop()  # frame 6 is still being inferred or decoded: its events must reach the sink all the same
+    seqs = [b.frame_seq for b in sink.batches]
+    assert seqs == [1, 2, 4, 5, 6]
+    assert [seq for seq, _ in observed] == seqs
+    spans = {(what, seq): (a, b) for what, seq, a, b in det.log}
+    overlapped = [s for s in (1, 2, 4, 5) if spans[("decode", s)][0] < spans[("infer", s + 1 + (s == 2))][1]]
+    assert overlapped, f"decoding never ran while the next frame was inferred: {det.log}"
+    running = {t.name for t in threading.enumerate()}
+    assert not {"pipeline-track", "pipeline-infer"} & running, "threads left running"

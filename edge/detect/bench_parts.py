@@ -1,10 +1,11 @@
-"""Pieces of the vision benchmark: a stand-in model, a memory camera, the daemon-like pipeline loop, recall.
+"""Pieces of the vision benchmark: a stand-in model, a memory camera, the daemon's pipeline timed per frame, recall.
 
 Bench-only code (imports onnx; never imported by the daemon).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,9 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from edge.detect.nms import iou_matrix
+from edge.geo.locator import GroundGeolocator
+from edge.geo.settings import GeoSettings
+from edge.pipeline import Pipeline
 from edge.sources.camera import LatestSlot
 from edge.stages import CameraSource, Detector, Tracker
-from edge.types import Frame
+from edge.types import Frame, Pose
 
 
 def make_standin_model(path: Path, size: tuple[int, int] = (480, 640), nc: int = 3, seed: int = 0) -> Path:
@@ -109,32 +113,31 @@ class PipelineRun:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
+class LookingDown:
+    """A PoseStore with one pose: 120 m above the ground (the geolocator's default 0 m), camera 45 deg down."""
+
+    def pose_at(self, t_mono: float) -> Pose | None:
+        return Pose(t_mono, 42.6, 19.9, 120.0, cam_pitch=-math.pi / 4)
+
+
 def run_pipeline(camera: CameraSource, detector: Detector, tracker: Tracker, seconds: float) -> PipelineRun:
-    """The daemon's loop (newest frame -> detect -> track) on its own thread for ``seconds`` of wall time."""
+    """The daemon's ``Pipeline`` (its two threads, a geolocator with a pose, no sinks) on ``camera`` for ``seconds``
+    of wall time; every frame's age at inference and capture -> tracked latency come from its observer hook."""
     run = PipelineRun()
-    stop = threading.Event()
 
-    def loop() -> None:
-        seq = -1
-        while not stop.is_set():
-            frame = camera.latest(0.5, seq)
-            if frame is None:
-                continue
-            seq = frame.seq
-            run.age.append(time.monotonic() - frame.t_mono)
-            tracker.update(detector.detect(frame), frame.t_mono)
-            run.latency.append(time.monotonic() - frame.t_mono)
-            run.frames += 1
+    def observe(frame: Frame, t_infer: float) -> None:
+        run.age.append(t_infer - frame.t_mono)
+        run.latency.append(time.monotonic() - frame.t_mono)
+        run.frames += 1
 
-    worker = threading.Thread(target=loop, daemon=True)
+    pipe = Pipeline(camera, detector, tracker, GroundGeolocator(GeoSettings()), LookingDown(), [], observe)
     camera.start()
     if camera.latest(10.0) is None:
         raise RuntimeError("bench camera gave no frame")
     c0, t0 = time.process_time(), time.monotonic()
-    worker.start()
+    pipe.start()
     time.sleep(seconds)
-    stop.set()
-    worker.join(10)
+    pipe.stop()
     run.seconds, run.cpu_s = time.monotonic() - t0, time.process_time() - c0
     camera.stop()
     return run

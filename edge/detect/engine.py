@@ -1,6 +1,7 @@
-"""The ONNX detection engine: frame -> (gating) -> tiles -> preprocess -> onnxruntime -> decode -> filters -> NMS.
+"""The ONNX detection engine: frame -> (gating) -> tiles -> preprocess -> onnxruntime | decode -> filters -> NMS.
 
-``OnnxDetector`` satisfies ``edge.stages.Detector``; boxes come back in original-image pixels.
+``OnnxDetector`` satisfies ``edge.stages.Detector``; boxes come back in original-image pixels. ``infer`` does the
+part before the bar and returns the part after it, so a pipeline can overlap the two on consecutive frames.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from edge.detect.decoders import (
 from edge.detect.model import load_model
 from edge.detect.motion import MotionGate
 from edge.detect.nms import keep_mask, nms
-from edge.detect.preprocess import preprocess, to_original
+from edge.detect.preprocess import Transform, preprocess, to_original
 from edge.detect.session import ModelError
 from edge.detect.settings import DetectorSettings
 from edge.detect.tiling import tile_windows
@@ -76,26 +79,34 @@ class OnnxDetector:
         )
 
     def detect(self, frame: Frame) -> Detections:
-        """Boxes in ``frame.image`` pixels; with gating on, a static frame returns the last boxes (shifted by the
-        platform's motion) without running the model."""
+        """Boxes in ``frame.image`` pixels: ``infer(frame)()``."""
+        return self.infer(frame)()
+
+    def infer(self, frame: Frame) -> Callable[[], Detections]:
+        """The half of ``detect`` that needs the frame (gating, tiles, preprocessing, the model runs); returns the
+        other half (decoding, filters, NMS), which the pipeline runs on its second thread while the model works on
+        the next frame. With gating on, a static frame runs no model: its half returns the last boxes shifted by
+        the platform's motion. Call the returned halves in frame order."""
         self.frames += 1
         if self._gate is not None:
             d = self._gate.decide(frame.image, frame.t_mono)
             if not d.run:
                 self.gated += 1
-                last = self._last
-                if not len(last):
-                    return last
-                shift = np.asarray([*d.shift, *d.shift], np.float32)
-                return Detections(last.xyxy + shift, last.score, last.class_id)
+                return partial(self._shifted, np.asarray([*d.shift, *d.shift], np.float32))
         t = self.settings.tiling
-        h, w = frame.height, frame.width
-        parts: list[Decoded] = []
-        for x0, y0, x1, y1 in tile_windows(w, h, t.cols, t.rows, t.overlap, t.full_frame):
-            xyxy, score, cid = self._infer(frame.image[y0:y1, x0:x1])
-            if x0 or y0:
-                xyxy += np.asarray([x0, y0, x0, y0], np.float32)
-            parts.append((xyxy, score, cid))
+        runs = [
+            ((x0, y0), *self._infer(frame.image[y0:y1, x0:x1]))
+            for x0, y0, x1, y1 in tile_windows(frame.width, frame.height, t.cols, t.rows, t.overlap, t.full_frame)
+        ]
+        return partial(self._decode, runs)
+
+    def _shifted(self, shift: np.ndarray) -> Detections:
+        last = self._last
+        return Detections(last.xyxy + shift, last.score, last.class_id) if len(last) else last
+
+    def _decode(self, runs: list[tuple[tuple[int, int], list[np.ndarray], Transform]]) -> Detections:
+        """Model outputs of each tile (its origin in the frame, outputs, transform) -> the frame's detections."""
+        parts = [self._candidates(outs, tf, origin) for origin, outs, tf in runs]
         xyxy = np.concatenate([p[0] for p in parts])
         score = np.concatenate([p[1] for p in parts])
         cid = np.concatenate([p[2] for p in parts])
@@ -118,10 +129,10 @@ class OnnxDetector:
         if self._allowed is not None:
             self._allowed = np.concatenate([self._allowed, np.zeros(n - k, bool)])
 
-    def _infer(self, image: np.ndarray) -> Decoded:
-        """One model run on ``image`` -> candidates in ``image`` pixels above the lowest threshold."""
-        info, s = self.info, self.settings
-        tensor, tf = preprocess(image, info.spec, s.thermal, self._buf)
+    def _infer(self, image: np.ndarray) -> tuple[list[np.ndarray], Transform]:
+        """One model run on ``image``: (the model's outputs, the image -> model-input transform)."""
+        info = self.info
+        tensor, tf = preprocess(image, info.spec, self.settings.thermal, self._buf)
         self._buf = tensor
         t0 = time.perf_counter()
         outs = self.session.run(None, {info.input_name: tensor})
@@ -130,14 +141,22 @@ class OnnxDetector:
             self.inferences += 1
             self._infer_s += dt
             self._infer_last = dt
+        return outs, tf
+
+    def _candidates(self, outs: list[np.ndarray], tf: Transform, origin: tuple[int, int]) -> Decoded:
+        """One run's outputs -> candidates above the lowest threshold, in frame pixels (``origin``: the tile's
+        top-left corner in the frame)."""
+        info, s = self.info, self.settings
         if info.layout == "tf":
             decoded = decode_tf({role: outs[i] for role, i in info.tf_roles.items()}, self._min_score)
         else:
             out = next(o for o in outs if np.ndim(o) == 3)
             decode = {"yolov5": decode_yolov5, "yolov8": decode_yolov8, "end2end": decode_end2end}[info.layout]
             decoded = decode(np.asarray(out, np.float32), self._min_score)
-        xyxy = denormalise(decoded[0], s.boxes_normalized, info.layout, tf.dst)
-        return to_original(xyxy, tf), decoded[1], decoded[2]
+        xyxy = to_original(denormalise(decoded[0], s.boxes_normalized, info.layout, tf.dst), tf)
+        if origin != (0, 0):
+            xyxy += np.asarray([*origin, *origin], np.float32)
+        return xyxy, decoded[1], decoded[2]
 
     def health(self) -> Health:
         with self._lock:

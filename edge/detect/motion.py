@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from edge.detect.settings import GatingSettings
-from edge.types import Frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +74,6 @@ class MotionGate:
         if changed >= self.s.min_changed:
             return self._run(cur, t_mono, "motion", shift, changed)
         return GateDecision(False, "static", shift, changed)
-
-    def should_run(self, frame: Frame) -> bool:
-        """``edge.pipeline.FrameGate``: whether to run the detector on ``frame`` (for gating outside the detector)."""
-        return self.decide(frame.image, frame.t_mono).run
 
     def _run(self, cur: np.ndarray, t: float, why: str, shift: tuple[float, float], changed: float) -> GateDecision:
         self._ref, self._t_ref = cur, t
