@@ -50,9 +50,10 @@ class Detector(Protocol):
 
     def detect(self, frame: Frame) -> Detections: ...
 
-    def infer(self, frame: Frame) -> Callable[[], Detections]:
+    def infer(self, frame: Frame, ready: Callable[[], None] | None = None) -> Callable[[], Detections]:
         """Run the model on ``frame``; the returned call finishes the job (decoding): ``detect = infer(f)()``.
-        The halves of consecutive frames may overlap, called in frame order."""
+        The halves of consecutive frames may overlap, called in frame order. ``ready`` (optional) is called once,
+        just before the model starts to run."""
         ...
 
 

@@ -52,10 +52,12 @@ class SlowDetector:
     def detect(self, frame: Frame) -> Detections:
         return self.infer(frame)()
 
-    def infer(self, frame: Frame) -> Callable[[], Detections]:
+    def infer(self, frame: Frame, ready: Callable[[], None] | None = None) -> Callable[[], Detections]:
         self.seen.append(frame.seq)
         if frame.seq == 3:
             raise RuntimeError("corrupt frame")
+        if ready is not None:
+            ready()
         t0 = time.monotonic()
         time.sleep(self.delay)
         self.log.append(("infer", frame.seq, t0, time.monotonic()))

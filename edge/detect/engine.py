@@ -82,22 +82,28 @@ class OnnxDetector:
         """Boxes in ``frame.image`` pixels: ``infer(frame)()``."""
         return self.infer(frame)()
 
-    def infer(self, frame: Frame) -> Callable[[], Detections]:
+    def infer(self, frame: Frame, ready: Callable[[], None] | None = None) -> Callable[[], Detections]:
         """The half of ``detect`` that needs the frame (gating, tiles, preprocessing, the model runs); returns the
         other half (decoding, filters, NMS), which the pipeline runs on its second thread while the model works on
         the next frame. With gating on, a static frame runs no model: its half returns the last boxes shifted by
-        the platform's motion. Call the returned halves in frame order."""
+        the platform's motion. Call the returned halves in frame order.
+
+        ``ready`` is called once, when the first input tensor is made and the model is about to run (or at once
+        for a gated frame): the pipeline hands the previous frame's half on then, so that its Python work overlaps
+        the model run (which frees the GIL) rather than the preprocessing (which keeps taking it back)."""
         self.frames += 1
         if self._gate is not None:
             d = self._gate.decide(frame.image, frame.t_mono)
             if not d.run:
                 self.gated += 1
+                if ready is not None:
+                    ready()
                 return partial(self._shifted, np.asarray([*d.shift, *d.shift], np.float32))
         t = self.settings.tiling
-        runs = [
-            ((x0, y0), *self._infer(frame.image[y0:y1, x0:x1]))
-            for x0, y0, x1, y1 in tile_windows(frame.width, frame.height, t.cols, t.rows, t.overlap, t.full_frame)
-        ]
+        runs = []
+        for x0, y0, x1, y1 in tile_windows(frame.width, frame.height, t.cols, t.rows, t.overlap, t.full_frame):
+            runs.append(((x0, y0), *self._infer(frame.image[y0:y1, x0:x1], ready)))
+            ready = None
         return partial(self._decode, runs)
 
     def _shifted(self, shift: np.ndarray) -> Detections:
@@ -129,11 +135,14 @@ class OnnxDetector:
         if self._allowed is not None:
             self._allowed = np.concatenate([self._allowed, np.zeros(n - k, bool)])
 
-    def _infer(self, image: np.ndarray) -> tuple[list[np.ndarray], Transform]:
-        """One model run on ``image``: (the model's outputs, the image -> model-input transform)."""
+    def _infer(self, image: np.ndarray, ready: Callable[[], None] | None = None) -> tuple[list[np.ndarray], Transform]:
+        """One model run on ``image`` (``ready`` called just before it): (the model's outputs, the image ->
+        model-input transform)."""
         info = self.info
         tensor, tf = preprocess(image, info.spec, self.settings.thermal, self._buf)
         self._buf = tensor
+        if ready is not None:
+            ready()
         t0 = time.perf_counter()
         outs = self.session.run(None, {info.input_name: tensor})
         dt = time.perf_counter() - t0
