@@ -81,11 +81,6 @@ class Pipeline:
         running = bool(self._threads) and all(t.is_alive() for t in self._threads)
         return running and time.monotonic() - self._last_progress < 30
 
-    def step(self, frame: Frame) -> int:
-        """Run the whole chain on one frame on the calling thread; returns the number of events handed on."""
-        t0 = time.monotonic()
-        return self._finish(frame, t0, self._detector.infer(frame))
-
     def _finish(self, frame: Frame, t_infer: float, finish: Finish) -> int:
         """Decode, track, geolocate and hand on one frame's events; returns their number."""
         with self._lock:
