@@ -81,10 +81,8 @@ class Pipeline:
         running = bool(self._threads) and all(t.is_alive() for t in self._threads)
         return running and time.monotonic() - self._last_progress < 30
 
-    def _finish(self, frame: Frame, t_infer: float, finish: Finish) -> int:
-        """Decode, track, geolocate and hand on one frame's events; returns their number."""
-        with self._lock:
-            self._age_ms.append((t_infer - frame.t_mono) * 1000.0)
+    def _finish(self, frame: Frame, t_infer: float, finish: Finish) -> None:
+        """Decode, track, geolocate and hand on one frame's events."""
         tracks = self._tracker.update(finish(), frame.t_mono)
         n = 0
         if len(tracks):
@@ -93,12 +91,12 @@ class Pipeline:
                 sink.submit(batch)
             n = len(batch.events)
         with self._lock:
+            self._age_ms.append((t_infer - frame.t_mono) * 1000.0)
             self._frames += 1
             self._events += n
             self._recent.append(time.monotonic())
         if self._observer is not None:
             self._observer(frame, t_infer)
-        return n
 
     def _failed(self, frame: Frame, stage: str) -> None:
         with self._lock:
@@ -106,17 +104,19 @@ class Pipeline:
         log.exception("pipeline: %s of frame %d failed", stage, frame.seq)
 
     def _infer_loop(self) -> None:
-        pending: list[tuple[Frame, float, Finish]] = []  # the previous frame, not yet handed to the track thread
+        pending: tuple[Frame, float, Finish] | None = None  # the previous frame, not yet handed to the track thread
 
         def hand_on() -> None:  # waits while the track thread is a frame behind
-            while pending:
-                self._handoff.put(pending.pop())
+            nonlocal pending
+            if pending is not None:
+                self._handoff.put(pending)
+                pending = None
 
         try:
             while not self._stop.is_set():
                 self._last_progress = time.monotonic()
                 # with a frame in hand, only look whether the next is there: never hold one back waiting for a camera
-                frame = self._camera.latest(timeout=0.0 if pending else 0.5, after_seq=self._last_seq)
+                frame = self._camera.latest(timeout=0.5 if pending is None else 0.0, after_seq=self._last_seq)
                 if frame is None:
                     hand_on()
                     continue
@@ -129,7 +129,7 @@ class Pipeline:
                     continue
                 finally:
                     hand_on()
-                pending.append((frame, t0, finish))
+                pending = (frame, t0, finish)
         finally:
             hand_on()
             self._handoff.put(None)
