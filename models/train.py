@@ -7,7 +7,8 @@ Fixed seed; about 40 minutes on 2 CPU cores (render ~3 min, train at most 38 min
 models/edge-default.labels.txt. The model is for the simulator and the demo only, not for field use.
 
 Speed: training crops are cut and augmented on a second thread while the network trains (the augmentation is
-~15 % of a step), and the forward pass runs in bfloat16 (autocast) where the CPU has native bf16 (AVX512-BF16 /
+~15 % of a step), the network is compiled (torch.compile, ~1.3x a step) where a C++ compiler is found,
+and the forward pass runs in bfloat16 (autocast) where the CPU has native bf16 (AVX512-BF16 /
 AMX), ~1.8x faster than float32 on the machine this was built on; the weights, the loss and the optimiser stay
 float32. ``--precision fp32`` turns it off.
 """
@@ -15,9 +16,11 @@ float32. ``--precision fp32`` turns it off.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -62,6 +65,32 @@ def use_bf16(precision: str) -> bool:
     return precision == "bf16"
 
 
+def use_compile(mode: str) -> bool:
+    """torch.compile for "on", or for "auto" when a C++ compiler is on PATH (inductor builds CPU kernels with it)."""
+    if mode == "auto":
+        return any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
+    return mode == "on"
+
+
+class Ema:
+    """Exponential moving average of a network's weights (what gets exported): decay ramps up as
+    ``decay * (1 - exp(-updates / ramp))`` so that early, poor weights are forgotten fast."""
+
+    def __init__(self, net: DetNet, decay: float = 0.999, ramp: float = 1000.0) -> None:
+        self.net = copy.deepcopy(net).eval()
+        self.decay, self.ramp, self.updates = decay, ramp, 0
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        self.updates += 1
+        d = self.decay * (1.0 - math.exp(-self.updates / self.ramp))
+        torch._foreach_lerp_(list(self.net.parameters()), list(net.parameters()), 1.0 - d)
+        for mine, theirs in zip(self.net.buffers(), net.buffers(), strict=True):
+            mine.copy_(theirs)
+
+
 def make_batch(
     rng: np.random.Generator, data: Samples, batch: int, crop: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -85,8 +114,11 @@ def make_batch(
 
 def train(args: argparse.Namespace, data: Samples) -> DetNet:
     """AdamW with warm-up and cosine decay for ``args.steps`` steps; on a slow or busy machine the decay follows
-    the time budget ``args.max_minutes`` instead, so a run cut short still ends at a low learning rate."""
+    the time budget ``args.max_minutes`` instead, so a run cut short still ends at a low learning rate.
+    Returns the moving average of the weights (``Ema``)."""
     net = DetNet(nc=len(CLASS_NAMES), width=args.width)
+    ema = Ema(net)
+    forward = torch.compile(net) if use_compile(args.compile) else net  # ~1.3x a step; ~70 s to compile
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
     warm = min(200, args.steps // 10)
 
@@ -110,13 +142,14 @@ def train(args: argparse.Namespace, data: Samples) -> DetNet:
             group["lr"] = args.lr * lr_at(step, time.monotonic() - start)
         x, gt_box, gt_cls, weight = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            outs = net(x)
+            outs = forward(x)
         outs = [(d.float(), c.float()) for d, c in outs]
         loss, parts = detection_loss(outs, gt_box, gt_cls, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
+        ema.update(net)
         for k, v in {"loss": float(loss.detach()), **parts}.items():
             avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
         if step % 10 == 0:
@@ -125,7 +158,7 @@ def train(args: argparse.Namespace, data: Samples) -> DetNet:
             bar.write(f"time budget of {args.max_minutes} min reached at step {step}; stopping early")
             break
     bar.close()
-    return net.eval()
+    return ema.net
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -144,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("TRAIN_THREADS", "2")))
     ap.add_argument("--max-minutes", type=float, default=38.0, help="stop training after this long")
+    ap.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile the network")
     ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="forward-pass precision")
     return ap.parse_args(argv)
 

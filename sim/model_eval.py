@@ -4,7 +4,8 @@ The model runs through the daemon's own detector (``edge.detect.engine.OnnxDetec
 thermal gain, decoding and NMS), so the numbers are what ``edge run`` would see. Matching is greedy per class
 in descending score order at IoU >= 0.5. Targets shorter than ``--min-height`` px, mostly outside the image or
 mostly hidden behind nearer targets are "don't care": missing them is no miss and a detection that matches one is
-no false positive.
+no false positive. As in COCO's size-limited evaluation, a detection that matches nothing and is itself shorter
+than ``--min-height`` is not judged either (counted apart as "small"; ``--strict`` makes it a false positive).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ class ClassTally:
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    small: int = 0  # unmatched detections under the size limit: not judged
     ious: list[float] = field(default_factory=list)
 
     def add(self, other: ClassTally) -> None:
         self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
+        self.small += other.small
         self.ious.extend(other.ious)
 
     def summary(self) -> dict[str, float | int | None]:
@@ -50,6 +53,7 @@ class ClassTally:
             "tp": self.tp,
             "fp": self.fp,
             "fn": self.fn,
+            "small_unmatched": self.small,
             "precision": p,
             "recall": r,
             "mean_iou": miou,
@@ -62,19 +66,24 @@ def match_frame(
     gt_xyxy: npt.NDArray[np.float32],
     gt_counts: npt.NDArray[np.bool_],
     iou_thr: float = IOU_MATCH,
+    min_height: float = 0.0,
 ) -> ClassTally:
     """Greedy matching of one class in one frame.
 
     pred_xyxy (P, 4), pred_score (P,), gt_xyxy (G, 4) pixels; gt_counts (G,) False for don't-care targets.
     Predictions in descending score take the free counted target of highest IoU >= ``iou_thr`` (true positive),
-    else a free don't-care target (ignored), else are false positives; counted targets left free are misses.
+    else a free don't-care target (ignored), else are false positives, unless shorter than ``min_height`` px
+    (then "small", not judged); counted targets left free are misses.
     """
     tally = ClassTally()
     free = np.ones(len(gt_xyxy), bool)
-    ious = iou_matrix(np.asarray(pred_xyxy, np.float32), np.asarray(gt_xyxy, np.float32)) if len(gt_xyxy) else None
+    pred_xyxy = np.asarray(pred_xyxy, np.float32).reshape(-1, 4)
+    small = pred_xyxy[:, 3] - pred_xyxy[:, 1] < min_height
+    ious = iou_matrix(pred_xyxy, np.asarray(gt_xyxy, np.float32)) if len(gt_xyxy) else None
     for i in np.argsort(-np.asarray(pred_score), kind="stable"):
         if ious is None:
-            tally.fp += 1
+            tally.small += int(small[i])
+            tally.fp += int(not small[i])
             continue
         row = np.where(free & (ious[i] >= iou_thr), ious[i], -1.0)
         counted = np.where(gt_counts, row, -1.0)
@@ -85,6 +94,8 @@ def match_frame(
             free[j] = False
         elif row.max() >= iou_thr:
             free[int(row.argmax())] = False
+        elif small[i]:
+            tally.small += 1
         else:
             tally.fp += 1
     tally.fn = int(np.count_nonzero(free & gt_counts))
@@ -109,15 +120,17 @@ def tally_frame(
     gt_cls: npt.NDArray[np.integer],
     counted: npt.NDArray[np.bool_],
     n_classes: int,
+    min_height: float = 0.0,
 ) -> list[ClassTally]:
     """Per-class tallies (index = class id) of one frame's detections against its ground truth boxes (G, 4),
-    classes (G,) and ``counted`` (G,) (False: don't care)."""
+    classes (G,) and ``counted`` (G,) (False: don't care); unmatched detections under ``min_height`` px are
+    not judged."""
     gt_xyxy = np.asarray(gt_xyxy, np.float32).reshape(-1, 4)
     gt_cls = np.asarray(gt_cls, np.int64).reshape(-1)
     out = []
     for c in range(n_classes):
         p, g = dets.class_id == c, gt_cls == c
-        out.append(match_frame(dets.xyxy[p], dets.score[p], gt_xyxy[g], counted[g]))
+        out.append(match_frame(dets.xyxy[p], dets.score[p], gt_xyxy[g], counted[g], min_height=min_height))
     return out
 
 
@@ -130,11 +143,12 @@ def evaluate(
     min_height: float,
     conf: float | None = None,
     base: DetectorSettings | None = None,
+    strict: bool = False,
 ) -> dict[str, object]:
     """Render ``frames`` frames spread over the scenario (world and renderer seeded with ``seed``), detect, match.
 
     ``base``: the daemon's detector settings to use (its model path is replaced by ``model``; default: the
-    defaults). Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
+    defaults); ``strict``: unmatched detections under ``min_height`` are false positives too. Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
     """
     from edge.detect.engine import OnnxDetector
     from edge.types import Frame
@@ -158,7 +172,9 @@ def evaluate(
         image, gt = renderer.render(float(t))
         dets = detector.detect(Frame(image=image, t_mono=float(t), t_utc=float(t), seq=i))
         counted = counted_targets(gt.boxes, gt.visible_frac, gt.occluded, min_height)
-        for total, part in zip(totals, tally_frame(dets, gt.boxes, gt.class_ids, counted, len(names)), strict=True):
+        small_limit = 0.0 if strict else min_height
+        parts = tally_frame(dets, gt.boxes, gt.class_ids, counted, len(names), small_limit)
+        for total, part in zip(totals, parts, strict=True):
             total.add(part)
     overall = ClassTally()
     for total in totals:
@@ -170,6 +186,7 @@ def evaluate(
         "frames": frames,
         "seed": seed,
         "min_height_px": min_height,
+        "small_detections": "false positives" if strict else "not judged",
         "iou_match": IOU_MATCH,
         "conf_threshold": settings.conf_threshold,
         "tiling": settings.tiling.model_dump(),
@@ -186,14 +203,16 @@ def format_report(report: dict[str, object]) -> str:
     """The report as a small text table."""
     lines = [
         f"model {report['model']}  scenario {report['scenario']}  mode {report['mode']}  frames {report['frames']}  "
-        f"seed {report['seed']}  targets >= {report['min_height_px']} px  conf >= {report['conf_threshold']}",
-        f"{'class':<10}{'targets':>8}{'tp':>6}{'fp':>6}{'fn':>6}{'precision':>11}{'recall':>8}{'mean IoU':>10}",
+        f"seed {report['seed']}  targets >= {report['min_height_px']} px  conf >= {report['conf_threshold']}  "
+        f"smaller unmatched detections: {report.get('small_detections', 'not judged')}",
+        f"{'class':<10}{'targets':>8}{'tp':>6}{'fp':>6}{'fn':>6}{'small':>7}{'precision':>11}{'recall':>8}"
+        f"{'mean IoU':>10}",
     ]
     rows = dict(report["classes"])  # type: ignore[call-overload]
     rows["all"] = report["all"]
     for name, s in rows.items():
         lines.append(
-            f"{name:<10}{s['targets']:>8}{s['tp']:>6}{s['fp']:>6}{s['fn']:>6}"
+            f"{name:<10}{s['targets']:>8}{s['tp']:>6}{s['fp']:>6}{s['fn']:>6}{s.get('small_unmatched', 0):>7}"
             f"{_fmt(s['precision']):>11}{_fmt(s['recall']):>8}{_fmt(s['mean_iou']):>10}"
         )
     return "\n".join(lines)
@@ -208,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=["day", "thermal"], default=None, help="camera mode (default: the scenario's)")
     ap.add_argument("--min-height", type=float, default=16.0, help="targets shorter than this (px) are don't-care")
     ap.add_argument("--conf", type=float, default=None, help="confidence threshold (default: the detector's)")
+    ap.add_argument(
+        "--strict", action="store_true", help="unmatched detections under --min-height count as false positives"
+    )
     ap.add_argument("--min-precision", type=float, default=None, help="exit 1 when overall precision is below this")
     ap.add_argument("--min-recall", type=float, default=None, help="exit 1 when overall recall is below this")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -230,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as err:
             print(f"edge model eval: {err}", file=sys.stderr)
             return 2
-    report = evaluate(args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf, base)
+    report = evaluate(
+        args.model, args.scenario, args.frames, args.seed, args.mode, args.min_height, args.conf, base, args.strict
+    )
     print(json.dumps(report) if args.json else format_report(report))
     overall = report["all"]
     assert isinstance(overall, dict)

@@ -153,7 +153,7 @@ def _class_count(layout: str, shapes: list[tuple[int, ...]]) -> int | None:
 
 def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
     """Open ``s.model`` and work out labels, layout and preprocessing; raise ModelError naming the config key."""
-    sess = open_session(s.model, s.providers, s.intra_op_threads, s.inter_op_threads, s.spin_wait)
+    sess = open_session(s.model, s.providers, s.intra_op_threads, s.inter_op_threads, s.spin_wait, s.spin_between_runs)
     inputs = sess.get_inputs()
     if len(inputs) != 1:
         raise ModelError(

@@ -41,11 +41,18 @@ def resolve_providers(wanted: Sequence[str], available: Sequence[str] | None = N
 
 
 def open_session(
-    path: str | Path, providers: Sequence[str], intra: int = 0, inter: int = 0, spin: bool = True
+    path: str | Path,
+    providers: Sequence[str],
+    intra: int = 0,
+    inter: int = 0,
+    spin: bool = True,
+    spin_between_runs: bool = False,
 ) -> ort.InferenceSession:
     """An InferenceSession on the first usable provider; raise ModelError for a missing or unreadable file.
 
-    intra/inter: thread counts (0 = onnxruntime's default); spin: let idle worker threads busy-wait."""
+    intra/inter: thread counts (0 = onnxruntime's default); spin: let idle worker threads busy-wait for work
+    during a run; spin_between_runs: and go on spinning after it returns (else they stop at once and the cores
+    go to the rest of the pipeline until the next run)."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"detector.model: no model file at {str(p)!r}; set detector.model to an .onnx file")
@@ -58,6 +65,8 @@ def open_session(
     if not spin:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    elif not spin_between_runs:
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
     chosen = resolve_providers(providers)
     try:
         sess = ort.InferenceSession(str(p), sess_options=opts, providers=chosen)

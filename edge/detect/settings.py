@@ -163,8 +163,14 @@ class DetectorSettings(Section):
     spin_wait: bool = Field(
         True,
         title="Spin-wait threads",
-        description="onnxruntime's worker threads busy-wait between runs (lower latency); false frees the CPU "
-        "for the camera and other work on small boards.",
+        description="onnxruntime's worker threads busy-wait for work during a run (lower latency); false frees "
+        "the CPU for the camera and other work on small boards.",
+    )
+    spin_between_runs: bool = Field(
+        False,
+        title="Spin between runs",
+        description="Worker threads go on busy-waiting after a run returns; false (default) stops them at once, "
+        "so decoding, tracking and the next frame's preprocessing get the cores between runs.",
     )
     warmup_runs: int = Field(2, title="Warm-up runs", description="Inferences on a blank input at start.", ge=0)
     preprocess: PreprocessSettings = Field(default_factory=PreprocessSettings, title="Preprocessing")

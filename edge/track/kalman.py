@@ -14,7 +14,8 @@ STD_POS = 1.0 / 20.0
 STD_VEL = 1.0 / 160.0
 Q_POS = 1.0 / 10.0
 Q_VEL = 1.0 / 2.0
-_H = np.hstack([np.eye(4), np.zeros((4, 4))]).astype(np.float64)
+_Q2 = np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2  # process noise variance per (height px)^2 per second
+_DIAG = np.arange(8)
 
 
 def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
@@ -44,16 +45,15 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarr
     """Advance each state by its own ``dt`` (T,) seconds; noise per second of prediction."""
     if not len(mean):
         return mean, cov
-    # F = [[I, dt I], [0, I]] applied blockwise: x' = x + dt v; P' = F P F^T
-    d = dt[:, None, None]
-    mean = np.concatenate([mean[:, :4] + mean[:, 4:] * dt[:, None], mean[:, 4:]], axis=1)
-    p11, p12, p21, p22 = cov[:, :4, :4], cov[:, :4, 4:], cov[:, 4:, :4], cov[:, 4:, 4:]
-    top = np.concatenate([p11 + d * (p12 + p21) + d * d * p22, p12 + d * p22], axis=2)
-    bottom = np.concatenate([p21 + d * p22, p22], axis=2)
-    cov = np.concatenate([top, bottom], axis=1)
-    h = np.maximum(mean[:, 3:4], 1.0)
-    q = np.hstack([Q_POS * h * np.ones((1, 4)), Q_VEL * h * np.ones((1, 4))]) ** 2 * np.maximum(dt, 1e-3)[:, None]
-    cov[:, np.arange(8), np.arange(8)] += q
+    d = dt[:, None]
+    mean = mean.copy()
+    mean[:, :4] += mean[:, 4:] * d
+    # P' = F P F^T with F = [[I, dt I], [0, I]]: add dt x the velocity rows, then dt x the velocity columns
+    cov = cov.copy()
+    cov[:, :4, :] += d[:, :, None] * cov[:, 4:, :]
+    cov[:, :, :4] += d[:, None, :] * cov[:, :, 4:]
+    h2 = np.maximum(mean[:, 3], 1.0) ** 2
+    cov[:, _DIAG, _DIAG] += _Q2 * (h2 * np.maximum(dt, 1e-3))[:, None]
     return mean, cov
 
 
@@ -62,12 +62,10 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
     if not len(mean):
         return mean, cov
     z = xyxy_to_cxcywh(boxes.astype(np.float64))
-    h = np.maximum(mean[:, 3], 1.0)
-    r = (STD_POS * h) ** 2
-    s = cov[:, :4, :4].copy()
-    s[:, np.arange(4), np.arange(4)] += r[:, None]
-    pht = cov @ _H.T  # (T, 8, 4)
-    gain = np.transpose(np.linalg.solve(s, np.transpose(pht, (0, 2, 1))), (0, 2, 1))  # (T, 8, 4)
-    mean = mean + np.einsum("nij,nj->ni", gain, z - mean[:, :4])
-    cov = cov - gain @ _H @ cov
+    r = (STD_POS * np.maximum(mean[:, 3], 1.0)) ** 2
+    s = cov[:, :4, :4].copy()  # H P H^T + R with H = [I 0]
+    s[:, _DIAG[:4], _DIAG[:4]] += r[:, None]
+    gain = np.linalg.solve(s, cov[:, :4, :]).transpose(0, 2, 1)  # K = P H^T S^-1 (S and P symmetric), (T, 8, 4)
+    mean = mean + (gain @ (z - mean[:, :4])[:, :, None])[:, :, 0]
+    cov = cov - gain @ cov[:, :4, :]
     return mean, cov

@@ -43,6 +43,22 @@ def test_nms_is_class_aware_and_best_first() -> None:
     assert len(nms(arr([]), np.empty(0, np.float32), np.empty(0, np.int64), 0.5)) == 0
 
 
+def test_nms_agrees_with_greedy_reference_on_random_boxes() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(1, 60))
+        xy = rng.uniform(0, 200, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(2, 40, (n, 2))], 1).astype(np.float32)
+        score = rng.uniform(0.3, 1.0, n).astype(np.float32)
+        cls = rng.integers(0, 3, n)
+        kept: list[int] = []  # the definition: best first, drop a box overlapping a kept one of its class > iou
+        for i in np.argsort(-score, kind="stable"):
+            same = [k for k in kept if cls[k] == cls[i]]
+            if not same or iou_matrix(boxes[[i]], boxes[same]).max() <= 0.45:
+                kept.append(int(i))
+        assert nms(boxes, score, cls, iou=0.45).tolist() == kept
+
+
 def test_points_in_polygon() -> None:
     square = np.asarray([[0, 0], [10, 0], [10, 10], [0, 10]], np.float32)
     pts = np.asarray([[5, 5], [15, 5], [-1, 5], [9.9, 9.9]], np.float32)

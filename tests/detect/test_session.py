@@ -46,3 +46,25 @@ def test_session_without_spinning_runs() -> None:
     sess = open_session(MODEL, ["cpu"], intra=2, inter=1, spin=False)
     out = sess.run(None, {"images": np.zeros((1, 3, 320, 320), np.float32)})[0]
     assert out.shape == (1, 6, 100)
+
+
+@pytest.mark.parametrize(
+    ("spin", "between", "entries"),
+    [
+        (True, False, {"session.force_spinning_stop": "1", "session.intra_op.allow_spinning": ""}),
+        (True, True, {"session.force_spinning_stop": "", "session.intra_op.allow_spinning": ""}),
+        (False, False, {"session.force_spinning_stop": "", "session.intra_op.allow_spinning": "0"}),
+    ],
+)
+def test_spinning_settings_reach_the_session(spin: bool, between: bool, entries: dict[str, str]) -> None:
+    sess = open_session(MODEL, ["cpu"], intra=2, inter=1, spin=spin, spin_between_runs=between)
+    opts = sess.get_session_options()
+
+    def entry(key: str) -> str:
+        try:
+            return str(opts.get_session_config_entry(key))
+        except RuntimeError:  # not set
+            return ""
+
+    assert {k: entry(k) for k in entries} == entries
+    assert sess.run(None, {"images": np.zeros((1, 3, 320, 320), np.float32)})[0].shape == (1, 6, 100)

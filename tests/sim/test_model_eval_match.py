@@ -40,6 +40,21 @@ def test_match_frame_without_ground_truth_counts_false_positives() -> None:
     assert (t.tp, t.fp, t.fn) == (0, 1, 0)
 
 
+def test_unmatched_detections_under_the_size_limit_are_not_judged() -> None:
+    # a 12 px loose box beside the first target (IoU 0), a 16 px one elsewhere, an exact 20 px hit
+    preds = np.array([[30, 0, 40, 12], [60, 0, 70, 16], [0, 0, 10, 20]], F)
+    scores = np.array([0.9, 0.8, 0.7], F)
+    t = match_frame(preds, scores, GT, np.array([True, False]), min_height=16.0)
+    assert (t.tp, t.fp, t.fn, t.small) == (1, 1, 0, 1)
+    strict = match_frame(preds, scores, GT, np.array([True, False]))
+    assert (strict.tp, strict.fp, strict.fn, strict.small) == (1, 2, 0, 0)
+    # a small box that does hit a counted target still counts as a hit
+    hit = match_frame(np.array([[100, 100, 110, 112]], F), np.array([0.9], F), GT[1:], np.array([True]), 0.5, 16.0)
+    assert (hit.tp, hit.fp, hit.small) == (1, 0, 0)
+    alone = match_frame(preds[:1], scores[:1], np.empty((0, 4), F), np.empty(0, bool), min_height=16.0)
+    assert (alone.fp, alone.small) == (0, 1)
+
+
 def test_tally_frame_matches_per_class() -> None:
     gt = np.array([[0, 0, 10, 20], [50, 50, 60, 60], [200, 200, 260, 230]], F)
     gt_cls = np.array([0, 0, 1])
@@ -77,6 +92,7 @@ def test_summary_and_report() -> None:
         "tp": 9,
         "fp": 1,
         "fn": 3,
+        "small_unmatched": 0,
         "precision": 0.9,
         "recall": 0.75,
         "mean_iou": pytest.approx(0.7),

@@ -131,3 +131,20 @@ def test_kalman_predict_matches_the_matrix_form() -> None:
         q = np.diag(c2[i] - f @ cov[i] @ f.T)
         np.testing.assert_allclose(c2[i] - f @ cov[i] @ f.T, np.diag(q), atol=1e-9)  # only process noise added
         assert (q > 0).all()
+
+
+def test_kalman_update_matches_the_matrix_form() -> None:
+    rng = np.random.default_rng(4)
+    mean = rng.normal(size=(4, 8)) + np.asarray([100, 100, 30, 60, 0, 0, 0, 0])
+    a = rng.normal(size=(4, 8, 8))
+    cov = a @ np.transpose(a, (0, 2, 1)) + np.eye(8)
+    boxes = rng.uniform(0, 200, (4, 2))
+    boxes = np.concatenate([boxes, boxes + rng.uniform(5, 50, (4, 2))], 1)
+    m2, c2 = kalman.update(mean, cov, boxes)
+    h = np.hstack([np.eye(4), np.zeros((4, 4))])
+    for i in range(4):
+        z = kalman.xyxy_to_cxcywh(boxes[i : i + 1])[0]
+        s = h @ cov[i] @ h.T + np.eye(4) * (kalman.STD_POS * mean[i, 3]) ** 2
+        k = cov[i] @ h.T @ np.linalg.inv(s)
+        np.testing.assert_allclose(m2[i], mean[i] + k @ (z - h @ mean[i]), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(c2[i], (np.eye(8) - k @ h) @ cov[i], rtol=1e-9, atol=1e-9)
