@@ -20,8 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detect.nms import iou_matrix
-from edge.detect.settings import DetectorSettings
+from edge.detect.settings import DetectorSettings, TilingSettings
 from edge.types import Detections
+from sim.daemon_config import scenario_sections
 
 IOU_MATCH = 0.5
 MIN_VISIBLE = 0.5  # targets with less of their box inside the image are don't-care
@@ -148,7 +149,7 @@ def evaluate(
     """Render ``frames`` frames spread over the scenario (world and renderer seeded with ``seed``), detect, match.
 
     ``base``: the daemon's detector settings to use (its model path is replaced by ``model``; default: the
-    defaults); ``strict``: unmatched detections under ``min_height`` are false positives too. Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
+    defaults, with the tiles ``sim.daemon_config`` gives the demo's daemon for this scenario's camera); ``strict``: unmatched detections under ``min_height`` are false positives too. Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
     """
     from edge.detect.engine import OnnxDetector
     from edge.types import Frame
@@ -158,6 +159,9 @@ def evaluate(
 
     sc = load_scenario(scenario)
     update: dict[str, object] = {"model": str(model)}
+    tiling = scenario_sections(sc).get("detector.tiling")
+    if base is None and tiling:  # the tiles the demo's daemon runs on this scenario's camera
+        update["tiling"] = TilingSettings(**tiling)
     if conf is not None:
         update["conf_threshold"] = conf
     settings = (base or DetectorSettings()).model_copy(update=update)

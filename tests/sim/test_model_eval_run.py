@@ -73,3 +73,11 @@ def test_daemon_detector_settings_apply(tmp_path: Path, capsys: pytest.CaptureFi
     cfg.write_text("[detector]\nconf_treshold = 0.5\n")
     assert main(["--model", str(MODEL), *ARGS, "--config", str(cfg)]) == 2
     assert "detector.conf_treshold: unknown key" in capsys.readouterr().err
+
+
+def test_the_scenarios_own_tiles_apply_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    ridge = ["--scenario", str(ROOT / "sim" / "scenarios" / "mss-ridge.toml"), "--frames", "1", "--json"]
+    rc, rep = _run(capsys, ["--model", str(MODEL), *ridge])  # a 1280 px mast camera: the demo's daemon tiles 2 x 2
+    assert rc == 0 and (rep["tiling"]["cols"], rep["tiling"]["rows"]) == (2, 2)
+    rc, rep = _run(capsys, ["--model", str(MODEL), *ARGS[:2], "--frames", "1", "--json"])
+    assert rc == 0 and (rep["tiling"]["cols"], rep["tiling"]["rows"]) == (1, 1)
