@@ -82,20 +82,19 @@ def match_frame(
     small = pred_xyxy[:, 3] - pred_xyxy[:, 1] < min_height
     ious = iou_matrix(pred_xyxy, np.asarray(gt_xyxy, np.float32)) if len(gt_xyxy) else None
     for i in np.argsort(-np.asarray(pred_score), kind="stable"):
-        if ious is None:
-            tally.small += int(small[i])
-            tally.fp += int(not small[i])
-            continue
-        row = np.where(free & (ious[i] >= iou_thr), ious[i], -1.0)
-        counted = np.where(gt_counts, row, -1.0)
-        if counted.max() >= iou_thr:
-            j = int(counted.argmax())
-            tally.tp += 1
-            tally.ious.append(float(ious[i, j]))
-            free[j] = False
-        elif row.max() >= iou_thr:
-            free[int(row.argmax())] = False
-        elif small[i]:
+        if ious is not None:
+            row = np.where(free & (ious[i] >= iou_thr), ious[i], -1.0)
+            counted = np.where(gt_counts, row, -1.0)
+            if counted.max() >= iou_thr:
+                j = int(counted.argmax())
+                tally.tp += 1
+                tally.ious.append(float(ious[i, j]))
+                free[j] = False
+                continue
+            if row.max() >= iou_thr:
+                free[int(row.argmax())] = False
+                continue
+        if small[i]:
             tally.small += 1
         else:
             tally.fp += 1
@@ -149,7 +148,9 @@ def evaluate(
     """Render ``frames`` frames spread over the scenario (world and renderer seeded with ``seed``), detect, match.
 
     ``base``: the daemon's detector settings to use (its model path is replaced by ``model``; default: the
-    defaults, with the tiles ``sim.daemon_config`` gives the demo's daemon for this scenario's camera); ``strict``: unmatched detections under ``min_height`` are false positives too. Returns the JSON-able report: settings, per-class summaries ("classes") and the total ("all").
+    defaults, with the tiles ``sim.daemon_config`` gives the demo's daemon for this scenario's camera);
+    ``strict``: unmatched detections under ``min_height`` are false positives too. Returns the JSON-able report:
+    settings, per-class summaries ("classes") and the total ("all").
     """
     from edge.detect.engine import OnnxDetector
     from edge.types import Frame
