@@ -113,16 +113,18 @@ class OnnxDetector:
     def _decode(self, runs: list[tuple[tuple[int, int], list[np.ndarray], Transform]]) -> Detections:
         """Model outputs of each tile (its origin in the frame, outputs, transform) -> the frame's detections."""
         parts = [self._candidates(outs, tf, origin) for origin, outs, tf in runs]
-        xyxy = np.concatenate([p[0] for p in parts])
-        score = np.concatenate([p[1] for p in parts])
-        cid = np.concatenate([p[2] for p in parts])
+        if len(parts) == 1:
+            xyxy, score, cid = parts[0]
+        else:
+            xyxy, score, cid = (np.concatenate([p[i] for p in parts]) for i in range(3))
         if len(cid) and int(cid.max()) >= len(self.class_names):
             self._grow_classes(int(cid.max()) + 1)
         ok = keep_mask(xyxy, score, cid, self._thresholds, self._allowed, self.settings.min_box_px, self._masks)
         xyxy, score, cid = xyxy[ok], score[ok], cid[ok]
         groups = np.zeros_like(cid) if self.settings.agnostic_nms else cid
         keep = nms(xyxy, score, groups, self.settings.iou_threshold, self.settings.max_detections)
-        dets = Detections(xyxy[keep], score[keep], cid[keep])
+        # valid by construction (float32 finite boxes, float32 scores, int64 classes): skip the checks
+        dets = Detections.trusted(xyxy[keep], score[keep], cid[keep], np.full(len(keep), -1, np.int64))
         self._last = dets
         return dets
 

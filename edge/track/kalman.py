@@ -14,31 +14,31 @@ STD_POS = 1.0 / 20.0
 STD_VEL = 1.0 / 160.0
 Q_POS = 1.0 / 10.0
 Q_VEL = 1.0 / 2.0
-_Q2 = np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2  # process noise variance per (height px)^2 per second
-_DIAG = np.arange(8)
+_Q = np.diag(np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2)  # process noise covariance per (height px)^2 per second
+_P0 = np.diag(np.array([2 * STD_POS] * 4 + [10 * STD_VEL] * 4) ** 2)  # initial covariance per (height px)^2
+_R = np.eye(4) * STD_POS**2  # measurement noise covariance per (height px)^2
+# box conversions as one matrix product each: xyxy @ _TO_CXCYWH = cxcywh, cxcywh @ _TO_XYXY = xyxy
+_TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]])
+_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])
 
 
 def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
-    """(N, 4) x1, y1, x2, y2 -> (N, 4) cx, cy, w, h."""
-    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
+    """(N, 4) x1, y1, x2, y2 -> (N, 4) float64 cx, cy, w, h."""
+    return np.asarray(b, np.float64) @ _TO_CXCYWH
 
 
 def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
-    """(N, 4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2."""
-    half = b[:, 2:4] / 2
-    return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)
+    """(N, 4) cx, cy, w, h -> (N, 4) float64 x1, y1, x2, y2."""
+    return np.asarray(b, np.float64) @ _TO_XYXY
 
 
 def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4) xyxy measurements -> state (N, 8) with zero velocity and covariance (N, 8, 8)."""
-    z = xyxy_to_cxcywh(boxes.astype(np.float64))
-    mean = np.hstack([z, np.zeros_like(z)])
-    h = np.maximum(z[:, 3:4], 1.0)
-    std = np.hstack([2 * STD_POS * h * np.ones((1, 4)), 10 * STD_VEL * h * np.ones((1, 4))])
-    cov = np.zeros((len(z), 8, 8))
-    idx = np.arange(8)
-    cov[:, idx, idx] = std**2
-    return mean, cov
+    z = xyxy_to_cxcywh(boxes)
+    mean = np.zeros((len(z), 8))
+    mean[:, :4] = z
+    h = np.maximum(z[:, 3], 1.0)
+    return mean, _P0 * (h * h)[:, None, None]
 
 
 def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,8 +52,8 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarr
     cov = cov.copy()
     cov[:, :4, :] += d[:, :, None] * cov[:, 4:, :]
     cov[:, :, :4] += d[:, None, :] * cov[:, :, 4:]
-    h2 = np.maximum(mean[:, 3], 1.0) ** 2
-    cov[:, _DIAG, _DIAG] += _Q2 * (h2 * np.maximum(dt, 1e-3))[:, None]
+    h = np.maximum(mean[:, 3], 1.0)
+    cov += _Q * (h * h * np.maximum(dt, 1e-3))[:, None, None]
     return mean, cov
 
 
@@ -61,10 +61,9 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
     """Correct states (T, 8) / (T, 8, 8) with measured xyxy boxes (T, 4)."""
     if not len(mean):
         return mean, cov
-    z = xyxy_to_cxcywh(boxes.astype(np.float64))
-    r = (STD_POS * np.maximum(mean[:, 3], 1.0)) ** 2
-    s = cov[:, :4, :4].copy()  # H P H^T + R with H = [I 0]
-    s[:, _DIAG[:4], _DIAG[:4]] += r[:, None]
+    z = xyxy_to_cxcywh(boxes)
+    h = np.maximum(mean[:, 3], 1.0)
+    s = cov[:, :4, :4] + _R * (h * h)[:, None, None]  # H P H^T + R with H = [I 0]
     gain = np.linalg.solve(s, cov[:, :4, :]).transpose(0, 2, 1)  # K = P H^T S^-1 (S and P symmetric), (T, 8, 4)
     mean = mean + (gain @ (z - mean[:, :4])[:, :, None])[:, :, 0]
     cov = cov - gain @ cov[:, :4, :]

@@ -101,9 +101,10 @@ class ByteTracker:
         s, tr = self.s, self._t
         self.frames += 1
         tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov, np.maximum(t_mono - tr.t_state, 0.0))
-        tr.t_state = np.full(len(tr), t_mono)
+        tr.t_state.fill(t_mono)
         keep_det = (dets.score >= s.low_threshold) & (dets.class_id >= 0)
-        dets = dets[keep_det]
+        if not keep_det.all():
+            dets = dets[keep_det]
         high = np.flatnonzero(dets.score >= s.high_threshold)
         low = np.flatnonzero(dets.score < s.high_threshold)
         pred = kalman.cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
@@ -112,9 +113,10 @@ class ByteTracker:
         r1, c1 = greedy_match(iou_matrix(pred, dets.xyxy[high]), s.match_iou)
         det_for_track[r1] = high[c1]
         # second stage: tracks seen in the previous frame(s) and still unmatched, against low-confidence boxes
-        left = np.flatnonzero((det_for_track < 0) & (t_mono - tr.t_seen < s.lost_after_s))
-        r2, c2 = greedy_match(iou_matrix(pred[left], dets.xyxy[low]), s.low_match_iou)
-        det_for_track[left[r2]] = low[c2]
+        if len(low):
+            left = np.flatnonzero((det_for_track < 0) & (t_mono - tr.t_seen < s.lost_after_s))
+            r2, c2 = greedy_match(iou_matrix(pred[left], dets.xyxy[low]), s.low_match_iou)
+            det_for_track[left[r2]] = low[c2]
 
         matched = np.flatnonzero(det_for_track >= 0)
         md = det_for_track[matched]
@@ -137,10 +139,11 @@ class ByteTracker:
         lost = tr.confirmed & (t_mono - tr.t_seen >= s.lost_after_s)
         stale = ~tr.confirmed & (t_mono - tr.t_seen >= s.tentative_max_age_s)
 
-        report = new_conf | upd
-        tr.rep_box[report] = self._boxes(tr, np.flatnonzero(report))
-        tr.rep_class[report] = tr.klass[report]
-        tr.t_rep[report] = t_mono
+        report = np.flatnonzero(new_conf | upd)
+        if len(report):
+            tr.rep_box[report] = self._boxes(tr, report)
+            tr.rep_class[report] = tr.klass[report]
+            tr.t_rep[report] = t_mono
         events = [
             (np.flatnonzero(new_conf), EventKind.NEW),
             (np.flatnonzero(upd), EventKind.UPDATE),
@@ -150,10 +153,12 @@ class ByteTracker:
         for idx, kind in events:
             if len(idx):
                 boxes = tr.box[idx] if kind == EventKind.LOST else tr.rep_box[idx]
-                parts.append(Detections(boxes, tr.score[idx], tr.klass[idx], tr.ids[idx]))
+                parts.append(Detections.trusted(boxes, tr.score[idx], tr.klass[idx], tr.ids[idx]))
                 kinds.append(np.full(len(idx), int(kind), np.int8))
                 self.events[kind.name.lower()] += len(idx)
-        self._t = tr.select(~(lost | stale))
+        drop = lost | stale
+        if drop.any():
+            self._t = tr.select(~drop)
 
         taken = np.zeros(len(dets), bool)
         taken[md] = True
@@ -168,7 +173,7 @@ class ByteTracker:
                 t.rep_box[idx] = t.box[idx]
                 t.rep_class[idx] = t.klass[idx]
                 t.t_rep[idx] = t_mono
-                parts.append(Detections(t.box[idx], t.score[idx], t.klass[idx], t.ids[idx]))
+                parts.append(Detections.trusted(t.box[idx], t.score[idx], t.klass[idx], t.ids[idx]))
                 kinds.append(np.full(n, int(EventKind.NEW), np.int8))
                 self.events["new"] += n
         if not parts:
