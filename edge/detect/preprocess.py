@@ -5,13 +5,19 @@ A ``Transform`` maps original pixels to model-input pixels: ``u_model = u * sx +
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.detect.settings import ThermalSettings
+
+# OpenCV's one-call image -> tensor conversion (OpenCV >= 4.8); None where the installed OpenCV lacks it
+_TO_BLOB: Callable[..., np.ndarray] | None = getattr(cv2.dnn, "blobFromImageWithParams", None)
+_BLOB_LAYOUTS = {"nchw": getattr(cv2, "DNN_LAYOUT_NCHW", None), "nhwc": getattr(cv2, "DNN_LAYOUT_NHWC", None)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +109,9 @@ def preprocess(
     """Frame image -> (1, C, H', W') or (1, H', W', C) tensor of ``spec.dtype`` and its transform.
 
     ``out``: a buffer to fill when it has the right shape and dtype (saves a 4 MB allocation per frame).
-    Channel swap, layout change, dtype conversion, scale, mean and std: one copy and an in-place gain and offset
-    per plane (NCHW; each plane still in cache) or over the tensor (NHWC).
+    Channel swap, layout change, dtype conversion, scale, mean and std: for a float32 tensor one OpenCV call
+    (``blobFromImageWithParams``); otherwise one copy and an in-place gain and offset per plane (NCHW, each plane
+    still in cache) or over the tensor (NHWC).
     """
     img = to_model_image(image, spec.channels, thermal)
     (nh, nw), (th, tw), tf = plan_resize(img.shape[:2], spec)
@@ -125,6 +132,11 @@ def preprocess(
     if spec.dtype == np.uint8:
         np.copyto(out, src)
         return out, tf
+    params = _blob_params(spec) if img.dtype == np.uint8 and _TO_BLOB is not None else None
+    if params is not None and _TO_BLOB is not None:
+        # one OpenCV call that frees the GIL for the whole conversion: the numpy path below takes the GIL back
+        # between its calls, each time waiting for it while the pipeline's track thread holds it
+        return _TO_BLOB(np.ascontiguousarray(img), out, params), tf
     gain, offset = _affine(spec)
     if spec.layout == "nchw" and img.dtype == np.uint8:
         planes = cv2.split(np.ascontiguousarray(img))
@@ -146,6 +158,24 @@ def _affine(spec: PreprocessSpec) -> tuple[tuple[float, ...], tuple[float, ...]]
     gain = tuple(spec.scale / sd for sd in spec.std[:c])
     offset = tuple(-m / sd for m, sd in zip(spec.mean[:c], spec.std[:c], strict=True))
     return gain, offset
+
+
+@lru_cache(maxsize=16)
+def _blob_params(spec: PreprocessSpec) -> Any:
+    """OpenCV ``Image2BlobParams`` for a float32 tensor of this spec (channel swap, layout, per-channel scale and
+    mean: ``(pixel - mean) * scalefactor``, the image already at the input size), or None where OpenCV can't."""
+    gain, offset = _affine(spec)
+    layout = _BLOB_LAYOUTS[spec.layout]
+    if spec.dtype != np.float32 or layout is None or 0.0 in gain:
+        return None
+    pad = (0.0,) * (4 - len(gain))
+    params = cv2.dnn.Image2BlobParams()
+    params.scalefactor = (*gain, *pad)
+    params.mean = (*(-o / g for o, g in zip(offset, gain, strict=True)), *pad)
+    params.swapRB = spec.rgb and spec.channels == 3
+    params.ddepth = cv2.CV_32F
+    params.datalayout = layout
+    return params
 
 
 def _scale_into(out: np.ndarray, plane: np.ndarray, gain: float, offset: float) -> None:

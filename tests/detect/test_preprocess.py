@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.detect import preprocess as pre_mod
 from edge.detect.engine import ModelError, OnnxDetector
 from edge.detect.preprocess import PreprocessSpec, plan_resize, preprocess, thermal_to_u8, to_original
 from edge.detect.settings import DetectorSettings, ThermalSettings
@@ -139,3 +140,35 @@ def test_plan_resize_table(
     assert x.shape == (1, 3, *padded) and tf2 == tf
     back = to_original(np.asarray([[px, py, px + r[1], py + r[0]]], np.float32), tf)
     np.testing.assert_allclose(back[0], [0, 0, src[1], src[0]], atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("rgb", [True, False])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize(
+    ("scale", "mean", "std"),
+    [
+        (1 / 255, (0.0,) * 3, (1.0,) * 3),
+        (1.0, (0.0,) * 3, (1.0,) * 3),
+        (1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ],
+)
+def test_opencv_one_call_matches_the_numpy_path(
+    monkeypatch: pytest.MonkeyPatch,
+    layout: str,
+    rgb: bool,
+    channels: int,
+    scale: float,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> None:
+    spec = PreprocessSpec(layout, (48, 64), rgb, scale, mean, std, True, 114, np.dtype(np.float32), channels)
+    assert pre_mod._blob_params(spec) is not None  # the installed OpenCV has it: the fast path is the one in use
+    img = np.random.default_rng(1).integers(0, 256, (30, 64, 3), np.uint8)  # letterboxed to 48 x 64
+    buf = np.empty((1, channels, 48, 64) if layout == "nchw" else (1, 48, 64, channels), np.float32)
+    fast, tf_fast = preprocess(img, spec, ThermalSettings(), buf)
+    assert fast is buf  # filled in place, no allocation per frame
+    monkeypatch.setattr(pre_mod, "_TO_BLOB", None)
+    ref, tf_ref = preprocess(img, spec, ThermalSettings())
+    assert fast.shape == ref.shape and tf_fast == tf_ref
+    np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-5)
