@@ -19,10 +19,13 @@ class LayoutError(ValueError):
     """The outputs match no known layout (or not the configured one)."""
 
 
+# cxcywh @ _TO_XYXY = xyxy: x1 = cx - w / 2, y1 = cy - h / 2, x2 = cx + w / 2, y2 = cy + h / 2 (one matrix product)
+_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
+
+
 def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
-    """(N, 4) centre-x, centre-y, width, height -> (N, 4) x1, y1, x2, y2."""
-    half = b[:, 2:4] * 0.5
-    return np.concatenate([b[:, 0:2] - half, b[:, 0:2] + half], axis=1).astype(np.float32, copy=False)
+    """(N, 4) centre-x, centre-y, width, height -> (N, 4) float32 x1, y1, x2, y2."""
+    return np.asarray(b, np.float32) @ _TO_XYXY
 
 
 def _squeeze_batch(a: np.ndarray, rank: int) -> np.ndarray:
@@ -49,11 +52,11 @@ def decode_yolov5(out: np.ndarray, min_score: float) -> Decoded:
 def decode_yolov8(out: np.ndarray, min_score: float) -> Decoded:
     """[1, 4 + nc, N] (YOLOv8 / YOLO11): cx, cy, w, h, class scores (no objectness), one column per anchor."""
     p = _squeeze_batch(out, 2)
-    cls = p[4:]
-    conf = cls.max(0)  # a plain reduction over all anchors; the argmax only for the few that pass
+    conf = p[4:].max(0)  # a plain reduction over all anchors; the rest only for the few that pass
     keep = np.flatnonzero(conf >= min_score)
-    cid = cls[:, keep].argmax(0)
-    return _cxcywh_to_xyxy(p[:4, keep].T), conf[keep].astype(np.float32), cid.astype(np.int64)
+    sel = p[:, keep]  # (4 + nc, K)
+    cid = sel[4:].argmax(0).astype(np.int64, copy=False)
+    return _cxcywh_to_xyxy(sel[:4].T), conf[keep].astype(np.float32, copy=False), cid
 
 
 def decode_end2end(out: np.ndarray, min_score: float) -> Decoded:

@@ -71,7 +71,7 @@ def keep_mask(
     ok = (score >= thresholds[cid]) & np.isfinite(xyxy).all(1)
     if allowed is not None:
         ok &= (class_id >= 0) & (class_id < len(allowed)) & allowed[np.clip(class_id, 0, len(allowed) - 1)]
-    ok &= ((xyxy[:, 2] - xyxy[:, 0]) >= min_size) & ((xyxy[:, 3] - xyxy[:, 1]) >= min_size)
+    ok &= (xyxy[:, 2:] - xyxy[:, :2] >= min_size).all(1)
     if masks and ok.any():
         foot = np.stack([(xyxy[:, 0] + xyxy[:, 2]) * 0.5, xyxy[:, 3]], axis=1)
         for poly in masks:
