@@ -90,7 +90,8 @@ class OnnxDetector:
 
         ``ready`` is called once, when the first input tensor is made and the model is about to run (or at once
         for a gated frame): the pipeline hands the previous frame's half on then, so that its Python work overlaps
-        the model run (which frees the GIL) rather than the preprocessing (which keeps taking it back)."""
+        the model run (which frees the GIL) rather than the preprocessing (which needs the GIL back to start the
+        run)."""
         self.frames += 1
         if self._gate is not None:
             d = self._gate.decide(frame.image, frame.t_mono)
