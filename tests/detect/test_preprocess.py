@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from edge.detect import preprocess as pre_mod
 from edge.detect.engine import ModelError, OnnxDetector
 from edge.detect.preprocess import PreprocessSpec, plan_resize, preprocess, thermal_to_u8, to_original
 from edge.detect.settings import DetectorSettings, ThermalSettings
@@ -146,29 +146,36 @@ def test_plan_resize_table(
 @pytest.mark.parametrize("rgb", [True, False])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize(
-    ("scale", "mean", "std"),
+    ("dtype", "scale", "mean", "std"),
     [
-        (1 / 255, (0.0,) * 3, (1.0,) * 3),
-        (1.0, (0.0,) * 3, (1.0,) * 3),
-        (1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ],
+        (dtype, scale, mean, std)
+        for dtype in (np.float32, np.float16)
+        for scale, mean, std in (
+            (1 / 255, (0.0,) * 3, (1.0,) * 3),
+            (1.0, (0.0,) * 3, (1.0,) * 3),
+            (1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        )
+    ]
+    + [(np.uint8, 1.0, (0.0,) * 3, (1.0,) * 3)],  # uint8 inputs take the pixels as they are
 )
-def test_opencv_one_call_matches_the_numpy_path(
-    monkeypatch: pytest.MonkeyPatch,
-    layout: str,
-    rgb: bool,
-    channels: int,
-    scale: float,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
+def test_tensor_values_match_the_definition(
+    layout: str, rgb: bool, channels: int, dtype: type, scale: float, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> None:
-    spec = PreprocessSpec(layout, (48, 64), rgb, scale, mean, std, True, 114, np.dtype(np.float32), channels)
-    assert pre_mod._blob_params(spec) is not None  # the installed OpenCV has it: the fast path is the one in use
-    img = np.random.default_rng(1).integers(0, 256, (30, 64, 3), np.uint8)  # letterboxed to 48 x 64
-    buf = np.empty((1, channels, 48, 64) if layout == "nchw" else (1, 48, 64, channels), np.float32)
-    fast, tf_fast = preprocess(img, spec, ThermalSettings(), buf)
-    assert fast is buf  # filled in place, no allocation per frame
-    monkeypatch.setattr(pre_mod, "_TO_BLOB", None)
-    ref, tf_ref = preprocess(img, spec, ThermalSettings())
-    assert fast.shape == ref.shape and tf_fast == tf_ref
-    np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-5)
+    """Every pixel against (value * scale - mean) / std worked in float64, channels and layout as the spec says,
+    letterbox rows included (30 rows of image, 9 + 9 of grey 114)."""
+    spec = PreprocessSpec(layout, (48, 64), rgb, scale, mean, std, True, 114, np.dtype(dtype), channels)
+    img = np.random.default_rng(1).integers(0, 256, (30, 64, 3), np.uint8)
+    buf: np.ndarray = np.empty((1, channels, 48, 64) if layout == "nchw" else (1, 48, 64, channels), dtype)
+    got, tf = preprocess(img, spec, ThermalSettings(), buf)
+    assert got is buf  # filled in place: no allocation per frame
+    assert (tf.px, tf.py, tf.sx, tf.sy) == (0.0, 9.0, 1.0, 1.0)
+    padded = np.full((48, 64, 3), 114, np.uint8)
+    padded[9:39] = img
+    if channels == 1:
+        planes = [cv2.cvtColor(padded, cv2.COLOR_BGR2GRAY).astype(np.float64)]
+    else:
+        planes = [padded[:, :, i].astype(np.float64) for i in ((2, 1, 0) if rgb else (0, 1, 2))]
+    want = np.stack([(p * scale - m) / s for p, m, s in zip(planes, mean, std, strict=False)])
+    want = want[None] if layout == "nchw" else want.transpose(1, 2, 0)[None]
+    tol = {"float32": 1e-6, "float16": 1e-3, "uint8": 0.0}[np.dtype(dtype).name]
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
