@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import cv2
 import numpy as np
 
 from edge.detect.decoders import (
@@ -44,6 +45,7 @@ class OnnxDetector:
 
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = s = settings
+        cv2.setNumThreads(s.opencv_threads if s.opencv_threads > 0 else -1)  # process-wide; -1: OpenCV's default
         self.session, self.info = load_model(s)
         self.class_names: list[str] = list(self.info.labels)
         names = self.class_names

@@ -5,13 +5,19 @@ A ``Transform`` maps original pixels to model-input pixels: ``u_model = u * sx +
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.detect.settings import ThermalSettings
+
+# OpenCV's one-call image -> tensor conversion (OpenCV >= 4.8); None where the installed OpenCV lacks it
+_TO_BLOB: Callable[..., np.ndarray] | None = getattr(cv2.dnn, "blobFromImageWithParams", None)
+_BLOB_LAYOUTS = {"nchw": getattr(cv2, "DNN_LAYOUT_NCHW", None), "nhwc": getattr(cv2, "DNN_LAYOUT_NHWC", None)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +109,9 @@ def preprocess(
     """Frame image -> (1, C, H', W') or (1, H', W', C) tensor of ``spec.dtype`` and its transform.
 
     ``out``: a buffer to fill when it has the right shape and dtype (saves a 4 MB allocation per frame).
-    Channel swap, layout change, dtype conversion, scale, mean and std: one table lookup per pixel
-    (``cv2.LUT``, 256 entries per channel) straight into ``out``, per plane (NCHW) or over the image (NHWC).
+    Channel swap, layout change, dtype conversion, scale, mean and std: for a float32 tensor one OpenCV call
+    (``blobFromImageWithParams``); otherwise one copy and an in-place gain and offset per plane (NCHW, each plane
+    still in cache) or over the tensor (NHWC).
     """
     img = to_model_image(image, spec.channels, thermal)
     (nh, nw), (th, tw), tf = plan_resize(img.shape[:2], spec)
@@ -115,41 +122,69 @@ def preprocess(
         img = cv2.copyMakeBorder(
             img, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(spec.pad_value,) * 3
         )
-    c = spec.channels
-    shape = (1, c, th, tw) if spec.layout == "nchw" else (1, th, tw, c)
-    if out is None or out.shape != shape or out.dtype != spec.dtype:
-        out = np.empty(shape, spec.dtype)
-    swap = spec.rgb and c == 3
+    if img.ndim == 2:
+        img = img[:, :, None]
+    swap = spec.rgb and spec.channels == 3
+    src = img[:, :, ::-1] if swap else img
+    src = src[None] if spec.layout == "nhwc" else src.transpose(2, 0, 1)[None]
+    if out is None or out.shape != src.shape or out.dtype != spec.dtype:
+        out = np.empty(src.shape, spec.dtype)
     if spec.dtype == np.uint8:
-        src = img[:, :, ::-1] if swap else img.reshape(th, tw, c)
-        np.copyto(out, src[None] if spec.layout == "nhwc" else src.transpose(2, 0, 1)[None])
+        np.copyto(out, src)
         return out, tf
-    tables = _tables(spec)  # (C, 1, 256): pixel value -> model input, per model channel
-    if spec.layout == "nchw":
-        planes = cv2.split(img) if c == 3 else (img,)
+    params = _blob_params(spec) if img.dtype == np.uint8 and _TO_BLOB is not None else None
+    if params is not None and _TO_BLOB is not None:
+        # one OpenCV call that frees the GIL for the whole conversion: the numpy path below takes the GIL back
+        # between its calls, each time waiting for it while the pipeline's track thread holds it
+        return _TO_BLOB(np.ascontiguousarray(img), out, params), tf
+    gain, offset = _affine(spec)
+    if spec.layout == "nchw" and img.dtype == np.uint8:
+        planes = cv2.split(np.ascontiguousarray(img))
         for i, plane in enumerate(planes[::-1] if swap else planes):
-            cv2.LUT(plane, tables[i], dst=out[0, i])
-    elif c == 3:
-        cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if swap else img, _tables_hwc(spec), dst=out[0])
+            _scale_into(out[0, i], plane, gain[i], offset[i])
     else:
-        cv2.LUT(img, tables[0], dst=out[0, :, :, 0])
+        np.copyto(out, src, casting="unsafe")
+        if any(g != 1.0 for g in gain):
+            out *= np.asarray(gain, out.dtype)
+        if any(o != 0.0 for o in offset):
+            out += np.asarray(offset, out.dtype)
     return out, tf
 
 
 @lru_cache(maxsize=16)
-def _tables(spec: PreprocessSpec) -> np.ndarray:
-    """(C, 1, 256) of ``spec.dtype``: model input for each pixel value 0..255, per model-input channel
-    (``value * scale``, less the channel's mean, over its std; worked in float64)."""
+def _affine(spec: PreprocessSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per model-input channel (gain, offset) with ``x_model = pixel * gain + offset``: scale, mean and std in one."""
     c = spec.channels
-    v = np.arange(256.0)
-    rows = [(v * spec.scale - m) / sd for m, sd in zip(spec.mean[:c], spec.std[:c], strict=True)]
-    return np.stack(rows)[:, None, :].astype(spec.dtype)
+    gain = tuple(spec.scale / sd for sd in spec.std[:c])
+    offset = tuple(-m / sd for m, sd in zip(spec.mean[:c], spec.std[:c], strict=True))
+    return gain, offset
 
 
 @lru_cache(maxsize=16)
-def _tables_hwc(spec: PreprocessSpec) -> np.ndarray:
-    """The same tables as one (1, 256, C) multi-channel table, for an interleaved image."""
-    return np.ascontiguousarray(_tables(spec).transpose(1, 2, 0))
+def _blob_params(spec: PreprocessSpec) -> Any:
+    """OpenCV ``Image2BlobParams`` for a float32 tensor of this spec (channel swap, layout, per-channel scale and
+    mean: ``(pixel - mean) * scalefactor``, the image already at the input size), or None where OpenCV can't."""
+    gain, offset = _affine(spec)
+    layout = _BLOB_LAYOUTS[spec.layout]
+    if spec.dtype != np.float32 or layout is None or 0.0 in gain:
+        return None
+    pad = (0.0,) * (4 - len(gain))
+    params = cv2.dnn.Image2BlobParams()
+    params.scalefactor = (*gain, *pad)
+    params.mean = (*(-o / g for o, g in zip(offset, gain, strict=True)), *pad)
+    params.swapRB = spec.rgb and spec.channels == 3
+    params.ddepth = cv2.CV_32F
+    params.datalayout = layout
+    return params
+
+
+def _scale_into(out: np.ndarray, plane: np.ndarray, gain: float, offset: float) -> None:
+    """``out[...] = plane * gain + offset`` (out float, plane uint8, both (H, W)), in place."""
+    np.copyto(out, plane, casting="unsafe")
+    if gain != 1.0:
+        out *= out.dtype.type(gain)
+    if offset != 0.0:
+        out += out.dtype.type(offset)
 
 
 def to_original(xyxy: np.ndarray, tf: Transform) -> np.ndarray:

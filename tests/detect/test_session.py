@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from edge.detect.engine import OnnxDetector
 from edge.detect.session import open_session, resolve_providers
+from edge.detect.settings import DetectorSettings
 
 MODEL = Path(__file__).with_name("data") / "tiny_grid_yolov8.onnx"
 
@@ -68,3 +71,14 @@ def test_spinning_settings_reach_the_session(spin: bool, between: bool, entries:
 
     assert {k: entry(k) for k in entries} == entries
     assert sess.run(None, {"images": np.zeros((1, 3, 320, 320), np.float32)})[0].shape == (1, 6, 100)
+
+
+def test_opencv_threads_setting_is_applied_process_wide() -> None:
+    base = DetectorSettings(model=str(MODEL), providers=["cpu"], warmup_runs=0)
+    try:
+        OnnxDetector(base.model_copy(update={"opencv_threads": 0}))
+        assert cv2.getNumThreads() == cv2.getNumberOfCPUs()  # 0: OpenCV's default, one per core
+        OnnxDetector(base)  # the default: no OpenCV workers beside the model's threads
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(1)
