@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from edge.detect.nms import cxcywh_to_xyxy
+
 LAYOUTS = ("yolov5", "yolov8", "end2end", "tf")
 Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -19,13 +21,9 @@ class LayoutError(ValueError):
     """The outputs match no known layout (or not the configured one)."""
 
 
-# cxcywh @ _TO_XYXY = xyxy: x1 = cx - w / 2, y1 = cy - h / 2, x2 = cx + w / 2, y2 = cy + h / 2 (one matrix product)
-_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
-
-
 def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     """(N, 4) centre-x, centre-y, width, height -> (N, 4) float32 x1, y1, x2, y2."""
-    return np.asarray(b, np.float32) @ _TO_XYXY
+    return cxcywh_to_xyxy(np.asarray(b, np.float32))
 
 
 def _squeeze_batch(a: np.ndarray, rank: int) -> np.ndarray:

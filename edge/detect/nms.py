@@ -11,6 +11,16 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
+# cxcywh @ _CXCYWH_TO_XYXY = xyxy: x1 = cx - w / 2, y1 = cy - h / 2, x2 = cx + w / 2, y2 = cy + h / 2
+_CXCYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])
+
+
+def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    """(N, 4) centre-x, centre-y, width, height -> (N, 4) x1, y1, x2, y2 in ``b``'s float dtype (one matrix
+    product)."""
+    b = np.asarray(b)
+    return b @ _CXCYWH_TO_XYXY.astype(b.dtype, copy=False)
+
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, 4), (M, 4) -> (N, M) intersection over union (0 where a box has no area)."""

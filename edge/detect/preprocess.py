@@ -132,7 +132,7 @@ def preprocess(
     if spec.dtype == np.uint8:
         np.copyto(out, src)
         return out, tf
-    params = _blob_params(spec) if img.dtype == np.uint8 and _TO_BLOB is not None else None
+    params = _blob_params(spec) if img.dtype == np.uint8 else None
     if params is not None and _TO_BLOB is not None:
         # one OpenCV call that frees the GIL for the whole conversion: the numpy path below takes the GIL back
         # between its calls, each time waiting for it while the pipeline's track thread holds it
@@ -166,7 +166,7 @@ def _blob_params(spec: PreprocessSpec) -> Any:
     mean: ``(pixel - mean) * scalefactor``, the image already at the input size), or None where OpenCV can't."""
     gain, offset = _affine(spec)
     layout = _BLOB_LAYOUTS[spec.layout]
-    if spec.dtype != np.float32 or layout is None or 0.0 in gain:
+    if _TO_BLOB is None or spec.dtype != np.float32 or layout is None or 0.0 in gain:
         return None
     pad = (0.0,) * (4 - len(gain))
     params = cv2.dnn.Image2BlobParams()

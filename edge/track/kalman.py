@@ -17,19 +17,13 @@ Q_VEL = 1.0 / 2.0
 _Q = np.diag(np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2)  # process noise covariance per (height px)^2 per second
 _P0 = np.diag(np.array([2 * STD_POS] * 4 + [10 * STD_VEL] * 4) ** 2)  # initial covariance per (height px)^2
 _R = np.eye(4) * STD_POS**2  # measurement noise covariance per (height px)^2
-# box conversions as one matrix product each: xyxy @ _TO_CXCYWH = cxcywh, cxcywh @ _TO_XYXY = xyxy
+# xyxy @ _TO_CXCYWH = cxcywh (the inverse is edge.detect.nms.cxcywh_to_xyxy)
 _TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]])
-_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])
 
 
 def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
     """(N, 4) x1, y1, x2, y2 -> (N, 4) float64 cx, cy, w, h."""
     return np.asarray(b, np.float64) @ _TO_CXCYWH
-
-
-def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
-    """(N, 4) cx, cy, w, h -> (N, 4) float64 x1, y1, x2, y2."""
-    return np.asarray(b, np.float64) @ _TO_XYXY
 
 
 def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

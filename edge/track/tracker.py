@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.detect.nms import iou_matrix
+from edge.detect.nms import cxcywh_to_xyxy, iou_matrix
 from edge.stages import Health
 from edge.track import kalman
 from edge.track.settings import TrackerSettings
@@ -107,7 +107,7 @@ class ByteTracker:
             dets = dets[keep_det]
         high = np.flatnonzero(dets.score >= s.high_threshold)
         low = np.flatnonzero(dets.score < s.high_threshold)
-        pred = kalman.cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
+        pred = cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
 
         det_for_track = np.full(len(tr), -1, np.int64)
         r1, c1 = greedy_match(iou_matrix(pred, dets.xyxy[high]), s.match_iou)
@@ -182,7 +182,7 @@ class ByteTracker:
 
     def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
         """Filtered boxes (xyxy float32) of tracks ``idx``."""
-        return kalman.cxcywh_to_xyxy(tr.mean[idx, :4]).astype(np.float32)
+        return cxcywh_to_xyxy(tr.mean[idx, :4]).astype(np.float32)
 
     def _changed(self, tr: _Tracks, idx: np.ndarray, t: float) -> np.ndarray:
         """(len(idx),) bool: moved by ``update_move`` of its size, changed class, or the update interval passed."""
