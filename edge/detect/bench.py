@@ -2,6 +2,9 @@
 
 Everything is measured in one process, same model, same thread settings; raw and pipeline segments are
 interleaved (medians taken) because the machine is shared. Uses the simulator's renderer for realistic frames.
+Raw is the model file as exported, run on float tensors made beforehand; the pipeline is the daemon's detector as
+configured, which by default runs the same model with the input conversion folded into its graph
+(``edge.detect.fuse``): any cost that moves into the graph counts against the pipeline.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def _frames(n: int, t0: float = 5.0) -> tuple[list[np.ndarray], list[np.ndarray]
 
 
 def _raw_fps(det: OnnxDetector, images: list[np.ndarray], seconds: float) -> tuple[float, float, float]:
-    """(runs/s, mean wall s/run, mean CPU s/run) of the bare session on tensors prepared beforehand."""
+    """(runs/s, mean wall s/run, mean CPU s/run) of the bare session on tensors prepared beforehand (``det``:
+    one with ``fuse_input`` off, so that this is the model file as exported, on its own float input)."""
     tensors = [preprocess(img, det.info.spec, det.settings.thermal)[0] for img in images[:4]]
     name, n, t0, c0 = det.info.input_name, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
@@ -63,9 +67,10 @@ def _cpu_ratio(base: DetectorSettings, images: list[np.ndarray], pairs: int) -> 
     """Raw CPU time per inference / pipeline CPU time per frame, threads not spinning (so CPU time is work):
     a figure the other load on a shared machine barely moves, unlike frames per second."""
     det = OnnxDetector(base.model_copy(update={"spin_wait": False}))
+    plain = OnnxDetector(base.model_copy(update={"spin_wait": False, "fuse_input": False}))
     ratios = []
     for _ in range(pairs):
-        fps, _, raw_cpu = _raw_fps(det, images, 1.5)
+        fps, _, raw_cpu = _raw_fps(plain, images, 1.5)
         run = run_pipeline(MemoryCamera(images, fps=max(60.0, 2.0 * fps)), det, ByteTracker(TrackerSettings()), 1.5)
         ratios.append(raw_cpu / (run.cpu_s / max(run.frames, 1)))
     return statistics.median(ratios)
@@ -167,6 +172,7 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     """Keys: raw_fps, pipeline_fps, pipeline_over_raw, file_pipeline_fps, latency_p50_ms, latency_p99_ms,
     max_frame_age_ms, gating_cpu_ratio, inference_ms, latency_target_ms, tiling_*, and
     gating_run_fraction_moving (share of frames inferred with gating on a moving drone's view),
+    pipeline_input_in_graph (1 when the pipeline's model took the input conversion into its graph),
     pipeline_over_raw_cpu (the same comparison in CPU time per frame: robust on a shared machine)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     seg = 1.5  # short paired segments: the two halves of a pair see the same load on a shared machine
@@ -178,12 +184,13 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
         model=str(model), providers=["cpu"], intra_op_threads=threads, inter_op_threads=1, warmup_runs=3
     )
     images, gts = _frames(6 if quick else 16)
-    det = OnnxDetector(base)
+    det = OnnxDetector(base)  # the daemon's detector, as configured by default
+    plain = OnnxDetector(base.model_copy(update={"fuse_input": False}))  # raw: the model file as exported
     tracker_settings = TrackerSettings(min_hits=2)
 
     raw, per_run, pipe, ratios = [], [], [], []
     for _ in range(rounds):  # interleaved pairs: raw, pipeline, raw, pipeline ...
-        fps, dt, _ = _raw_fps(det, images, seg)
+        fps, dt, _ = _raw_fps(plain, images, seg)
         cam_fps = max(60.0, 2.0 * fps)  # a camera faster than the detector: frames are never what it waits for
         run = run_pipeline(MemoryCamera(images, fps=cam_fps), det, ByteTracker(tracker_settings), seg)
         raw.append(fps)
@@ -224,6 +231,7 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     tiling_n = 6 if quick else 16
     fig.update(_tiling(model, base, images[:tiling_n], gts[:tiling_n]))
     fig["vision_default_model"] = 1.0 if default else 0.0
+    fig["pipeline_input_in_graph"] = 1.0 if det.info.conversion.startswith("in the graph") else 0.0
     note = "default model" if default else "stand-in CNN (models/edge-default.onnx missing; tiling recall meaningless)"
     _plot(fig, note, out_dir / "vision.png")
     (out_dir / "vision.json").write_text(json.dumps({**fig, "model": str(model), "note": note}, indent=2))

@@ -73,11 +73,12 @@ class OnnxDetector:
         for _ in range(s.warmup_runs):
             self._infer(dummy)
         log.info(
-            "detector: %s layout %s, %d classes, input %s",
+            "detector: %s layout %s, %d classes, input %s, conversion %s",
             s.model,
             self.info.layout,
             len(names),
-            self.info.spec.describe(),
+            self.info.model_spec.describe(),
+            self.info.conversion,
         )
 
     def detect(self, frame: Frame) -> Detections:
@@ -145,7 +146,8 @@ class OnnxDetector:
         model-input transform)."""
         info = self.info
         tensor, tf = preprocess(image, info.spec, self.settings.thermal, self._buf)
-        self._buf = tensor
+        if tensor.flags.writeable:  # else a view of the frame itself: not a buffer to fill next time
+            self._buf = tensor
         if ready is not None:
             ready()
         t0 = time.perf_counter()

@@ -27,7 +27,8 @@ def report(info: ModelInfo) -> str:
     lines.append(f"labels:    {len(info.labels)} from {info.labels_source}: {', '.join(info.labels[:20])}")
     if len(info.labels) > 20:
         lines[-1] += f", ... ({len(info.labels) - 20} more)"
-    lines.append(f"preprocess: {info.spec.describe()}")
+    lines.append(f"preprocess: {info.model_spec.describe()}")
+    lines.append(f"conversion: {info.conversion}")
     for k in sorted(info.metadata):
         v = info.metadata[k].replace("\n", " ")
         lines.append(f"metadata:  {k} = {v[:100]}{'...' if len(v) > 100 else ''}")

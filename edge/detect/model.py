@@ -1,13 +1,16 @@
 """What a model is: its input, outputs, metadata, labels, output layout and the preprocessing it gets.
 
 ``load_model`` opens the session, reads everything the model says about itself, applies config overrides,
-and runs one probe inference on a blank input to see the real output shapes (dynamic dims included).
+and runs one probe inference on a blank input to see the real output shapes (dynamic dims included). Where the
+model qualifies, it then swaps in the model with the input conversion folded into its graph (``edge.detect.fuse``),
+once that gives the same outputs as the unchanged model on a test frame.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +18,12 @@ import numpy as np
 import onnxruntime as ort
 
 from edge.detect.decoders import LAYOUTS, LayoutError, fits, recognise, tf_roles
-from edge.detect.preprocess import PreprocessSpec
+from edge.detect.fuse import CannotFuse, fuse_input, fused_spec
+from edge.detect.preprocess import PreprocessSpec, preprocess
 from edge.detect.session import ModelError, open_session
 from edge.detect.settings import DetectorSettings
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
@@ -38,7 +44,9 @@ class ModelInfo:
     labels_source: str
     layout: str
     layout_source: str
-    spec: PreprocessSpec
+    model_spec: PreprocessSpec  # what the model file's input wants
+    spec: PreprocessSpec  # what the Python side does: model_spec, or uint8 NHWC BGR when the conversion is in the graph
+    conversion: str = "in Python"  # where frames become the model's input, and why not in the graph
     tf_roles: dict[str, int] = field(default_factory=dict)
 
 
@@ -153,7 +161,7 @@ def _class_count(layout: str, shapes: list[tuple[int, ...]]) -> int | None:
 
 def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
     """Open ``s.model`` and work out labels, layout and preprocessing; raise ModelError naming the config key."""
-    sess = open_session(s.model, s.providers, s.intra_op_threads, s.inter_op_threads, s.spin_wait, s.spin_between_runs)
+    sess = _open(s)
     inputs = sess.get_inputs()
     if len(inputs) != 1:
         raise ModelError(
@@ -195,6 +203,13 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
     if labels is None:
         count = _class_count(layout, shapes) or 1
         labels, labels_source = [f"class{i}" for i in range(count)], "none found (generic names)"
+    model_spec, conversion = spec, "in Python (detector.fuse_input is off)"
+    if s.fuse_input:
+        try:
+            sess, spec, conversion = _fused(s, sess, inp.name, spec)
+        except CannotFuse as why:
+            conversion = f"in Python: {why}"
+            log.info("detector: frame conversion stays in Python: %s", why)
     return sess, ModelInfo(
         path=s.model,
         provider=sess.get_providers()[0],
@@ -208,6 +223,41 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
         labels_source=labels_source,
         layout=layout,
         layout_source=layout_source,
+        model_spec=model_spec,
         spec=spec,
+        conversion=conversion,
         tf_roles=tf_roles(names) if layout == "tf" else {},
+    )
+
+
+def _open(s: DetectorSettings, model: bytes | None = None) -> ort.InferenceSession:
+    return open_session(
+        s.model, s.providers, s.intra_op_threads, s.inter_op_threads, s.spin_wait, s.spin_between_runs, model
+    )
+
+
+def _fused(
+    s: DetectorSettings, plain: ort.InferenceSession, name: str, spec: PreprocessSpec
+) -> tuple[ort.InferenceSession, PreprocessSpec, str]:
+    """(session, spec, description) of the model with its input conversion in the graph; raises CannotFuse, also
+    when onnxruntime rejects the changed graph or it answers a test frame otherwise than the unchanged model."""
+    model, convs = fuse_input(s.model, name, spec)
+    try:
+        sess = _open(s, model)
+    except ModelError as err:
+        raise CannotFuse(f"onnxruntime rejects the changed graph ({err})") from None
+    new_spec = fused_spec(spec)
+    h, w = spec.size or spec.max_size
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
+    want = plain.run(None, {name: preprocess(frame, spec, s.thermal)[0]})
+    got = sess.run(None, {name: preprocess(frame, new_spec, s.thermal)[0]})
+    for a, b in zip(want, got, strict=True):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-4 * max(float(np.abs(a).max()), 1.0)):
+            raise CannotFuse("the changed graph answers a test frame otherwise than the model")
+    what = "scale and RGB order" if spec.rgb and spec.channels == 3 else "scale"
+    return (
+        sess,
+        new_spec,
+        (f"in the graph (frames go in as uint8 NHWC BGR; {what} folded into {convs} convolution{'s' * (convs > 1)})"),
     )

@@ -108,7 +108,8 @@ def preprocess(
 ) -> tuple[np.ndarray, Transform]:
     """Frame image -> (1, C, H', W') or (1, H', W', C) tensor of ``spec.dtype`` and its transform.
 
-    ``out``: a buffer to fill when it has the right shape and dtype (saves a 4 MB allocation per frame).
+    ``out``: a buffer to fill when it has the right shape and dtype (saves a 4 MB allocation per frame). A uint8
+    tensor whose pixels are already laid out as the model wants is a read-only view of them instead (no copy).
     Channel swap, layout change, dtype conversion, scale, mean and std: for a float32 tensor one OpenCV call
     (``blobFromImageWithParams``); otherwise one copy and an in-place gain and offset per plane (NCHW, each plane
     still in cache) or over the tensor (NHWC).
@@ -127,6 +128,10 @@ def preprocess(
     swap = spec.rgb and spec.channels == 3
     src = img[:, :, ::-1] if swap else img
     src = src[None] if spec.layout == "nhwc" else src.transpose(2, 0, 1)[None]
+    if spec.dtype == np.uint8 and src.flags.c_contiguous:
+        view = src.view()  # the pixels as they are, no copy; read-only, so nothing downstream writes into a frame
+        view.flags.writeable = False
+        return view, tf
     if out is None or out.shape != src.shape or out.dtype != spec.dtype:
         out = np.empty(src.shape, spec.dtype)
     if spec.dtype == np.uint8:
@@ -137,7 +142,7 @@ def preprocess(
         # one OpenCV call that frees the GIL for the whole conversion: the numpy path below takes the GIL back
         # between its calls, each time waiting for it while the pipeline's track thread holds it
         return _TO_BLOB(np.ascontiguousarray(img), out, params), tf
-    gain, offset = _affine(spec)
+    gain, offset = affine(spec)
     if spec.layout == "nchw" and img.dtype == np.uint8:
         planes = cv2.split(np.ascontiguousarray(img))
         for i, plane in enumerate(planes[::-1] if swap else planes):
@@ -152,7 +157,7 @@ def preprocess(
 
 
 @lru_cache(maxsize=16)
-def _affine(spec: PreprocessSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def affine(spec: PreprocessSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per model-input channel (gain, offset) with ``x_model = pixel * gain + offset``: scale, mean and std in one."""
     c = spec.channels
     gain = tuple(spec.scale / sd for sd in spec.std[:c])
@@ -164,7 +169,7 @@ def _affine(spec: PreprocessSpec) -> tuple[tuple[float, ...], tuple[float, ...]]
 def _blob_params(spec: PreprocessSpec) -> Any:
     """OpenCV ``Image2BlobParams`` for a float32 tensor of this spec (channel swap, layout, per-channel scale and
     mean: ``(pixel - mean) * scalefactor``, the image already at the input size), or None where OpenCV can't."""
-    gain, offset = _affine(spec)
+    gain, offset = affine(spec)
     layout = _BLOB_LAYOUTS[spec.layout]
     if _TO_BLOB is None or spec.dtype != np.float32 or layout is None or 0.0 in gain:
         return None

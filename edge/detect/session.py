@@ -47,12 +47,14 @@ def open_session(
     inter: int = 0,
     spin: bool = True,
     spin_between_runs: bool = False,
+    model: bytes | None = None,
 ) -> ort.InferenceSession:
     """An InferenceSession on the first usable provider; raise ModelError for a missing or unreadable file.
 
     intra/inter: thread counts (0 = onnxruntime's default); spin: let idle worker threads busy-wait for work
     during a run; spin_between_runs: and go on spinning after it returns (else they stop at once and the cores
-    go to the rest of the pipeline until the next run)."""
+    go to the rest of the pipeline until the next run); model: the model's bytes (changed in memory) to run
+    instead of the file at ``path``, which still names it in messages."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"detector.model: no model file at {str(p)!r}; set detector.model to an .onnx file")
@@ -69,7 +71,7 @@ def open_session(
         opts.add_session_config_entry("session.force_spinning_stop", "1")
     chosen = resolve_providers(providers)
     try:
-        sess = ort.InferenceSession(str(p), sess_options=opts, providers=chosen)
+        sess = ort.InferenceSession(str(p) if model is None else model, sess_options=opts, providers=chosen)
     except Exception as err:  # onnxruntime raises several unrelated types for a bad file
         msg = str(err).splitlines()[0][:300]
         raise ModelError(

@@ -47,5 +47,7 @@ def test_the_daemon_recognises_it_without_any_settings() -> None:
     _, info = load_model(DetectorSettings(model=str(MODEL), providers=["CPUExecutionProvider"]))
     assert info.layout == "yolov8"
     assert info.labels == NAMES and "metadata" in info.labels_source
-    assert info.spec.size == (480, 640) and info.spec.rgb and info.spec.letterbox
-    assert abs(info.spec.scale - 1 / 255) < 1e-9
+    spec = info.model_spec
+    assert spec.size == (480, 640) and spec.rgb and spec.letterbox
+    assert abs(spec.scale - 1 / 255) < 1e-9
+    assert info.conversion.startswith("in the graph")  # camera pixels go in as uint8: no float conversion per frame
