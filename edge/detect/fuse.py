@@ -41,7 +41,10 @@ def fuse_input(path: str, input_name: str, spec: PreprocessSpec) -> tuple[bytes,
     gain, offset = affine(spec)
     if any(o != 0.0 for o in offset):
         raise CannotFuse("a mean is subtracted (detector.preprocess.mean): that can't be folded through zero padding")
-    model = onnx.load(path)
+    try:
+        model = onnx.load(path)
+    except Exception as err:  # protobuf and file errors of several types
+        raise CannotFuse(f"the onnx package cannot read the file ({str(err).splitlines()[0][:200]})") from None
     graph = model.graph
     inp = next((i for i in graph.input if i.name == input_name), None)
     if inp is None or any(o.name == input_name for o in graph.output):

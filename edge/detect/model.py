@@ -46,7 +46,7 @@ class ModelInfo:
     layout_source: str
     model_spec: PreprocessSpec  # what the model file's input wants
     spec: PreprocessSpec  # what the Python side does: model_spec, or uint8 NHWC BGR when the conversion is in the graph
-    conversion: str = "in Python"  # where frames become the model's input, and why not in the graph
+    conversion: str  # where frames become the model's input ("in the graph (...)" / "in Python: why not")
     tf_roles: dict[str, int] = field(default_factory=dict)
 
 
@@ -250,7 +250,10 @@ def _fused(
     h, w = spec.size or spec.max_size
     frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
     want = plain.run(None, {name: preprocess(frame, spec, s.thermal)[0]})
-    got = sess.run(None, {name: preprocess(frame, new_spec, s.thermal)[0]})
+    try:
+        got = sess.run(None, {name: preprocess(frame, new_spec, s.thermal)[0]})
+    except Exception as err:  # onnxruntime raises several unrelated types
+        raise CannotFuse(f"the changed graph fails on a test frame ({str(err).splitlines()[0][:200]})") from None
     for a, b in zip(want, got, strict=True):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-4 * max(float(np.abs(a).max()), 1.0)):
