@@ -50,6 +50,8 @@ def fuse_input(path: str, input_name: str, spec: PreprocessSpec) -> tuple[bytes,
     if inp is None or any(o.name == input_name for o in graph.output):
         raise CannotFuse(f"the input {input_name!r} is not a plain graph input")
     consumers = [n for n in graph.node if input_name in n.input]
+    if not consumers:
+        raise CannotFuse(f"no node of the main graph reads the input {input_name!r}")
     inits = {i.name: i for i in graph.initializer}
     overridable = {i.name for i in graph.input}
     for node in consumers:
@@ -91,7 +93,10 @@ def _check_conv(
     group = next((a.i for a in node.attribute if a.name == "group"), 1)
     w = None if node.input[1] in overridable else inits.get(node.input[1])
     if w is None or group != 1 or len(w.dims) != 4 or w.dims[1] != channels:
-        raise CannotFuse(f"convolution {node.name or '?'} has no constant weights over the {channels} input channels")
+        raise CannotFuse(
+            f"convolution {node.name or '?'} has no weights stored in the file over all {channels} input channels "
+            "(an initializer, group 1)"
+        )
     if w.data_type != TensorProto.FLOAT:
         raise CannotFuse(f"convolution {node.name or '?'} has weights that are not float32")
 

@@ -123,7 +123,7 @@ def test_std_one_channel_dynamic_size_and_shared_weights(tmp_path: Path) -> None
         ({"dtype": np.float16}, {}, "float16"),
         ({}, {"preprocess": PreprocessSettings(mean=[0.4, 0.4, 0.4])}, "detector.preprocess.mean"),
         ({"extra_consumer": "Mul"}, {}, "feeds a Mul node"),
-        ({"group": 3}, {}, "no constant weights"),
+        ({"group": 3}, {}, "no weights stored in the file"),
         ({}, {"fuse_input": False}, "detector.fuse_input is off"),
     ],
 )
