@@ -185,7 +185,7 @@ class DetectorSettings(Section):
         title="Input conversion in the model",
         description="Fold the conversion of camera pixels to the model's float input (channel order, scale, layout) "
         "into the model graph, checked against the unchanged model at start: frames go in as uint8 without a "
-        "per-frame float conversion in Python (pipeline / raw 0.948 -> 0.958 on 2 cores; on a GPU a quarter of "
+        "per-frame float conversion in Python (pipeline / raw 0.938 -> 0.963, paired on 2 cores; on a GPU a quarter of "
         "the bytes to upload). Applies to float32 NCHW models whose input feeds only convolutions and that "
         "subtract no mean (every YOLO export); `edge model inspect` says whether a model qualifies and why not.",
     )
