@@ -18,10 +18,14 @@ import numpy as np
 from edge.detect.decoders import (
     Decoded,
     decode_end2end,
+    decode_rtdetr,
+    decode_ssd,
     decode_tf,
     decode_yolov5,
     decode_yolov8,
+    decode_yolox,
     denormalise,
+    yolox_grid,
 )
 from edge.detect.model import load_model
 from edge.detect.motion import MotionGate
@@ -63,6 +67,7 @@ class OnnxDetector:
         self._gate = MotionGate(s.gating) if s.gating.enabled else None
         self._last = Detections.empty()
         self._buf: np.ndarray | None = None  # the input tensor, reused while its shape holds
+        self._grids: dict[tuple[int, int], np.ndarray] = {}  # yolox anchor points by input size
         self._lock = threading.Lock()
         self.inferences = 0
         self.frames = 0
@@ -163,16 +168,32 @@ class OnnxDetector:
         """One run's outputs -> candidates above the lowest threshold, in frame pixels (``origin``: the tile's
         top-left corner in the frame)."""
         info, s = self.info, self.settings
+        roles, floor = info.roles, self._min_score
         if info.layout == "tf":
-            decoded = decode_tf({role: outs[i] for role, i in info.tf_roles.items()}, self._min_score)
+            decoded = decode_tf({role: outs[i] for role, i in roles.items()}, floor)
+        elif info.layout == "ssd":
+            boxes, scores = (np.asarray(outs[roles[r]], np.float32) for r in ("boxes", "scores"))
+            yx = s.anchors.order == "yxhw"
+            decoded = decode_ssd(boxes, scores, floor, info.anchors, s.anchors.variance, info.background, yx)
+        elif info.layout == "yolox":
+            decoded = decode_yolox(np.asarray(outs[roles["output"]], np.float32), floor, self._yolox_grid(tf.dst))
         else:
-            out = next(o for o in outs if np.ndim(o) == 3)
-            decode = {"yolov5": decode_yolov5, "yolov8": decode_yolov8, "end2end": decode_end2end}[info.layout]
-            decoded = decode(np.asarray(out, np.float32), self._min_score)
+            decode = {
+                "yolov5": decode_yolov5,
+                "yolov8": decode_yolov8,
+                "end2end": decode_end2end,
+                "rtdetr": decode_rtdetr,
+            }[info.layout]
+            decoded = decode(np.asarray(outs[roles["output"]], np.float32), floor)
         xyxy = to_original(denormalise(decoded[0], s.boxes_normalized, info.layout, tf.dst), tf)
         if origin != (0, 0):
             xyxy += np.asarray([*origin, *origin], np.float32)
         return xyxy, decoded[1], decoded[2]
+
+    def _yolox_grid(self, hw: tuple[int, int]) -> np.ndarray:
+        if hw not in self._grids:
+            self._grids[hw] = yolox_grid(hw)
+        return self._grids[hw]
 
     def health(self) -> Health:
         with self._lock:

@@ -23,7 +23,16 @@ def report(info: ModelInfo) -> str:
     lines.append(f"input:     {info.input_name} {shape(info.input_shape)} {info.input_type}")
     for (name, decl, type_), actual in zip(info.outputs, info.output_shapes, strict=True):
         lines.append(f"output:    {name} {shape(decl)} {type_} (probe run: {list(actual)})")
-    lines.append(f"layout:    {info.layout} ({info.layout_source})")
+    lines.append(f"layout:    {info.layout} ({info.layout_source}); reads {info.reads()}")
+    if info.layout == "yolov5":
+        lines.append(
+            "           (a raw YOLOX head, exported without decode_in_inference, looks the same: set detector.layout = yolox)"
+        )
+    if info.layout == "ssd":
+        anchors = (
+            f"{len(info.anchors)} anchors from detector.anchors.file" if info.anchors is not None else "no anchors"
+        )
+        lines.append(f"           ({anchors}; score column 0 {'is' if info.background else 'is not'} the background)")
     lines.append(f"labels:    {len(info.labels)} from {info.labels_source}: {', '.join(info.labels[:20])}")
     if len(info.labels) > 20:
         lines[-1] += f", ... ({len(info.labels) - 20} more)"

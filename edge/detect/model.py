@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.detect.decoders import LAYOUTS, LayoutError, fits, recognise, tf_roles
+from edge.detect.decoders import LAYOUTS, LayoutError, fits, recognise, ssd_roles, tf_roles
 from edge.detect.fuse import CannotFuse, fuse_input, fused_spec
 from edge.detect.preprocess import PreprocessSpec, preprocess
 from edge.detect.session import ModelError, open_session
@@ -47,7 +47,14 @@ class ModelInfo:
     model_spec: PreprocessSpec  # what the model file's input wants
     spec: PreprocessSpec  # what the Python side does: model_spec, or uint8 NHWC BGR when the conversion is in the graph
     conversion: str  # where frames become the model's input ("in the graph (...)" / "in Python: why not")
-    tf_roles: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, int] = field(default_factory=dict)  # output index by role: output, or boxes/scores/classes/count
+    anchors: np.ndarray | None = None  # ssd: (N, 4) float32 cx, cy, w, h, in the box output's units
+    background: bool = False  # ssd: score column 0 is the background class
+
+    def reads(self) -> str:
+        """Which outputs the decoder reads, by role."""
+        names = [o[0] for o in self.outputs]
+        return ", ".join(names[i] if r == "output" else f"{r} = {names[i]}" for r, i in self.roles.items())
 
 
 def parse_names(text: str) -> list[str] | None:
@@ -154,9 +161,48 @@ def _class_count(layout: str, shapes: list[tuple[int, ...]]) -> int | None:
     rank3 = [s for s in shapes if len(s) == 3]
     if layout == "yolov8" and rank3:
         return rank3[0][1] - 4
-    if layout == "yolov5" and rank3:
+    if layout in ("yolov5", "yolox") and rank3:
         return rank3[0][2] - 5
+    if layout == "rtdetr" and rank3:
+        return rank3[0][2] - 4
+    if layout == "ssd" and (roles := ssd_roles(shapes)):
+        return shapes[roles["scores"]][2]
     return None
+
+
+def _roles(layout: str, names: list[str], shapes: list[tuple[int, ...]]) -> dict[str, int]:
+    if layout == "tf":
+        return tf_roles(names)
+    if layout == "ssd":
+        return ssd_roles(shapes)
+    return {"output": next(i for i, sh in enumerate(shapes) if len(sh) == 3)}
+
+
+def _anchors(s: DetectorSettings, rows: int) -> np.ndarray | None:
+    """The ssd anchors of ``s.anchors.file`` as (rows, 4) float32 cx, cy, w, h; None when not configured."""
+    a = s.anchors
+    if not a.file:
+        return None
+    path = Path(a.file) if Path(a.file).is_absolute() else Path(s.model).parent / a.file
+    try:
+        arr = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"detector.anchors.file: cannot read {path}: {err}") from None
+    arr = np.asarray(arr, np.float32).reshape(-1, 4) if np.size(arr) % 4 == 0 else np.asarray(arr)
+    if arr.ndim != 2 or arr.shape != (rows, 4) or not np.isfinite(arr).all():
+        raise ModelError(
+            f"detector.anchors.file: {path} holds an array of shape {list(np.shape(arr))}; the model's box output "
+            f"needs [{rows}, 4] finite rows"
+        )
+    return arr[:, [1, 0, 3, 2]].copy() if a.order == "yxhw" else arr
+
+
+def _background(s: DetectorSettings, labels: list[str] | None, columns: int) -> bool:
+    if s.anchors.background != "auto":
+        return s.anchors.background == "yes"
+    if not labels:
+        return False
+    return columns == len(labels) + 1 or labels[0].strip("_ ").lower() in ("background", "bg")
 
 
 def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
@@ -200,8 +246,17 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
             f"detector.layout: cannot decode outputs {dict(zip(names, shapes, strict=False))}: {err}{hint}; set detector.layout "
             f"to one of {', '.join(LAYOUTS)} (and detector.labels to the model's classes)"
         ) from None
+    roles = _roles(layout, names, shapes)
+    anchors: np.ndarray | None = None
+    background = False
+    if layout == "ssd":
+        boxes_shape, scores_shape = shapes[roles["boxes"]], shapes[roles["scores"]]
+        anchors = _anchors(s, boxes_shape[1])
+        background = _background(s, labels, scores_shape[2])
+        if labels and len(labels) == scores_shape[2] and background:
+            labels = labels[1:]  # the background's name goes with its column
     if labels is None:
-        count = _class_count(layout, shapes) or 1
+        count = max((_class_count(layout, shapes) or 1) - background, 1)
         labels, labels_source = [f"class{i}" for i in range(count)], "none found (generic names)"
     model_spec, conversion = spec, "in Python (detector.fuse_input is off)"
     if s.fuse_input:
@@ -226,7 +281,9 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
         model_spec=model_spec,
         spec=spec,
         conversion=conversion,
-        tf_roles=tf_roles(names) if layout == "tf" else {},
+        roles=roles,
+        anchors=anchors,
+        background=background,
     )
 
 

@@ -105,6 +105,37 @@ class GatingSettings(Section):
     )
 
 
+class AnchorSettings(Section):
+    """Anchor boxes of an SSD-style model whose box output is offsets from anchors (layout ssd)."""
+
+    file: str = Field(
+        "",
+        title="Anchor file",
+        description="Anchors as rows cx, cy, w, h (in the units of the box output, usually input fractions), one "
+        "per box output row: a .npy array [N, 4] or a text file of 4 numbers a line (relative to the model's "
+        "folder); empty = the box output is already x1, y1, x2, y2.",
+    )
+    variance: list[float] = Field(
+        [0.1, 0.1, 0.2, 0.2],
+        title="Box variance",
+        description="dx, dy, dw, dh multipliers (TF's box-coder scale factors 10, 10, 5, 5 are 0.1, 0.1, 0.2, 0.2).",
+        min_length=4,
+        max_length=4,
+    )
+    order: Literal["xywh", "yxhw"] = Field(
+        "xywh",
+        title="Offset order",
+        description="Order of the four offsets and of the anchor columns: xywh (pytorch-ssd) or yxhw (TF "
+        "object detection).",
+    )
+    background: Literal["auto", "yes", "no"] = Field(
+        "auto",
+        title="Background column",
+        description="Whether score column 0 is the background class; auto: yes when there is one more score "
+        "column than class names, or the first name is 'background'.",
+    )
+
+
 class DetectorSettings(Section):
     """The ONNX detector."""
 
@@ -119,11 +150,14 @@ class DetectorSettings(Section):
         description="Overrides the model's names; else the model's metadata ('names'), else a '<model>.labels' or "
         "'<model>.labels.txt' file next to it (one name a line), else class0, class1, ...",
     )
-    layout: Literal["auto", "yolov5", "yolov8", "end2end", "tf"] = Field(
+    layout: Literal["auto", "yolov5", "yolov8", "end2end", "tf", "rtdetr", "yolox", "ssd"] = Field(
         "auto",
         title="Output layout",
-        description="yolov5 [1,N,5+nc]; yolov8 [1,4+nc,N] (also YOLO11); end2end [1,K,6] x1,y1,x2,y2,score,class; "
-        "tf: separate boxes/scores/classes/count outputs. auto: recognised from outputs and metadata.",
+        description="yolov5 [1,N,5+nc]; yolov8 [1,4+nc,N] (also YOLO11); end2end [1,K,6] x1,y1,x2,y2,score,class "
+        "(YOLOv10, YOLO26, NMS in the graph); tf: separate boxes/scores/classes/count outputs; rtdetr [1,K,4+nc] "
+        "cx,cy,w,h fractions + sigmoid scores (Ultralytics RT-DETR); yolox: [1,N,5+nc] raw YOLOX head (exported "
+        "without decode_in_inference; strides 8, 16, 32); ssd: boxes [1,N,4] + scores [1,N,C] (see "
+        "detector.anchors). auto: recognised from outputs and metadata (a raw YOLOX head reads as yolov5: name it).",
     )
     boxes_normalized: Literal["auto", "yes", "no"] = Field(
         "auto",
@@ -191,6 +225,7 @@ class DetectorSettings(Section):
     )
     warmup_runs: int = Field(2, title="Warm-up runs", description="Inferences on a blank input at start.", ge=0)
     preprocess: PreprocessSettings = Field(default_factory=PreprocessSettings, title="Preprocessing")
+    anchors: AnchorSettings = Field(default_factory=AnchorSettings, title="SSD anchors")
     thermal: ThermalSettings = Field(default_factory=ThermalSettings, title="Thermal gain")
     tiling: TilingSettings = Field(default_factory=TilingSettings, title="Tiling")
     gating: GatingSettings = Field(default_factory=GatingSettings, title="Motion gating")

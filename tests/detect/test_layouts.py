@@ -149,3 +149,86 @@ def test_labels_from_a_file_next_to_the_model(make_const: MakeModel, suffix: str
     model.with_suffix(suffix).write_text("car\n\ntruck\n")
     det = detector(model)
     assert det.class_names == ["car", "truck"] and det.info.labels_source.startswith("file ")
+
+
+def test_rtdetr_normalised_cxcywh_sigmoid_scores(make_const: MakeModel) -> None:
+    out = np.zeros((1, 300, 7), np.float32)  # [1, K, 4 + 3]
+    out[0, 0] = [0.5, 0.5, 100 / 640, 50 / 640, 0.1, 0.9, 0.2]  # model 270,295,370,345 -> 540,310,740,410
+    out[0, 1] = [0.2, 0.2, 0.1, 0.1, 0.3, 0.2, 0.1]  # below threshold
+    meta = {"names": NAMES3, "imgsz": "[640, 640]", "description": "Ultralytics RT-DETR-l model trained on x.yaml"}
+    det = detector(make_const({"output0": out}, metadata=meta))
+    assert det.info.layout == "rtdetr" and det.info.layout_source.startswith("recognised")
+    d = det.detect(frame(1280, 720))
+    assert len(d) == 1
+    np.testing.assert_allclose(d.xyxy[0], [540, 310, 740, 410], atol=1.0)
+    assert d.class_id[0] == 1 and d.score[0] == pytest.approx(0.9)
+
+
+def test_rtdetr_recognised_by_class_count_without_description(make_const: MakeModel) -> None:
+    out = np.zeros((1, 300, 84), np.float32)  # 80 classes: [1, 300, 4 + 80]
+    det = detector(make_const({"output0": out}), labels=[f"c{i}" for i in range(80)])
+    assert det.info.layout == "rtdetr"
+
+
+def test_yolox_raw_head_grid_decoded(make_const: MakeModel) -> None:
+    # input 64 x 64: strides 8, 16, 32 give 8x8 + 4x4 + 2x2 = 84 anchor points; frame 128 x 128 -> r = 0.5, no pad
+    out = np.zeros((1, 84, 7), np.float32)  # [1, N, 5 + 2]
+    # point 64 + 1*4 + 2 = 70: stride 16, cell (x 2, y 1). cx = (0.5 + 2) * 16 = 40, cy = (0.25 + 1) * 16 = 20,
+    # w = 1.5 * 16 = 24, h = 0.5 * 16 = 8 -> model 28,16,52,24 -> frame 56,32,104,48; score 0.9 * 1.0, class 1
+    out[0, 70] = [0.5, 0.25, np.log(1.5), np.log(0.5), 0.9, 0.2, 1.0]
+    out[0, 3] = [0, 0, 0, 0, 0.3, 1.0, 1.0]  # objectness below threshold
+    det = detector(make_const({"output": out}, input_shape=(1, 3, 64, 64)), layout="yolox", labels=["a", "b"])
+    assert det.info.layout == "yolox" and det.info.reads() == "output"
+    d = det.detect(frame(128, 128))
+    assert len(d) == 1
+    np.testing.assert_allclose(d.xyxy[0], [56, 32, 104, 48], atol=1.0)
+    assert d.class_id[0] == 1 and d.score[0] == pytest.approx(0.9)
+
+
+def test_yolox_anchor_count_must_match_the_input(make_const: MakeModel) -> None:
+    out = np.zeros((1, 80, 7), np.float32)  # 80 != 84 anchor points of a 64 x 64 input
+    det = detector(make_const({"output": out}, input_shape=(1, 3, 64, 64)), layout="yolox")
+    with pytest.raises(ValueError, match="84"):
+        det.detect(frame(64, 64))
+
+
+def test_ssd_corner_boxes_with_background_column(make_const: MakeModel) -> None:
+    boxes = np.zeros((1, 50, 4), np.float32)
+    scores = np.zeros((1, 50, 3), np.float32)  # softmax over background, person, car
+    scores[0, :, 0] = 1.0
+    boxes[0, 0] = [270 / 640, 295 / 640, 370 / 640, 345 / 640]  # -> 540,310,740,410
+    scores[0, 0] = [0.05, 0.1, 0.85]
+    det = detector(make_const({"scores": scores, "boxes": boxes}), labels=["BACKGROUND", "person", "car"])
+    assert det.info.layout == "ssd" and det.info.background
+    assert det.class_names == ["person", "car"] and det.info.reads() == "boxes = boxes, scores = scores"
+    d = det.detect(frame(1280, 720))
+    assert len(d) == 1
+    np.testing.assert_allclose(d.xyxy[0], [540, 310, 740, 410], atol=1.0)
+    assert det.class_names[d.class_id[0]] == "car" and d.score[0] == pytest.approx(0.85)
+
+
+def test_ssd_offsets_from_tf_ordered_anchors(make_const: MakeModel, tmp_path: Path) -> None:
+    # anchor (cy .5, cx .5, h .1, w .2); offsets (ty 1, tx -2, th 0, tw 5 ln 2) with TF's scales 10, 10, 5, 5:
+    # cy = .5 + 1 * .1 * .1 = .51, cx = .5 - 2 * .1 * .2 = .46, h = .1, w = .2 * 2 = .4 -> x .26-.66, y .46-.56
+    # model px (640): 166.4, 294.4, 422.4, 358.4 -> frame 1280x720 (r .5, pad top 140): 332.8, 308.8, 844.8, 436.8
+    n = 10
+    anchors = np.tile(np.asarray([0.5, 0.5, 0.1, 0.2], np.float32), (n, 1))
+    np.save(tmp_path / "anchors.npy", anchors)
+    boxes = np.zeros((1, n, 4), np.float32)
+    boxes[0, 4] = [1.0, -2.0, 0.0, 5 * np.log(2.0)]
+    scores = np.zeros((1, n, 2), np.float32)
+    scores[0, 4] = [0.2, 0.7]
+    model = make_const({"box_encodings": boxes, "class_predictions": scores})
+    det = detector(model, labels=["person", "car"], anchors={"file": str(tmp_path / "anchors.npy"), "order": "yxhw"})
+    assert det.info.layout == "ssd" and not det.info.background
+    d = det.detect(frame(1280, 720))
+    assert len(d) == 1
+    np.testing.assert_allclose(d.xyxy[0], [332.8, 308.8, 844.8, 436.8], atol=1.0)
+    assert d.class_id[0] == 1
+
+
+def test_ssd_anchor_file_of_the_wrong_shape_names_the_key(make_const: MakeModel, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("0.5 0.5 0.1 0.1\n" * 3)
+    model = make_const({"boxes": np.zeros((1, 10, 4), np.float32), "scores": np.zeros((1, 10, 2), np.float32)})
+    with pytest.raises(ModelError, match=r"detector\.anchors\.file: .*\[10, 4\]"):
+        detector(model, anchors={"file": str(tmp_path / "a.txt")})
