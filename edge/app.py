@@ -60,6 +60,7 @@ class Daemon:
         from edge.sources.gps import GpsdSource
         from edge.sources.mavlink import MavlinkLink, attach_pose_feed
         from edge.sources.pose import PoseStore
+        from edge.track.still import StillTracker
         from edge.track.tracker import ByteTracker
         from edge.uplink.mqtt import MqttUplink
         from edge.uplink.spool import Spool, SpoolError, SpoolWriter
@@ -112,7 +113,9 @@ class Daemon:
         except CameraError as err:
             raise StartupError(str(err)) from None
         geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
-        self.pipeline = Pipeline(camera, detector, ByteTracker(cfg.tracker), geo, poses, sinks)
+        still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
+        tracker = StillTracker() if still else ByteTracker(cfg.tracker)
+        self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks)
         self._extra_health["detector"] = detector.health
         self.stages += [self.pipeline, camera]
 

@@ -58,6 +58,7 @@ class Pipeline:
         self._lock = threading.Lock()  # guards the counters both threads change
         self._last_seq = -1
         self._frames = 0
+        self._detections = 0  # what the detector reported, before tracking
         self._events = 0
         self._errors = 0
         self._recent: deque[float] = deque(maxlen=64)  # completion times (s, monotonic) for fps
@@ -85,7 +86,8 @@ class Pipeline:
 
     def _finish(self, frame: Frame, t_infer: float, finish: Finish) -> None:
         """Decode, track, geolocate and hand on one frame's events."""
-        tracks = self._tracker.update(finish(), frame.t_mono)
+        dets = finish()
+        tracks = self._tracker.update(dets, frame.t_mono)
         n = 0
         if len(tracks):
             batch = self._geo.locate(frame, tracks, self._poses.pose_at(frame.t_mono), self._detector.class_names)
@@ -95,6 +97,7 @@ class Pipeline:
         with self._lock:
             self._age_ms.append((t_infer - frame.t_mono) * 1000.0)
             self._frames += 1
+            self._detections += len(dets)
             self._events += n
             self._recent.append(time.monotonic())
         if self._observer is not None:
@@ -147,7 +150,7 @@ class Pipeline:
     def health(self) -> Health:
         with self._lock:
             recent, ages = list(self._recent), list(self._age_ms)
-            frames, events, errors = self._frames, self._events, self._errors
+            frames, dets, events, errors = self._frames, self._detections, self._events, self._errors
         fps = 0.0
         if len(recent) >= 2 and recent[-1] > recent[0]:
             fps = (len(recent) - 1) / (recent[-1] - recent[0])
@@ -156,6 +159,7 @@ class Pipeline:
         return {
             "fps": round(fps, 2),
             "frames": frames,
+            "detections": dets,
             "events": events,
             "errors": errors,
             "frame_age_ms": round(max(ages), 1) if ages else None,

@@ -49,7 +49,13 @@ class LatestSlot:
                         break
                     return None
             self._taken = True
+            self._cond.notify_all()
             return self._frame
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the frame in the slot was taken (or there is none); True if it was."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._taken, timeout)
 
 
 class Camera(Worker):
@@ -167,6 +173,9 @@ class Camera(Worker):
         s = self.settings
         offset = s.latency_offset_ms / 1e3
         paced = s.realtime and reader.fps > 0
+        # a file or folder read as fast as it decodes is read no faster than the pipeline takes frames: a frame
+        # decoded only to be overwritten unseen would be wasted work (and a photo never looked at)
+        held = not paced and self.kind in ("file", "folder")
         t0 = time.monotonic()
         n = 0
         while not self._stop.is_set():
@@ -174,6 +183,9 @@ class Camera(Worker):
                 wait = t0 + n / reader.fps - time.monotonic()
                 if wait > 0 and self._stop.wait(wait):
                     break
+            while held and not self._slot.wait_taken(0.2):
+                if self._stop.is_set():
+                    return n
             got = reader.read()
             if got is None:
                 break

@@ -53,7 +53,14 @@ class CameraSettings(Section):
     realtime: bool = Field(
         True,
         title="Replay in real time",
-        description="Files and folders: pace frames at their frame rate (true) or as fast as they decode (false).",
+        description="Files and folders: pace frames at their frame rate (true) or as fast as the pipeline takes "
+        "them (false: each frame is read once the previous one was taken, so none is dropped).",
+    )
+    still_images: Literal["auto", "yes", "no"] = Field(
+        "auto",
+        title="Still images",
+        description="Each frame is a scene of its own (photos): every detection is reported at once, no track is "
+        "carried from one image to the next. auto: yes for image folders, no otherwise.",
     )
     loop: bool = Field(False, title="Loop replay", description="Files and folders: start again at the end.")
     latency_offset_ms: float = Field(

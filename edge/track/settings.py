@@ -17,9 +17,11 @@ class TrackerSettings(Section):
         0.1, title="Low confidence", description="Detections below this are ignored.", ge=0.0, le=1.0
     )
     new_track_threshold: float = Field(
-        0.6,
+        0.0,
         title="New-track confidence",
-        description="Unmatched detections at or above this start tracks.",
+        description="Unmatched detections at or above this start tracks; 0 (default): every detection the detector "
+        "reports (at or above its conf_threshold / class_thresholds) may, so the detector's thresholds alone decide "
+        "what is reported. Above the detector's threshold, objects scoring between the two are never reported.",
         ge=0.0,
         le=1.0,
     )

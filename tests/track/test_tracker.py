@@ -74,7 +74,7 @@ def test_update_interval_on_a_still_object() -> None:
 
 
 def test_low_confidence_detection_keeps_the_track() -> None:
-    s = TrackerSettings(min_hits=1, high_threshold=0.5, low_threshold=0.1, lost_after_s=0.25)
+    s = TrackerSettings(min_hits=1, high_threshold=0.5, low_threshold=0.1, new_track_threshold=0.6, lost_after_s=0.25)
     tr = ByteTracker(s)
     tr.update(dets((100, 100, 140, 180, 0.9, 0)), 0.0)
     for i in range(1, 6):  # occluded: only a weak detection at the same place
