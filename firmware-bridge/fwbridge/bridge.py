@@ -19,7 +19,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from edge.ops.notify import notify, watchdog_interval
 from fwbridge.config import BridgeConfig, EndpointSettings, LinkSettings
 from fwbridge.frames import load_dialect
-from fwbridge.links import Link, TcpClientLink, TcpServer, UdpLink
+from fwbridge.links import Link, TcpClientLink, TcpConnectLink, TcpServer, UdpLink
 from fwbridge.loop import Loop
 from fwbridge.router import Router
 from fwbridge.serial_link import PortFinder, SerialLink
@@ -55,6 +55,8 @@ class Bridge:
             if es.mode == "tcp-server":
                 self._key(es)  # a bad key must stop the start, not the first client
                 self.servers.append(TcpServer(es, self.loop, functools.partial(self._tcp_client, es)))
+            elif es.mode == "tcp-client":
+                self._add(TcpConnectLink(es, self.loop, self.table, self.router.handle), es)
             else:
                 self._add(UdpLink(es, self.loop, self.table, self.router.handle), es)
         self._stats_sock: socket.socket | None = None

@@ -98,12 +98,13 @@ class SerialSettings(LinkSettings):
 
 
 class EndpointSettings(LinkSettings):
-    """A network endpoint: a UDP server (learns its peers), a UDP client, or a TCP server (one link per client)."""
+    """A network endpoint: a UDP server (learns its peers), a UDP client, a TCP server (one link per client),
+    or a TCP client (connects to address:port, e.g. ArduPilot SITL's 5760, and reconnects)."""
 
-    mode: Literal["udp-server", "udp-client", "tcp-server"] = Field(
-        "udp-server", title="Mode", description="udp-server, udp-client or tcp-server."
+    mode: Literal["udp-server", "udp-client", "tcp-server", "tcp-client"] = Field(
+        "udp-server", title="Mode", description="udp-server, udp-client, tcp-server or tcp-client."
     )
-    address: str = Field("127.0.0.1", title="Address", description="Bind address (servers) or peer (udp-client).")
+    address: str = Field("127.0.0.1", title="Address", description="Bind address (servers) or peer address (clients).")
     port: int = Field(14550, title="Port", description="UDP/TCP port.", ge=1, le=65535)
     peer_timeout_s: float = Field(
         10.0, title="Peer timeout", description="udp-server: stop sending to a peer silent this long (s).", gt=0
@@ -140,10 +141,12 @@ class BridgeConfig(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> BridgeConfig:
-        names = [self.serial.name] + [e.name for e in self.endpoint]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"link names must be unique: {sorted(dup)}")
+        seen: dict[str, str] = {self.serial.name: "serial.name"} if self.serial.configured else {}
+        for i, e in enumerate(self.endpoint):
+            key = f"endpoint.{i}.name"
+            if e.name in seen:
+                raise ValueError(f"{key}: link name {e.name!r} is already used by {seen[e.name]}; names must be unique")
+            seen[e.name] = key
         return self
 
 
@@ -165,6 +168,9 @@ def load_bridge_config(path: str | Path) -> BridgeConfig:
     except ValidationError as err:
         lines = []
         for e in err.errors():
+            if not e["loc"] and e["type"] == "value_error":  # a whole-config check whose message names the key
+                lines.append(f"{p}: {e['ctx']['error']}")
+                continue
             key = ".".join(str(x) for x in e["loc"]) or "(top level)"
             lines.append(f"{p}: {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
         raise BridgeConfigError("\n".join(lines)) from None

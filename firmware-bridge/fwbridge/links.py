@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from fwbridge.signing import Signer, Verifier
 from fwbridge.stats import LinkStats
 
 log = logging.getLogger("fwbridge")
-Deliver = Callable[["Link", list[Frame]], None]
+Deliver = Callable[["Link", list[Frame]], int]  # returns how many frames were trusted (valid and, where needed, signed)
 MAX_PENDING = 256 * 1024  # bytes queued for a stream link before new frames are dropped
 UDP_BATCH = 64  # datagrams read per readiness event, for fairness between links
 
@@ -61,20 +62,33 @@ class Link:
         try:
             self._open()
         except OSError as err:
-            msg = str(err)
-            if msg != self.stats.last_error:
-                log.warning("%s: cannot open: %s (retrying)", self.name, msg)
-            self.stats.last_error = msg
-            self.stats.state = "down"
-            self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
-            self._next_open = now + self._backoff
+            self._retry_later(str(err), now)
             return
         self.up = True
-        self._backoff = 0.0
         self.parser.reset()
+        if self._established():
+            self._connected()
+
+    def _established(self) -> bool:
+        """Whether an opened link carries data already (False while a TCP connect is in progress)."""
+        return True
+
+    def _connected(self) -> None:
+        """The link carries data: a healthy session resets the backoff."""
+        self._backoff = 0.0
         self.stats.state = "up"
         self.stats.opens += 1
+        self.stats.last_error = ""
         log.info("%s: up", self.name)
+
+    def _retry_later(self, reason: str, now: float) -> None:
+        """Opening failed: try again after a backoff that doubles from reconnect_min_s to reconnect_max_s."""
+        if reason != self.stats.last_error:
+            log.warning("%s: cannot open: %s (retrying)", self.name, reason)
+        self.stats.last_error = reason
+        self.stats.state = "down"
+        self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
+        self._next_open = now + self._backoff
 
     def fail(self, reason: str) -> None:
         """The link broke: close it and let ``poll`` reopen it after the first backoff step."""
@@ -126,10 +140,10 @@ class Link:
         else:
             st.drop_io += 1
 
-    def _received(self, data: bytes) -> None:
+    def _received(self, data: bytes) -> int:
+        """Parse and route ``data``; the number of trusted frames in it."""
         frames = self.parser.feed(data)
-        if frames:
-            self.deliver(self, frames)
+        return self.deliver(self, frames) if frames else 0
 
     def _open(self) -> None:
         raise NotImplementedError
@@ -142,7 +156,14 @@ class Link:
 
 
 class UdpLink(Link):
-    """UDP server (binds address:port, replies to every peer heard within peer_timeout_s) or client."""
+    """UDP server or client.
+
+    Server: binds address:port and sends to every peer heard within peer_timeout_s; a sender becomes a peer only
+    with a trusted frame (CRC-valid, and correctly signed on a ``require`` link), so garbage and unsigned frames
+    never earn telemetry. Client: binds the local address of the interface that routes to the peer (never
+    0.0.0.0) on a free port, and accepts datagrams only from that peer's address and port; others are dropped
+    and counted in ``drop_stranger``.
+    """
 
     def __init__(self, settings: EndpointSettings, loop: Loop, table: dict[int, MsgInfo], deliver: Deliver) -> None:
         super().__init__(settings, loop, table, deliver)
@@ -150,20 +171,26 @@ class UdpLink(Link):
         self.sock: socket.socket | None = None
         self.peers: dict[tuple[str, int], float] = {}
         self._server = settings.mode == "udp-server"
-        if not self._server:
-            self.peers[(settings.address, settings.port)] = float("inf")
+        self._peer: tuple[str, int] | None = None  # udp-client: the one address datagrams are taken from
 
     def _open(self) -> None:
+        if self._server:
+            bind: tuple[str, int] = (self.es.address, self.es.port)
+        else:
+            self._peer = (resolve_ipv4(self.es.address, self.es.port), self.es.port)
+            bind = (route_source(self._peer), 0)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # bursts while we are not scheduled
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # loopback peers that read late
-            sock.bind((self.es.address, self.es.port) if self._server else ("0.0.0.0", 0))
+            sock.bind(bind)
         except OSError:
             sock.close()
             raise
         sock.setblocking(False)
         self.sock = sock
+        if self._peer is not None:
+            self.peers = {self._peer: float("inf")}
         self.loop.watch(sock, self._readable)
 
     def _close(self) -> None:
@@ -186,10 +213,12 @@ class UdpLink(Link):
                     continue
                 self.fail(str(err))
                 return
-            if self._server:
-                self.peers[addr] = time.monotonic()
+            if self._peer is not None and addr != self._peer:
+                self.stats.drop_stranger += 1
+                continue
             self.parser.reset()  # a datagram holds whole frames; never join two datagrams
-            self._received(data)
+            if self._received(data) and self._server:
+                self.peers[addr] = time.monotonic()
 
     def _write(self, raw: bytes) -> bool:
         if self.sock is None or not self.peers:
@@ -206,8 +235,27 @@ class UdpLink(Link):
             except (BlockingIOError, ConnectionRefusedError):
                 pass
             except OSError as err:
+                if not self._server:  # the route to the peer changed or its interface went: bind again
+                    self.fail(str(err))
+                    return False
                 log.debug("%s: send to %s: %s", self.name, addr, err)
         return ok
+
+
+def resolve_ipv4(host: str, port: int) -> str:
+    """The IPv4 address of ``host`` (a name or an address); OSError when it does not resolve."""
+    try:
+        info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    except socket.gaierror as err:
+        raise OSError(f"{host}: {err.strerror}") from None
+    return str(info[0][4][0])
+
+
+def route_source(peer: tuple[str, int]) -> str:
+    """The local address the kernel would send from to reach ``peer`` (connecting a UDP socket sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(peer)
+        return str(probe.getsockname()[0])
 
 
 class StreamLink(Link):
@@ -297,6 +345,92 @@ class TcpClientLink(StreamLink):
         self.loop.unwatch(self.sock)
         self.sock.close()
         self._pending.clear()
+
+
+class TcpConnectLink(StreamLink):
+    """A tcp-client endpoint: connects to address:port (ArduPilot SITL's 5760, a network serial server).
+
+    The connect does not block the loop: the link counts as up (state "connecting", frames to it dropped) until
+    the socket turns writable. A refused or lost connection is retried with the link's backoff, which a
+    completed connection resets, so the link is back within reconnect_max_s of the other side's return.
+    """
+
+    def __init__(self, settings: EndpointSettings, loop: Loop, table: dict[int, MsgInfo], deliver: Deliver) -> None:
+        super().__init__(settings, loop, table, deliver)
+        self.es = settings
+        self.sock: socket.socket | None = None
+        self._connecting = False
+
+    def _open(self) -> None:
+        peer = (resolve_ipv4(self.es.address, self.es.port), self.es.port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        rc = sock.connect_ex(peer)
+        if rc not in (0, errno.EINPROGRESS):
+            sock.close()
+            raise OSError(rc, f"connect to {peer[0]}:{peer[1]}: {os.strerror(rc)}")
+        self.sock = sock
+        self._fileobj = sock
+        self._pending.clear()
+        self._connecting = True
+        self.stats.state = "connecting"
+        self.loop.watch(sock, self._readable, self._writable)
+        self.loop.want_write(sock, True)
+
+    def _established(self) -> bool:
+        return not self._connecting
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.loop.unwatch(self.sock)
+            self.sock.close()
+            self.sock = None
+        self._pending.clear()
+        self._connecting = False
+
+    def _send_now(self, data: bytes | bytearray) -> int:
+        assert self.sock is not None
+        return self.sock.send(data)
+
+    def _write(self, raw: bytes) -> bool:
+        return False if self._connecting else super()._write(raw)
+
+    def _writable(self) -> None:
+        if not self._connecting:
+            super()._writable()
+            return
+        assert self.sock is not None
+        rc = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if rc:
+            self._connect_failed(os.strerror(rc))
+            return
+        self._connecting = False
+        self.loop.want_write(self.sock, False)
+        self._connected()
+
+    def _connect_failed(self, reason: str) -> None:
+        self.up = False
+        self._close()
+        self._retry_later(f"connect to {self.es.address}:{self.es.port}: {reason}", time.monotonic())
+
+    def _readable(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            if self._connecting:
+                self._connect_failed(err.strerror or str(err))
+            else:
+                self.fail(str(err))
+            return
+        if not data:
+            self.fail("closed by peer")
+            return
+        self._received(data)
 
 
 class TcpServer:

@@ -36,7 +36,8 @@ class Loop:
             on_read, on_write = key.data
             if events & selectors.EVENT_READ:
                 on_read()
-            if events & selectors.EVENT_WRITE and on_write is not None and key.fileobj in self._sel.get_map():
+            # the read callback may have closed it (a closed socket's fileno is -1): look it up by its number
+            if events & selectors.EVENT_WRITE and on_write is not None and self._sel.get_map().get(key.fd) is key:
                 on_write()
 
     def close(self) -> None:

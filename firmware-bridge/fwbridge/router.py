@@ -36,6 +36,7 @@ class Router:
         self.links: list[Link] = []
         self._by_sys: dict[int, list[Link]] = {}
         self._by_comp: dict[tuple[int, int], list[Link]] = {}
+        self._warned_ahead: dict[str, float] = {}  # link name -> when we last warned of a timestamp ahead
 
     def add(self, link: Link) -> None:
         self.links.append(link)
@@ -55,11 +56,13 @@ class Router:
                 out.setdefault(link.name, []).append(f"{s}/{c}")
         return out
 
-    def handle(self, src: Link, frames: list[Frame]) -> None:
+    def handle(self, src: Link, frames: list[Frame]) -> int:
+        """Route what ``src`` received; the number of trusted frames (CRC-valid, signed where the link requires)."""
         now = time.monotonic()
         st = src.stats
         verifier = src.verifier
         require = src.settings.signing == "require"
+        trusted = 0
         for f in frames:
             st.rx_msgs += 1
             st.rx_bytes += len(f.raw)
@@ -68,18 +71,31 @@ class Router:
             if last is not None:
                 st.seq_lost += seq_gap(last, f.seq)
             src.last_seq[key] = f.seq
+            reason = None
             if verifier is not None and (f.signed or require):
                 reason = verifier.check(f)
                 if reason is not None and not (reason == "unsigned" and f.msgid in src.settings.unsigned_ids):
                     st.signing_rejected += 1
                     log.debug("%s: refused msg %d from %d/%d: %s", src.name, f.msgid, f.sysid, f.compid, reason)
+                    if reason == "timestamp ahead" and now - self._warned_ahead.get(src.name, -1e9) > 60:
+                        self._warned_ahead[src.name] = now
+                        log.warning(
+                            "%s: signed frames from %d/%d carry a timestamp over 60 s ahead of this computer's "
+                            "clock: refused (is the sender's clock, or ours, wrong?)",
+                            src.name,
+                            f.sysid,
+                            f.compid,
+                        )
                     continue
+            if reason is None or not require:  # an unsigned RADIO_STATUS passes a require link but earns no trust
+                trusted += 1
             if not src.accepts_in(f.msgid):
                 st.drop_filter += 1
                 continue
             self._learn(src, key)
             for dst in self._targets(src, f):
                 dst.output(f.raw, f.msgid, f.compid, now)
+        return trusted
 
     def _learn(self, src: Link, key: tuple[int, int]) -> None:
         links = self._by_comp.get(key)

@@ -18,7 +18,8 @@ from pathlib import Path
 from fwbridge.frames import MAGIC_V2, SIGNATURE_LEN, SIGNED_FLAG, Frame, x25crc
 
 EPOCH_2015 = 1420070400.0  # 2015-01-01T00:00:00Z in POSIX seconds
-REPLAY_WINDOW = 60 * 100_000  # a new stream's first timestamp may be at most 60 s behind ours (10 µs units)
+REPLAY_WINDOW = 60 * 100_000  # a new stream's first timestamp may be at most 60 s behind the link's (10 µs units)
+MAX_AHEAD = 60 * 100_000  # a timestamp more than 60 s ahead of our clock is refused (10 µs units)
 
 
 class SigningKeyError(ValueError):
@@ -94,16 +95,21 @@ def sign_frame(raw: bytes, crc_extra: int, key: bytes, link_id: int, timestamp: 
 class Verifier:
     """Checks signed frames from one link against a key, with the spec's replay protection.
 
-    Streams are (sysid, compid, link_id); each stream's timestamps must increase, and a new stream may start
-    at most 60 s behind the newest timestamp known (our clock or any accepted frame).
+    Streams are (sysid, compid, link_id); each stream's timestamps must increase. The link's timestamp is our
+    clock or the newest accepted frame's, whichever is later, and a new stream may start at most 60 s behind it.
+    A timestamp more than ``MAX_AHEAD`` ahead of our clock is refused ("timestamp ahead") and moves nothing, so
+    one sender with a fast clock cannot make every other new stream look stale.
     """
 
     key: bytes
     _last: dict[tuple[int, int, int], int] = field(default_factory=dict)
     _newest: int = field(default_factory=now_timestamp)
 
-    def check(self, frame: Frame) -> str | None:
-        """None when ``frame`` is correctly signed and fresh; otherwise why not ("unsigned", "bad signature", ...)."""
+    def check(self, frame: Frame, now: int | None = None) -> str | None:
+        """None when ``frame`` is correctly signed and fresh; otherwise why not ("unsigned", "bad signature", ...).
+
+        ``now``: our clock as a signing timestamp (the system clock when None).
+        """
         if not frame.signed:
             return "unsigned"
         raw = frame.raw
@@ -111,10 +117,13 @@ class Verifier:
             return "bad signature"
         link_id = raw[-SIGNATURE_LEN]
         ts = int.from_bytes(raw[-12:-6], "little")
+        clock = now_timestamp() if now is None else now
+        if ts > clock + MAX_AHEAD:
+            return "timestamp ahead"
         stream = (frame.sysid, frame.compid, link_id)
         last = self._last.get(stream)
         if last is None:
-            if ts + REPLAY_WINDOW < max(self._newest, now_timestamp()):
+            if ts + REPLAY_WINDOW < max(self._newest, clock):
                 return "stale timestamp"
         elif ts <= last:
             return "replayed timestamp"

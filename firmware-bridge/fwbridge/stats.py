@@ -12,7 +12,8 @@ from pathlib import Path
 @dataclass
 class LinkStats:
     """Counters of one link since the bridge started. ``seq_lost`` counts frames missing from sequence gaps;
-    ``opens`` counts successful (re)opens."""
+    ``opens`` counts successful (re)opens; ``drop_stranger`` datagrams a udp-client took from another sender
+    than its peer."""
 
     state: str = "down"
     rx_msgs: int = 0
@@ -27,6 +28,7 @@ class LinkStats:
     drop_io: int = 0
     drop_unroutable: int = 0
     signing_rejected: int = 0
+    drop_stranger: int = 0
     opens: int = 0
     last_error: str = ""
 

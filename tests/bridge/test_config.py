@@ -33,7 +33,14 @@ def test_example_parses():
     [
         ("[bridge]\nheartbeat = 1\n", "bridge.heartbeat: unknown key"),
         ('[[endpoint]]\nname = "a"\nsigning = "require"\n', "needs key_credential or key_file"),
-        ('[[endpoint]]\nname = "fc"\n', "link names must be unique"),
+        (
+            '[serial]\npath = "/dev/ttyACM0"\n[[endpoint]]\nname = "fc"\n',
+            "endpoint.0.name: link name 'fc' is already used by serial.name",
+        ),
+        (
+            '[[endpoint]]\nname = "gcs"\n[[endpoint]]\nname = "gcs"\nport = 14551\n',
+            "endpoint.1.name: link name 'gcs' is already used by endpoint.0.name",
+        ),
         ('[[endpoint]]\nmode = "serial"\n', "endpoint.0.mode"),
         ("[serial\n", "not valid TOML"),
     ],
@@ -44,6 +51,13 @@ def test_bad_config_names_file_and_key(tmp_path: Path, toml: str, message: str):
     with pytest.raises(BridgeConfigError, match=re.escape(message)) as err:
         load_bridge_config(p)
     assert str(p) in str(err.value)
+
+
+def test_endpoint_may_be_named_fc_when_no_serial_port_is_configured(tmp_path: Path):
+    p = tmp_path / "b.toml"
+    p.write_text('[[endpoint]]\nname = "fc"\nmode = "tcp-client"\nport = 5760\n')
+    cfg = load_bridge_config(p)
+    assert [(e.name, e.mode) for e in cfg.endpoint] == [("fc", "tcp-client")]
 
 
 def test_cli_check_refuses_world_readable_key(tmp_path: Path):

@@ -33,11 +33,24 @@ def _frame(key: bytes | None, ts: int | None = None, sysid: int = 255):
         (None, 0, "unsigned"),
         (bytes(32), 0, "bad signature"),
         (KEY, -120, "stale timestamp"),
+        (KEY, 59, None),
+        (KEY, 3600, "timestamp ahead"),
     ],
 )
 def test_verifier_table(key, ts_offset_s, reason):
     ts = now_timestamp() + int(ts_offset_s * 100_000)
     assert Verifier(KEY).check(_frame(key, ts)) == reason
+
+
+def test_future_dated_frame_moves_nothing_and_new_streams_follow_the_spec():
+    v = Verifier(KEY)
+    now = now_timestamp()
+    assert v.check(_frame(KEY, now + 3600 * 100_000, sysid=250)) == "timestamp ahead"
+    assert v.check(_frame(KEY, now, sysid=251)) is None  # a new stream at the right time is not "stale"
+    assert v.check(_frame(KEY, now - 30 * 100_000, sysid=252)) is None  # 30 s behind the link: a new stream
+    assert v.check(_frame(KEY, now + 40 * 100_000, sysid=253)) is None  # a clock 40 s fast advances the link
+    assert v.check(_frame(KEY, now - 30 * 100_000, sysid=254)) == "stale timestamp"  # 70 s behind it
+    assert v.check(_frame(KEY, now - 10 * 100_000, sysid=251)) == "replayed timestamp"  # per stream: no going back
 
 
 def test_replayed_frame_is_refused():
@@ -55,6 +68,32 @@ def test_our_signature_is_accepted_by_pymavlink():
     msg = rx.decode(bytearray(signed))
     assert msg.get_type() == "COMMAND_LONG" and rx.signing.goodsig_count == 1
     assert Verifier(KEY).check(FrameParser(TABLE).feed(signed)[0]) is None
+
+
+def test_future_dated_sender_locks_out_no_new_stream(tmp_path: Path, fc_factory, gcs_factory, kit):
+    keyfile = tmp_path / "mav.key"
+    keyfile.write_text(KEY.hex())
+    keyfile.chmod(0o600)
+    port = kit.free_port()
+    fc = fc_factory().start()
+    fc.link_to(tmp_path / "fc")
+    cfg = BridgeConfig.model_validate(
+        {
+            "serial": {"path": str(tmp_path / "fc")},
+            "endpoint": [{"name": "gcs", "port": port, "signing": "require", "key_file": str(keyfile)}],
+        }
+    )
+    fast = gcs_factory(f"udpout:127.0.0.1:{port}", source_system=250)  # a ground station whose clock is an hour fast
+    fast.setup_signing(KEY, sign_outgoing=True, initial_timestamp=now_timestamp() + 3600 * 100_000)
+    later = gcs_factory(f"udpout:127.0.0.1:{port}", source_system=251)
+    later.setup_signing(KEY, sign_outgoing=True)
+    with kit.BridgeThread(cfg) as bridge:
+        kit.wait_for(lambda: "1/1" in bridge.snapshot()["routes"].get("fc", []), 5, "autopilot seen on the serial link")
+        fast.mav.command_long_send(1, 1, 400, 0, 250, 0, 0, 0, 0, 0, 0)
+        kit.wait_for(lambda: bridge.snapshot()["links"]["gcs"]["signing_rejected"] == 1, 3, "future frame refused")
+        later.mav.command_long_send(1, 1, 400, 0, 251, 0, 0, 0, 0, 0, 0)
+        kit.wait_for(lambda: fc.got("COMMAND_LONG"), 3, "the new stream's command at the FC")
+    assert [int(c.param1) for c in fc.got("COMMAND_LONG")] == [251]
 
 
 def test_key_file_permissions_and_formats(tmp_path: Path):
