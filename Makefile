@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg
+APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg chromium chromium-driver npm
 TRAIN_VENV := .venv-train
 DEMO_SECONDS ?= 0
 SCENARIO ?= sim/scenarios/drone-border.toml
+LEAFLET := 1.9.4
+LEAFLET_DIR := edge/console/static/vendor/leaflet
 
 .PHONY: install system-packages demo test lint format bench model config-doc clean
 
-install: $(STAMP)
+install: $(STAMP) $(LEAFLET_DIR)/leaflet.js
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml
 
 # System programs the tests and the demo use. Installed with apt-get when run as root; otherwise says what to do.
 system-packages:
-	@missing=""; for b in mosquitto mosquitto_passwd gpsd gpspipe ffmpeg; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in mosquitto mosquitto_passwd gpsd gpspipe ffmpeg chromium chromedriver npm; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing system packages:$$missing"; \
@@ -58,6 +60,14 @@ model: install
 	$(TRAIN_VENV)/bin/pip install --quiet 'torch==2.13.0' onnx tqdm
 	$(TRAIN_VENV)/bin/pip install --quiet -e .
 	$(TRAIN_VENV)/bin/python models/train.py
+
+# The console's map library, from the npm registry at install time and served by the daemon itself (no CDN: the
+# vehicle is offline).
+$(LEAFLET_DIR)/leaflet.js:
+	@$(MAKE) --no-print-directory system-packages
+	rm -rf $(LEAFLET_DIR) && mkdir -p $(LEAFLET_DIR)
+	cd $(LEAFLET_DIR) && npm pack --silent leaflet@$(LEAFLET) >/dev/null && \
+		tar -xzf leaflet-$(LEAFLET).tgz --strip-components=2 package/dist && rm leaflet-$(LEAFLET).tgz
 
 config-doc: install
 	$(PY) -m edge.ops.config_doc > systemd/edge.toml

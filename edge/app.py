@@ -105,6 +105,18 @@ class Daemon:
                 self._health_sinks.append(gcs)
         if cfg.gps.enabled:
             self.stages.append(GpsdSource(cfg.gps, poses))
+        geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
+        hub = None
+        if cfg.console.enabled:
+            from edge.console.server import ConsoleError, build_console
+
+            try:
+                hub, console = build_console(cfg, sdir, geo.view)
+            except ConsoleError as err:
+                raise StartupError(str(err)) from None
+            sinks.append(hub)
+            self._health_sinks.append(hub)
+            self.stages.append(console)
         if not cfg.camera.url:
             log.warning("camera.url is empty: nothing to detect on")
             return
@@ -112,10 +124,10 @@ class Daemon:
             camera = Camera(cfg.camera)
         except CameraError as err:
             raise StartupError(str(err)) from None
-        geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
         still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
         tracker = StillTracker() if still else ByteTracker(cfg.tracker)
-        self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks)
+        observer = hub.observe if hub is not None else None
+        self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks, observer)
         self._extra_health["detector"] = detector.health
         self.stages += [self.pipeline, camera]
 

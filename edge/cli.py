@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("edge.app", "run the daemon (edge run --config FILE)"),
     "check-config": ("edge.check_config", "validate a config file; exit 2 naming every bad key"),
     "status": ("edge.ops.status", "print the running daemon's health"),
+    "console": (
+        "edge.console.standalone",
+        "serve the field console from the state directory (edge console --config FILE)",
+    ),
     "sim": ("sim.cli", "run the simulator (scenarios, MAVLink, NMEA, camera stream)"),
     "listen": ("edge.uplink.listen", "ground-side receiver: subscribe, decode, dedup, print"),
     "model": ("", "model tools: inspect FILE | eval --model FILE --scenario FILE"),

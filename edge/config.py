@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
+from edge.console.settings import ConsoleSettings
 from edge.detect.settings import DetectorSettings
 from edge.gcs.settings import GcsSettings
 from edge.geo.settings import GeoSettings
@@ -60,6 +61,7 @@ class Config(Section):
     spool: SpoolSettings = Field(default_factory=SpoolSettings, title="Spool")
     mqtt: MqttSettings = Field(default_factory=MqttSettings, title="MQTT")
     gcs: GcsSettings = Field(default_factory=GcsSettings, title="Ground station")
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
 
 
 class ConfigError(Exception):
@@ -113,6 +115,9 @@ FILE_KEYS = (
     ("mqtt", "cafile"),
     ("mqtt", "certfile"),
     ("mqtt", "keyfile"),
+    ("console", "basemap"),
+    ("console", "tls_cert"),
+    ("console", "tls_key"),
 )
 
 

@@ -53,6 +53,8 @@ def to_toml(sections: Sections) -> str:
                 text = "true" if value else "false"
             elif isinstance(value, (int, float)):
                 text = repr(value)
+            elif isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+                text = json.dumps(value)  # a TOML array of numbers
             elif isinstance(value, str):
                 text = json.dumps(value)  # a TOML basic string for any text
             else:

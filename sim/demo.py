@@ -69,7 +69,13 @@ def is_mss(scenario: str) -> bool:
 
 
 def daemon_config(
-    workdir: Path, scenario: str, status: dict[str, Any], mqtt_port: int, mav_port: int, model: str | None
+    workdir: Path,
+    scenario: str,
+    status: dict[str, Any],
+    mqtt_port: int,
+    mav_port: int,
+    model: str | None,
+    console: dict[str, Any] | None = None,
 ) -> Path:
     """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario."""
     sc = load_scenario(scenario)
@@ -84,16 +90,34 @@ def daemon_config(
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         sections["gps"] = {"enabled": True, "host": host, "port": int(port)}
+    if console is not None:
+        sections["console"] = console
     path = workdir / "edge.toml"
     path.write_text(to_toml(merge(sections, scenario_sections(sc))))
     return path
 
 
+def demo_basemap(workdir: Path, scenario: str, status: dict[str, Any]) -> dict[str, Any]:
+    """The console's basemap keys: the simulator's ground rendered from above (an orthophoto with its bounds)."""
+    from sim.ortho import render_orthophoto
+
+    world = World(load_scenario(scenario), seed=status.get("seed"))
+    path = workdir / "ground.png"
+    bounds = render_orthophoto(world, path)
+    return {"basemap": str(path), "basemap_bounds": list(bounds)}
+
+
 class Demo:
     """Starts the processes in order and stops them in reverse."""
 
-    def __init__(self, scenario: str, workdir: Path, model: str | None = None) -> None:
+    def __init__(
+        self, scenario: str, workdir: Path, model: str | None = None, console: dict[str, Any] | None = None
+    ) -> None:
+        """``console``: keys of the daemon's [console] section over the demo's (enabled on a free loopback port,
+        the simulator's ground as its basemap)."""
         self.scenario = scenario
+        self.console = console
+        self.console_url = ""
         self.model = model
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -131,7 +155,10 @@ class Demo:
             gpsd = start_gpsd(str(status["nmea"]).removeprefix("pty "), free_port())
             self.stoppers.append(gpsd.stop)
             status["gpsd"] = gpsd.address
-        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model)
+        console = {"enabled": True, "port": free_port(), **demo_basemap(self.workdir, self.scenario, status)}
+        console.update(self.console or {})
+        self.console_url = f"http://127.0.0.1:{console['port']}/"
+        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console)
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
@@ -207,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = Demo(ns.scenario, workdir, ns.model)
     try:
         demo.follow(demo.start(), echo=True)
+        print(f"demo: field console at {demo.console_url}", file=sys.stderr)
         print("demo: running; detections follow as JSON lines (Ctrl-C to stop)", file=sys.stderr)
         deadline = time.monotonic() + ns.seconds if ns.seconds > 0 else None
         while not stop.wait(0.2):

@@ -38,5 +38,6 @@ def test_later_sections_win_and_text_is_escaped() -> None:
     assert merged == {"a": {"x": 2, "y": "keep"}, "b": {"on": True}}
     text = to_toml({"a": {"path": 'C:\\dir "q"', "f": 0.5, "on": False}})
     assert text == '[a]\npath = "C:\\\\dir \\"q\\""\nf = 0.5\non = false\n'
+    assert to_toml({"a": {"b": [42.5, -19]}}) == "[a]\nb = [42.5, -19]\n"
     with pytest.raises(TypeError, match=r"\[a\] l"):
-        to_toml({"a": {"l": [1]}})
+        to_toml({"a": {"l": ["x"]}})

@@ -1,0 +1,68 @@
+"""The ground grid, checked against angles worked by hand: a pinhole 640 x 480 px, 60 deg wide (fx = fy =
+320 / tan 30 deg = 554.26 px), 20 deg down, yaw 0, over flat ground."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.console.grid import ground_grid
+from edge.geo.camera_model import CameraModel, cam_to_ned
+from edge.geo.terrain import FlatGround
+from edge.types import Pose
+
+CAM = CameraModel.from_hfov(640, 480, 60.0)
+FY = 320 / math.tan(math.radians(30))
+
+
+def _pose(height_m: float) -> Pose:
+    return Pose(0.0, 42.6, 19.9, 500.0 + height_m, cam_pitch=math.radians(-20.0))
+
+
+def _at_column(line: list[list[float]], u: float) -> float:
+    """v (px) of a polyline where it crosses column u (linear between its points)."""
+    pts = np.asarray(line)
+    order = np.argsort(pts[:, 0])
+    return float(np.interp(u, pts[order, 0], pts[order, 1]))
+
+
+def test_the_range_line_passes_where_that_range_is_seen() -> None:
+    # 100 m away seen 20 deg down from 36.40 m up: the image centre
+    pose = _pose(100 * math.tan(math.radians(20)))
+    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    lines = [ln for ln in grid["lines"] if ln["kind"] == "range" and ln["label"] == "100 m"]
+    assert lines, [ln["label"] for ln in grid["lines"]]
+    assert _at_column(max(lines, key=len)["pts"], 320.0) == pytest.approx(240.0, abs=0.5)
+    # 200 m: depression atan(36.40 / 200) = 10.31 deg, 9.69 deg above the axis: v = 240 - fy tan(9.69 deg)
+    far = max((ln for ln in grid["lines"] if ln["label"] == "200 m"), key=lambda ln: len(ln["pts"]))
+    v200 = 240 - FY * math.tan(math.radians(20) - math.atan2(100 * math.tan(math.radians(20)), 200))
+    assert _at_column(far["pts"], 320.0) == pytest.approx(v200, abs=0.5)
+
+
+def test_the_horizon_lies_above_the_axis_by_the_tilt() -> None:
+    pose = _pose(30.0)
+    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    horizon = [ln for ln in grid["lines"] if ln["kind"] == "horizon"]
+    assert len(horizon) == 1
+    assert _at_column(horizon[0]["pts"], 320.0) == pytest.approx(240 - FY * math.tan(math.radians(20)), abs=0.5)
+
+
+def test_the_bearing_line_straight_ahead_is_the_centre_column() -> None:
+    pose = _pose(30.0)
+    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    north = [ln for ln in grid["lines"] if ln["kind"] == "bearing" and ln["label"] == "000°"]
+    assert north and all(abs(u - 320.0) < 0.01 for u, _ in north[0]["pts"])
+
+
+def test_without_a_ground_model_only_the_horizon() -> None:
+    pose = _pose(30.0)
+    grid = ground_grid(CAM, cam_to_ned(pose), None, pose, 5000.0)
+    assert {ln["kind"] for ln in grid["lines"]} == {"horizon"}
+
+
+def test_a_camera_below_the_ground_draws_no_ground_lines() -> None:
+    pose = _pose(-5.0)
+    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    assert {ln["kind"] for ln in grid["lines"]} <= {"horizon"}
