@@ -21,13 +21,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "sim": ("sim.cli", "run the simulator (scenarios, MAVLink, NMEA, camera stream)"),
     "listen": ("edge.uplink.listen", "ground-side receiver: subscribe, decode, dedup, print"),
-    "model": ("", "model tools: inspect FILE | eval --model FILE --scenario FILE"),
+    "model": ("", "model tools: inspect FILE | eval --images DIR --labels DIR|FILE | eval --scenario FILE"),
     "bench": ("edge.bench", "benchmarks (edge bench --json)"),
 }
 MODEL_COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("edge.detect.inspect", "print a model's inputs, outputs, layout, labels and preprocessing"),
-    "eval": ("sim.model_eval", "precision/recall/IoU of a model against the simulator's ground truth"),
+    "eval": (
+        "edge.detect.evaluate",
+        "precision, recall and mAP on labelled images (--images, --labels), or against the simulator (--scenario)",
+    ),
 }
+SIM_EVAL = "sim.model_eval"  # `edge model eval --scenario ...`: the simulator renders the images and their truth
 
 
 def _dispatch(module: str, argv: list[str]) -> int:
@@ -67,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.print_help()
         return 2
     ms = sub.parse_args(rest[:1])
-    return _dispatch(MODEL_COMMANDS[ms.command][0], rest[1:])
+    module = MODEL_COMMANDS[ms.command][0]
+    if ms.command == "eval" and not any(a == "--images" or a.startswith("--images=") for a in rest[1:]):
+        module = SIM_EVAL
+    return _dispatch(module, rest[1:])
 
 
 if __name__ == "__main__":

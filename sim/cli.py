@@ -271,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--eval-geo" in argv:
         return int(_optional_main("sim.eval_geo", "--eval-geo", argv))
+    if any(a == "--export-dataset" or a.startswith("--export-dataset=") for a in argv):
+        return int(_optional_main("sim.export_dataset", "--export-dataset", argv))
     args = _parser().parse_args(argv)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
