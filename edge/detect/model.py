@@ -47,6 +47,7 @@ class ModelInfo:
     model_spec: PreprocessSpec  # what the model file's input wants
     spec: PreprocessSpec  # what the Python side does: model_spec, or uint8 NHWC BGR when the conversion is in the graph
     conversion: str  # where frames become the model's input ("in the graph (...)" / "in Python: why not")
+    sources: dict[str, str] = field(default_factory=dict)  # preprocessing aspect -> where its value came from
     roles: dict[str, int] = field(default_factory=dict)  # output index by role: output, or boxes/scores/classes/count
     anchors: np.ndarray | None = None  # ssd: (N, 4) float32 cx, cy, w, h, in the box output's units
     background: bool = False  # ssd: score column 0 is the background class
@@ -157,6 +158,30 @@ def make_spec(s: DetectorSettings, shape: list[int | str | None], type_: str, me
     )
 
 
+def _is_ultralytics(meta: dict[str, str]) -> bool:
+    return "imgsz" in meta and ("stride" in meta or "task" in meta)
+
+
+def preprocess_sources(s: DetectorSettings, shape: list[int | str | None], meta: dict[str, str]) -> dict[str, str]:
+    """Where each preprocessing value comes from: "config", "model: <what>" or "guess: <what>"; a model carries
+    only its input's shape and type, so channel order, scale, mean/std and resizing are conventions unless the
+    model says which exporter made it (Ultralytics metadata)."""
+    p = s.preprocess
+    known = "model: Ultralytics export convention" if _is_ultralytics(meta) else ""
+    shaped = all(isinstance(d, int) and d > 0 for d in shape[1:]) if len(shape) == 4 else False
+    size = "model: input shape" if shaped else "model: imgsz metadata" if "imgsz" in meta else "guess: up to 640x640"
+    out = {
+        "layout": "config" if p.layout != "auto" else "model: input shape",
+        "size": "config" if p.input_size else size,
+        "dtype": "model: input type",
+        "channel_order": "config" if p.channel_order != "auto" else known or "guess: RGB",
+        "scale": "config" if p.scale >= 0 else known or "guess: 1/255 for float inputs, 1 for uint8",
+        "mean_std": "config" if (list(p.mean), list(p.std)) != ([0.0] * 3, [1.0] * 3) else known or "guess: none",
+        "resize": "config" if "resize" in p.model_fields_set else known or "guess: letterbox",
+    }
+    return out
+
+
 def _class_count(layout: str, shapes: list[tuple[int, ...]]) -> int | None:
     rank3 = [s for s in shapes if len(s) == 3]
     if layout == "yolov8" and rank3:
@@ -217,6 +242,15 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
     inp = inputs[0]
     meta = dict(sess.get_modelmeta().custom_metadata_map)
     spec = make_spec(s, list(inp.shape), inp.type, meta)
+    sources = preprocess_sources(s, list(inp.shape), meta)
+    guessed = [k for k, v in sources.items() if v.startswith("guess")]
+    if guessed:
+        log.warning(
+            "detector: the model does not say its %s; using %s (check the model's documentation and set "
+            "detector.preprocess: `edge model inspect` lists what is guessed)",
+            ", ".join(guessed),
+            spec.describe(),
+        )
     h, w = spec.size or spec.max_size
     probe_shape = (1, spec.channels, h, w) if spec.layout == "nchw" else (1, h, w, spec.channels)
     names = [o.name for o in sess.get_outputs()]
@@ -281,6 +315,7 @@ def load_model(s: DetectorSettings) -> tuple[ort.InferenceSession, ModelInfo]:
         model_spec=model_spec,
         spec=spec,
         conversion=conversion,
+        sources=sources,
         roles=roles,
         anchors=anchors,
         background=background,

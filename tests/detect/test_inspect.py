@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,33 @@ def test_inspect_bad_model_exit_2_naming_the_key(
     cfg.write_text("[detector]\nlayuot = 'tf'\n")
     assert main([str(MODEL), "--config", str(cfg)]) == 2
     assert "detector.layuot: unknown key" in capsys.readouterr().err
+
+
+def test_inspect_marks_what_is_guessed(
+    tmp_path: Path, make_const: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an NHWC float model with a [1, K, 6] output among three and no metadata: only shape and type are the model's
+    outs = {
+        "num": np.zeros((1,), np.float32),
+        "dets": np.zeros((1, 100, 6), np.float32),
+        "aux": np.zeros((1, 8), np.float32),
+    }
+    model = make_const(outs, input_shape=(1, 512, 512, 3))
+    assert main([model.as_posix()]) == 0
+    out = capsys.readouterr().out
+    assert "layout:    end2end (recognised from outputs and metadata); reads dets" in out
+    for aspect in ("channel_order", "scale", "resize"):
+        assert f"{aspect}: guess:" in out and "GUESSED" in out
+    assert "layout: model: input shape" in out and "dtype: model: input type" in out
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text('[detector.preprocess]\nscale = 1.0\nresize = "stretch"\nchannel_order = "rgb"\n')
+    assert main([model.as_posix(), "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "scale: config" in out and "resize: config" in out and "channel_order: config" in out
+    assert "channel_order: model" not in out
+
+
+def test_inspect_trusts_ultralytics_conventions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(MODEL)]) == 0
+    out = capsys.readouterr().out
+    assert "scale: model: Ultralytics export convention" in out and "GUESSED" not in out
