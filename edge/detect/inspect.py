@@ -38,7 +38,9 @@ def report(info: ModelInfo) -> str:
         lines[-1] += f", ... ({len(info.labels) - 20} more)"
     lines.append(f"preprocess: {info.model_spec.describe()}")
     for aspect, source in info.sources.items():
-        mark = "  <- GUESSED: set detector.preprocess if the model wants otherwise" if source.startswith("guess") else ""
+        mark = (
+            "  <- GUESSED: set detector.preprocess if the model wants otherwise" if source.startswith("guess") else ""
+        )
         lines.append(f"           {aspect}: {source}{mark}")
     lines.append(f"conversion: {info.conversion}")
     for k in sorted(info.metadata):
