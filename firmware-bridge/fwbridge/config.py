@@ -54,6 +54,20 @@ class LinkSettings(Section):
         title="Low priority components",
         description="Source component ids whose traffic (not heartbeat) is shed first; 191 = onboard computer.",
     )
+    alert_ids: list[int] = Field(
+        [276],
+        title="Alert ids",
+        description="Outrank all other traffic under the rate limit: held and sent first rather than dropped "
+        "(276 = CAMERA_TRACKING_GEO_STATUS).",
+    )
+    alert_severity: int = Field(
+        4,
+        title="Alert severity",
+        description="STATUSTEXT at this MAV_SEVERITY or more severe (0 emergency ... 4 warning ... 7 debug) is an "
+        "alert too; -1: none.",
+        ge=-1,
+        le=7,
+    )
     signing: Literal["off", "sign", "require"] = Field(
         "off",
         title="MAVLink 2 signing",

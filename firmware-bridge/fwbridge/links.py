@@ -12,11 +12,12 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 
 from edge.gcs.budget import HIGH, LOW, NORMAL, LinkBudget
 from fwbridge.config import EndpointSettings, LinkSettings
-from fwbridge.frames import Frame, FrameParser, MsgInfo
+from fwbridge.frames import MAGIC_V2, Frame, FrameParser, MsgInfo
 from fwbridge.loop import Loop
 from fwbridge.signing import Signer, Verifier
 from fwbridge.stats import LinkStats
@@ -25,6 +26,8 @@ log = logging.getLogger("fwbridge")
 Deliver = Callable[["Link", list[Frame]], int]  # returns how many frames were trusted (valid and, where needed, signed)
 MAX_PENDING = 256 * 1024  # bytes queued for a stream link before new frames are dropped
 UDP_BATCH = 64  # datagrams read per readiness event, for fairness between links
+MAX_HELD = 64  # alerts held for a rate-limited link (about 0.7 s of a 57,600-baud radio); more are dropped
+STATUSTEXT_ID = 253
 
 
 class Link:
@@ -47,6 +50,8 @@ class Link:
         self._allow_in, self._block_in = frozenset(s.allow_in_ids), frozenset(s.block_in_ids)
         self._high, self._low = frozenset(s.high_priority_ids), frozenset(s.low_priority_ids)
         self._low_comp = frozenset(s.low_priority_components)
+        self._alert_ids = frozenset(s.alert_ids)
+        self._held: deque[bytes] = deque()  # alerts waiting for the rate limit's tokens, oldest first
         self.verifier: Verifier | None = None
         self.signer: Signer | None = None
         self.last_seq: dict[tuple[int, int], int] = {}
@@ -109,7 +114,12 @@ class Link:
         self.stats.state = "closed"
 
     def periodic(self, now: float) -> None:
-        """Called about every 0.1 s while the bridge runs: hook for health checks of the link."""
+        """Called about every 0.1 s while the bridge runs: sends held alerts the budget now allows.
+
+        Subclasses add health checks of the link (and call this).
+        """
+        if self._held:
+            self._flush_held(now)
 
     # data ------------------------------------------------------------------------------------------------
     def accepts_in(self, msgid: int) -> bool:
@@ -122,8 +132,20 @@ class Link:
             return LOW
         return NORMAL
 
+    def is_alert(self, raw: bytes, msgid: int) -> bool:
+        """An alert for the pilot: an ``alert_ids`` message, or STATUSTEXT at ``alert_severity`` or more severe."""
+        if msgid in self._alert_ids:
+            return True
+        if msgid == STATUSTEXT_ID:  # severity is the payload's first byte (never truncated away)
+            return raw[10 if raw[0] == MAGIC_V2 else 6] <= self.settings.alert_severity
+        return False
+
     def output(self, raw: bytes, msgid: int, compid: int, now: float) -> None:
-        """Send one frame through filters and the rate limit; every outcome is counted."""
+        """Send one frame through filters and the rate limit; every outcome is counted.
+
+        Under a rate limit an alert that does not fit is held (up to ``MAX_HELD`` frames) and sent first as the
+        budget refills; while alerts are held every other frame is refused, so bulk telemetry is thinned first.
+        """
         st = self.stats
         if not self.up:
             st.drop_io += 1
@@ -131,14 +153,32 @@ class Link:
         if (self._allow_out and msgid not in self._allow_out) or msgid in self._block_out:
             st.drop_filter += 1
             return
-        if self.budget.limited and not self.budget.admit(len(raw), self.priority(msgid, compid), now):
-            st.drop_rate += 1
-            return
+        if self.budget.limited:
+            if self._held:
+                self._flush_held(now)
+            if self.is_alert(raw, msgid):
+                if self._held or not self.budget.admit(len(raw), HIGH, now):
+                    if len(self._held) < MAX_HELD:
+                        self._held.append(raw)
+                    else:
+                        st.drop_rate += 1
+                    return
+            elif self._held or not self.budget.admit(len(raw), self.priority(msgid, compid), now):
+                st.drop_rate += 1
+                return
+        self._send(raw)
+
+    def _send(self, raw: bytes) -> None:
         if self._write(raw):
-            st.tx_msgs += 1
-            st.tx_bytes += len(raw)
+            self.stats.tx_msgs += 1
+            self.stats.tx_bytes += len(raw)
         else:
-            st.drop_io += 1
+            self.stats.drop_io += 1
+
+    def _flush_held(self, now: float) -> None:
+        held = self._held
+        while held and self.budget.admit(len(held[0]), HIGH, now):
+            self._send(held.popleft())
 
     def _received(self, data: bytes) -> int:
         """Parse and route ``data``; the number of trusted frames in it."""

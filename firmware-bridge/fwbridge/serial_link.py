@@ -111,6 +111,7 @@ class SerialLink(StreamLink):
         self._received(data)
 
     def periodic(self, now: float) -> None:
+        super().periodic(now)
         if self.up and not os.path.exists(self.path):
             self.fail(f"{self.path}: device vanished")
 
