@@ -2,16 +2,23 @@
 
 We are an onboard computer (component 191, HEARTBEAT of MAV_TYPE_ONBOARD_CONTROLLER at 1 Hz, MAVLink 2). Once the
 autopilot's HEARTBEAT arrives we ask for the messages the pose needs with SET_MESSAGE_INTERVAL (and
-REQUEST_DATA_STREAM for firmwares that only know stream rates), and ask again while one stays below half its
-rate (three times at most per connection: a vehicle without a gimbal never sends gimbal messages). Silence (no
-HEARTBEAT for ``heartbeat_timeout_s``) or an error closes the connection and opens it again after a growing delay.
-Bad CRCs, sequence gaps and garbage bytes are counted. The autopilot's ``time_boot_ms`` is mapped onto
-``time.monotonic()`` per component (``mavlink_time.ClockMap``), from every stamped message and TIMESYNC round trips.
+REQUEST_DATA_STREAM for firmwares that only know stream rates), measure the rates that arrive and ask again while
+one is short (``mavlink_rates``: with backoff, without a limit on tries, never for a message the autopilot does not
+offer). Silence (no HEARTBEAT for ``heartbeat_timeout_s``) or an error closes the connection and opens it again
+after a growing delay. Bad CRCs, sequence gaps and garbage bytes are counted.
+
+On UDP every datagram is parsed by itself (a datagram holds whole frames; garbage in one never swallows a frame in
+the next), and the link locks onto the address of the first autopilot heard (its HEARTBEAT): datagrams from any
+other address are counted in ``foreign_datagrams``, logged (rate limited) and otherwise ignored, and we send only
+to the locked address. The lock ends with the connection, i.e. after ``heartbeat_timeout_s`` of the autopilot's
+silence. With ``signing`` we sign what we send and check what we receive (``mavlink_signing``).
+
+The autopilot's ``time_boot_ms`` is mapped onto ``time.monotonic()`` per component (``mavlink_time.ClockMap``),
+from every stamped message and TIMESYNC round trips; TIMESYNC requests are answered whenever they come.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -20,8 +27,9 @@ from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.secrets import read_secret
 from edge.sources.mavlink_pose import attach_pose_feed
+from edge.sources.mavlink_rates import RateKeeper, Request
+from edge.sources.mavlink_signing import Verifier, load_key, now_timestamp, signing_key
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.mavlink_transport import Endpoint, Transport, open_transport, parse_url
 from edge.sources.settings import MavlinkSettings
@@ -32,9 +40,8 @@ __all__ = ["MavlinkLink", "attach_pose_feed", "mavlink", "signing_key"]
 
 log = logging.getLogger(__name__)
 Listener = Callable[[Any, float], None]
-RATE_CHECK_S = 5.0
 TIMESYNC_S = 2.0
-MAX_REQUESTS = 3
+FOREIGN_LOG_S = 30.0  # at most one log line per this many seconds about datagrams from other addresses
 # stream groups for REQUEST_DATA_STREAM (ArduPilot's SRx_ parameters)
 _STREAMS = {
     mavlink.MAV_DATA_STREAM_POSITION: mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,
@@ -51,22 +58,6 @@ _NOT_VEHICLES = {
 }
 
 
-SIGNING_EPOCH = 1420070400  # MAVLink signing timestamps count 10 us units from 2015-01-01 UTC
-
-
-def signing_key(text: str) -> bytes:
-    """The 32-byte signing key from 64 hex digits, or the SHA-256 of a passphrase (MAVProxy's convention)."""
-    t = text.strip()
-    if len(t) == 64:
-        try:
-            return bytes.fromhex(t)
-        except ValueError:
-            pass
-    if not t:
-        raise ValueError("the MAVLink signing key is empty")
-    return hashlib.sha256(t.encode()).digest()
-
-
 class MavlinkLink(Worker):
     """A ``Stage`` owning one MAVLink connection; listeners get ``(msg, t_recv_mono)`` on the link thread."""
 
@@ -77,18 +68,14 @@ class MavlinkLink(Worker):
         self.name = "mavlink"
         self.source_system = settings.system_id if source_system is None else source_system
         self.source_component = source_component
-        self._mav = mavlink.MAVLink(None, self.source_system, source_component)
-        self._mav.robust_parsing = True
-        if settings.signing:
-            secret = read_secret("mavlink-signing-key", "EDGE_MAVLINK_KEY")
-            if secret is None:
-                raise ValueError(
-                    "mavlink.signing is on but no key: give the systemd credential mavlink-signing-key "
-                    "or set EDGE_MAVLINK_KEY"
-                )
-            self._mav.signing.secret_key = signing_key(secret)
+        self._mav = mavlink.MAVLink(None, self.source_system, source_component)  # packs what we send
+        self._parser = self._new_parser()
+        self._verifier: Verifier | None = None
+        if settings.signing != "off":
+            key = load_key(settings.signing_key_file)  # ValueError: no key
+            self._verifier = Verifier(key, require=settings.signing == "require")
+            self._mav.signing.secret_key = key
             self._mav.signing.sign_outgoing = True
-            self._mav.signing.timestamp = int((time.time() - SIGNING_EPOCH) * 100_000)
         self._listeners: list[Listener] = []
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -104,8 +91,10 @@ class MavlinkLink(Worker):
             mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS: settings.gimbal_hz,
             mavlink.MAVLINK_MSG_ID_MOUNT_STATUS: settings.gimbal_hz,
         }
-        self._counts: dict[int, int] = {}
-        self._requests: dict[int, int] = {}
+        self._rates: RateKeeper | None = None
+        self._lock_addr: tuple[str, int] | None = None
+        self._foreign: dict[tuple[str, int], int] = {}
+        self._foreign_logged = 0.0
         self.target_system: int | None = None
         self.target_component: int | None = None
         self._target_is_vehicle = False
@@ -121,6 +110,8 @@ class MavlinkLink(Worker):
                 "seq_lost",
                 "reconnects",
                 "listener_errors",
+                "foreign_datagrams",
+                "truncated_frames",
             ),
             0,
         )
@@ -137,6 +128,8 @@ class MavlinkLink(Worker):
             tr = self._transport
             if tr is None:
                 return False
+            if self._mav.signing.sign_outgoing:  # timestamps follow the clock, never go back
+                self._mav.signing.timestamp = max(self._mav.signing.timestamp, now_timestamp())
             try:
                 buf = msg.pack(self._mav)
             except Exception as err:  # a malformed message is the caller's bug; report, don't kill the link
@@ -164,6 +157,7 @@ class MavlinkLink(Worker):
         with self._lock:
             clock = self._clocks.get((self.target_system or 0, self.target_component or 0))
             offset = None if clock is None else clock.offset()
+            rates = self._rates
             return {
                 "name": self.name,
                 "url": str(self.endpoint),
@@ -172,6 +166,13 @@ class MavlinkLink(Worker):
                 "heartbeat_age_s": round(now - self._last_hb, 2) if self._last_hb else None,
                 "clock_offset_s": round(offset, 4) if offset is not None else None,
                 "clock_resets": clock.resets if clock else 0,
+                "peer": "{}:{}".format(*self._lock_addr) if self._lock_addr else None,
+                "signing": self.settings.signing,
+                "rates_hz": rates.rates() if rates else {},
+                "rate_requests": rates.asks() if rates else {},
+                "refused": sorted(mavlink.mavlink_map[m].msgname for m in rates.refused if m in mavlink.mavlink_map)
+                if rates
+                else [],
                 **self.stats,
                 "last_error": self.last_error,
             }
@@ -224,17 +225,18 @@ class MavlinkLink(Worker):
         self.target_system = self.target_component = None
         self._target_is_vehicle = False
         self._last_seq.clear()
-        self._counts.clear()
-        self._requests.clear()
+        self._lock_addr = None
+        self._foreign.clear()
+        self._parser = self._new_parser()
         self.state = "connecting"
         opened = time.monotonic()
-        next_hb = next_sync = next_check = opened
+        self._rates = None
+        next_hb = next_sync = opened
         heard = False
         while not self._stop.is_set():
             data, t_recv = tr.read(0.1)
             if data:
-                for msg in self._mav.parse_buffer(data) or []:
-                    heard |= self._handle(msg, t_recv)
+                heard |= self._receive(tr, data, t_recv)
             now = time.monotonic()
             if replay:
                 continue
@@ -244,14 +246,54 @@ class MavlinkLink(Worker):
             if self.target_system is not None and now >= next_sync:
                 next_sync = now + TIMESYNC_S
                 self._send_timesync()
-            if self.target_system is not None and now >= next_check:
-                next_check = now + RATE_CHECK_S
-                self._request_rates()
+            if self._rates is not None:
+                self._request(self._rates.due(now))
             silent_since = self._last_hb if self._last_hb > opened else opened
             if now - silent_since > s.heartbeat_timeout_s:
                 self._fail(f"no HEARTBEAT for {s.heartbeat_timeout_s:g} s")
                 return heard
         return heard
+
+    @staticmethod
+    def _new_parser() -> Any:
+        parser = mavlink.MAVLink(None, 0, 0)
+        parser.robust_parsing = True
+        return parser
+
+    def _receive(self, tr: Transport, data: bytes, t_recv: float) -> bool:
+        """Parse what one read gave; a datagram by itself, from the locked address only. True: target heard."""
+        if tr.datagrams:
+            addr = tr.source
+            if self._lock_addr is not None and addr != self._lock_addr:
+                self._on_foreign(addr)
+                return False
+            self._parser = self._new_parser()  # a datagram is a unit: nothing carries over
+        heard = False
+        for msg in self._parser.parse_buffer(data) or []:
+            heard |= self._handle(msg, t_recv, tr)
+        if tr.datagrams and self._parser.buf_len():  # a frame cut short by the datagram's end
+            self.stats["truncated_frames"] += 1
+        return heard
+
+    def _on_foreign(self, addr: tuple[str, int] | None) -> None:
+        """A datagram from an address other than the locked autopilot's: count, log now and then, drop."""
+        self.stats["foreign_datagrams"] += 1
+        if addr is None:
+            return
+        new = addr not in self._foreign
+        if new and len(self._foreign) >= 64:
+            self._foreign.pop(next(iter(self._foreign)))
+        self._foreign[addr] = self._foreign.get(addr, 0) + 1
+        now = time.monotonic()
+        if (new and now - self._foreign_logged > 1.0) or now - self._foreign_logged > FOREIGN_LOG_S:
+            self._foreign_logged = now
+            log.warning(
+                "mavlink %s: ignoring datagrams from %s:%d (locked to the autopilot at %s:%d; %d ignored so far)",
+                self.endpoint,
+                *addr,
+                *(self._lock_addr or ("?", 0)),
+                self.stats["foreign_datagrams"],
+            )
 
     def _heartbeat(self) -> Any:
         return mavlink.MAVLink_heartbeat_message(
@@ -265,28 +307,20 @@ class MavlinkLink(Worker):
             del self._timesync_sent[next(iter(self._timesync_sent))]
         self.send(mavlink.MAVLink_timesync_message(0, ts1))
 
-    def _request_rates(self) -> None:
-        """Ask for every wanted message that arrives at under half its rate (SET_MESSAGE_INTERVAL + streams)."""
+    def _request(self, requests: list[Request]) -> None:
+        """Send what the rate keeper asks for: REQUEST_MESSAGE probes, REQUEST_DATA_STREAM + SET_MESSAGE_INTERVAL."""
         ts, tc = self.target_system or 0, self.target_component or 0
-        low = [
-            mid
-            for mid, hz in self._wanted.items()
-            if self._counts.get(mid, 0) < 0.5 * hz * RATE_CHECK_S and self._requests.get(mid, 0) < MAX_REQUESTS
-        ]
-        self._counts.clear()
-        if not low:
-            return
-        for stream, mid in _STREAMS.items():
-            if mid in low:
-                hz = max(1, round(self._wanted[mid]))
-                self.send(mavlink.MAVLink_request_data_stream_message(ts, tc, stream, hz, 1))
-        for mid in low:
-            self._requests[mid] = self._requests.get(mid, 0) + 1
-            interval_us = 1e6 / self._wanted[mid]
-            cmd = mavlink.MAV_CMD_SET_MESSAGE_INTERVAL
-            self.send(mavlink.MAVLink_command_long_message(ts, tc, cmd, 0, mid, interval_us, 0, 0, 0, 0, 0))
+        for r in requests:
+            if r.kind == "probe":
+                cmd, p2 = mavlink.MAV_CMD_REQUEST_MESSAGE, 0.0
+            else:
+                stream = next((st for st, mid in _STREAMS.items() if mid == r.msg_id), None)
+                if stream is not None:
+                    self.send(mavlink.MAVLink_request_data_stream_message(ts, tc, stream, max(1, round(r.hz)), 1))
+                cmd, p2 = mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, 1e6 / r.hz
+            self.send(mavlink.MAVLink_command_long_message(ts, tc, cmd, 0, r.msg_id, p2, 0, 0, 0, 0, 0))
 
-    def _handle(self, msg: Any, t_recv: float) -> bool:
+    def _handle(self, msg: Any, t_recv: float, tr: Transport) -> bool:
         """Count, track the clock and the target, hand on to listeners; True for a HEARTBEAT from the target."""
         mtype = msg.get_type()
         st = self.stats
@@ -301,19 +335,32 @@ class MavlinkLink(Worker):
             else:
                 st["bad_other"] += 1
             return False
+        if self._verifier is not None and self._verifier.check(msg) is not None:
+            st["bad_signature"] += 1
+            return False
         src = (msg.get_srcSystem(), msg.get_srcComponent())
         if src == (self.source_system, self.source_component):
             return False  # our own message echoed by a router
         st["messages"] += 1
         self._count_seq(src, msg.get_seq())
+        if tr.datagrams and self._lock_addr is None and tr.source is not None:
+            tr.answer(tr.source)  # before the lock we answer whoever sent valid MAVLink last
         heard = False
         if mtype == "HEARTBEAT":
-            heard = self._on_heartbeat(msg, src)
+            heard = self._on_heartbeat(msg, src, tr)
+        if mtype == "TIMESYNC" and msg.tc1 == 0:  # a request (ArduPilot, PX4): answer, even before its HEARTBEAT
+            self.send(mavlink.MAVLink_timesync_message(time.monotonic_ns(), msg.ts1))
         if src[0] != self.target_system:
             return heard
-        self._counts[msg.get_msgId()] = self._counts.get(msg.get_msgId(), 0) + 1
+        if self._rates is not None:
+            self._rates.seen(msg.get_msgId())
+            if mtype == "COMMAND_ACK":
+                self._rates.on_ack(msg.command, msg.result, time.monotonic())
+            elif mtype == "STATUSTEXT":
+                self._rates.on_text(str(msg.text))
         if mtype == "TIMESYNC":
-            self._on_timesync(msg, src, t_recv)
+            if msg.tc1 != 0:
+                self._on_timesync(msg, src, t_recv)
         elif hasattr(msg, "time_boot_ms") and msg.time_boot_ms:
             with self._lock:
                 self._clocks.setdefault(src, ClockMap()).add_one_way(t_recv, msg.time_boot_ms / 1000.0)
@@ -332,14 +379,19 @@ class MavlinkLink(Worker):
             self.stats["seq_lost"] += (seq - last - 1) % 256
         self._last_seq[src] = seq
 
-    def _on_heartbeat(self, msg: Any, src: tuple[int, int]) -> bool:
+    def _on_heartbeat(self, msg: Any, src: tuple[int, int], tr: Transport) -> bool:
         """Pick the target: the first vehicle (autopilot) heard, else a pan-tilt head until a vehicle speaks."""
         vehicle = msg.autopilot != mavlink.MAV_AUTOPILOT_INVALID and msg.type not in _NOT_VEHICLES
         head = msg.type == mavlink.MAV_TYPE_GIMBAL
         if (self.target_system is None and (vehicle or head)) or (vehicle and not self._target_is_vehicle):
             self.target_system, self.target_component = src
             self._target_is_vehicle = vehicle
-            log.info("mavlink %s: talking to system %d component %d", self.endpoint, *src)
+            self._rates = RateKeeper(self._wanted, time.monotonic())
+            if tr.datagrams and tr.source is not None:
+                self._lock_addr = tr.source
+                tr.answer(tr.source)
+            where = " at {}:{}".format(*tr.source) if tr.datagrams and tr.source else ""
+            log.info("mavlink %s: talking to system %d component %d%s", self.endpoint, *src, where)
         if src == (self.target_system, self.target_component):
             self._last_hb = time.monotonic()
             if self.state != "connected":
@@ -349,9 +401,6 @@ class MavlinkLink(Worker):
         return False
 
     def _on_timesync(self, msg: Any, src: tuple[int, int], t_recv: float) -> None:
-        if msg.tc1 == 0:  # the autopilot asks for our time (PX4 does): answer
-            self.send(mavlink.MAVLink_timesync_message(time.monotonic_ns(), msg.ts1))
-            return
         t_send = self._timesync_sent.pop(msg.ts1, None)
         if t_send is not None:
             with self._lock:

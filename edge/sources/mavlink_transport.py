@@ -5,7 +5,8 @@ prints while retrying, its serial writes block without a timeout (a stalled UART
 ``os.environ`` and a global dialect, and its tlog reader cannot pace a replay. pymavlink still does every byte of
 MAVLink (framing, CRC, packing). Every ``read`` waits at most ``timeout`` s and returns ``(bytes, t_recv)`` with
 ``t_recv`` on the monotonic clock (for a tlog: the log's time mapped onto it); a dead peer raises ``OSError``
-(``EOFError`` for a finished log).
+(``EOFError`` for a finished log). A datagram transport (``datagrams``) returns one whole datagram per read and
+its sender in ``source``; byte streams have ``source`` None.
 """
 
 from __future__ import annotations
@@ -70,9 +71,15 @@ def parse_url(url: str, baud: int) -> Endpoint:
 
 
 class Transport(Protocol):
+    datagrams: bool  # True: each read is one datagram, a unit of whole frames
+    source: tuple[str, int] | None  # the sender of the last datagram read (None for byte streams)
+
     def read(self, timeout: float) -> tuple[bytes, float]: ...
 
     def write(self, buf: bytes) -> bool: ...
+
+    def answer(self, addr: tuple[str, int]) -> None:
+        """Send to ``addr`` from now on (a listening UDP socket; others have one peer and ignore it)."""
 
     def close(self) -> None: ...
 
@@ -83,6 +90,9 @@ def _wait_readable(fd: int, timeout: float) -> bool:
 
 class SerialTransport:
     """A serial port (pyserial), raw 8N1; writes give up after 0.2 s."""
+
+    datagrams = False
+    source: tuple[str, int] | None = None
 
     def __init__(self, path: str, baud: int) -> None:
         try:
@@ -105,16 +115,26 @@ class SerialTransport:
         except serial.SerialException:  # includes SerialTimeoutException
             return False
 
+    def answer(self, addr: tuple[str, int]) -> None:
+        pass
+
     def close(self) -> None:
         self.port.close()
 
 
 class UdpTransport:
-    """``udpin``: bind and answer whoever spoke last; ``udpout``: send to a fixed address, read its replies."""
+    """``udpin``: bind and listen; ``udpout``: send to a fixed address and read what comes back.
+
+    One read is one datagram; ``source`` is its sender. Replies go to ``peer``: for ``udpout`` the configured
+    address, for ``udpin`` whichever address the link sets (it picks the autopilot; nobody before that).
+    """
+
+    datagrams = True
 
     def __init__(self, host: str, port: int, listen: bool) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.peer: tuple[str, int] | None = None
+        self.source: tuple[str, int] | None = None
         try:
             if listen:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -134,8 +154,7 @@ class UdpTransport:
             data, addr = self.sock.recvfrom(65535)
         except (BlockingIOError, ConnectionRefusedError):  # nobody listens at udpout's address yet
             return b"", time.monotonic()
-        if self.listen:
-            self.peer = addr
+        self.source = (str(addr[0]), int(addr[1]))
         return data, time.monotonic()
 
     def write(self, buf: bytes) -> bool:
@@ -146,12 +165,19 @@ class UdpTransport:
         except OSError:
             return False
 
+    def answer(self, addr: tuple[str, int]) -> None:
+        if self.listen:
+            self.peer = addr
+
     def close(self) -> None:
         self.sock.close()
 
 
 class TcpTransport:
     """A TCP client (ArduPilot SITL's 5760, a telemetry server); connect waits at most 2 s."""
+
+    datagrams = False
+    source: tuple[str, int] | None = None
 
     def __init__(self, host: str, port: int) -> None:
         self.sock = socket.create_connection((host, port), timeout=2.0)
@@ -173,6 +199,9 @@ class TcpTransport:
             return False
         return True
 
+    def answer(self, addr: tuple[str, int]) -> None:
+        pass
+
     def close(self) -> None:
         self.sock.close()
 
@@ -183,6 +212,9 @@ class TlogTransport:
     ``t_recv`` of a message is the replay's start time plus its log time since the first message, whatever the
     speed (0 = as fast as possible), so stamps keep the log's spacing.
     """
+
+    datagrams = False
+    source: tuple[str, int] | None = None
 
     def __init__(self, path: str, speed: float) -> None:
         try:
@@ -227,6 +259,9 @@ class TlogTransport:
 
     def write(self, buf: bytes) -> bool:
         return False
+
+    def answer(self, addr: tuple[str, int]) -> None:
+        pass
 
     def close(self) -> None:
         self.f.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from edge.settings_base import Section
 
@@ -41,12 +43,18 @@ class MavlinkSettings(Section):
         le=100,
     )
     gps_hz: float = Field(2.0, title="GPS status rate", description="GPS_RAW_INT rate we ask for, 1/s.", gt=0, le=50)
-    signing: bool = Field(
-        False,
+    signing: Literal["off", "sign", "require"] = Field(
+        "off",
         title="MAVLink 2 signing",
-        description="Sign what we send and refuse unsigned or badly signed messages. The key comes from the "
-        "systemd credential mavlink-signing-key or $EDGE_MAVLINK_KEY: 64 hex digits (32 bytes) or a passphrase "
-        "(its SHA-256, as MAVProxy's `signing setup`).",
+        description="off; sign: sign what we send, accept unsigned messages but refuse badly signed ones; "
+        "require: also refuse unsigned ones (true = require, false = off). The key comes from the systemd "
+        "credential mavlink-signing-key, signing_key_file or $EDGE_MAVLINK_KEY: 64 hex digits (32 bytes) or a "
+        "passphrase (its SHA-256, as MAVProxy's `signing setup`).",
+    )
+    signing_key_file: str = Field(
+        "",
+        title="Signing key file",
+        description="A file holding the signing key (mode 0600 or stricter), when no systemd credential gives it.",
     )
     replay_speed: float = Field(
         1.0,
@@ -54,6 +62,14 @@ class MavlinkSettings(Section):
         description="For a .tlog url: 1 = real time, 2 = twice as fast, 0 = as fast as possible.",
         ge=0,
     )
+
+    @field_validator("signing", mode="before")
+    @classmethod
+    def _signing_bool(cls, v: object) -> object:
+        """``signing = true/false`` (the older form) means require/off."""
+        if isinstance(v, bool):
+            return "require" if v else "off"
+        return v
 
 
 class GpsSettings(Section):

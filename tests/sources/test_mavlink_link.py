@@ -156,7 +156,9 @@ def test_heartbeat_rate_requests_send_and_clock(udp_port: int, started: list[Mav
         if m.get_type() == "COMMAND_LONG" and m.command == mavlink.MAV_CMD_SET_MESSAGE_INTERVAL
     }
     assert intervals[mavlink.MAVLINK_MSG_ID_ATTITUDE] == pytest.approx(40_000)  # 25 Hz
-    assert mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS in intervals
+    assert mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS not in intervals, "optional: asked only once offered"
+    probes = {int(m.param1) for m in got if m.get_type() == "COMMAND_LONG" and m.command == 512}
+    assert mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS in probes  # MAV_CMD_REQUEST_MESSAGE, refused silently
     mapped = link.to_mono(100_000)
     assert mapped is not None and mapped == pytest.approx(boot0 + 100.0, abs=0.05)
     assert link.health()["clock_offset_s"] == pytest.approx(boot0, abs=0.05)
@@ -230,3 +232,67 @@ def test_signed_link_refuses_unsigned_and_signs_its_own(
                 continue
             ours += reader.parse_buffer(data) or []  # raises on a bad signature; unsigned ones are refused too
     assert link.connected and ours and all(m.get_signed() for m in ours)
+
+
+def signed_packer(key: bytes, ts: int | None = None) -> Packer:
+    p = Packer()
+    p.mav.signing.secret_key, p.mav.signing.sign_outgoing = key, True
+    p.mav.signing.timestamp = ts if ts is not None else int((time.time() - 1420070400) * 100_000)
+    return p
+
+
+def test_a_forged_frame_dated_in_the_future_does_not_lock_the_autopilot_out(
+    udp_port: int, started: list[MavlinkLink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_MAVLINK_KEY", "border patrol passphrase")
+    key = hashlib.sha256(b"border patrol passphrase").digest()
+    link = MavlinkLink(MavlinkSettings(url=f"udpin:127.0.0.1:{udp_port}", signing=True))
+    started.append(link)
+    link.start()
+    day = 24 * 3600 * 100_000
+    forger = signed_packer(bytes(32), int((time.time() - 1420070400) * 100_000) + day)  # no key, a day ahead
+    autopilot = signed_packer(key)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        # same system, component and link id as the autopilot's; sent until the link (starting up) has read one
+        assert wait_for(lambda: s.sendto(forger.heartbeat(), ("127.0.0.1", udp_port)) and link.stats["bad_signature"])
+
+        def beat() -> bool:
+            s.sendto(autopilot.heartbeat(), ("127.0.0.1", udp_port))
+            return link.connected
+
+        assert wait_for(beat, 5.0), link.health()
+
+
+def test_sign_mode_takes_unsigned_but_not_badly_signed_and_the_key_file(
+    udp_port: int, started: list[MavlinkLink], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("EDGE_MAVLINK_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    key_file = tmp_path / "mavlink.key"
+    key_file.write_text("ab" * 32 + "\n")
+    key_file.chmod(0o644)
+    url = f"udpin:127.0.0.1:{udp_port}"
+    with pytest.raises(ValueError, match=r"mavlink.signing_key_file: .*chmod 600"):
+        MavlinkLink(MavlinkSettings(url=url, signing="sign", signing_key_file=str(key_file)))
+    key_file.chmod(0o600)
+    link = MavlinkLink(MavlinkSettings(url=url, signing="sign", signing_key_file=str(key_file)))
+    started.append(link)
+    link.start()
+    wrong, unsigned = signed_packer(bytes(32)), Packer()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        assert wait_for(lambda: s.sendto(wrong.heartbeat(), ("127.0.0.1", udp_port)) and link.stats["bad_signature"])
+        time.sleep(0.3)
+        assert not link.connected and link.stats["messages"] == 0
+
+        def beat() -> bool:
+            s.sendto(unsigned.heartbeat(), ("127.0.0.1", udp_port))
+            return link.connected
+
+        assert wait_for(beat, 5.0), link.health()
+        s.settimeout(2.0)
+        reader = mavlink.MAVLink(None, 0, 0)
+        reader.signing.secret_key = bytes.fromhex("ab" * 32)
+        msgs: list[Any] = []
+        while not msgs:
+            msgs = reader.parse_buffer(s.recv(65535)) or []  # raises on a bad signature, refuses unsigned
+        assert msgs[0].get_signed()
