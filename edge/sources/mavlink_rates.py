@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 CHECK_S = 3.0
+FIRST_CHECK_S = 1.0  # after the autopilot's first HEARTBEAT
 NEEDED = 0.7  # fraction of the wanted rate below which we ask again
 MAX_BACKOFF_S = 60.0
 ACK_TIMEOUT_S = 2.0
@@ -65,7 +66,7 @@ class RateKeeper:
         self._want = {mid: _Want(hz, optional=mid in OPTIONAL) for mid, hz in wanted.items()}
         self.refused: set[int] = set()
         self._window_start = now
-        self._next_check = now + min(2.0, CHECK_S)  # the first look is short: the pose is waiting
+        self._next_check = now + FIRST_CHECK_S  # the first look is short: the pose is waiting
         self._probe: tuple[int, float] | None = None  # (msg id, sent at)
         self._pending_intervals: deque[tuple[int, float]] = deque()
 

@@ -80,6 +80,9 @@ def test_reader_follows_the_simulator(wired: tuple[World, Autopilot, MavlinkLink
     assert h["clock_offset_s"] is not None
     ours = [m for m in ap.received if m.get_type() == "HEARTBEAT"]
     assert ours and ours[0].get_srcComponent() == 191 and ours[0].type == mavlink.MAV_TYPE_ONBOARD_CONTROLLER
+    deadline = time.monotonic() + 5.0  # the link measures the rates for a second, then asks for what is short
+    while time.monotonic() < deadline and ap.rates["ATTITUDE"] != pytest.approx(20.0):
+        time.sleep(0.05)
     assert ap.rates["ATTITUDE"] == pytest.approx(20.0)  # attitude_hz asked by SET_MESSAGE_INTERVAL
     assert link.send(mavlink.MAVLink_statustext_message(mavlink.MAV_SEVERITY_ALERT, b"vehicle at 1.2 km"))
     deadline = time.monotonic() + 5.0
