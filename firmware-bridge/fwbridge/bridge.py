@@ -21,6 +21,7 @@ from fwbridge.config import BridgeConfig, EndpointSettings, LinkSettings
 from fwbridge.frames import load_dialect
 from fwbridge.links import Link, TcpClientLink, TcpConnectLink, TcpServer, UdpLink
 from fwbridge.loop import Loop
+from fwbridge.rates import RateHold
 from fwbridge.router import Router
 from fwbridge.serial_link import PortFinder, SerialLink
 from fwbridge.signing import Signer, Verifier, load_key
@@ -42,7 +43,7 @@ class Bridge:
         self.env = env
         self.table = load_dialect(cfg.bridge.dialect)
         self.loop = Loop()
-        self.router = Router()
+        self.router = Router(self.table, RateHold(self._pack), (cfg.bridge.system_id, cfg.bridge.component_id))
         self.servers: list[TcpServer] = []
         self._keys: dict[tuple[str, str], bytes] = {}
         self._stop = threading.Event()
@@ -166,10 +167,14 @@ class Bridge:
             )
         )
 
-    def _send_own(self, msg: mavlink.MAVLink_message) -> None:
+    def _pack(self, msg: mavlink.MAVLink_message) -> bytes:
+        """``msg`` as a frame from the bridge (its system/component id, next sequence number), unsigned."""
         raw = bytes(msg.pack(self._mav))
         self._mav.seq = (self._mav.seq + 1) % 256  # pack() does not advance the sequence number
-        self.router.originate(raw, msg.get_msgId(), self.cfg.bridge.component_id, msg.crc_extra)
+        return raw
+
+    def _send_own(self, msg: mavlink.MAVLink_message) -> None:
+        self.router.originate(self._pack(msg), msg.get_msgId(), self.cfg.bridge.component_id, msg.crc_extra)
 
     # statistics -----------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, object]:

@@ -14,8 +14,9 @@ import logging
 import time
 from typing import TypeVar
 
-from fwbridge.frames import Frame
+from fwbridge.frames import Frame, MsgInfo
 from fwbridge.links import Link
+from fwbridge.rates import RATE_MSG_IDS, RateHold
 from fwbridge.stats import seq_gap
 
 log = logging.getLogger("fwbridge")
@@ -32,7 +33,14 @@ def _forget(table: dict[K, list[Link]], link: Link) -> None:
 class Router:
     """Holds the links and the learned routing table; ``handle`` is called with what a link received."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, table: dict[int, MsgInfo] | None = None, rates: RateHold | None = None, own: tuple[int, int] | None = None
+    ) -> None:
+        """``rates`` (with the dialect ``table``): hold the highest stream rate any client asked for; ``own``:
+        the bridge's system/component id, whose frames (answers to its own requests) go nowhere."""
+        self.table = table or {}
+        self.rates = rates
+        self.own = own
         self.links: list[Link] = []
         self._by_sys: dict[int, list[Link]] = {}
         self._by_comp: dict[tuple[int, int], list[Link]] = {}
@@ -93,8 +101,19 @@ class Router:
                 st.drop_filter += 1
                 continue
             self._learn(src, key)
+            if self.own is not None and (f.target_sys, f.target_comp) == self.own:
+                continue  # for the bridge itself: the autopilot's answer to a request the bridge made
+            sends = None
+            if self.rates is not None and f.msgid in RATE_MSG_IDS:
+                sends = self.rates.forward(src.name, f, self.table[f.msgid].crc_extra)
             for dst in self._targets(src, f):
-                dst.output(f.raw, f.msgid, f.compid, now)
+                if sends is None:
+                    dst.output(f.raw, f.msgid, f.compid, now)
+                    continue
+                for raw, msgid in sends:  # frames the bridge made or rewrote are signed where the link signs
+                    if raw is not f.raw and dst.signer is not None:
+                        raw = dst.signer.sign(raw, self.table[msgid].crc_extra)
+                    dst.output(raw, msgid, f.compid, now)
         return trusted
 
     def _learn(self, src: Link, key: tuple[int, int]) -> None:
