@@ -143,8 +143,8 @@ class RateKeeper:
         for w in self._want.values():
             w.measured = w.count / span
             w.count = 0
-            if w.measured >= NEEDED * w.hz:
-                w.delay = CHECK_S  # back at rate: the next shortfall is answered at once
+            if w.measured >= NEEDED * w.hz:  # back at rate: the next shortfall is answered at once
+                w.delay, w.next_ask = CHECK_S, now
         self._window_start = now
         self._next_check = now + CHECK_S
 

@@ -66,6 +66,7 @@ class ArduPilotStub:
         self.rng = random.Random(seed)
         self.sent: dict[int, int] = {}
         self.garbage_sent = 0
+        self.garbage_bytes = 0
         self.texts: list[str] = []
         self.received: list[Any] = []
         self.timesync_replies: list[Any] = []
@@ -108,7 +109,7 @@ class ArduPilotStub:
         self.sock.sendto(buf, self.dest)
         self.sent[msg.get_msgId()] = self.sent.get(msg.get_msgId(), 0) + 1
         for _ in range(self.garbage):
-            self.sock.sendto(self.rng.randbytes(self.rng.randint(1, 280)), self.dest)
+            self.garbage_bytes += self.sock.sendto(self.rng.randbytes(self.rng.randint(1, 280)), self.dest)
             self.garbage_sent += 1
 
     def _run(self) -> None:

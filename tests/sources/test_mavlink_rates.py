@@ -4,6 +4,7 @@ is overridden again every time it does, with the measured rates in health."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from edge.sources.mavlink import MavlinkLink
+from edge.sources.mavlink_rates import RateKeeper
 from edge.sources.settings import MavlinkSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -90,3 +92,27 @@ def test_a_ground_station_lowering_the_rates_is_overridden_every_time(udp_port: 
         ap.set_stream(mavlink.MAV_DATA_STREAM_EXTRA1, 4.0)
     assert wait_for(lambda: ap.rates[POS] == 10.0 and ap.rates[ATT] == 20.0, 15.0), link.health()
     assert link.health()["rate_requests"]["GLOBAL_POSITION_INT"] >= 5  # at connection, then after each override
+
+
+def test_rate_keeper_backs_off_forgets_nothing_refused_and_starts_over_when_back() -> None:
+    """RateKeeper alone (no link): the asking schedule of a short message, a refusal by text and by COMMAND_ACK."""
+    k = RateKeeper({POS: 10.0, ATT: 10.0, MOUNT: 10.0}, now=0.0)
+    k.on_text("No ap_message for mavlink id (158)")  # ArduPilot's words for a message it lacks
+    asked: list[float] = []
+    t = 0.0
+    while t < 60.0:  # position never arrives: asked at 1 s, then 3, 6, 12, 24 s apart
+        if any(r.msg_id == POS for r in k.due(t)):
+            asked.append(t)
+        for _ in range(10):
+            k.seen(ATT)  # attitude arrives at 10 Hz: never asked for
+        t += 0.1
+    assert [round(b - a) for a, b in itertools.pairwise(asked)] == [3, 6, 12, 24]
+    assert k.asks() == {"GLOBAL_POSITION_INT": 5}
+    for _ in range(40):  # position back at rate for a window: the next shortfall is answered at once
+        k.seen(POS)
+    k.due(62.0)
+    assert [r.msg_id for r in k.due(66.0)] == [POS, ATT]  # attitude stopped too
+    k.on_ack(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAV_RESULT_DENIED, 66.1)  # the first is refused after all
+    k.on_ack(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAV_RESULT_ACCEPTED, 66.1)
+    assert all(r.msg_id == ATT for s in range(67, 200) for r in k.due(float(s)))  # position never again
+    assert k.refused == {MOUNT, POS}
