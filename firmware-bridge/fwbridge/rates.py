@@ -22,6 +22,7 @@ REQUEST_DATA_STREAM = mavlink.MAVLINK_MSG_ID_REQUEST_DATA_STREAM  # 66
 COMMAND_LONG = mavlink.MAVLINK_MSG_ID_COMMAND_LONG  # 76
 SET_MESSAGE_INTERVAL = mavlink.MAV_CMD_SET_MESSAGE_INTERVAL  # 511
 STREAM_ALL = mavlink.MAV_DATA_STREAM_ALL  # 0
+AUTOPILOT = mavlink.MAV_COMP_ID_AUTOPILOT1  # 1
 RATE_MSG_IDS = frozenset({REQUEST_DATA_STREAM, COMMAND_LONG})
 Client = tuple[str, int, int]  # link name, system id, component id of whoever asked
 Pack = Callable[[mavlink.MAVLink_message], bytes]  # packs a message the bridge sends in its own name
@@ -63,6 +64,7 @@ class RateHold:
         if f.msgid == REQUEST_DATA_STREAM:
             p = p.ljust(6, b"\0")
             rate, ts, tc, stream, start = struct.unpack_from("<HBBBB", p)
+            tc = tc or AUTOPILOT  # "any component" and the autopilot's own id ask the same autopilot
             held = self._hold(self._streams, (ts, tc, stream), (link, f.sysid, f.compid), rate if start else 0)
             best = int(max(held.values(), default=0))
             first = f.raw
@@ -75,6 +77,7 @@ class RateHold:
             command, ts, tc = struct.unpack_from("<HBB", p, 28)
             if command != SET_MESSAGE_INTERVAL:
                 return None
+            tc = tc or AUTOPILOT
             key = (ts, tc, int(msg_id))
             held_iv = self._hold(self._intervals, key, (link, f.sysid, f.compid), interval if interval > 0 else 0)
             if not held_iv or (interval > 0 and interval <= min(held_iv.values())):

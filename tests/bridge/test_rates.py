@@ -57,7 +57,7 @@ def test_highest_rate_any_client_asked_for_reaches_the_fc(tmp_path: Path, fc_fac
         assert requests(2) == [("stream 6", 191, 10), (f"interval {GPI}", 191, 50000)]
         fc.received.clear()
         # a ground station joins with 4 Hz for every stream and 4 Hz for GLOBAL_POSITION_INT
-        gcs.mav.request_data_stream_send(1, 1, mavlink.MAV_DATA_STREAM_ALL, 4, 1)
+        gcs.mav.request_data_stream_send(1, 0, mavlink.MAV_DATA_STREAM_ALL, 4, 1)  # component 0: the autopilot too
         gcs.mav.command_long_send(1, 1, mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, 0, GPI, 250000, 0, 0, 0, 0, 0)
         assert requests(4) == [
             ("stream 0", 190, 4),  # its own request, unchanged (nobody holds more for ALL) ...
