@@ -95,7 +95,10 @@ class Daemon:
             self.uplink = None
             log.warning("mqtt.url is empty: detections are spooled but not sent")
         if cfg.mavlink.url:
-            link = MavlinkLink(cfg.mavlink)
+            try:
+                link = MavlinkLink(cfg.mavlink)
+            except ValueError as err:  # e.g. signing on without a key
+                raise StartupError(str(err)) from None
             attach_pose_feed(link, poses)
             self.stages.append(link)
             if cfg.gcs.enabled:

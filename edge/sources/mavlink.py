@@ -170,9 +170,7 @@ class MavlinkLink(Worker):
                 "signing": self.settings.signing,
                 "rates_hz": rates.rates() if rates else {},
                 "rate_requests": rates.asks() if rates else {},
-                "refused": sorted(mavlink.mavlink_map[m].msgname for m in rates.refused if m in mavlink.mavlink_map)
-                if rates
-                else [],
+                "refused": rates.refused_names() if rates else [],
                 **self.stats,
                 "last_error": self.last_error,
             }

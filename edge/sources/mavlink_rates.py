@@ -154,6 +154,10 @@ class RateKeeper:
             message_name(mid): None if w.measured is None else round(w.measured, 1) for mid, w in self._want.items()
         }
 
+    def refused_names(self) -> list[str]:
+        """The messages refused on this connection (safe to call from another thread)."""
+        return sorted(message_name(mid) for mid in list(self.refused))
+
     def asks(self) -> dict[str, int]:
         """Requests sent by message name on this connection."""
         return {message_name(mid): w.asks for mid, w in self._want.items() if w.asks}

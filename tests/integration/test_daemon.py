@@ -164,3 +164,21 @@ def test_camera_that_can_never_work_exits_2(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert "camera.url" in out, out
+
+
+@pytest.mark.integration
+def test_mavlink_signing_without_a_key_exits_2_naming_the_key(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("[mavlink]\n", '[mavlink]\nsigning = "require"\n'))
+    env = {k: v for k, v in os.environ.items() if k not in ("EDGE_MAVLINK_KEY", "CREDENTIALS_DIRECTORY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "mavlink.signing_key_file" in out and "Traceback" not in out, out
