@@ -23,6 +23,7 @@ PARTS: dict[str, str] = {
     "bridge": "fwbridge.bench",
     "memory": "sim.membench",
     "sim": "sim.render_bench",
+    "console": "edge.console.bench",
 }
 
 

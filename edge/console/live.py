@@ -14,12 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.console.grid import ground_grid
+from edge.console.grid import footprint, ground_grid
 from edge.console.hub import ConsoleHub
 from edge.console.settings import ConsoleSettings
 from edge.geo.camera_model import CameraModel
 from edge.geo.terrain import Terrain
 from edge.types import Frame, Pose
+
+FOOTPRINT_MAX_M = 3000.0  # rays above the horizon end this far out on the map
 
 # (pose, width, height) -> (camera model, camera-to-NED rotation, ground): GroundGeolocator.view
 ViewFn = Callable[[Pose, int, int], tuple[CameraModel, Any, Terrain | None]]
@@ -100,3 +102,11 @@ class LiveFrames:
             self._grids[camera] = ground_grid(cam, r, terrain, pose, self.max_range_m)
             self._grid_key[camera] = key
         return self._grids[camera]
+
+    def footprint(self, camera: str) -> list[list[float]]:
+        """The camera's ground footprint [[lat, lon], ...] for its last pose and image size (empty if unknown)."""
+        pose, frame = self.hub.pose_objs.get(camera), self.hub.latest_frame(camera)
+        if pose is None or frame is None or self.view is None:
+            return []
+        cam, r, terrain = self.view(pose, frame.width, frame.height)
+        return footprint(cam, r, terrain, pose, min(self.max_range_m, FOOTPRINT_MAX_M))

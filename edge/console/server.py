@@ -39,6 +39,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_CLIENTS = 16
 QUEUE = 64  # messages waiting per page before they are dropped
 KEEPALIVE_S = 15.0
+FOOTPRINT_S = 1.0  # the map's camera footprint is sent at most this often
 PUBLIC = ("/login", "/static/style.css", "/static/login.js")
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -169,6 +170,8 @@ class ConsoleServer:
         pump = asyncio.create_task(self._pump())
         await self._stopping.wait()
         pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
         for client in list(self.clients):
             client.queue.put_nowait(("bye", {}))
         await runner.cleanup()
@@ -190,7 +193,7 @@ class ConsoleServer:
         """Push what the hub drained to every page; frames to watching pages at ``console.fps``."""
         assert self._wake is not None
         period = 1.0 / self.settings.fps
-        next_frame = time.monotonic()
+        next_frame = next_footprint = time.monotonic()
         loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
@@ -199,6 +202,9 @@ class ConsoleServer:
             for kind, data in self.hub.drain():
                 if kind == "health":
                     data = {**data, "system": system_health(self.state_dir)}
+                elif kind == "events" and data["pose"] is not None and time.monotonic() >= next_footprint:
+                    next_footprint = time.monotonic() + FOOTPRINT_S
+                    data["pose"] = {**data["pose"], "footprint": self.live.footprint(data["camera"])}
                 self.broadcast(kind, data)
             if time.monotonic() >= next_frame:
                 next_frame = time.monotonic() + period

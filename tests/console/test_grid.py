@@ -66,3 +66,28 @@ def test_a_camera_below_the_ground_draws_no_ground_lines() -> None:
     pose = _pose(-5.0)
     grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
     assert {ln["kind"] for ln in grid["lines"]} <= {"horizon"}
+
+
+def test_the_footprint_of_a_camera_looking_straight_down() -> None:
+    # 90 deg wide, square, 100 m up: the ground seen is 200 m x 200 m, image top towards north
+    from edge.console.grid import footprint
+    from edge.geo.wgs84 import LocalNed
+
+    cam = CameraModel.from_hfov(640, 640, 90.0)
+    pose = Pose(0.0, 42.6, 19.9, 600.0, cam_pitch=math.radians(-90.0))
+    pts = np.asarray(footprint(cam, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0, per_edge=2))
+    n, e, _ = LocalNed(42.6, 19.9, 600.0).to_ned(pts[:, 0], pts[:, 1], 500.0)
+    # clockwise from the top-left corner: NW, N edge middle, NE, E middle, SE, S middle, SW, W middle
+    want = [(100, -100), (100, 0), (100, 100), (0, 100), (-100, 100), (-100, 0), (-100, -100), (0, -100)]
+    assert np.allclose(np.column_stack([n, e]), want, atol=0.05)
+
+
+def test_rays_above_the_horizon_end_at_the_range_cap() -> None:
+    from edge.console.grid import footprint
+    from edge.geo.wgs84 import LocalNed
+
+    pose = Pose(0.0, 42.6, 19.9, 510.0, cam_pitch=math.radians(-5.0))  # the top edge sees the sky
+    pts = np.asarray(footprint(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 2000.0, per_edge=2))
+    n, e, _ = LocalNed(42.6, 19.9, 510.0).to_ned(pts[:, 0], pts[:, 1], 500.0)
+    assert np.hypot(n[0], e[0]) == pytest.approx(2000.0, rel=1e-3)  # top-left corner: sky
+    assert 10 < np.hypot(n[5], e[5]) < 2000  # bottom edge: on the ground
