@@ -352,7 +352,7 @@ class MavlinkLink(Worker):
             return heard
         if self._rates is not None:
             self._rates.seen(msg.get_msgId())
-            if mtype == "COMMAND_ACK":
+            if mtype == "COMMAND_ACK" and self._for_us(msg):
                 self._rates.on_ack(msg.command, msg.result, time.monotonic())
             elif mtype == "STATUSTEXT":
                 self._rates.on_text(str(msg.text))
@@ -370,6 +370,11 @@ class MavlinkLink(Worker):
                 if st["listener_errors"] in (1, 10, 100, 1000):
                     log.exception("mavlink listener failed on %s (%d failures)", mtype, st["listener_errors"])
         return heard
+
+    def _for_us(self, msg: Any) -> bool:
+        """False for a message addressed to another system or component (a ground station's COMMAND_ACK)."""
+        ts, tc = getattr(msg, "target_system", 0), getattr(msg, "target_component", 0)
+        return ts in (0, self.source_system) and tc in (0, self.source_component)
 
     def _count_seq(self, src: tuple[int, int], seq: int) -> None:
         last = self._last_seq.get(src)

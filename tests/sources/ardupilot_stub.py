@@ -173,4 +173,7 @@ class ArduPilotStub:
                 result = mavlink.MAV_RESULT_ACCEPTED if mid in self.has else mavlink.MAV_RESULT_FAILED
                 if build is not None:
                     self.send(build(int((time.monotonic() - self._boot) * 1000)))
-            self.send(mavlink.MAVLink_command_ack_message(msg.command, result))
+            ack = mavlink.MAVLink_command_ack_message(
+                msg.command, result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()
+            )
+            self.send(ack)  # addressed to the sender, as ArduPilot does
