@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,8 +56,10 @@ class Daemon:
         from edge.gcs.alerts import GcsAlerter
         from edge.geo.locator import GroundGeolocator
         from edge.sources.camera import Camera, CameraError
+        from edge.sources.clock import UtcClock
         from edge.sources.gps import GpsdSource
         from edge.sources.mavlink import MavlinkLink, attach_pose_feed
+        from edge.sources.mavlink_utc import attach_utc_feed
         from edge.sources.pose import PoseStore
         from edge.track.still import StillTracker
         from edge.track.tracker import ByteTracker
@@ -79,6 +80,8 @@ class Daemon:
             raise StartupError(str(err)) from None
 
         poses = PoseStore(cfg.pose)
+        self.clock = clock = UtcClock(cfg.clock)
+        self._extra_health["clock"] = clock.health
         try:
             spool = Spool(sdir / "spool.sqlite", cfg.spool)
         except SpoolError as err:
@@ -100,6 +103,7 @@ class Daemon:
             except ValueError as err:  # e.g. signing on without a key
                 raise StartupError(str(err)) from None
             attach_pose_feed(link, poses)
+            attach_utc_feed(link, clock)
             self.stages.append(link)
             if cfg.gcs.enabled:
                 gcs = GcsAlerter(cfg.gcs, link)
@@ -107,7 +111,7 @@ class Daemon:
                 sinks.append(gcs)
                 self._health_sinks.append(gcs)
         if cfg.gps.enabled:
-            self.stages.append(GpsdSource(cfg.gps, poses))
+            self.stages.append(GpsdSource(cfg.gps, poses, clock))
         geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
         hub = None
         if cfg.console.enabled:
@@ -124,7 +128,7 @@ class Daemon:
             log.warning("camera.url is empty: nothing to detect on")
             return
         try:
-            camera = Camera(cfg.camera)
+            camera = Camera(cfg.camera, clock.to_utc)
         except CameraError as err:
             raise StartupError(str(err)) from None
         still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
@@ -165,7 +169,7 @@ class Daemon:
         snapshot: dict[str, object] = {
             "vehicle": self.cfg.vehicle.id,
             "boot_id": self.boot_id,
-            "t_utc": time.time(),
+            "t_utc": self.clock.now(),
             "pid": os.getpid(),
             "stages": self.health(),
         }

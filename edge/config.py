@@ -18,6 +18,7 @@ from edge.geo.settings import GeoSettings
 from edge.ops.settings import LogSettings, OpsSettings
 from edge.settings_base import Section
 from edge.sources.camera_settings import CameraSettings
+from edge.sources.clock_settings import ClockSettings
 from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
 from edge.track.settings import TrackerSettings
 from edge.uplink.settings import MqttSettings, SpoolSettings
@@ -55,6 +56,7 @@ class Config(Section):
     mavlink: MavlinkSettings = Field(default_factory=MavlinkSettings, title="MAVLink")
     gps: GpsSettings = Field(default_factory=GpsSettings, title="gpsd")
     pose: PoseSettings = Field(default_factory=PoseSettings, title="Pose store")
+    clock: ClockSettings = Field(default_factory=ClockSettings, title="UTC clock")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, title="Detector")
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, title="Tracker")
     geo: GeoSettings = Field(default_factory=GeoSettings, title="Geolocation")

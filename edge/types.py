@@ -3,8 +3,8 @@
 Conventions used everywhere in the package:
 
 * time: ``t_mono`` is ``time.monotonic()`` seconds on this computer (the clock every stage shares);
-  ``t_utc`` is POSIX seconds (UTC). Sources convert foreign clocks (autopilot boot time, GPS time)
-  to ``t_mono`` before anything leaves them.
+  ``t_utc`` is POSIX seconds (UTC) from ``edge.sources.clock.UtcClock`` (GPS time, not the host clock).
+  Sources convert foreign clocks (autopilot boot time, GPS time) to ``t_mono`` before anything leaves them.
 * angles: radians inside the code, degrees only in config files and on the wire.
 * attitude: aerospace Z-Y-X Euler angles (yaw, then pitch, then roll) of the body in the local
   NED frame (x north, y east, z down); yaw 0 = north, positive clockwise seen from above.

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError:
         print(f"no health snapshot at {path}: is `edge run` running?", file=sys.stderr)
         return 1
-    age = time.time() - float(snap.get("t_utc", 0))
+    age = time.time() - path.stat().st_mtime  # the host clock both ways: t_utc may be GPS time
     alive = _pid_alive(int(snap.get("pid", 0)))
     if ns.json:
         print(json.dumps({**snap, "age_s": round(age, 1), "running": alive}))

@@ -10,9 +10,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from edge.sources.camera_open import CameraError, Reader, open_reader, redact, resolve_backend
 from edge.sources.camera_settings import CameraSettings
+from edge.sources.clock import host_utc
 from edge.sources.worker import Worker
 from edge.stages import Health
 from edge.types import Frame
@@ -61,16 +63,18 @@ class LatestSlot:
 class Camera(Worker):
     """``edge.stages.CameraSource`` over OpenCV (V4L2, FFmpeg URLs, GStreamer, video files, image folders).
 
-    Raises CameraError at construction for a config that can never work (e.g. GStreamer missing).
+    Raises CameraError at construction for a config that can never work (e.g. GStreamer missing). ``to_utc`` turns
+    a capture's monotonic time into its UTC (s; the daemon's ``UtcClock.to_utc``, default the host clock).
     """
 
     _start_state = "starting"
 
-    def __init__(self, settings: CameraSettings) -> None:
+    def __init__(self, settings: CameraSettings, to_utc: Callable[[float], float] = host_utc) -> None:
         if not settings.url.strip():
             raise CameraError("camera.url is empty: set it to a device, URL, pipeline, video file or image folder")
         super().__init__()
         self.settings = settings
+        self.to_utc = to_utc
         self.kind = resolve_backend(settings)
         self.name = f"camera:{settings.id}"
         self._slot = LatestSlot()
@@ -191,7 +195,7 @@ class Camera(Worker):
                 break
             image, t_grab = got
             n += 1
-            t_utc = time.time() - (time.monotonic() - t_grab)
+            t_utc = self.to_utc(t_grab)
             self._seq += 1
             frame = Frame(image, t_grab - offset, t_utc - offset, self._seq, s.id)
             dropped = self._slot.put(frame)

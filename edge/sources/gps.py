@@ -14,7 +14,8 @@ drops the ATT heading, the GST error ellipse and the fix time we need.
 * Heading: ATT ``heading`` (a dual-antenna receiver's HDT) when present; else the course over ground while faster
   than ``min_speed_for_track_mps``; else the last heading is held (a vehicle does not turn standing still). Roll and
   pitch come from the pose settings (``body_roll_deg``/``body_pitch_deg``: a level vehicle).
-* Fix times (UTC) are mapped onto our clock with the same sliding-minimum filter as the autopilot's boot time.
+* Fix times (UTC) are mapped onto our clock with the same sliding-minimum filter as the autopilot's boot time; the
+  3D fixes' times also go to the UTC clock (``utc_clock``, "gpsd") that stamps records.
 * gpsd silent for ``timeout_s`` or gone: reconnect with backoff.
 """
 
@@ -29,6 +30,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from edge.sources.clock import UtcClock
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.pose import PoseStore
 from edge.sources.settings import GpsSettings
@@ -55,10 +57,11 @@ def parse_time(text: str | None) -> float | None:
 class GpsdSource(Worker):
     """A ``Stage``: one thread reading gpsd and feeding the pose store."""
 
-    def __init__(self, settings: GpsSettings, store: PoseStore) -> None:
+    def __init__(self, settings: GpsSettings, store: PoseStore, utc_clock: UtcClock | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.store = store
+        self.utc_clock = utc_clock
         self.name = "gpsd"
         self._sock: socket.socket | None = None
         self._clock = ClockMap(window_s=60.0)
@@ -188,6 +191,8 @@ class GpsdSource(Worker):
         self.store.set_ground_alt(ground)
         self.stats["fixes"] += 1
         self.state = "3D fix"
+        if self.utc_clock is not None and utc is not None:
+            self.utc_clock.add("gpsd", t_recv, utc)
         self.last_error = ""
         self._fix_t = t
         speed, track = rep.get("speed"), rep.get("track")
