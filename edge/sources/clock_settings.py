@@ -22,7 +22,8 @@ class ClockSettings(Section):
     window_s: float = Field(
         60.0,
         title="Offset window",
-        description="Seconds of GPS time samples the offset is estimated over (median of each second's least-delayed).",
+        description="Seconds of GPS time samples the offset is estimated over (the median of each 5 s's least-delayed "
+        "sample).",
         ge=5,
         le=3600,
     )
