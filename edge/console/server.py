@@ -38,6 +38,7 @@ log = logging.getLogger("edge.console")
 STATIC = Path(__file__).parent / "static"
 MAX_CLIENTS = 16
 QUEUE = 64  # messages waiting per page before they are dropped
+USER = web.RequestKey("user", str)  # who the request is from (edge.console.auth.Auth.user)
 KEEPALIVE_S = 15.0
 FOOTPRINT_S = 1.0  # the map's camera footprint is sent at most this often
 PUBLIC = ("/login", "/static/style.css", "/static/login.js")
@@ -257,7 +258,7 @@ class ConsoleServer:
             if request.path.startswith(("/api/", "/metrics")):
                 raise web.HTTPUnauthorized(text="log in first")
             raise web.HTTPSeeOther("/login")
-        request["user"] = user
+        request[USER] = user or ""  # "" only on the login page and its files
         resp = await handler(request)
         resp.headers.update(HEADERS)
         return resp
@@ -298,7 +299,7 @@ class ConsoleServer:
             health = {**health, "system": system_health(self.state_dir)}
         return web.json_response(
             {
-                "user": request["user"],
+                "user": request[USER],
                 "login": self.auth.required,
                 "alerts": list(self.hub.alerts),
                 "health": health,
@@ -347,7 +348,7 @@ class ConsoleServer:
             alert_id = int(body["id"])
         except (ValueError, KeyError, TypeError):
             raise web.HTTPBadRequest(text='send {"id": ALERT_ID, "by": "NAME"}') from None
-        user = request["user"]
+        user = request[USER]
         by = str(body.get("by") or user)[:64] if user in ("local", "token") else user
         alert = next((a for a in self.hub.alerts if a["id"] == alert_id), None)
         if alert is None:

@@ -321,3 +321,54 @@ def test_a_non_loopback_bind_without_a_password_does_not_start(tmp_path: Path) -
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert "console.password_credential" in out and "EDGE_CONSOLE_PASSWORD" in out, out
+
+
+def test_edge_console_alone_serves_the_state_directory_over_tls(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    subprocess.run(
+        [*openssl, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    cfg = _daemon_config(tmp_path, "127.0.0.1", port)
+    cfg.write_text(cfg.read_text() + f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
+    state = tmp_path / "state"
+    state.mkdir()
+    snapshot = {"vehicle": "alone-01", "boot_id": 7, "t_utc": time.time(), "pid": 1, "stages": {"mqtt": {"state": "x"}}}
+    (state / "health.json").write_text(json.dumps(snapshot))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "console", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+
+    def state_json() -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/state", timeout=5, context=ctx) as resp:
+                return dict(json.loads(resp.read()))
+        except OSError:
+            return None
+
+    try:
+        got = wait_for("the console over https", state_json, 30)
+        assert got["health"]["vehicle"] == "alone-01" and got["health"]["stages"]["mqtt"]["state"] == "x"
+        (state / "health.json").write_text(json.dumps({**snapshot, "stages": {"mqtt": {"state": "connected"}}}))
+        wait_for(
+            "the new snapshot",
+            lambda: (s := state_json()) and s["health"]["stages"]["mqtt"]["state"] == "connected",
+            3 * 0.5 + 5,
+        )
+        with pytest.raises(OSError):  # plain http on the TLS port gets nowhere
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
