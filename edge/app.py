@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from edge.stages import EventSink, Health, Stage
 log = logging.getLogger("edge.app")
 
 HEALTH_FILE = "health.json"
+RUN_FILE = "run.json"  # this run's boot id, pid and start time: `edge status` tells a snapshot of an earlier run
 
 
 class StartupError(Exception):
@@ -73,6 +75,7 @@ class Daemon:
         except OSError as err:
             raise StartupError(f"state directory {sdir} (vehicle.state_dir): {err.strerror}") from None
         self.state_dir = sdir
+        self._write_run_file()
 
         try:
             detector = OnnxDetector(cfg.detector)
@@ -86,6 +89,7 @@ class Daemon:
             spool = Spool(sdir / "spool.sqlite", cfg.spool)
         except SpoolError as err:
             raise StartupError(f"{err} (vehicle.state_dir)") from None
+        self.spool = spool
         writer = SpoolWriter(spool, cfg.vehicle.id, self.boot_id)
         self.stages.append(writer)
         sinks: list[EventSink] = [writer]
@@ -112,6 +116,7 @@ class Daemon:
                 self._health_sinks.append(gcs)
         if cfg.gps.enabled:
             self.stages.append(GpsdSource(cfg.gps, poses, clock))
+        self._extra_health["pose"] = poses.health
         geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
         hub = None
         if cfg.console.enabled:
@@ -150,6 +155,17 @@ class Daemon:
                 stage.stop()
             except Exception:
                 log.exception("stopping %s failed", stage.name)
+        self.spool.close()
+
+    def _write_run_file(self) -> None:
+        """Say which run owns the state directory now (before the first health snapshot, which takes a while)."""
+        run = {"boot_id": self.boot_id, "pid": os.getpid(), "t_start": time.time()}
+        tmp = self.state_dir / (RUN_FILE + ".tmp")
+        try:
+            tmp.write_text(json.dumps(run))
+            tmp.replace(self.state_dir / RUN_FILE)
+        except OSError as err:
+            raise StartupError(f"state directory {self.state_dir} (vehicle.state_dir): {err.strerror}") from None
 
     def health(self) -> dict[str, Health]:
         out: dict[str, Health] = {}

@@ -23,6 +23,7 @@ NAMES = {"detector_fps": "det_fps", "uplink_connected": "uplink", "spool_backlog
 FLAG_TEXT = {
     "camera_ok": ("edge: camera OK", "edge: camera FAILED"),
     "uplink_connected": ("edge: uplink connected", "edge: uplink lost"),
+    "spool_intact": ("edge: spool OK", "edge: spool damaged; see edge status"),
 }
 NAME_LEN = 10
 
@@ -31,7 +32,8 @@ def summarize(snapshot: dict[str, object]) -> dict[str, object]:
     """The known keys from the daemon's health snapshot; a snapshot without ``stages`` is taken as already flat.
 
     detector_fps = stages.pipeline.fps; camera_ok = every ``camera*`` stage is "streaming";
-    uplink_connected = stages.mqtt.state == "connected"; spool_backlog = stages.spool.rows.
+    uplink_connected = stages.mqtt.state == "connected"; spool_backlog = stages.spool.rows;
+    spool_intact = stages.spool has no ``damage`` (a damaged spool found at start, moved aside).
     Keys whose stage is absent are left out.
     """
     stages = snapshot.get("stages")
@@ -48,6 +50,7 @@ def summarize(snapshot: dict[str, object]) -> dict[str, object]:
         out["uplink_connected"] = mqtt.get("state") == "connected"
     if isinstance(spool, dict) and isinstance(spool.get("rows"), int):
         out["spool_backlog"] = spool["rows"]
+        out["spool_intact"] = "damage" not in spool
     return out
 
 

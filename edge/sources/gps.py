@@ -216,4 +216,6 @@ class GpsdSource(Worker):
         ps = self.store.settings
         self.heading, self.heading_source = heading, source
         err = math.radians(ps.static_att_err_deg)
-        self.store.add_attitude(t, math.radians(ps.body_roll_deg), math.radians(ps.body_pitch_deg), heading, err)
+        self.store.add_attitude(
+            t, math.radians(ps.body_roll_deg), math.radians(ps.body_pitch_deg), heading, err, source=f"gpsd {source}"
+        )

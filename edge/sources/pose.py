@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -47,6 +48,7 @@ class _Pos:
 class _Att:
     q: quat.Quat
     err: float
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +140,14 @@ class PoseStore:
             series = self._pos.setdefault(source, _Series())
             series.add(t_mono, _Pos(lat, lon, alt, pos_err_m, alt_err_m), self.settings.history_s)
 
-    def add_attitude(self, t_mono: float, roll: float, pitch: float, yaw: float, att_err_rad: float) -> None:
-        """Body attitude (rad, Z-Y-X Euler in NED) with its 1-sigma error per axis (rad)."""
+    def add_attitude(
+        self, t_mono: float, roll: float, pitch: float, yaw: float, att_err_rad: float, source: str = "mavlink"
+    ) -> None:
+        """Body attitude (rad, Z-Y-X Euler in NED) with its 1-sigma error per axis (rad); ``source`` names where it
+        came from (shown by `edge status`)."""
         q = quat.from_euler(roll, pitch, yaw)
         with self._lock:
-            self._att.add(t_mono, _Att(q, att_err_rad), self.settings.history_s)
+            self._att.add(t_mono, _Att(q, att_err_rad, source), self.settings.history_s)
 
     def add_camera(self, t_mono: float, roll: float, pitch: float, yaw: float, frame: str) -> None:
         """Camera orientation (rad, Z-Y-X Euler); frame "body", "earth" or "heading" (see the module doc)."""
@@ -266,11 +271,43 @@ class PoseStore:
         return (roll, pitch, yaw, a.frame), age
 
     def health(self) -> Health:
-        """Sample counts and the newest sample time (s, monotonic) per stream."""
+        """Sample counts per stream, and the newest position and attitude with their age (s) and source."""
+        now = time.monotonic()
         with self._lock:
             out: Health = {f"position_{k.value}": len(v.t) for k, v in self._pos.items()}
             out["attitude"] = len(self._att.t)
             out["camera"] = len(self._cam.t)
             out["misses"] = self.misses
             out["ground_alt"] = self._ground_alt
+            newest = max(((s.t[-1], k, s.v[-1]) for k, s in self._pos.items() if s.t), default=None, key=lambda x: x[0])
+            if newest is not None:
+                t, src, p = newest
+                out["last_position"] = {
+                    "lat": round(p.lat, 7),
+                    "lon": round(p.lon, 7),
+                    "alt_m": round(p.alt, 1),
+                    "err_m": round(p.pos_err, 1),
+                    "age_s": round(now - t, 1),
+                    "source": src.value,
+                }
+            out["last_attitude"] = self._last_attitude(now)
             return out
+
+    def _last_attitude(self, now: float) -> dict[str, object] | None:
+        """The newest body attitude (deg) with its age (s) and source; the configured one when none came."""
+        s = self.settings
+        if self._att.t:
+            roll, pitch, yaw = (math.degrees(v) for v in quat.to_euler(self._att.v[-1].q))
+            age: float | None = round(now - self._att.t[-1], 1)
+            source = self._att.v[-1].source
+        elif s.body_yaw_deg is not None:
+            roll, pitch, yaw, age, source = s.body_roll_deg, s.body_pitch_deg, s.body_yaw_deg, None, "static"
+        else:
+            return None
+        return {
+            "roll_deg": round(roll, 1),
+            "pitch_deg": round(pitch, 1),
+            "yaw_deg": round(yaw % 360.0, 1),
+            "age_s": age,
+            "source": source,
+        }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -70,12 +71,61 @@ def make_client(client_id: str, v5: bool, login: Login) -> mqtt.Client:
     return client
 
 
+# What a TLS alert from the broker means for us (OpenSSL's alert text -> what to check).
+_ALERT_HINTS = {
+    "certificate required": "the broker requires a client certificate: set mqtt.certfile and mqtt.keyfile",
+    "unknown ca": "the broker does not trust the CA that signed our certificate",
+    "bad certificate": "the broker rejected our certificate: check mqtt.certfile and mqtt.keyfile",
+    "certificate unknown": "the broker rejected our certificate: check mqtt.certfile and mqtt.keyfile",
+    "unsupported certificate": "the broker rejected our certificate's type or key usage",
+    "certificate expired": "our certificate has expired: renew mqtt.certfile",
+    "certificate revoked": "our certificate was revoked",
+    "access denied": "the broker refused our certificate's identity",
+    "handshake failure": "no TLS version or cipher both sides accept",
+    "protocol version": "no TLS version both sides accept",
+    "insufficient security": "no cipher both sides accept",
+}
+_ALERT = re.compile(r"(?:tlsv1\d?|sslv3) alert ([a-z ]+)", re.IGNORECASE)
+
+
+def _our_cert(login: Login) -> str:
+    return f"our client certificate ({login.certfile})" if login.certfile else "us (no client certificate set)"
+
+
+def explain_tls_refusal(detail: str, broker: Broker, login: Login) -> str:
+    """One log line for a TLS connection that ended before the broker's CONNACK: which side refused and why.
+
+    ``detail`` is the TLS layer's last error text (e.g. "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert
+    certificate required"). A broker that sends an alert tells why; Mosquitto (OpenSSL) sends none and closes the
+    connection after the handshake, so the client only sees an EOF.
+    """
+    where = f"MQTT broker {broker.host}:{broker.port}"
+    alert = _ALERT.search(detail)
+    if alert:
+        reason = alert.group(0).lower()
+        hint = _ALERT_HINTS.get(alert.group(1).strip().lower(), "see the broker's log")
+        return f"{where} refused {_our_cert(login)} in the TLS handshake ({reason}): {hint}"
+    why = detail or "connection closed"
+    hint = "set mqtt.certfile and mqtt.keyfile if it requires one" if not login.certfile else "check it is valid and "
+    if login.certfile:
+        hint += "signed by a CA the broker trusts"
+    return (
+        f"{where} closed the TLS connection before answering CONNECT ({why}): the broker most likely refused "
+        f"{_our_cert(login)}; {hint} (the broker's log says why)"
+    )
+
+
 def explain_connect_error(err: BaseException, broker: Broker, login: Login) -> str:
-    """One log line that says what failed while opening the connection and what to check."""
+    """One log line that says what failed while opening the connection, which side refused, and what to check."""
     where = f"MQTT broker {broker.host}:{broker.port}"
     if isinstance(err, ssl.SSLCertVerificationError):
         ca = login.cafile or "the system CA store"
-        return f"{where}: TLS server certificate not trusted ({err.verify_message}); check mqtt.cafile ({ca})"
+        return (
+            f"{where}: TLS server certificate not trusted ({err.verify_message}): we refused the broker's "
+            f"certificate; check mqtt.cafile ({ca}) and that the URL's host name is in the certificate"
+        )
+    if isinstance(err, ssl.SSLError) and _ALERT.search(str(err)):
+        return explain_tls_refusal(str(err), broker, login)
     if isinstance(err, ssl.SSLError):
         return f"{where}: TLS handshake failed ({err.reason or err}); check the client certificate/key and TLS settings"
     if isinstance(err, ConnectionRefusedError):

@@ -33,6 +33,7 @@ from edge.uplink.conn import (
     Login,
     explain_connack,
     explain_connect_error,
+    explain_tls_refusal,
     make_client,
     parse_url,
     publish_size,
@@ -186,6 +187,9 @@ class MqttUplink:
         client.on_connect = lambda _c, _u, flags, rc, props: self._events.append(("connack", (flags, rc), props))
         client.on_disconnect = lambda _c, _u, _f, rc, _p: self._events.append(("disconnect", rc, None))
         client.on_publish = lambda _c, _u, mid, rc, _p: self._events.append(("puback", mid, rc))
+        client.on_log = lambda _c, _u, level, text: (
+            self._events.append(("error", text, None)) if level == mqtt.MQTT_LOG_ERR else None
+        )
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         props = None
         if self.v5:
@@ -207,6 +211,7 @@ class MqttUplink:
             return False
         deadline = time.monotonic() + s.connect_timeout_s
         connected = False
+        tls_error = ""  # the last socket error paho logged (TLS alerts show up only there)
         try:
             while not self._stop.is_set():
                 # Short waits while there is traffic; 0.1 s (the most an idle uplink delays a new record) otherwise.
@@ -220,12 +225,20 @@ class MqttUplink:
                         if not connected:
                             return False
                     elif kind == "disconnect":
-                        self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: disconnected: {a}")
+                        if self.login.tls and not connected:
+                            self._error(explain_tls_refusal(tls_error, self.broker, self.login))
+                        else:
+                            self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: disconnected: {a}")
                         return connected
+                    elif kind == "error" and "on socket" in str(a):
+                        tls_error = str(a).split("on socket: ", 1)[-1]
                     elif kind == "puback":
                         self._on_puback(int(a), b, acks)
                 if acks:
                     self.stats["acked"] += self.spool.ack(acks)
+                if rc != mqtt.MQTT_ERR_SUCCESS and self.login.tls and not connected:
+                    self._error(explain_tls_refusal(tls_error, self.broker, self.login))
+                    return False
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     self._error(
                         f"MQTT broker {self.broker.host}:{self.broker.port}: link lost ({mqtt.error_string(rc)})"

@@ -19,6 +19,7 @@ from pathlib import Path
 from edge.types import FrameEvents, Priority
 from edge.uplink import codec
 from edge.uplink.settings import SpoolSettings
+from edge.uplink.spool_repair import Salvage, check_and_recover, mark_closed, mark_open
 
 log = logging.getLogger("edge.uplink.spool")
 
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _PRIO_NAME = {p: p.name.lower() for p in Priority}
+EVICTION_LOG_S = 30.0  # at most one log line about evictions per this many seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +66,37 @@ class SpoolError(Exception):
 
 
 class Spool:
-    """The SQLite queue. Thread-safe (one connection behind a lock); every method is one transaction."""
+    """The SQLite queue. Thread-safe (one connection behind a lock); every method is one transaction.
+
+    At open the file is checked (edge.uplink.spool_repair): a damaged spool is moved aside, what could be read is
+    carried into a fresh one, and ``damage`` says what happened (None for a sound spool).
+    """
 
     def __init__(self, path: Path, settings: SpoolSettings) -> None:
         self.path = Path(path)
         self.settings = settings
         self._lock = threading.Lock()
         try:
+            self.damage, salvaged = check_and_recover(self.path)
+        except OSError as err:
+            raise SpoolError(f"spool {self.path}: cannot check or move aside: {err}") from None
+        if self.damage is not None:
+            log.error("%s", self.damage.text())
+        self._evicted: dict[str, int] = {}  # since the last eviction log line
+        self._evicted_total: dict[str, int] = {}  # since this process opened the spool
+        self._evict_logged = 0.0
+        try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={settings.synchronous}")
             self._db.executescript(_SCHEMA)
+            if salvaged is not None:
+                self._restore(salvaged)
             self._counters: dict[str, int] = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             n, b = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue").fetchone()
         except sqlite3.Error as err:
             raise SpoolError(f"spool {self.path}: cannot open: {err}") from None
+        mark_open(self.path)
         self.rows, self.bytes = int(n), int(b)
         self._ttl = {
             Priority.ALERT: settings.ttl_alert_s,
@@ -86,9 +104,49 @@ class Spool:
             Priority.HEALTH: settings.ttl_health_s,
         }
 
+    def _restore(self, got: Salvage) -> None:
+        """Write rows salvaged from a damaged spool into this (new, empty) one, in their old order."""
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.executemany(
+            "INSERT INTO queue (prio, t_created, t_expire, size, payload) VALUES (?, ?, ?, ?, ?)",
+            [r[1:] for r in got.queue],
+        )
+        self._db.executemany(
+            "INSERT INTO dead_letter (prio, t_created, t_dead, topic, reason, reason_text, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [r[1:] for r in got.dead],
+        )
+        self._db.executemany("INSERT INTO counters (name, value) VALUES (?, ?)", list(got.counters.items()))
+        self._db.execute("COMMIT")
+
     def close(self) -> None:
+        """Close the database (SQLite checkpoints the WAL) and remove the open-spool marker."""
         with self._lock:
             self._db.close()
+        mark_closed(self.path)
+
+    # -- evictions --------------------------------------------------------------------------------------------
+    def _note_evicted(self, name: str, n: int) -> None:
+        """Count an eviction for the log (one line per EVICTION_LOG_S with counts by reason and priority)."""
+        self._evicted[name] = self._evicted.get(name, 0) + n
+        self._evicted_total[name] = self._evicted_total.get(name, 0) + n
+        mono = time.monotonic()
+        if mono - self._evict_logged >= EVICTION_LOG_S:
+            self._evict_logged = mono
+            counts = ", ".join(f"{k.removeprefix('evicted_')} {v}" for k, v in sorted(self._evicted.items()))
+            log.warning(
+                "spool %s: evicted rows (%s) to stay within spool.max_rows %d / spool.max_bytes %d",
+                self.path.name,
+                counts,
+                self.settings.max_rows,
+                self.settings.max_bytes,
+            )
+            self._evicted.clear()
+
+    def evictions(self) -> dict[str, int]:
+        """Rows evicted since this process opened the spool, by reason and priority (``full_update``...)."""
+        with self._lock:
+            return {k.removeprefix("evicted_"): v for k, v in sorted(self._evicted_total.items())}
 
     # -- counters -------------------------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -174,7 +232,9 @@ class Spool:
                 self.rows -= 1
                 self.bytes -= size
             self._db.executemany("DELETE FROM queue WHERE id = ?", ids)
-            self._count({f"evicted_full_{_PRIO_NAME[Priority(prio)]}": len(ids)})
+            name = f"evicted_full_{_PRIO_NAME[Priority(prio)]}"
+            self._count({name: len(ids)})
+            self._note_evicted(name, len(ids))
 
     def _purge_expired(self, now: float) -> None:
         groups = self._db.execute(
@@ -186,7 +246,9 @@ class Spool:
         for prio, n, size in groups:
             self.rows -= n
             self.bytes -= size
-            self._count({f"evicted_expired_{_PRIO_NAME[Priority(prio)]}": n})
+            name = f"evicted_expired_{_PRIO_NAME[Priority(prio)]}"
+            self._count({name: n})
+            self._note_evicted(name, n)
 
     def purge_expired(self, now: float | None = None) -> None:
         """Drop (and count) every row past its time-to-live."""
@@ -358,5 +420,7 @@ class SpoolWriter:
             "dropped_frames": self._dropped,
             "write_errors": self._errors,
             "next_seq": self._seq,
+            "evicted_this_run": self.spool.evictions(),
+            **({"damage": self.spool.damage.text()} if self.spool.damage else {}),
             **c,
         }

@@ -121,6 +121,10 @@ def test_summarize_the_daemon_snapshot():
         "camera_ok": False,
         "uplink_connected": False,
         "spool_backlog": 120,
+        "spool_intact": True,
     }
+    snap["stages"]["spool"]["damage"] = "spool damaged: ..."  # type: ignore[index]
+    assert summarize(snap)["spool_intact"] is False
+    assert ("edge: spool damaged; see edge status", True) in flag_changes({}, summarize(snap))
     assert summarize({"stages": {}}) == {}
     assert summarize({"camera_ok": True}) == {"camera_ok": True}
