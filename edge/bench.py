@@ -24,6 +24,7 @@ PARTS: dict[str, str] = {
     "memory": "sim.membench",
     "sim": "sim.render_bench",
     "console": "edge.console.bench",
+    "int8": "sim.int8_bench",
 }
 
 

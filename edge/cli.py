@@ -31,6 +31,10 @@ MODEL_COMMANDS: dict[str, tuple[str, str]] = {
         "precision, recall and mAP on labelled images (--images, --labels), or against the simulator (--scenario)",
     ),
 }
+MODEL_COMMANDS["quantize"] = (
+    "edge.detect.quantize",
+    "a static INT8 model calibrated on your frames, with speed and accuracy",
+)
 SIM_EVAL = "sim.model_eval"  # `edge model eval --scenario ...`: the simulator renders the images and their truth
 
 

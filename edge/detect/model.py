@@ -346,9 +346,19 @@ def _fused(
         got = sess.run(None, {name: preprocess(frame, new_spec, s.thermal)[0]})
     except Exception as err:  # onnxruntime raises several unrelated types
         raise CannotFuse(f"the changed graph fails on a test frame ({str(err).splitlines()[0][:200]})") from None
+    # an int8 (QDQ) model rounds each activation to its grid: the fold's float rounding moves a few values by one step,
+    # and the step propagates, so it is held to the mean difference (a wrong fold moves it by percents)
+    quantized = b"DequantizeLinear" in model
     for a, b in zip(want, got, strict=True):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-4 * max(float(np.abs(a).max()), 1.0)):
+        top = max(float(np.abs(a).max()), 1.0)
+        if a.shape != b.shape:
+            same = False
+        elif quantized:
+            same = float(np.abs(a - b).mean()) <= 1e-3 * top
+        else:
+            same = np.allclose(a, b, rtol=1e-4, atol=1e-4 * top)
+        if not same:
             raise CannotFuse("the changed graph answers a test frame otherwise than the model")
     what = "scale and RGB order" if spec.rgb and spec.channels == 3 else "scale"
     return (
