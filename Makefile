@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg chromium chromium-driver npm faketime openssl
+APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg chromium chromium-driver npm faketime openssl postgresql-15 postgresql-15-postgis-3
 TRAIN_VENV := .venv-train
 DEMO_SECONDS ?= 0
 SCENARIO ?= sim/scenarios/drone-border.toml
@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 # System programs the tests and the demo use. Installed with apt-get when run as root; otherwise says what to do.
 system-packages:
 	@missing=""; for b in mosquitto mosquitto_passwd gpsd gpspipe ffmpeg chromium chromedriver npm faketime openssl; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] && [ -f /usr/share/postgresql/15/extension/postgis.control ] || missing="$$missing postgresql-15+postgis"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing system packages:$$missing"; \

@@ -1,0 +1,171 @@
+"""``edge-centre ingest``: one ingest worker. Several share the fleet's stream through an MQTT shared subscription.
+
+Exactly once: a persistent MQTT v5 session (clean_start False, session expiry) and manual acknowledgement. Messages
+are taken in batches, decoded, written in ONE transaction with ``INSERT ... ON CONFLICT DO NOTHING`` on the unique
+key (vehicle, boot, seq, idx), and only after the commit are their PUBACKs sent. A worker killed before the commit
+leaves its messages unacknowledged: the broker sends them again (to the restarted session). A worker killed after
+the commit but before the PUBACKs gets them again too, and the unique key drops them. Undecodable payloads are
+logged, counted and acknowledged (sending them again would not help).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from centre.config import CentreConfig
+from centre.store import Store, open_store
+from centre.store.rows import to_rows
+from edge.uplink.codec import CodecError, Record, decode
+from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
+
+log = logging.getLogger("centre.ingest")
+
+
+@dataclass
+class Counters:
+    """What one worker did since it started."""
+
+    records: int = 0
+    detections: int = 0
+    bad: int = 0
+    batches: int = 0
+    vehicles_offline: set[str] = field(default_factory=set)
+
+
+def topics(group: str) -> list[tuple[str, int]]:
+    """Shared subscriptions for detections and status (health is only logged)."""
+    return [(f"$share/{group}/edge/+/detections", 1), (f"$share/{group}/edge/+/status", 1)]
+
+
+class Ingest:
+    """Decode a batch of messages into rows and write them. Pure of MQTT, so it is tested without a broker."""
+
+    def __init__(self, store: Store, labels: tuple[str, ...]) -> None:
+        self.store = store
+        self.labels = labels
+        self.counters = Counters()
+
+    def handle(self, msgs: list[tuple[str, bytes]]) -> None:
+        """Store the detections records among ``msgs`` (topic, payload); returns after the commit."""
+        batch: list[tuple[str, Record]] = []
+        for topic, payload in msgs:
+            parts = topic.split("/")
+            if len(parts) != 3 or parts[0] != "edge":
+                continue
+            vehicle, kind = parts[1], parts[2]
+            if kind == "status":
+                state = payload.decode(errors="replace")
+                (self.counters.vehicles_offline.add if state == "offline" else self.counters.vehicles_offline.discard)(
+                    vehicle
+                )
+                log.info("vehicle %s is %s", vehicle, state)
+                continue
+            if kind != "detections":
+                continue
+            try:
+                batch.append((vehicle, decode(payload)))
+            except CodecError as err:
+                self.counters.bad += 1
+                log.warning("undecodable record from %s: %s", vehicle, err)
+        if batch:
+            recs, dets = to_rows(batch, self.labels)
+            self.store.write(recs, dets)
+            self.counters.records += len(recs)
+            self.counters.detections += len(dets)
+            self.counters.batches += 1
+
+
+def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
+    """Connect, subscribe, store and acknowledge until interrupted (or ``stop_after_s``). Returns the exit code."""
+    broker = parse_url(cfg.mqtt.url)
+    login = Login(
+        tls=broker.tls,
+        cafile=cfg.mqtt.cafile,
+        username=cfg.mqtt.username,
+        password=os.environ.get("EDGE_CENTRE_MQTT_PASSWORD") if cfg.mqtt.username else None,
+    )
+    store = open_store(cfg.store.url)
+    ingest = Ingest(store, tuple(cfg.labels))
+    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    client = make_client(cfg.mqtt.client_id, True, login)
+    client.manual_ack_set(True)
+    subs = topics(cfg.mqtt.group)
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+        inbox.put(("connack", rc))
+        if not rc.is_failure:
+            c.subscribe(subs)
+
+    client.on_connect = on_connect
+    client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
+    client.on_subscribe = lambda _c, _u, _mid, rcs, _p: inbox.put(("suback", rcs))
+    client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
+    client.reconnect_delay_set(1, 10)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
+    props.ReceiveMaximum = cfg.mqtt.receive_maximum
+    backoff = 0.5
+    while True:
+        try:
+            client.connect(broker.host, broker.port, keepalive=15, clean_start=False, properties=props)
+            break
+        except (OSError, ValueError) as err:
+            log.error("%s", explain_connect_error(err, broker, login))
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    client.loop_start()
+    start = time.monotonic()
+    code = 0
+    try:
+        while not stop_after_s or time.monotonic() - start < stop_after_s:
+            try:
+                kind, item = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if kind == "connack":
+                if item.is_failure:
+                    log.error("%s", explain_connack(item, broker, login))
+                    code = 1
+                    break
+                log.info("connected to %s:%d as %s", broker.host, broker.port, cfg.mqtt.client_id)
+                continue
+            if kind == "suback":
+                log.info("subscribed to %s: %s", ", ".join(t for t, _ in subs), ", ".join(str(r) for r in item))
+                continue
+            if kind == "disconnect":
+                log.warning("disconnected (%s); reconnecting", item)
+                continue
+            msgs: list[mqtt.MQTTMessage] = [item]
+            while len(msgs) < cfg.mqtt.batch_max:
+                try:
+                    kind, item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "msg":
+                    msgs.append(item)
+                else:
+                    inbox.put((kind, item))  # handled next round; order against messages does not matter
+                    break
+            ingest.handle([(m.topic, bytes(m.payload)) for m in msgs])  # committed here ...
+            for m in msgs:  # ... and only then acknowledged
+                client.ack(m.mid, m.qos)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        store.close()
+        c = ingest.counters
+        log.info(
+            "ingest: %d records, %d detections in %d batches; %d undecodable", c.records, c.detections, c.batches, c.bad
+        )
+    return code

@@ -1,0 +1,74 @@
+"""The centre backend: PostgreSQL with PostGIS (psycopg 3). Geometry column, GiST spatial index, BRIN time index."""
+
+from __future__ import annotations
+
+import psycopg
+
+from centre.store.base import RECORD_INSERT, SIGHTING_COLUMNS, Store
+from centre.store.rows import DET_COLUMNS, DetRow, RecordRow
+
+SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE TABLE IF NOT EXISTS records (
+  vehicle text NOT NULL, boot bigint NOT NULL, seq bigint NOT NULL, t double precision NOT NULL,
+  camera text NOT NULL, lat double precision, lon double precision, alt double precision,
+  historical boolean NOT NULL, received double precision NOT NULL,
+  PRIMARY KEY (vehicle, boot, seq));
+CREATE INDEX IF NOT EXISTS records_vehicle_t ON records (vehicle, t);
+CREATE TABLE IF NOT EXISTS detections (
+  id bigserial PRIMARY KEY, vehicle text NOT NULL, boot bigint NOT NULL, seq bigint NOT NULL, idx integer NOT NULL,
+  t double precision NOT NULL, camera text NOT NULL, class_id integer NOT NULL, class text NOT NULL,
+  kind smallint NOT NULL, confidence real NOT NULL, track bigint NOT NULL,
+  lat double precision, lon double precision, alt double precision, error_m real,
+  geom geometry(Point, 4326) GENERATED ALWAYS AS (
+    CASE WHEN lat IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END) STORED,
+  UNIQUE (vehicle, boot, seq, idx));
+CREATE INDEX IF NOT EXISTS detections_t ON detections USING brin (t);
+CREATE INDEX IF NOT EXISTS detections_geom ON detections USING gist (geom);
+CREATE TABLE IF NOT EXISTS sightings (
+  id text PRIMARY KEY, t_first double precision NOT NULL, t_last double precision NOT NULL, class text NOT NULL,
+  lat double precision NOT NULL, lon double precision NOT NULL, error_m real NOT NULL, n_sensors integer NOT NULL,
+  members text NOT NULL, acked_by text);
+CREATE INDEX IF NOT EXISTS sightings_t ON sightings (t_last);
+CREATE TABLE IF NOT EXISTS users (name text PRIMARY KEY, role text NOT NULL, salt bytea NOT NULL, hash bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  t double precision NOT NULL, username text NOT NULL, action text NOT NULL, detail text NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_t ON audit (t);
+"""
+
+DET_INSERT = (
+    f"INSERT INTO detections ({', '.join(DET_COLUMNS)}) VALUES ({', '.join(['%s'] * len(DET_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+_LOCK = 0x6564_6765  # advisory lock: several workers starting at once create the schema one after the other
+
+
+class PostgisStore(Store):
+    """``url``: a libpq connection string (postgresql://USER@HOST:PORT/DB)."""
+
+    ph = "%s"
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url)
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", [_LOCK])
+            cur.execute(SCHEMA)
+            cur.execute("SELECT pg_advisory_unlock(%s)", [_LOCK])
+        self.conn.commit()
+
+    def _write_rows(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(RECORD_INSERT.replace("?", "%s"), recs)
+            cur.executemany(DET_INSERT, dets)
+
+    def _bbox_clause(self) -> str:
+        return "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+
+    def _upsert_sighting_sql(self) -> str:
+        cols = SIGHTING_COLUMNS[:-1]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        return (
+            f"INSERT INTO sightings ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+            f"ON CONFLICT (id) DO UPDATE SET {sets}"
+        )

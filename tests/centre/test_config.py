@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from centre.config import CentreConfigError, load_centre_config
+
+
+def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    p = tmp_path / "centre.toml"
+    p.write_text('[mqtt]\nurl = "mqtt://x"\nbogus = 1\n[store]\nurl = "mysql://x"\n')
+    with pytest.raises(CentreConfigError) as err:
+        load_centre_config(p)
+    assert f"{p}: mqtt.bogus: unknown key" in str(err.value)
+    assert f"{p}: store.url: Value error, must start with sqlite:/// or postgresql://" in str(err.value)
+
+
+def test_defaults_load(tmp_path: Path) -> None:
+    p = tmp_path / "centre.toml"
+    p.write_text("")
+    assert load_centre_config(p).mqtt.group == "centre"
