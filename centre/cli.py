@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 
 from centre.config import CentreConfig, CentreConfigError, load_centre_config
@@ -36,9 +37,69 @@ def _cmd_gaps(cfg: CentreConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(cfg: CentreConfig, ns: argparse.Namespace) -> int:
+    import threading
+
+    from aiohttp import web
+
+    from centre.api import CentreApi
+    from centre.cot import CotSender
+    from centre.feed import Feed
+    from centre.store import open_store
+
+    cot = CotSender(cfg.tak.url) if cfg.tak.url else None
+    feed = Feed(cfg, open_store(cfg.store.url), cot)
+    stop = threading.Event()
+    fusion = threading.Thread(target=feed.run, args=(stop,), name="fusion", daemon=True)
+    fusion.start()
+    api = CentreApi(open_store(cfg.store.url), cfg.api.session_hours)
+    try:
+        web.run_app(api.app(), host=cfg.api.bind, port=cfg.api.port, print=None, handle_signals=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        fusion.join(5)
+    return 0
+
+
+def _cmd_user(cfg: CentreConfig, ns: argparse.Namespace) -> int:
+    import os
+
+    from centre.auth import add_user
+    from centre.store import open_store
+
+    password = os.environ.get("EDGE_CENTRE_PASSWORD", "")
+    if not password:
+        print("set the new user's password in $EDGE_CENTRE_PASSWORD", file=sys.stderr)
+        return 2
+    store = open_store(cfg.store.url)
+    try:
+        add_user(store, ns.name, ns.role, password)
+    except ValueError as err:
+        print(f"edge-centre user: {err}", file=sys.stderr)
+        return 2
+    store.audit(time.time(), os.environ.get("USER", "admin"), "user", {"name": ns.name, "role": ns.role})
+    print(f"user {ns.name} ({ns.role}) saved")
+    return 0
+
+
+def _cmd_retention(cfg: CentreConfig, ns: argparse.Namespace) -> int:
+    from centre.retention import apply_retention
+    from centre.store import open_store
+
+    store = open_store(cfg.store.url)
+    for what, n in apply_retention(store, cfg.retention, time.time()).items():
+        print(f"{what}: {n} deleted")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[CentreConfig, argparse.Namespace], int]]] = {
     "ingest": ("one ingest worker: MQTT shared subscription -> database, exactly once", _cmd_ingest),
     "gaps": ("list the sequence numbers that never arrived, per vehicle and boot", _cmd_gaps),
+    "serve": ("the map, the GeoJSON API and exports; fuses sightings and sends CoT", _cmd_serve),
+    "user": ("add or replace a user (password from $EDGE_CENTRE_PASSWORD)", _cmd_user),
+    "retention": ("delete what is older than its retention period (run daily, e.g. a systemd timer)", _cmd_retention),
 }
 
 
@@ -53,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--seconds", type=float, default=0.0, help="stop after S s (0: run until stopped)")
         if name == "gaps":
             sp.add_argument("--vehicle", default="", help="only this vehicle")
+        if name == "user":
+            sp.add_argument("name", help="login name")
+            sp.add_argument("role", choices=["operator", "analyst", "admin"])
     return p
 
 

@@ -1,0 +1,116 @@
+"""The GeoJSON API over a real aiohttp server and a SQLite store: login, roles, queries, exports, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sqlite3
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from centre.api import CentreApi
+from centre.auth import add_user
+from centre.fleet import FleetPlan, make_payloads
+from centre.ingest import Ingest
+from centre.store import Store, open_store
+
+T0 = FleetPlan().t0
+
+
+def _store(tmp_path: Path) -> Store:
+    store = open_store(f"sqlite://{tmp_path}/c.db")
+    payloads = make_payloads(FleetPlan(vehicles=2, records=10))
+    Ingest(store, ("person", "vehicle", "boat")).handle(
+        [(f"edge/{v}/detections", p) for v, recs in payloads.items() for p in recs]
+    )
+    add_user(store, "olga", "operator", "op-pass")
+    add_user(store, "anna", "analyst", "an-pass")
+    return store
+
+
+def run(tmp_path: Path, body: Callable[[TestClient, Store], Awaitable[None]]) -> None:
+    store = _store(tmp_path)
+
+    async def main() -> None:
+        async with TestClient(TestServer(CentreApi(store).app())) as client:
+            await body(client, store)
+
+    asyncio.run(main())
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_queries_need_a_login_and_are_audited(tmp_path: Path) -> None:
+    async def body(c: TestClient, store: Store) -> None:
+        assert (await c.get("/api/detections")).status == 401
+        assert (await c.get("/api/detections", headers=basic("olga", "wrong"))).status == 401
+        r = await c.post("/api/login", data={"user": "olga", "password": "op-pass"})
+        assert r.status == 200 and (await r.json())["role"] == "operator"
+        r = await c.get(
+            "/api/detections", params={"start": T0 - 1, "end": T0 + 100, "bbox": "16.99,47.99,17.01,48.005"}
+        )
+        fc = await r.json()
+        assert r.status == 200 and fc["type"] == "FeatureCollection" and len(fc["features"]) == 20
+        assert {f["properties"]["vehicle"] for f in fc["features"]} == {"veh-00"}
+        assert fc["features"][0]["geometry"]["type"] == "Point"
+        log = store.audit_log()
+        assert [a[1:3] for a in log] == [("olga", "login"), ("olga", "query detections")]
+        assert '"n": 20' in log[1][3]
+
+    run(tmp_path, body)
+
+
+def test_bad_parameters_say_what_is_wrong(tmp_path: Path) -> None:
+    async def body(c: TestClient, _s: Store) -> None:
+        r = await c.get("/api/detections", params={"bbox": "1,2,3"}, headers=basic("olga", "op-pass"))
+        assert r.status == 400 and "bbox" in await r.text()
+        r = await c.get("/api/detections", params={"start": "yesterday"}, headers=basic("olga", "op-pass"))
+        assert r.status == 400 and "start: not POSIX seconds or ISO 8601" in await r.text()
+
+    run(tmp_path, body)
+
+
+def test_exports_are_for_analysts(tmp_path: Path) -> None:
+    async def body(c: TestClient, store: Store) -> None:
+        window = {"start": "2026-05-28T20:26:00Z", "end": "2026-05-28T20:28:00Z"}
+        assert (await c.get("/api/export.csv", params=window, headers=basic("olga", "op-pass"))).status == 403
+        r = await c.get("/api/export.csv", params=window, headers=basic("anna", "an-pass"))
+        lines = (await r.text()).splitlines()
+        assert r.status == 200 and lines[0].startswith("vehicle,boot,seq,idx,t,time_utc") and len(lines) == 41
+        r = await c.get("/api/export.gpkg", params=window, headers=basic("anna", "an-pass"))
+        assert r.status == 200
+        path = tmp_path / "x.gpkg"
+        path.write_bytes(await r.read())
+        con = sqlite3.connect(path)
+        assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
+        assert con.execute("SELECT geometry_type_name, srs_id FROM gpkg_geometry_columns").fetchall() == [
+            ("POINT", 4326)
+        ]
+        blob, lat, lon = con.execute("SELECT geom, lat, lon FROM detections LIMIT 1").fetchone()
+        assert blob[:2] == b"GP" and struct.unpack("<i", blob[4:8])[0] == 4326
+        assert struct.unpack("<dd", blob[-16:]) == (lon, lat)
+        assert con.execute("SELECT COUNT(*) FROM detections").fetchone()[0] == 40
+        assert [a[2] for a in store.audit_log()] == ["export csv", "export gpkg"]
+
+    run(tmp_path, body)
+
+
+def test_operators_acknowledge_alerts(tmp_path: Path) -> None:
+    async def body(c: TestClient, store: Store) -> None:
+        store.save_sightings([("s1", T0, T0 + 1, "person", 48.0, 17.0, 5.0, 2, '["a/1/cam0/1"]')])
+        q = {"start": T0 - 1, "end": T0 + 100, "open": "1"}
+        fc = await (await c.get("/api/sightings", params=q, headers=basic("olga", "op-pass"))).json()
+        assert [f["id"] for f in fc["features"]] == ["s1"] and fc["features"][0]["properties"]["error_m"] == 5.0
+        assert (await c.post("/api/sightings/s1/ack", headers=basic("anna", "an-pass"))).status == 403
+        r = await c.post("/api/sightings/s1/ack", headers=basic("olga", "op-pass"))
+        assert (await r.json())["acked"] is True
+        fc = await (await c.get("/api/sightings", params=q, headers=basic("olga", "op-pass"))).json()
+        assert fc["features"] == []
+        assert ("olga", "ack") in [a[1:3] for a in store.audit_log()]
+
+    run(tmp_path, body)
