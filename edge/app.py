@@ -22,7 +22,7 @@ from edge.config import Config, ConfigError, load_config
 from edge.ops.logs import setup_logging
 from edge.ops.notify import Watchdog, notify
 from edge.pipeline import Pipeline
-from edge.stages import EventSink, Health, Stage
+from edge.stages import EventSink, Health, HealthSink, Stage
 
 log = logging.getLogger("edge.app")
 
@@ -47,7 +47,7 @@ class Daemon:
         self.boot_id = secrets.randbits(32)
         self.stages: list[Stage] = []
         self.pipeline: Pipeline | None = None
-        self._health_sinks: list[object] = []
+        self._health_sinks: list[HealthSink] = []
         self._extra_health: dict[str, Callable[[], Health]] = {}
         self._stop = threading.Event()
         self._build()
@@ -65,8 +65,9 @@ class Daemon:
         from edge.sources.pose import PoseStore
         from edge.track.still import StillTracker
         from edge.track.tracker import ByteTracker
-        from edge.uplink.mqtt import MqttUplink
+        from edge.uplink.drainer import Drainer
         from edge.uplink.spool import Spool, SpoolError, SpoolWriter
+        from edge.uplink.transports.mqtt import mqtt_uplink
 
         cfg = self.cfg
         sdir = state_dir(cfg)
@@ -94,8 +95,8 @@ class Daemon:
         self.stages.append(writer)
         sinks: list[EventSink] = [writer]
         if cfg.mqtt.url:
-            uplink = MqttUplink(cfg.mqtt, spool, cfg.vehicle.id, self.boot_id)
-            self.uplink: MqttUplink | None = uplink
+            uplink = mqtt_uplink(cfg.mqtt, spool, cfg.vehicle.id)
+            self.uplink: Drainer | None = uplink
             self.stages.append(uplink)
             self._health_sinks.append(uplink)
         else:
@@ -194,9 +195,7 @@ class Daemon:
         tmp.replace(self.state_dir / HEALTH_FILE)
         notify("STATUS=" + status_line(snapshot))
         for sink in self._health_sinks:
-            report = getattr(sink, "publish_health", None) or getattr(sink, "report_health", None)
-            if report is not None:
-                report(snapshot)
+            sink.report_health(snapshot)
         return snapshot
 
 

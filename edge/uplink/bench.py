@@ -17,9 +17,9 @@ from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 from edge.uplink import codec
 from edge.uplink.conn import TOPIC_DETECTIONS, publish_size
 from edge.uplink.localbroker import LocalBroker
-from edge.uplink.mqtt import MqttUplink
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 POSE = Pose(0.0, 42.4312345, 19.2612345, 1234.5, roll=0.02, pitch=0.05, yaw=2.1, cam_pitch=-0.6, cam_yaw=0.3)
 
@@ -80,10 +80,10 @@ def drain_rate(tmp: Path, rows: int) -> float:
         writer.submit(frame(i, 2))
     writer.commit_pending()
     with LocalBroker(tmp / "broker") as broker:
-        uplink = MqttUplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}"), spool, "bench", 2)
+        uplink = mqtt_uplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}"), spool, "bench")
         uplink.start()
         deadline = time.monotonic() + 20
-        while uplink.state != "connected" and time.monotonic() < deadline:
+        while uplink.transport.window() == 0 and time.monotonic() < deadline:
             time.sleep(0.005)
         t0 = time.perf_counter()
         while spool.rows and time.monotonic() < deadline + 120:
@@ -93,7 +93,7 @@ def drain_rate(tmp: Path, rows: int) -> float:
         uplink.flush(1.0)
     spool.close()
     if left:
-        raise RuntimeError(f"drain did not finish: {left} rows left ({uplink.last_error})")
+        raise RuntimeError(f"drain did not finish: {left} rows left ({uplink.health()['last_error']})")
     return rows / dt
 
 

@@ -35,6 +35,10 @@ class ByteBudget:
         self.tokens -= nbytes
         return True
 
+    def admit(self, nbytes: int, prio: int, now: float) -> bool:
+        """The drainer's Budget: ``try_take`` whatever the priority."""
+        return self.try_take(nbytes, now)
+
     def force(self, nbytes: int, now: float) -> None:
         """Take bytes that must go anyway (status messages): later messages wait for them."""
         if self.rate:

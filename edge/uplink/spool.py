@@ -1,8 +1,9 @@
 """The durable store-and-forward spool: SQLite (WAL) in the state directory, the seam between seeing and sending.
 
 Rows are encoded records with a priority (edge.types.Priority) and an expiry time. A row leaves the queue only
-when the broker acknowledged it (``ack``), when it expired or was evicted to respect the size limits (counted), or
-when the broker refused it for good (moved to the ``dead_letter`` table). Counters live in the same database and
+when a transport's far end acknowledged it (``ack``; several transports may drain one spool, each skipping what
+another has in flight, see ``claim``), when it expired or was evicted to respect the size limits (counted), or
+when a far end refused it for good (moved to the ``dead_letter`` table, with a destination and a reason). Counters live in the same database and
 are updated in the same transactions, so they survive crashes and agree with the rows.
 """
 
@@ -31,8 +32,19 @@ CREATE INDEX IF NOT EXISTS queue_prio_id ON queue (prio, id);
 CREATE INDEX IF NOT EXISTS queue_expire ON queue (t_expire);
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY, prio INTEGER NOT NULL, t_created REAL NOT NULL, t_dead REAL NOT NULL,
-    topic TEXT NOT NULL, reason INTEGER NOT NULL, reason_text TEXT NOT NULL, payload BLOB NOT NULL);
+    destination TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+# Spools written before transports were separated kept an MQTT topic and a PUBACK reason code per dead letter.
+_MIGRATE_DEAD_LETTER = """
+ALTER TABLE dead_letter RENAME TO dead_letter_v1;
+CREATE TABLE dead_letter (
+    id INTEGER PRIMARY KEY, prio INTEGER NOT NULL, t_created REAL NOT NULL, t_dead REAL NOT NULL,
+    destination TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL);
+INSERT INTO dead_letter (id, prio, t_created, t_dead, destination, reason, payload)
+    SELECT id, prio, t_created, t_dead, 'mqtt:' || topic, reason_text || printf(' (0x%02X)', reason), payload
+    FROM dead_letter_v1;
+DROP TABLE dead_letter_v1;
 """
 _PRIO_NAME = {p: p.name.lower() for p in Priority}
 EVICTION_LOG_S = 30.0  # at most one log line about evictions per this many seconds
@@ -51,13 +63,12 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A message the broker refused for good."""
+    """A message a transport's far end refused for good: where it was going and why, in words."""
 
     id: int
     prio: int
-    topic: str
-    reason: int
-    reason_text: str
+    destination: str
+    reason: str
     payload: bytes
 
 
@@ -89,6 +100,7 @@ class Spool:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={settings.synchronous}")
+            self._migrate()
             self._db.executescript(_SCHEMA)
             if salvaged is not None:
                 self._restore(salvaged)
@@ -103,6 +115,7 @@ class Spool:
             Priority.UPDATE: settings.ttl_update_s,
             Priority.HEALTH: settings.ttl_health_s,
         }
+        self._claims: dict[int, tuple[str, float]] = {}  # row id -> (transport, t_mono) while in flight
 
     def _restore(self, got: Salvage) -> None:
         """Write rows salvaged from a damaged spool into this (new, empty) one, in their old order."""
@@ -112,12 +125,26 @@ class Spool:
             [r[1:] for r in got.queue],
         )
         self._db.executemany(
-            "INSERT INTO dead_letter (prio, t_created, t_dead, topic, reason, reason_text, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dead_letter (prio, t_created, t_dead, destination, reason, payload) VALUES (?, ?, ?, ?, ?, ?)",
             [r[1:] for r in got.dead],
         )
         self._db.executemany("INSERT INTO counters (name, value) VALUES (?, ?)", list(got.counters.items()))
         self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Bring an older spool's tables up to this schema in place, keeping every row."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(dead_letter)").fetchall()}
+        if "topic" in cols:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _MIGRATE_DEAD_LETTER.split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("spool %s: dead-letter table migrated to destinations and reasons", self.path)
 
     def close(self) -> None:
         """Close the database (SQLite checkpoints the WAL) and remove the open-spool marker."""
@@ -147,6 +174,24 @@ class Spool:
         """Rows evicted since this process opened the spool, by reason and priority (``full_update``...)."""
         with self._lock:
             return {k.removeprefix("evicted_"): v for k, v in sorted(self._evicted_total.items())}
+
+    # -- claims: which transport has which row in flight (several transports drain one spool) ----------------
+    def claim(self, owner: str, row_id: int, now: float) -> None:
+        """``owner`` sent ``row_id`` at ``now`` (s, monotonic) and waits for its acknowledgement."""
+        with self._lock:
+            self._claims[row_id] = (owner, now)
+
+    def release(self, owner: str, ids: list[int]) -> None:
+        """``owner`` no longer waits for ``ids`` (lost with its connection, or timed out)."""
+        with self._lock:
+            for rid in ids:
+                if self._claims.get(rid, ("", 0.0))[0] == owner:
+                    del self._claims[rid]
+
+    def busy(self, owner: str, hold_s: float, now: float) -> set[int]:
+        """Rows ``owner`` should not send now: its own in flight, and others' sent less than ``hold_s`` s ago."""
+        with self._lock:
+            return {rid for rid, (who, t) in self._claims.items() if who == owner or now - t < hold_s}
 
     # -- counters -------------------------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -259,12 +304,21 @@ class Spool:
             self._db.execute("COMMIT")
 
     # -- reading and acknowledging ----------------------------------------------------------------------------
-    def head(self, limit: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[Row]:
-        """Up to ``limit`` rows to send next: by priority, oldest first, skipping ``exclude`` (in flight)."""
+    def head(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), since: dict[int, float] | None = None
+    ) -> list[Row]:
+        """Up to ``limit`` rows to send next: by priority, oldest first, skipping ``exclude`` (in flight).
+
+        ``since`` (priority -> oldest ``t_created`` wanted, POSIX s) keeps only those priorities and ages.
+        """
+        where, args = "", []
+        if since is not None:
+            where = "WHERE " + " OR ".join("(prio = ? AND t_created >= ?)" for _ in since) if since else "WHERE 0"
+            args = [x for p, t in since.items() for x in (p, t)]
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, prio, t_created, t_expire, payload FROM queue ORDER BY prio, id LIMIT ?",
-                (limit + len(exclude),),
+                f"SELECT id, prio, t_created, t_expire, payload FROM queue {where} ORDER BY prio, id LIMIT ?",
+                (*args, limit + len(exclude)),
             ).fetchall()
         return [Row(*r) for r in rows if r[0] not in exclude][:limit]
 
@@ -281,11 +335,13 @@ class Spool:
             self._db.execute(f"DELETE FROM queue WHERE id IN ({placeholders})", ids)
             self._count({"acked": n})
             self._db.execute("COMMIT")
+            for rid in ids:
+                self._claims.pop(rid, None)
             self.rows -= n
             self.bytes -= b
             return int(n)
 
-    def dead_letter(self, row_id: int, topic: str, reason: int, reason_text: str) -> None:
+    def dead_letter(self, row_id: int, destination: str, reason: str) -> None:
         """Move a refused row to the dead_letter table (kept for an operator; never retried)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -295,9 +351,9 @@ class Spool:
             if got is not None:
                 prio, t_created, size, payload = got
                 self._db.execute(
-                    "INSERT INTO dead_letter (prio, t_created, t_dead, topic, reason, reason_text, payload) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (prio, t_created, time.time(), topic, reason, reason_text, payload),
+                    "INSERT INTO dead_letter (prio, t_created, t_dead, destination, reason, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (prio, t_created, time.time(), destination, reason, payload),
                 )
                 self._db.execute("DELETE FROM queue WHERE id = ?", (row_id,))
                 self._count({"dead_letter": 1})
@@ -308,7 +364,7 @@ class Spool:
     def dead_letters(self) -> list[DeadLetter]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, prio, topic, reason, reason_text, payload FROM dead_letter ORDER BY id"
+                "SELECT id, prio, destination, reason, payload FROM dead_letter ORDER BY id"
             ).fetchall()
         return [DeadLetter(*r) for r in rows]
 

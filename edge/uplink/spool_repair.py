@@ -30,7 +30,8 @@ DEFAULT_PAGE = 4096  # SQLite's default; the spool never changes it
 MAX_FAILED_READS = 20_000  # failed range reads before salvage gives up on a table
 FALLBACK_MAX_ID = 10_000_000  # ids searched when neither the table, its index nor the counters say more
 _QUEUE_COLS = "id, prio, t_created, t_expire, size, payload"
-_DEAD_COLS = "id, prio, t_created, t_dead, topic, reason, reason_text, payload"
+_DEAD_COLS = "id, prio, t_created, t_dead, destination, reason, payload"
+_DEAD_COLS_V1 = "id, prio, t_created, t_dead, 'mqtt:' || topic, reason_text || printf(' (0x%02X)', reason), payload"
 _GONE = ("acked", "dead_letter", "superseded_health")  # counters of rows that left the queue, beside evicted_*
 
 
@@ -340,7 +341,12 @@ def _read_all(db: sqlite3.Connection) -> Salvage:
         if r[1] in prios and isinstance(r[5], bytes) and r[4] == len(r[5]) and isinstance(r[2], float | int)
     ]
     hi = _max_id(db, ("SELECT max(id) FROM dead_letter",), counters.get("dead_letter"))
-    dead = _read_ranges(db, f"SELECT {_DEAD_COLS} FROM dead_letter WHERE id BETWEEN ? AND ?", 0, hi)
+    try:  # a spool from before transports were separated keeps an MQTT topic and reason code
+        v1 = "topic" in {r[1] for r in db.execute("PRAGMA table_info(dead_letter)").fetchall()}
+    except sqlite3.Error:
+        v1 = False
+    cols = _DEAD_COLS_V1 if v1 else _DEAD_COLS
+    dead = _read_ranges(db, f"SELECT {cols} FROM dead_letter WHERE id BETWEEN ? AND ?", 0, hi)
     expected = None
     if "inserted" in counters:
         gone = sum(v for k, v in counters.items() if k in _GONE or k.startswith("evicted_"))

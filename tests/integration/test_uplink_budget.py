@@ -15,9 +15,9 @@ import pytest
 
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 from edge.uplink.localbroker import LocalBroker
-from edge.uplink.mqtt import MqttUplink
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 sys.path.insert(0, str(Path(__file__).parent))
 from uplink_helpers import Proxy
@@ -42,13 +42,13 @@ def test_byte_budget_holds_on_the_wire(tmp_path: Path) -> None:
     with LocalBroker(tmp_path / "broker") as broker:
         proxy = Proxy(broker.port)
         settings = MqttSettings(url=f"mqtt://127.0.0.1:{proxy.port}", bytes_per_s=RATE, burst_s=0.5)
-        uplink = MqttUplink(settings, spool, "v1", 5)
+        uplink = mqtt_uplink(settings, spool, "v1")
         try:
             uplink.start()
             deadline = time.monotonic() + 10
-            while uplink.state != "connected" and time.monotonic() < deadline:
+            while uplink.health()["state"] != "connected" and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert uplink.state == "connected", uplink.last_error
+            assert uplink.health()["state"] == "connected", uplink.health()["last_error"]
             t0, b0 = time.monotonic(), proxy.c2s_bytes
             time.sleep(2.0)  # past the initial burst
             t1, b1 = time.monotonic(), proxy.c2s_bytes

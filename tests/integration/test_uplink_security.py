@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
+from edge.uplink.drainer import Drainer
 from edge.uplink.localbroker import LocalBroker, free_port
-from edge.uplink.mqtt import MqttUplink
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 sys.path.insert(0, str(Path(__file__).parent))
 from uplink_helpers import make_pki
@@ -50,7 +51,7 @@ def auth_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroke
         yield b
 
 
-def _send_one(tmp_path: Path, settings: MqttSettings, wait_s: float = 8.0) -> tuple[Spool, MqttUplink]:
+def _send_one(tmp_path: Path, settings: MqttSettings, wait_s: float = 8.0) -> tuple[Spool, Drainer]:
     """Spool one detection and run the uplink until it is acknowledged, refused, or ``wait_s`` passed."""
     tmp_path.mkdir(exist_ok=True)
     spool = Spool(tmp_path / "spool.sqlite", SpoolSettings())
@@ -58,10 +59,10 @@ def _send_one(tmp_path: Path, settings: MqttSettings, wait_s: float = 8.0) -> tu
     ev = GeoEvent(1, 0, "person", 0.9, EventKind.NEW, (0.1, 0.1, 0.2, 0.2), 42.0, 19.0, 100.0, 5.0)
     writer.submit(FrameEvents("cam0", 0, time.time(), Pose(0, 42.0, 19.0, 200.0), (ev,)))
     writer.commit_pending()
-    uplink = MqttUplink(settings, spool, "v1", 1)
+    uplink = mqtt_uplink(settings, spool, "v1")
     uplink.start()
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and spool.rows and not uplink.last_error:
+    while time.monotonic() < deadline and spool.rows and not uplink.health()["last_error"]:
         time.sleep(0.05)
     time.sleep(0.3)
     uplink.flush(1.0)
@@ -75,14 +76,14 @@ def _settings(url: str, **kw: object) -> MqttSettings:
 def test_tls_with_server_verification(tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], pki: Path) -> None:
     _, tls_port, _ = tls_broker
     spool, uplink = _send_one(tmp_path, _settings(f"mqtts://127.0.0.1:{tls_port}", cafile=str(pki / "ca.crt")))
-    assert spool.rows == 0 and spool.counters()["acked"] == 1, uplink.last_error
+    assert spool.rows == 0 and spool.counters()["acked"] == 1, uplink.health()["last_error"]
 
 
 def test_wrong_ca_is_refused_with_a_clear_line(
     tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], pki: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, tls_port, _ = tls_broker
-    with caplog.at_level(logging.ERROR, "edge.uplink.mqtt"):
+    with caplog.at_level(logging.ERROR, "edge.uplink"):
         spool, _ = _send_one(tmp_path, _settings(f"mqtts://127.0.0.1:{tls_port}", cafile=str(pki / "wrongca.crt")))
     assert spool.rows == 1
     assert "TLS server certificate not trusted" in caplog.text and "wrongca.crt" in caplog.text
@@ -95,26 +96,26 @@ def test_mutual_tls(tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], pk
     spool, uplink = _send_one(
         tmp_path, _settings(url, cafile=ca, certfile=str(pki / "client.crt"), keyfile=str(pki / "client.key"))
     )
-    assert spool.rows == 0, uplink.last_error
+    assert spool.rows == 0, uplink.health()["last_error"]
     spool2, uplink2 = _send_one(tmp_path / "nocert", _settings(url, cafile=ca), wait_s=4)
-    assert spool2.rows == 1 and uplink2.stats["connects"] == 0
-    assert "MQTT broker 127.0.0.1" in uplink2.last_error
+    assert spool2.rows == 1 and uplink2.health()["connects"] == 0
+    assert "MQTT broker 127.0.0.1" in uplink2.health()["last_error"]
 
 
 def test_password_login(tmp_path: Path, auth_broker: LocalBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGE_MQTT_PASSWORD", "s3cret")
     url = f"mqtt://127.0.0.1:{auth_broker.port}"
     _, uplink = _send_one(tmp_path, _settings(url, username="edge"))
-    assert uplink.stats["connects"] == 1 and "refused" not in uplink.last_error
+    assert uplink.health()["connects"] == 1 and "refused" not in uplink.health()["last_error"]
 
 
 def test_wrong_password_is_refused_with_a_clear_line(
     tmp_path: Path, auth_broker: LocalBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("EDGE_MQTT_PASSWORD", "wrong")
-    with caplog.at_level(logging.ERROR, "edge.uplink.mqtt"):
+    with caplog.at_level(logging.ERROR, "edge.uplink"):
         spool, uplink = _send_one(tmp_path, _settings(f"mqtt://127.0.0.1:{auth_broker.port}", username="edge"))
-    assert spool.rows == 1 and uplink.stats["connects"] == 0
+    assert spool.rows == 1 and uplink.health()["connects"] == 0
     assert "refused the login" in caplog.text and "mqtt.username (edge)" in caplog.text
 
 
@@ -122,10 +123,10 @@ def test_acl_denied_topic_ends_in_dead_letter_table(
     tmp_path: Path, auth_broker: LocalBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("EDGE_MQTT_PASSWORD", "s3cret")
-    with caplog.at_level(logging.ERROR, "edge.uplink.mqtt"):
+    with caplog.at_level(logging.ERROR, "edge.uplink"):
         spool, uplink = _send_one(tmp_path, _settings(f"mqtt://127.0.0.1:{auth_broker.port}", username="edge"))
     (dl,) = spool.dead_letters()
-    assert dl.reason == 0x87 and dl.topic == "edge/v1/detections"
+    assert "0x87" in dl.reason and dl.destination == "mqtt:edge/v1/detections"
     # Refused once, never retried (mosquitto 2.0.11 also drops the connection after a denied publish).
     assert spool.rows == 0 and uplink.stats["sent"] == 1
     assert "moved to the dead-letter table" in caplog.text

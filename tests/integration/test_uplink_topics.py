@@ -18,9 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.types import EventKind, FrameEvents, GeoEvent, Priority
 from edge.uplink.codec import decode, encode
 from edge.uplink.localbroker import LocalBroker
-from edge.uplink.mqtt import MqttUplink
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 DRIVER = str(Path(__file__).with_name("uplink_driver.py"))
 
@@ -63,7 +63,7 @@ def test_topics_priorities_expiry_and_historical(tmp_path: Path, protocol: str) 
     with LocalBroker(tmp_path / "broker") as broker:
         sub, inbox = _subscriber(broker.port, "edge/v1/#")
         time.sleep(0.3)
-        uplink = MqttUplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", protocol=protocol), spool, "v1", 4)
+        uplink = mqtt_uplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", protocol=protocol), spool, "v1")
         uplink.start()
         try:
             assert _next(inbox, "edge/v1/status").payload == b"online"
@@ -112,11 +112,11 @@ def test_inflight_window_stays_within_the_brokers_receive_maximum(tmp_path: Path
         [(Priority.UPDATE, time.time(), encode(FrameEvents("cam0", i, 0.0, None, (ev,)), 1, i)) for i in range(300)]
     )
     with LocalBroker(tmp_path / "broker", "max_inflight_messages 3\n") as broker:
-        uplink = MqttUplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", max_inflight=64), spool, "v1", 1)
+        uplink = mqtt_uplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", max_inflight=64), spool, "v1")
         uplink.start()
         deadline = time.monotonic() + 20
         while spool.rows and time.monotonic() < deadline:
             time.sleep(0.05)
         uplink.flush(1.0)
     assert spool.rows == 0
-    assert uplink.receive_max == 3 and uplink.stats["max_inflight_seen"] == 3
+    assert uplink.health()["receive_max"] == 3 and uplink.stats["max_inflight_seen"] == 3

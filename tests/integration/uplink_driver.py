@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
-from edge.uplink.mqtt import MqttUplink
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     settings = MqttSettings(
         url=url, keepalive_s=2, connect_timeout_s=3, reconnect_min_s=0.2, reconnect_max_s=2, ack_timeout_s=10
     )
-    uplink = MqttUplink(settings, spool, "chaos", boot)
+    uplink = mqtt_uplink(settings, spool, "chaos")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     writer.start()

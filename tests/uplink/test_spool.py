@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 from edge.types import EventKind, FrameEvents, GeoEvent, Priority
 from edge.uplink.codec import decode
 from edge.uplink.settings import SpoolSettings
-from edge.uplink.spool import Spool, SpoolWriter
+from edge.uplink.spool import DeadLetter, Spool, SpoolWriter
 
 A, U, H = Priority.ALERT, Priority.UPDATE, Priority.HEALTH
 
@@ -67,11 +68,58 @@ def test_ack_and_dead_letter(tmp_path: Path) -> None:
     sp.insert([(A, 1.0, b"a"), (U, 2.0, b"u")])
     a, u = sp.head(2)
     assert sp.ack([a.id, 999]) == 1
-    sp.dead_letter(u.id, "edge/x/detections", 0x87, "Not authorized")
+    sp.dead_letter(u.id, "radio:tunnel", "too large")
     assert sp.rows == 0 and sp.bytes == 0
     (dl,) = sp.dead_letters()
-    assert (dl.payload, dl.reason, dl.topic) == (b"u", 0x87, "edge/x/detections")
+    assert (dl.payload, dl.reason, dl.destination) == (b"u", "too large", "radio:tunnel")
     assert sp.counters()["acked"] == 1 and sp.counters()["dead_letter"] == 1
+
+
+def test_an_old_spool_is_migrated_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    db = sqlite3.connect(path)  # the layout before transports were separated: MQTT topic and reason code
+    db.executescript(
+        "CREATE TABLE queue (id INTEGER PRIMARY KEY, prio INTEGER NOT NULL, t_created REAL NOT NULL,"
+        " t_expire REAL NOT NULL, size INTEGER NOT NULL, payload BLOB NOT NULL);"
+        "CREATE TABLE dead_letter (id INTEGER PRIMARY KEY, prio INTEGER NOT NULL, t_created REAL NOT NULL,"
+        " t_dead REAL NOT NULL, topic TEXT NOT NULL, reason INTEGER NOT NULL, reason_text TEXT NOT NULL,"
+        " payload BLOB NOT NULL);"
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO queue VALUES (7, 0, 1.0, 9e9, 1, x'61');"
+        "INSERT INTO dead_letter VALUES (3, 1, 1.0, 2.0, 'edge/v/detections', 135, 'Not authorized', x'75');"
+        "INSERT INTO counters VALUES ('dead_letter', 1);"
+    )
+    db.commit()
+    db.close()
+    sp = Spool(path, SpoolSettings())
+    assert [(r.id, r.payload) for r in sp.head(5)] == [(7, b"a")]
+    (dl,) = sp.dead_letters()
+    assert dl == DeadLetter(3, 1, "mqtt:edge/v/detections", "Not authorized (0x87)", b"u")
+    assert sp.counters()["dead_letter"] == 1
+    sp.close()
+    assert Spool(path, SpoolSettings()).dead_letters() == [dl]  # opening again changes nothing
+
+
+def test_head_since_keeps_only_the_carried_priorities_and_ages(tmp_path: Path) -> None:
+    sp = _spool(tmp_path)
+    sp.insert([(A, 1.0, b"a-old"), (U, 1.0, b"u-old"), (U, 5.0, b"u-new"), (H, 5.0, b"h")], now=5.0)
+    got = sp.head(10, since={A: 0.0, U: 4.0})
+    assert [r.payload for r in got] == [b"a-old", b"u-new"]
+    assert sp.head(10, since={}) == []
+
+
+def test_claims_of_other_transports_hold_for_a_while(tmp_path: Path) -> None:
+    sp = _spool(tmp_path)
+    sp.insert([(A, 1.0, b"a"), (A, 1.0, b"b")])
+    a, b = sp.head(2)
+    sp.claim("mqtt", a.id, 100.0)
+    sp.claim("radio", b.id, 100.0)
+    assert sp.busy("radio", 5.0, 102.0) == {a.id, b.id}  # its own, and mqtt's (sent 2 s ago)
+    assert sp.busy("radio", 5.0, 106.0) == {b.id}  # mqtt's claim is old: the radio may send it too
+    sp.release("radio", [a.id, b.id])  # releases only its own
+    assert sp.busy("mqtt", 5.0, 102.0) == {a.id}
+    sp.ack([a.id])
+    assert sp.busy("mqtt", 5.0, 102.0) == set()
 
 
 def test_only_the_newest_health_waits(tmp_path: Path) -> None:

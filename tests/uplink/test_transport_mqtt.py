@@ -1,4 +1,4 @@
-"""How the uplink treats each PUBACK reason code (one function, real spool, no broker)."""
+"""How the MQTT transport reads each PUBACK reason code, and what the drainer does with it (real spool, no broker)."""
 
 from __future__ import annotations
 
@@ -11,59 +11,63 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.types import Priority
 from edge.uplink.conn import parse_url, publish_size
-from edge.uplink.mqtt import MAX_ATTEMPTS, MqttUplink, _InFlight
+from edge.uplink.drainer import MAX_ATTEMPTS, Drainer
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool
+from edge.uplink.transports.mqtt import MqttTransport, mqtt_uplink
 
 
-def _uplink(tmp_path: Path) -> tuple[MqttUplink, int]:
+def _uplink(tmp_path: Path) -> tuple[Drainer, MqttTransport, int]:
     spool = Spool(tmp_path / "s.sqlite", SpoolSettings())
     spool.insert([(Priority.ALERT, time.time(), b"x")])
-    up = MqttUplink(MqttSettings(url="mqtt://127.0.0.1:1", quota_backoff_s=7.0), spool, "v", 1)
-    return up, spool.head(1)[0].id
+    up = mqtt_uplink(MqttSettings(url="mqtt://127.0.0.1:1", quota_backoff_s=7.0), spool, "v")
+    assert isinstance(up.transport, MqttTransport)
+    return up, up.transport, spool.head(1)[0].id
 
 
-def _puback(up: MqttUplink, row_id: int, code: int, mid: int = 1) -> list[int]:
-    up._inflight[mid] = _InFlight(row_id, "edge/v/detections", 0.0)
-    acks: list[int] = []
-    up._on_puback(mid, ReasonCode(PacketTypes.PUBACK, identifier=code), acks)
-    return acks
+def _puback(up: Drainer, tr: MqttTransport, row_id: int, code: int, mid: int = 1) -> None:
+    """The row was sent as ``mid``; its PUBACK arrives with ``code``."""
+    tr._mids[mid] = row_id
+    up._inflight[row_id] = (time.monotonic(), Priority.ALERT)
+    d = tr._on_puback(mid, ReasonCode(PacketTypes.PUBACK, identifier=code))
+    up.deliver([d] if d else [], time.monotonic())
 
 
 @pytest.mark.parametrize("code", [0x00, 0x10])  # success, no matching subscribers
 def test_success_codes_ack(tmp_path: Path, code: int) -> None:
-    up, rid = _uplink(tmp_path)
-    assert _puback(up, rid, code) == [rid]
+    up, tr, rid = _uplink(tmp_path)
+    _puback(up, tr, rid, code)
+    assert up.spool.rows == 0 and up.stats["acked"] == 1
 
 
 @pytest.mark.parametrize("code", [0x87, 0x90, 0x99])
 def test_permanent_refusals_go_to_dead_letter_at_once(tmp_path: Path, code: int) -> None:
-    up, rid = _uplink(tmp_path)
-    assert _puback(up, rid, code) == []
-    assert up.spool.rows == 0 and up.spool.dead_letters()[0].reason == code
+    up, tr, rid = _uplink(tmp_path)
+    _puback(up, tr, rid, code)
+    (dl,) = up.spool.dead_letters()
+    assert up.spool.rows == 0 and f"(0x{code:02X})" in dl.reason and dl.destination == "mqtt:edge/v/detections"
 
 
 def test_quota_exceeded_backs_off_and_keeps_the_row(tmp_path: Path) -> None:
-    up, rid = _uplink(tmp_path)
+    up, tr, rid = _uplink(tmp_path)
     t = time.monotonic()
-    _puback(up, rid, 0x97)
-    assert up.spool.rows == 1 and up._pause_until >= t + 7.0 and up.stats["quota_backoffs"] == 1
+    _puback(up, tr, rid, 0x97)
+    assert up.spool.rows == 1 and up._pause_until >= t + 7.0 and tr.stats["quota_backoffs"] == 1
+    assert up._attempts[rid] == 0  # a quota pause is not a failed attempt
 
 
 def test_other_refusals_retry_then_dead_letter(tmp_path: Path) -> None:
-    up, rid = _uplink(tmp_path)
+    up, tr, rid = _uplink(tmp_path)
     for i in range(MAX_ATTEMPTS - 1):
-        _puback(up, rid, 0x80, mid=i + 1)
+        _puback(up, tr, rid, 0x80, mid=i + 1)
         assert up.spool.rows == 1
-    _puback(up, rid, 0x80, mid=99)
+    _puback(up, tr, rid, 0x80, mid=99)
     assert up.spool.rows == 0 and up.stats["dead_letter"] == 1
 
 
 def test_late_puback_of_a_forgotten_mid_is_ignored(tmp_path: Path) -> None:
-    up, _ = _uplink(tmp_path)
-    acks: list[int] = []
-    up._on_puback(42, ReasonCode(PacketTypes.PUBACK, identifier=0), acks)
-    assert acks == [] and up.spool.rows == 1
+    _, tr, _ = _uplink(tmp_path)
+    assert tr._on_puback(42, ReasonCode(PacketTypes.PUBACK, identifier=0)) is None
 
 
 @pytest.mark.parametrize(
