@@ -64,7 +64,30 @@ def main(argv: list[str]) -> int:
         print(f"  the states below are from that snapshot, {age:.0f} s ago: not the vehicle's state now")
     for name, health in snap.get("stages", {}).items():
         print(f"  {name:10s} {_fields(health, stale)}")
+    pose = snap.get("stages", {}).get("pose")
+    if isinstance(pose, dict):
+        print(f"  {'position':10s} {_position(pose.get('last_position'))}")
+        print(f"  {'attitude':10s} {_attitude(pose.get('last_attitude'))}")
     return 0 if running else 1
+
+
+def _age(h: dict[str, Any]) -> str:
+    age = h.get("age_s")
+    return f"{h.get('source')}, {'configured' if age is None else f'{age} s old'}"
+
+
+def _position(h: object) -> str:
+    """``42.5123456 19.3123456  1200.0 m  ±2.0 m  (mavlink, 0.1 s old)`` or "none yet"."""
+    if not isinstance(h, dict):
+        return "none yet"
+    return f"{h.get('lat')} {h.get('lon')}  {h.get('alt_m')} m  ±{h.get('err_m')} m  ({_age(h)})"
+
+
+def _attitude(h: object) -> str:
+    """``roll 0.5  pitch -2.0  yaw 45.0 deg  (mavlink, 0.0 s old)`` or "none yet"."""
+    if not isinstance(h, dict):
+        return "none yet"
+    return f"roll {h.get('roll_deg')}  pitch {h.get('pitch_deg')}  yaw {h.get('yaw_deg')} deg  ({_age(h)})"
 
 
 def _headline(snap: dict[str, Any], run: dict[str, Any], age: float, now: float, current: bool, running: bool) -> str:
