@@ -85,7 +85,7 @@ _ALERT_HINTS = {
     "protocol version": "no TLS version both sides accept",
     "insufficient security": "no cipher both sides accept",
 }
-_ALERT = re.compile(r"(?:tlsv1\d?|sslv3) alert ([a-z ]+)", re.IGNORECASE)
+_ALERT = re.compile(r"(?:tlsv1\d?|sslv3) alert ([a-z]+(?: [a-z]+)*)", re.IGNORECASE)
 
 
 def _our_cert(login: Login) -> str:
@@ -103,7 +103,7 @@ def explain_tls_refusal(detail: str, broker: Broker, login: Login) -> str:
     alert = _ALERT.search(detail)
     if alert:
         reason = alert.group(0).lower()
-        hint = _ALERT_HINTS.get(alert.group(1).strip().lower(), "see the broker's log")
+        hint = _ALERT_HINTS.get(alert.group(1).lower(), "see the broker's log")
         return f"{where} refused {_our_cert(login)} in the TLS handshake ({reason}): {hint}"
     why = detail or "connection closed"
     hint = "set mqtt.certfile and mqtt.keyfile if it requires one" if not login.certfile else "check it is valid and "

@@ -19,7 +19,7 @@ from edge.uplink.spool import Spool, SpoolWriter
 from edge.uplink.transports.mqtt import mqtt_uplink
 
 sys.path.insert(0, str(Path(__file__).parent))
-from uplink_helpers import make_pki
+from uplink_helpers import make_cert, make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +142,61 @@ def test_receiver_tls_and_wrong_ca(tls_broker: tuple[LocalBroker, int, int], pki
     assert ok.returncode == 0 and "connected to 127.0.0.1" in ok.stderr, ok.stderr
     bad = subprocess.run([*base, "--cafile", str(pki / "wrongca.crt")], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1 and "TLS server certificate not trusted" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def odd_pki(pki: Path) -> Path:
+    """A client certificate from an unrelated CA, and a server certificate for another host name."""
+    make_cert(pki, "strayclient", "wrongca")
+    make_cert(pki, "otherhost", "ca", "DNS:other.example")
+    for p in pki.iterdir():
+        p.chmod(0o644)
+    return pki
+
+
+def test_mtls_refusal_says_the_broker_refused_and_why(
+    tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], odd_pki: Path
+) -> None:
+    """Mosquitto sends no TLS alert when it refuses a client certificate: it closes after the handshake."""
+    _, _, mtls_port = tls_broker
+    url, ca = f"mqtts://127.0.0.1:{mtls_port}", str(odd_pki / "ca.crt")
+    _, none = _send_one(tmp_path / "none", _settings(url, cafile=ca), wait_s=4)
+    assert "closed the TLS connection before answering CONNECT" in none.last_error, none.last_error
+    assert "refused us (no client certificate set)" in none.last_error and "mqtt.certfile" in none.last_error
+    stray = str(odd_pki / "strayclient.crt")
+    _, bad = _send_one(
+        tmp_path / "stray", _settings(url, cafile=ca, certfile=stray, keyfile=stray[:-3] + "key"), wait_s=4
+    )
+    # Mosquitto sends "unknown ca" here, or (depending on timing) closes without an alert.
+    assert f"refused our client certificate ({stray})" in bad.last_error, bad.last_error
+    assert "(tlsv1 alert unknown ca): the broker does not trust the CA" in bad.last_error or (
+        "signed by a CA the broker trusts" in bad.last_error
+    )
+
+
+def test_tls_alert_from_the_server_is_named(tmp_path: Path, odd_pki: Path) -> None:
+    """A TLS server that does send an alert (OpenSSL's s_server requiring a client certificate, TLS 1.3)."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(odd_pki / "server.crt"),
+         "-key", str(odd_pki / "server.key"), "-CAfile", str(odd_pki / "ca.crt"), "-Verify", "1", "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        _, up = _send_one(tmp_path, _settings(f"mqtts://127.0.0.1:{port}", cafile=str(odd_pki / "ca.crt")), wait_s=4)
+    finally:
+        server.kill()
+        server.wait()
+    assert "refused us (no client certificate set) in the TLS handshake" in up.last_error, up.last_error
+    assert "alert certificate required" in up.last_error and "set mqtt.certfile and mqtt.keyfile" in up.last_error
+
+
+def test_we_refuse_a_broker_certificate_for_another_host(tmp_path: Path, odd_pki: Path) -> None:
+    port = free_port()
+    conf = f"listener {port} 127.0.0.1\ncafile {odd_pki}/ca.crt\ncertfile {odd_pki}/otherhost.crt\n"
+    conf += f"keyfile {odd_pki}/otherhost.key\n"
+    with LocalBroker(tmp_path / "broker", conf):
+        spool, up = _send_one(tmp_path / "c", _settings(f"mqtts://127.0.0.1:{port}", cafile=str(odd_pki / "ca.crt")))
+    assert spool.rows == 1
+    assert "we refused the broker's certificate" in up.last_error and "mismatch" in up.last_error, up.last_error
