@@ -20,9 +20,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from edge.stages import CameraSource, Detector, EventSink, Geolocator, Health, PoseStore, Tracker
-from edge.types import Detections, Frame
+from edge.types import Detections, Frame, SensorInfo
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Pipeline:
         self._recent: deque[float] = deque(maxlen=64)  # completion times (s, monotonic) for fps
         self._age_ms: deque[float] = deque(maxlen=64)  # frame age at inference start
         self._last_progress = time.monotonic()
+        self._sensor_info: SensorInfo | None = None
 
     def start(self) -> None:
         self._threads = [
@@ -91,6 +93,7 @@ class Pipeline:
         n = 0
         if len(tracks):
             batch = self._geo.locate(frame, tracks, self._poses.pose_at(frame.t_mono), self._detector.class_names)
+            batch = replace(batch, sensor=self._sensor(frame))
             for sink in self._sinks:
                 sink.submit(batch)
             n = len(batch.events)
@@ -102,6 +105,14 @@ class Pipeline:
             self._recent.append(time.monotonic())
         if self._observer is not None:
             self._observer(frame, t_infer)
+
+    def _sensor(self, frame: Frame) -> SensorInfo:
+        """The description receivers need for ``frame``'s records (made anew only when something in it changed)."""
+        names, (h, w) = self._detector.class_names, frame.image.shape[:2]
+        s = self._sensor_info
+        if s is None or s.camera_id != frame.camera_id or s.frame_wh != (w, h) or len(s.labels) != len(names):
+            s = self._sensor_info = SensorInfo(frame.camera_id, self._detector.model_name, tuple(names), (w, h))
+        return s
 
     def _failed(self, frame: Frame, stage: str) -> None:
         with self._lock:

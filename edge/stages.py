@@ -49,6 +49,7 @@ class Detector(Protocol):
     """An ONNX detector: frame in, boxes in original-image pixels out."""
 
     class_names: list[str]
+    model_name: str  # the model's file name, as receivers are told it
 
     def detect(self, frame: Frame) -> Detections: ...
 

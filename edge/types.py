@@ -15,6 +15,8 @@ Conventions used everywhere in the package:
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,6 +197,22 @@ class GeoEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorInfo:
+    """What a receiver needs to read a camera's records: the model's file name and class names (index = class id),
+    the frame size (width, height) px that bboxes are fractions of. ``key``: its 16-bit id on the wire."""
+
+    camera_id: str
+    model: str
+    labels: tuple[str, ...]
+    frame_wh: tuple[int, int]
+
+    @property
+    def key(self) -> int:
+        text = json.dumps([self.camera_id, self.model, list(self.labels), list(self.frame_wh)], separators=(",", ":"))
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:2], "big")
+
+
+@dataclass(frozen=True, slots=True)
 class FrameEvents:
     """The events of one frame, the unit the uplink encodes, spools and sends.
 
@@ -206,6 +224,7 @@ class FrameEvents:
     t_utc: float
     pose: Pose | None
     events: tuple[GeoEvent, ...]
+    sensor: SensorInfo | None = None  # the camera's description (model, class names, frame size), when known
 
     @property
     def priority(self) -> Priority:

@@ -45,6 +45,7 @@ class SlowDetector:
 
     def __init__(self, delay: float, decode_delay: float = 0.0) -> None:
         self.class_names = ["person"]
+        self.model_name = "slow.onnx"
         self.delay, self.decode_delay = delay, decode_delay
         self.seen: list[int] = []
         self.log: list[tuple[str, int, float, float]] = []

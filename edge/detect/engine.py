@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,6 +53,7 @@ class OnnxDetector:
         cv2.setNumThreads(s.opencv_threads if s.opencv_threads > 0 else -1)  # process-wide; -1: OpenCV's default
         self.session, self.info = load_model(s)
         self.class_names: list[str] = list(self.info.labels)
+        self.model_name = Path(s.model).name
         names = self.class_names
         unknown = [c for c in list(s.class_thresholds) + list(s.classes) if c not in names]
         if unknown:

@@ -11,22 +11,31 @@ Record v1 (a CBOR array)::
     class_kind = class_id * 4 + kind;  bbox = 8 bytes, x1 y1 x2 y2 as big-endian uint16 fractions of 65535
     dlat/dlon: target minus sensor position (or minus 0, 0 without a pose) in 1e-6 degrees
 
-Decoders accept every version listed in ``DECODERS``; a new layout gets a new version, old ones stay.
+Record v2 (a frame that names its sensor description; what the daemon sends)::
+
+    [head, boot, seq, t_ms, pose, (camera,) sensor, det, det, ...]     sensor = 16-bit key of a description
+    [head, boot, seq, t_ms, null, (camera,) sensor, {model, labels, frame}]   flag bit 2: the description itself
+
+The description (the model's file name, its class names, the frame size in px) is sent once per boot and sensor,
+in the sequence like any record, before the first record that names it; receivers name classes and turn bboxes into
+pixels from it. Decoders accept every version listed in ``DECODERS``; a new layout gets a new version, old ones stay.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cbor2
 
-from edge.types import EventKind, FrameEvents, Pose
+from edge.types import EventKind, FrameEvents, Pose, SensorInfo
 
 VERSION = 1
+VERSION_SENSOR = 2
 FLAG_HISTORICAL = 1
 FLAG_CAMERA = 2
+FLAG_DESCRIPTION = 4
 DEFAULT_CAMERA = "cam0"
 _BOX = struct.Struct(">4H")
 
@@ -74,6 +83,8 @@ class Record:
     camera: str
     pose: SensorPose | None
     detections: tuple[WireDetection, ...]
+    sensor: int | None = None  # key of the sensor description the record names (v2)
+    description: SensorInfo | None = None  # set on a description record (v2, flag bit 2; no detections)
 
 
 Mat3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
@@ -157,10 +168,23 @@ def encode(batch: FrameEvents, boot: int, seq: int, historical: bool = False) ->
             ]
         dets.append(det)
     flags = (FLAG_HISTORICAL if historical else 0) | (FLAG_CAMERA if batch.camera_id != DEFAULT_CAMERA else 0)
-    rec: list[object] = [VERSION | flags << 4, boot, seq, round(batch.t_utc * 1000), pose]
+    version = VERSION if batch.sensor is None else VERSION_SENSOR
+    rec: list[object] = [version | flags << 4, boot, seq, round(batch.t_utc * 1000), pose]
     if flags & FLAG_CAMERA:
         rec.append(batch.camera_id)
+    if batch.sensor is not None:
+        rec.append(batch.sensor.key)
     return cbor2.dumps(rec + dets)
+
+
+def encode_description(info: SensorInfo, boot: int, seq: int, t_utc: float) -> bytes:
+    """The v2 description record of ``info`` (its place ``seq`` in the boot's sequence, sent at ``t_utc``)."""
+    flags = FLAG_DESCRIPTION | (FLAG_CAMERA if info.camera_id != DEFAULT_CAMERA else 0)
+    rec: list[object] = [VERSION_SENSOR | flags << 4, boot, seq, round(t_utc * 1000), None]
+    if flags & FLAG_CAMERA:
+        rec.append(info.camera_id)
+    body = {"model": info.model, "labels": list(info.labels), "frame": list(info.frame_wh)}
+    return cbor2.dumps([*rec, info.key, body])
 
 
 def mark_historical(payload: bytes) -> bytes:
@@ -173,6 +197,29 @@ def mark_historical(payload: bytes) -> bytes:
     rec = cbor2.loads(payload)
     rec[0] |= FLAG_HISTORICAL << 4
     return cbor2.dumps(rec)
+
+
+def _decode_v2(rec: list[object], flags: int) -> Record:
+    n_head = 6 if flags & FLAG_CAMERA else 5
+    sensor = rec[n_head] if len(rec) > n_head else None
+    if not isinstance(sensor, int) or not 0 <= sensor < 2**16:
+        raise CodecError("v2 record: no 16-bit sensor key after the head")
+    items = rec[n_head + 1 :] if not flags & FLAG_DESCRIPTION else []
+    base = _decode_v1([*rec[:n_head], *items], flags & ~FLAG_DESCRIPTION)
+    if not flags & FLAG_DESCRIPTION:
+        return replace(base, version=2, sensor=sensor)
+    body = rec[n_head + 1] if len(rec) == n_head + 2 else None
+    if not isinstance(body, dict):
+        raise CodecError("v2 description: expected one map after the sensor key")
+    labels, frame, model = body.get("labels"), body.get("frame"), body.get("model", "")
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels) or not isinstance(model, str):
+        raise CodecError("v2 description: labels must be a list of text, model text")
+    if not isinstance(frame, list) or len(frame) != 2 or not all(isinstance(v, int) and v >= 0 for v in frame):
+        raise CodecError("v2 description: frame must be [width, height] in px")
+    info = SensorInfo(base.camera, model, tuple(labels), (frame[0], frame[1]))
+    if info.key != sensor:
+        raise CodecError(f"v2 description: key {sensor} does not match its content ({info.key})")
+    return replace(base, version=2, sensor=sensor, description=info)
 
 
 def _decode_v1(rec: list[object], flags: int) -> Record:
@@ -215,7 +262,7 @@ def _decode_v1(rec: list[object], flags: int) -> Record:
     return Record(1, bool(flags & FLAG_HISTORICAL), boot, seq, t_ms / 1000, camera, pose, tuple(dets))
 
 
-DECODERS = {1: _decode_v1}
+DECODERS = {1: _decode_v1, 2: _decode_v2}
 
 
 def decode(payload: bytes) -> Record:

@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
+from edge.types import SensorInfo
 from edge.uplink.codec import Record
 
 DEFAULT_LABELS = ("person", "vehicle", "boat")
@@ -56,13 +57,18 @@ def iso_time(t_utc: float) -> str:
     return datetime.fromtimestamp(t_utc, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def detection_objects(vehicle: str, rec: Record, labels: tuple[str, ...] = DEFAULT_LABELS) -> list[dict[str, object]]:
-    """One flat dict per detection of ``rec`` (the JSON the receiver prints)."""
+def detection_objects(
+    vehicle: str, rec: Record, labels: tuple[str, ...] = DEFAULT_LABELS, described: SensorInfo | None = None
+) -> list[dict[str, object]]:
+    """One flat dict per detection of ``rec`` (the JSON the receiver prints); class names and pixel boxes from the
+    vehicle's ``described`` sensor when its description came, else class names from ``labels``."""
+    if described is not None:
+        labels = described.labels
     sensor = None
     if rec.pose is not None:
         p = rec.pose
         sensor = {"lat": p.lat, "lon": p.lon, "alt": p.alt, "yaw": p.yaw, "pitch": p.pitch, "roll": p.roll}
-    out = []
+    out: list[dict[str, object]] = []
     for d in rec.detections:
         out.append(
             {
@@ -82,11 +88,17 @@ def detection_objects(vehicle: str, rec: Record, labels: tuple[str, ...] = DEFAU
                 "alt": d.alt,
                 "error_m": d.error_m,
                 "bbox": [round(v, 5) for v in d.bbox],
+                **({"bbox_px": _pixels(d.bbox, described.frame_wh), "model": described.model} if described else {}),
                 "historical": rec.historical,
                 "sensor": sensor,
             }
         )
     return out
+
+
+def _pixels(bbox: tuple[float, float, float, float], frame_wh: tuple[int, int]) -> list[int]:
+    w, h = frame_wh
+    return [round(bbox[0] * w), round(bbox[1] * h), round(bbox[2] * w), round(bbox[3] * h)]
 
 
 def to_json(objs: list[dict[str, object]]) -> list[str]:

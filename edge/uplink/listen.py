@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.secrets import read_secret
+from edge.types import SensorInfo
 from edge.uplink.codec import CodecError, decode
 from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
 from edge.uplink.formats import DEFAULT_LABELS, FORMATTERS, SeqSet, detection_objects
@@ -35,9 +36,11 @@ class Receiver:
 
     def __init__(self, fmt: str, labels: tuple[str, ...] = DEFAULT_LABELS) -> None:
         self.format = FORMATTERS[fmt]
-        self.labels = labels
+        self.fmt = fmt
+        self.labels = labels  # for records that name no sensor description (v1) or one not received yet
+        self.sensors: dict[tuple[str, int], SensorInfo] = {}  # (vehicle, key) -> description
         self.seen: dict[tuple[str, int], SeqSet] = {}
-        self.records = self.duplicates = self.detections = self.bad = self.historical = 0
+        self.records = self.duplicates = self.detections = self.bad = self.historical = self.unplaced = 0
 
     def handle(self, topic: str, payload: bytes) -> list[str]:
         parts = topic.split("/")
@@ -61,8 +64,36 @@ class Receiver:
             return []
         self.records += 1
         self.historical += rec.historical
-        objs = detection_objects(vehicle, rec, self.labels)
+        if rec.description is not None:
+            d = rec.description
+            if self.sensors.get((vehicle, d.key)) != d:
+                log.info(
+                    "vehicle %s camera %s: model %s, %d classes, %dx%d px",
+                    vehicle,
+                    d.camera_id,
+                    d.model,
+                    len(d.labels),
+                    *d.frame_wh,
+                )
+            self.sensors[(vehicle, d.key)] = d
+            return []
+        sensor = self.sensors.get((vehicle, rec.sensor)) if rec.sensor is not None else None
+        if rec.sensor is not None and sensor is None:
+            log.warning(
+                "vehicle %s: record %d names sensor description %d, not received yet: class names from --labels",
+                vehicle,
+                rec.seq,
+                rec.sensor,
+            )
+        objs = detection_objects(vehicle, rec, self.labels, sensor)
         self.detections += len(objs)
+        if self.fmt == "cot":
+            unplaced = sum(o["lat"] is None for o in objs)
+            if unplaced and not self.unplaced:
+                log.warning(
+                    "CoT: detections without a position (the vehicle had no pose) are left out; counted in the summary"
+                )
+            self.unplaced += unplaced
         return self.format(objs)
 
     def summary(self) -> str:
@@ -70,7 +101,9 @@ class Receiver:
         gaps = "; ".join(f"{v} boot {b:08x}: {m} missing in {g} gaps" for (v, b), m, g in missing if m)
         return (
             f"listen: {self.detections} detections in {self.records} records; {self.duplicates} duplicates dropped; "
-            f"{self.historical} historical; {self.bad} undecodable; " + (f"gaps: {gaps}" if gaps else "no gaps")
+            f"{self.historical} historical; {self.bad} undecodable; "
+            + (f"{self.unplaced} without a position left out of CoT; " if self.unplaced else "")
+            + (f"gaps: {gaps}" if gaps else "no gaps")
         )
 
 
@@ -98,7 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="do not check the server certificate's host name")
     p.add_argument("--username", default="", help="login name; password from $EDGE_MQTT_PASSWORD or the credential")
     p.add_argument("--mqtt311", action="store_true", help="MQTT 3.1.1 instead of 5")
-    p.add_argument("--labels", default=",".join(DEFAULT_LABELS), help="class names by id, comma-separated")
+    p.add_argument(
+        "--labels",
+        default=",".join(DEFAULT_LABELS),
+        help="class names by id, comma-separated, for records whose vehicle sent no description of its model "
+        "(older senders); records normally carry it",
+    )
     p.add_argument("--report-s", type=float, default=10.0, help="print counters on stderr every S s (0: only at exit)")
     return p
 

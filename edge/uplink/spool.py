@@ -24,6 +24,8 @@ from edge.uplink.spool_repair import Salvage, check_and_recover, mark_closed, ma
 
 log = logging.getLogger("edge.uplink.spool")
 
+DESCRIBE_EVERY_S = 600.0  # a sensor description is spooled again after this long (s), for receivers that start late
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY, prio INTEGER NOT NULL, t_created REAL NOT NULL, t_expire REAL NOT NULL,
@@ -398,6 +400,7 @@ class SpoolWriter:
         self.boot_id = boot_id
         self._seq = spool.value("writer_next_seq") if spool.value("writer_boot", -1) == boot_id else 0
         self._pending: deque[FrameEvents] = deque()
+        self._described: dict[int, float] = {}  # key of each sensor description spooled -> when (s, monotonic)
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -425,7 +428,16 @@ class SpoolWriter:
             return 0
         items = []
         seq = self._seq
+        described = dict(self._described)
+        now = time.monotonic()
         for b in batches:
+            # a sensor's description goes first in the sequence, and again now and then for receivers that start late
+            if b.sensor is not None and now - described.get(b.sensor.key, -DESCRIBE_EVERY_S) >= DESCRIBE_EVERY_S:
+                described[b.sensor.key] = now
+                items.append(
+                    (int(Priority.ALERT), b.t_utc, codec.encode_description(b.sensor, self.boot_id, seq, b.t_utc))
+                )
+                seq += 1
             items.append((int(b.priority), b.t_utc, codec.encode(b, self.boot_id, seq)))
             seq += 1
         try:
@@ -439,6 +451,7 @@ class SpoolWriter:
             time.sleep(0.5)
             return 0
         self._seq = seq
+        self._described = described
         self._last_error = ""
         return len(batches)
 

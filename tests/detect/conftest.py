@@ -7,6 +7,8 @@ region, so tests can see what the preprocessing fed the model.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -103,3 +105,23 @@ def make_probe(tmp_path: Path) -> Callable[..., Path]:
         return probe_model(tmp_path / f"probe{next(counter)}.onnx", input_shape, nhwc, **kw)  # type: ignore[arg-type]
 
     return make
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.submodule_search_locations, f"{name} is a test dependency"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@pytest.fixture
+def real_photos(tmp_path: Path) -> Path:
+    """A folder of real photos that ship inside registry packages (scikit-image's data, matplotlib's sample data),
+    hand-labelled in data/real_photos/labels: astronaut, camera (people), motorcycle_left, coffee (nothing),
+    grace_hopper (a person). Nothing is downloaded."""
+    dest = tmp_path / "real_photos"
+    dest.mkdir()
+    sk = _package_dir("skimage") / "data"
+    for name in ("astronaut.png", "camera.png", "motorcycle_left.png", "coffee.png"):
+        shutil.copy(sk / name, dest / name)
+    shutil.copy(_package_dir("matplotlib") / "mpl-data" / "sample_data" / "grace_hopper.jpg", dest)
+    return dest

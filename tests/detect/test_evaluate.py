@@ -5,7 +5,6 @@ on hand-worked cases."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import shutil
@@ -24,23 +23,7 @@ from edge.detect.settings import DetectorSettings
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "edge-default.onnx"
-PHOTOS = Path(__file__).parent / "data" / "real_photos"
-
-
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.submodule_search_locations, f"{name} is a test dependency"
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def real_photos(dest: Path) -> Path:
-    """The hand-labelled real photos copied out of scikit-image and matplotlib into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    sk = _package_dir("skimage") / "data"
-    for name in ("astronaut.png", "camera.png", "motorcycle_left.png", "coffee.png"):
-        shutil.copy(sk / name, dest / name)
-    shutil.copy(_package_dir("matplotlib") / "mpl-data" / "sample_data" / "grace_hopper.jpg", dest)
-    return dest
+PHOTOS = Path(__file__).parent / "data" / "real_photos"  # the hand-drawn labels of the real_photos fixture
 
 
 def pycocotools_map(results: list[ImageResult], n_classes: int) -> tuple[float, float, list[float]]:
@@ -124,8 +107,8 @@ def test_simulator_set_yolo_and_coco_agree_with_pycocotools(sim_set: Path) -> No
     assert yolo["all"]["map50"] > 0.7 and yolo["all"]["targets"] > 30  # the default model knows its simulator
 
 
-def test_real_photos_agree_with_pycocotools(tmp_path: Path, make_const: Callable[..., Path]) -> None:
-    images = real_photos(tmp_path / "photos")
+def test_real_photos_agree_with_pycocotools(real_photos: Path, make_const: Callable[..., Path]) -> None:
+    images = real_photos
     report = _check_against_pycocotools(images, PHOTOS / "labels", DetectorSettings(model=str(MODEL)))
     assert report["images"] == 5 and report["all"]["targets"] == 4  # the demo model has never seen a photo: AP ~0
     # so a model with a fixed spread of boxes (end2end [1, K, 6] in 640 x 640 input pixels): on photos of different
@@ -196,8 +179,8 @@ def test_class_without_truth_is_left_out_and_one_without_detections_scores_zero(
     assert aps[0] is not None and aps[0].ap50 == 0.0 and aps[1] is None
 
 
-def test_yolo_names_from_data_yaml_and_bad_label_lines(tmp_path: Path) -> None:
-    images = real_photos(tmp_path / "img")
+def test_yolo_names_from_data_yaml_and_bad_label_lines(tmp_path: Path, real_photos: Path) -> None:
+    images = real_photos
     labels = tmp_path / "labels"
     shutil.copytree(PHOTOS / "labels", labels)
     (tmp_path / "data.yaml").write_text("path: .\nnames:\n  0: person\n  1: vehicle\n")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.types import EventKind, FrameEvents, GeoEvent, Pose
-from edge.uplink.codec import CodecError, camera_attitude, decode, encode, mark_historical
+from edge.types import EventKind, FrameEvents, GeoEvent, Pose, SensorInfo
+from edge.uplink.codec import CodecError, camera_attitude, decode, encode, encode_description, mark_historical
 
 # A v1 record as the first release wrote it (boot 0x01020304, seq 5, t 1 700 000 000.123 s, one person, new,
 # track 12, 87 %, box (0.25, 0.5, 0.5, 0.75), at the sensor + (0.001, -0.002) deg, 812.3 m, 15 m; sensor at
@@ -184,3 +184,21 @@ def test_round_trip(pose: Pose | None, evs: list[GeoEvent], boot: int, seq: int,
             assert d.error_m is None
         else:
             assert d.error_m is not None and e.error_m - 1e-6 <= d.error_m < e.error_m + 1
+
+
+def test_v2_names_its_sensor_description_and_the_description_round_trips() -> None:
+    info = SensorInfo("thermal", "faces.onnx", ("FACE_FEMALE", "FACE_MALE"), (1280, 720))
+    desc = decode(encode_description(info, 7, 0, 1700000000.5))
+    assert desc.description == info and desc.sensor == info.key and desc.seq == 0 and desc.detections == ()
+    ev = GeoEvent(3, 1, "FACE_MALE", 0.8, EventKind.NEW, (0.1, 0.2, 0.3, 0.4))
+    rec = decode(encode(FrameEvents("thermal", 1, 1700000000.6, None, (ev,), info), 7, 1))
+    assert rec.version == 2 and rec.sensor == info.key and rec.camera == "thermal" and rec.description is None
+    assert rec.detections[0].class_id == 1 and rec.seq == 1
+    assert decode(encode(FrameEvents("cam0", 1, 1.0, None, (ev,)), 7, 1)).version == 1  # no sensor: v1 as before
+
+
+def test_v2_description_whose_key_does_not_match_is_refused() -> None:
+    rec = cbor2.loads(encode_description(SensorInfo("cam0", "m.onnx", ("a",), (64, 48)), 1, 0, 1.0))
+    rec[-1]["labels"] = ["b"]
+    with pytest.raises(CodecError, match="does not match"):
+        decode(cbor2.dumps(rec))

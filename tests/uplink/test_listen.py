@@ -91,3 +91,26 @@ def test_cot_event_per_located_detection() -> None:
     )
     first = ET.fromstring(lines[0])
     assert first.get("type") == "a-u-G-U" and first.get("stale") == "2023-11-14T22:14:20.500Z"
+
+
+def test_receiver_names_classes_from_the_sensor_description_and_says_when_cot_leaves_records_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from edge.types import SensorInfo
+    from edge.uplink.codec import encode_description
+
+    info = SensorInfo("cam0", "faces.onnx", ("FACE_FEMALE", "FACE_MALE"), (1000, 500))
+    ev = GeoEvent(4, 1, "FACE_MALE", 0.8, EventKind.NEW, (0.1, 0.2, 0.3, 0.4))  # no position: no pose
+    rec = encode(FrameEvents("cam0", 1, 1700000000.0, None, (ev,), info), 9, 1)
+    r = Receiver("json")
+    assert r.handle("edge/v1/detections", encode_description(info, 9, 0, 1700000000.0)) == []
+    (line,) = r.handle("edge/v1/detections", rec)
+    obj = json.loads(line)
+    assert obj["class"] == "FACE_MALE" and obj["bbox_px"] == [100, 100, 300, 200] and obj["model"] == "faces.onnx"
+    cot = Receiver("cot")
+    cot.handle("edge/v1/detections", encode_description(info, 9, 0, 1700000000.0))
+    with caplog.at_level("WARNING"):
+        assert cot.handle("edge/v1/detections", rec) == []
+        assert cot.handle("edge/v1/detections", encode(FrameEvents("cam0", 2, 1.0, None, (ev,), info), 9, 2)) == []
+    assert sum("without a position" in m for m in caplog.messages) == 1  # said once
+    assert "2 without a position left out of CoT" in cot.summary()
