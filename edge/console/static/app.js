@@ -188,6 +188,7 @@ function initMap(basemap) {
   const map = L.map("map", { zoomControl: true, attributionControl: false, maxZoom: 22 });
   S.map = map;
   L.control.scale({ metric: true, imperial: false }).addTo(map);
+  map.on("dragstart", () => { S.moved = true; }); // the crew moved the map: stop recentring it
   if (basemap.kind === "image") {
     const [s, w, n, e] = basemap.bounds;
     L.imageOverlay("/api/basemap", [[s, w], [n, e]]).addTo(map);
@@ -218,7 +219,7 @@ function updatePlatform(pose) {
     S.platform = L.circleMarker(ll, { radius: 7, color: "#4fa3ff", fillOpacity: 0.9 }).addTo(S.map);
     S.heading = L.polyline([ll, ll], { color: "#4fa3ff", weight: 3 }).addTo(S.map);
     S.rings = RINGS_M.map((r) => L.circle(ll, { radius: r, color: "#9fb3c8", weight: 1, fill: false, dashArray: "4 6" }).addTo(S.map));
-    if (!S.map._loaded || !S.fitted) { S.map.setView(ll, 15); S.fitted = true; }
+    S.map.setView(ll, 17);
   }
   S.platform.setLatLng(ll);
   S.rings.forEach((c) => c.setLatLng(ll));
@@ -287,7 +288,10 @@ function show(page) {
   S.page = page;
   for (const s of document.querySelectorAll(".page")) s.classList.toggle("active", s.id === "page-" + page);
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
-  if (page === "map" && S.map) S.map.invalidateSize();
+  if (page === "map" && S.map) {
+    S.map.invalidateSize(); // it was drawn while hidden
+    if (!S.moved && S.platform) S.map.setView(S.platform.getLatLng(), 17);
+  }
   if ((was === "live") !== (page === "live") || !S.source) connect(); // frames only while the live view is open
 }
 
