@@ -25,6 +25,7 @@ PARTS: dict[str, str] = {
     "sim": "sim.render_bench",
     "console": "edge.console.bench",
     "int8": "sim.int8_bench",
+    "centre": "centre.bench",
 }
 
 

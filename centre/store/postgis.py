@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from centre.store.base import RECORD_INSERT, SIGHTING_COLUMNS, Store
-from centre.store.rows import DET_COLUMNS, DetRow, RecordRow
+from centre.store.base import SIGHTING_COLUMNS, Store
+from centre.store.rows import DET_COLUMNS, RECORD_COLUMNS, DetRow, RecordRow
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -36,10 +36,19 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_t ON audit (t);
 """
 
-DET_INSERT = (
-    f"INSERT INTO detections ({', '.join(DET_COLUMNS)}) VALUES ({', '.join(['%s'] * len(DET_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
-)
+# A batch is COPied into temporary tables (much faster than row INSERTs), then moved with ON CONFLICT DO NOTHING.
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS records_in (
+  vehicle text, boot bigint, seq bigint, t double precision, camera text, lat double precision,
+  lon double precision, alt double precision, historical boolean, received double precision) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS detections_in (
+  vehicle text, boot bigint, seq bigint, idx integer, t double precision, camera text, class_id integer, class text,
+  kind smallint, confidence real, track bigint, lat double precision, lon double precision, alt double precision,
+  error_m real) ON COMMIT DELETE ROWS;
+"""
+_RC, _DC = ", ".join(RECORD_COLUMNS), ", ".join(DET_COLUMNS)
+MOVE_RECORDS = f"INSERT INTO records ({_RC}) SELECT {_RC} FROM records_in ON CONFLICT DO NOTHING"
+MOVE_DETECTIONS = f"INSERT INTO detections ({_DC}) SELECT {_DC} FROM detections_in ON CONFLICT DO NOTHING"
 
 _LOCK = 0x6564_6765  # advisory lock: several workers starting at once create the schema one after the other
 
@@ -52,15 +61,21 @@ class PostgisStore(Store):
     def __init__(self, url: str) -> None:
         self.conn = psycopg.connect(url)
         with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", [_LOCK])
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])  # held until the commit
             cur.execute(SCHEMA)
-            cur.execute("SELECT pg_advisory_unlock(%s)", [_LOCK])
         self.conn.commit()
 
     def _write_rows(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
         with self.conn.cursor() as cur:
-            cur.executemany(RECORD_INSERT.replace("?", "%s"), recs)
-            cur.executemany(DET_INSERT, dets)
+            cur.execute(STAGING)
+            with cur.copy(f"COPY records_in ({_RC}) FROM STDIN") as cp:
+                for r in recs:
+                    cp.write_row(r)
+            with cur.copy(f"COPY detections_in ({_DC}) FROM STDIN") as cp:
+                for d in dets:
+                    cp.write_row(d)
+            cur.execute(MOVE_RECORDS)
+            cur.execute(MOVE_DETECTIONS)
 
     def _bbox_clause(self) -> str:
         return "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"

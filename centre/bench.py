@@ -1,0 +1,127 @@
+"""``edge bench`` part ``centre``: ingest rate into PostGIS with three workers, and the p95 of a map query.
+
+* ``centre_ingest_det_per_s``: the fleet's records wait in the broker (three persistent sessions of a shared
+  subscription, workers stopped), then three ``edge-centre ingest`` processes start and drain them into PostGIS;
+  detections stored / seconds from the workers' start to the last commit. 5 detections per record.
+* ``centre_query_ms_p95``: 1,000,000 detections over 24 h in a 100 km square (generated inside PostgreSQL), then
+  random one-hour, 10 km x 10 km windows through ``Store.detections``; the 95th percentile in ms.
+* ``centre_fusion_one_sighting_pct`` / ``centre_fusion_within_radius_pct``: centre.fusion_eval (synthetic truth).
+Needs Debian's postgresql-15 + postgis and mosquitto (like the tests).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from centre.fleet import FleetPlan, make_payloads, publish
+from centre.fusion import M_PER_DEG
+from centre.fusion_eval import evaluate
+from centre.localpg import LocalPostgres
+from centre.store import open_store
+from edge.uplink.localbroker import LocalBroker
+
+WORKERS = 3
+
+
+def _workers(out: Path, port: int, url: str) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(WORKERS):
+        cfg = out / f"w{i}.toml"
+        cfg.write_text(
+            f'[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nclient_id = "bench-{i}"\nbatch_max = 1000\n'
+            f'receive_maximum = 5000\n[store]\nurl = "{url}"\n'
+        )
+        with (out / f"w{i}.log").open("ab") as log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "centre", "--config", str(cfg), "ingest"], stdout=log, stderr=log
+                )
+            )
+    return procs
+
+
+def _wait_subscribed(out: Path, n: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sum((out / f"w{i}.log").read_text().count("subscribed to") for i in range(WORKERS)) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("ingest workers did not subscribe")
+        time.sleep(0.05)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(30)
+
+
+def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> float:
+    plan = FleetPlan(vehicles=10, records=1000 if quick else 8000, dets_per_record=5, rate_hz=0)
+    payloads = make_payloads(plan)
+    total = plan.vehicles * plan.records * plan.dets_per_record
+    with LocalBroker(out / "broker", extra_conf="max_inflight_messages 0\n") as broker:
+        procs = _workers(out, broker.port, pg.url)  # create the sessions and the shared subscription ...
+        _wait_subscribed(out, WORKERS)
+        _stop(procs)  # ... then let the fleet's records queue in the broker
+        publish(broker.port, payloads, 0.0, timeout=600)
+        store = open_store(pg.url)
+        start = time.monotonic()
+        procs = _workers(out, broker.port, pg.url)
+        try:
+            while store.count() < total:
+                if time.monotonic() - start > 600:
+                    raise TimeoutError(f"{store.count()} of {total} detections stored in 600 s")
+                time.sleep(0.05)
+            took = time.monotonic() - start
+        finally:
+            _stop(procs)
+            store.close()
+    return total / took
+
+
+def query_p95_ms(pg: LocalPostgres, quick: bool) -> float:
+    n = 100_000 if quick else 1_000_000
+    store = open_store(pg.url)
+    t0, lat0, lon0 = 1_780_000_000.0, 48.0, 17.0
+    span_deg_lat = 100_000 / M_PER_DEG
+    span_deg_lon = span_deg_lat / 0.669  # cos(48 deg)
+    with store.conn.cursor() as cur:
+        cur.execute("TRUNCATE detections")
+        cur.execute(
+            "INSERT INTO detections (vehicle, boot, seq, idx, t, camera, class_id, class, kind, confidence, track, "
+            "lat, lon, alt, error_m) SELECT 'veh-' || (i %% 20), 1, i, 0, %s + random() * 86400, 'cam0', 0, 'person', "
+            "1, 0.8, i %% 1000, %s + random() * %s, %s + random() * %s, 200, 10 FROM generate_series(1, %s) AS i",
+            [t0, lat0, span_deg_lat, lon0, span_deg_lon, n],
+        )
+        cur.execute("ANALYZE detections")
+    store.conn.commit()
+    rng = random.Random(3)
+    w_lat, w_lon = 10_000 / M_PER_DEG, 10_000 / M_PER_DEG / 0.669
+    times = []
+    for _ in range(60):
+        t = t0 + rng.uniform(0, 86400 - 3600)
+        s, w = lat0 + rng.uniform(0, span_deg_lat - w_lat), lon0 + rng.uniform(0, span_deg_lon - w_lon)
+        start = time.perf_counter()
+        store.detections(t, t + 3600, bbox=(w, s, w + w_lon, s + w_lat))
+        times.append((time.perf_counter() - start) * 1000)
+    store.close()
+    times.sort()
+    return times[int(0.95 * (len(times) - 1))]
+
+
+def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fusion = evaluate(people=20, seconds=60 if quick else 300)
+    with LocalPostgres() as pg:
+        rate = ingest_rate(out_dir, pg, quick)
+        p95 = query_p95_ms(pg, quick)
+    return {
+        "centre_ingest_det_per_s": round(rate),
+        "centre_query_ms_p95": round(p95, 1),
+        "centre_fusion_one_sighting_pct": round(fusion.one_sighting_pct, 1),
+        "centre_fusion_within_radius_pct": round(fusion.within_radius_pct, 1),
+    }
