@@ -35,7 +35,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="bench-out", help="folder for plots and raw figures (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (smoke test)")
     parser.add_argument("--only", help=f"comma-separated parts among {', '.join(PARTS)}")
+    parser.add_argument(
+        "--config", help="measure this daemon config's [detector] (model and settings); implies --only vision"
+    )
+    parser.add_argument("--model", help="measure this ONNX model (with --config's settings, or the defaults)")
+    parser.add_argument("--images", type=Path, help="with --config/--model: your own frames instead of the simulator's")
     ns = parser.parse_args(argv)
+    vision_args: dict[str, object] = {}
+    if ns.config or ns.model:
+        from edge.detect.settings import DetectorSettings
+
+        detector = DetectorSettings()
+        if ns.config:
+            from edge.config import ConfigError, load_config
+
+            try:
+                detector = load_config(ns.config).detector
+            except ConfigError as err:
+                print(f"edge bench: {err}", file=sys.stderr)
+                return 2
+        if ns.model:
+            detector = detector.model_copy(update={"model": ns.model})
+        vision_args = {"detector": detector, "images_dir": ns.images}
+        ns.only = ns.only or "vision"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out_dir = Path(ns.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +71,7 @@ def main(argv: list[str]) -> int:
         t0 = time.monotonic()
         try:
             module = importlib.import_module(PARTS[name])
-            figures = module.run_bench(out_dir / name, ns.quick)
+            figures = module.run_bench(out_dir / name, ns.quick, **(vision_args if name == "vision" else {}))
         except Exception as err:
             errors[name] = f"{type(err).__name__}: {err}"
             traceback.print_exc(file=sys.stderr)

@@ -168,7 +168,20 @@ def _plot(fig: dict[str, float], note: str, path: Path) -> None:
     plt.close(f)
 
 
-def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
+def _images(folder: Path, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Up to ``n`` of the user's own frames, at the first one's size as a camera gives them (no ground truth: the
+    tiling recall figures are then NaN)."""
+    from edge.detect.datasets import image_files
+
+    images = [img for p in image_files(folder)[:n] if (img := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None]
+    h, w = images[0].shape[:2]
+    images = [i if i.shape[:2] == (h, w) else cv2.resize(i, (w, h)) for i in images]
+    return images, [np.zeros((0, 4))] * len(images)
+
+
+def run_bench(
+    out_dir: Path, quick: bool, detector: DetectorSettings | None = None, images_dir: Path | None = None
+) -> dict[str, float]:
     """Keys: raw_fps, pipeline_fps, pipeline_over_raw, file_pipeline_fps, latency_p50_ms, latency_p99_ms,
     max_frame_age_ms, gating_cpu_ratio, inference_ms, latency_target_ms, tiling_*, and
     gating_run_fraction_moving (share of frames inferred with gating on a moving drone's view),
@@ -177,13 +190,17 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     seg = 1.5  # short paired segments: the two halves of a pair see the same load on a shared machine
     rounds = 4 if quick else 12
-    default = DEFAULT_MODEL.is_file()
-    model = DEFAULT_MODEL if default else make_standin_model(out_dir / "standin.onnx")
+    default = detector is None and DEFAULT_MODEL.is_file()
     threads = os.cpu_count() or 1
-    base = DetectorSettings(
-        model=str(model), providers=["cpu"], intra_op_threads=threads, inter_op_threads=1, warmup_runs=3
-    )
-    images, gts = _frames(6 if quick else 16)
+    if detector is not None:  # the user's own model and settings (edge bench --config / --model)
+        model = Path(detector.model)
+        base = detector.model_copy(update={"warmup_runs": max(detector.warmup_runs, 3)})
+    else:
+        model = DEFAULT_MODEL if default else make_standin_model(out_dir / "standin.onnx")
+        base = DetectorSettings(
+            model=str(model), providers=["cpu"], intra_op_threads=threads, inter_op_threads=1, warmup_runs=3
+        )
+    images, gts = _images(images_dir, 6 if quick else 16) if images_dir else _frames(6 if quick else 16)
     det = OnnxDetector(base)  # the daemon's detector, as configured by default
     plain = OnnxDetector(base.model_copy(update={"fuse_input": False}))  # raw: the model file as exported
     tracker_settings = TrackerSettings(min_hits=2)
@@ -232,7 +249,12 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     fig.update(_tiling(model, base, images[:tiling_n], gts[:tiling_n]))
     fig["vision_default_model"] = 1.0 if default else 0.0
     fig["pipeline_input_in_graph"] = 1.0 if det.info.conversion.startswith("in the graph") else 0.0
-    note = "default model" if default else "stand-in CNN (models/edge-default.onnx missing; tiling recall meaningless)"
+    if detector is not None:
+        note = f"{model.name} with the given settings" + (f" on {images_dir}" if images_dir else " on simulator frames")
+    else:
+        note = (
+            "default model" if default else "stand-in CNN (models/edge-default.onnx missing; tiling recall meaningless)"
+        )
     _plot(fig, note, out_dir / "vision.png")
     (out_dir / "vision.json").write_text(json.dumps({**fig, "model": str(model), "note": note}, indent=2))
     return {k: round(v, 4) for k, v in fig.items()}
