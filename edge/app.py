@@ -50,7 +50,11 @@ class Daemon:
         self._health_sinks: list[HealthSink] = []
         self._extra_health: dict[str, Callable[[], Health]] = {}
         self._stop = threading.Event()
-        self._build()
+        try:
+            self._build()
+        except StartupError:
+            self.stop()  # the pose sources started early
+            raise
 
     def _build(self) -> None:
         # Imported here so that `edge check-config` and `edge --help` stay light.
@@ -77,11 +81,6 @@ class Daemon:
             raise StartupError(f"state directory {sdir} (vehicle.state_dir): {err.strerror}") from None
         self.state_dir = sdir
         self._write_run_file()
-
-        try:
-            detector = OnnxDetector(cfg.detector)
-        except ModelError as err:
-            raise StartupError(str(err)) from None
 
         poses = PoseStore(cfg.pose)
         self.clock = clock = UtcClock(cfg.clock)
@@ -116,8 +115,16 @@ class Daemon:
                 sinks.append(gcs)
                 self._health_sinks.append(gcs)
         if cfg.gps.enabled:
-            self.stages.append(GpsdSource(cfg.gps, poses, clock))
+            self.stages.append(GpsdSource(cfg.gps, poses, clock, state_dir=sdir))
         self._extra_health["pose"] = poses.health
+        # The pose sources connect while the model loads (seconds on a Pi); start() leaves them running.
+        early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
+        for stage in early:
+            stage.start()
+        try:
+            detector = OnnxDetector(cfg.detector)
+        except ModelError as err:
+            raise StartupError(str(err)) from None
         geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
         hub = None
         if cfg.console.enabled:

@@ -1,7 +1,8 @@
 """Camera source: one grabber thread per camera feeding a one-slot, latest-wins buffer.
 
 The consumer (the detector) always gets the newest frame; frames it never took are counted as dropped.
-A stalled or ended stream is reopened with exponential backoff; the thread never dies on a bad stream.
+A stalled or ended stream is reopened (``edge.ops.backoff``: a quick first retry after a healthy session, no wait
+longer than ``reconnect_max_s``); the thread never dies on a bad stream.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from edge.ops.backoff import Backoff
 from edge.sources.camera_open import CameraError, Reader, open_reader, redact, resolve_backend
 from edge.sources.camera_settings import CameraSettings
 from edge.sources.clock import host_utc
@@ -106,6 +108,7 @@ class Camera(Worker):
                 "age_at_handover_ms": round(self._age_last * 1e3, 1),
                 "max_age_at_handover_ms": round(self._age_max * 1e3, 1),
                 "last_error": self.last_error,
+                **self.thread_health(),
             }
 
     def _rate(self) -> float:
@@ -130,15 +133,14 @@ class Camera(Worker):
     # -- grabber thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
         s = self.settings
-        backoff = s.reconnect_min_s
+        backoff = Backoff(s.reconnect_min_s, s.reconnect_max_s)
         first = True
         while not self._stop.is_set():
             try:
                 reader = open_reader(s, self.kind)
             except (OSError, ValueError, RuntimeError) as err:
                 self._fail(f"open failed: {err}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, s.reconnect_max_s)
+                backoff.wait(self._stop)
                 continue
             if not first:
                 log.info("%s: reopened %s", self.name, redact(s.url))
@@ -160,10 +162,9 @@ class Camera(Worker):
                 log.info("%s: end of %s", self.name, redact(s.url))
                 return
             if got:
-                backoff = s.reconnect_min_s
+                backoff.reset()
             self._fail("stream ended or stalled")
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, s.reconnect_max_s)
+            backoff.wait(self._stop)
 
     def _fail(self, why: str) -> None:
         with self._lock:

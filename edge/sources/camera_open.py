@@ -19,6 +19,8 @@ from edge.sources.camera_settings import CameraSettings
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://", "rtp://")
 
+FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"  # set by the user: used as it is (probe_s is not applied)
+
 
 class CameraError(Exception):
     """A camera config that can never work (the message says which key to change)."""
@@ -145,7 +147,15 @@ def open_reader(s: CameraSettings, kind: str) -> Reader:
         if kind == "file" and not os.path.isfile(url):
             raise FileNotFoundError(f"camera.url: no such file {url!r}")
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        if kind == "ffmpeg" and FFMPEG_OPTIONS not in os.environ:
+            # FFmpeg's default probe reads 5 s of a live stream (or until the open timeout) before the first frame
+            os.environ[FFMPEG_OPTIONS] = f"analyzeduration;{int(s.probe_s * 1e6)}"
+            try:
+                cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+            finally:
+                del os.environ[FFMPEG_OPTIONS]
+        else:
+            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
         raise ConnectionError(f"cannot open {redact(url)} ({kind})")

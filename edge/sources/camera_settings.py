@@ -75,5 +75,22 @@ class CameraSettings(Section):
         description="Seconds without a frame (or to open the source) before the stream is reopened.",
         gt=0.0,
     )
-    reconnect_min_s: float = Field(0.5, title="Reconnect backoff start", description="First retry delay (s).", gt=0.0)
-    reconnect_max_s: float = Field(10.0, title="Reconnect backoff cap", description="Longest retry delay (s).", gt=0.0)
+    probe_s: float = Field(
+        0.5,
+        title="Stream probe time",
+        description="Seconds of a network stream FFmpeg reads to learn its format when it opens it (FFmpeg's "
+        "default is 5: a stream would be back that much later); longer for streams whose parameters come late.",
+        gt=0.0,
+    )
+    reconnect_min_s: float = Field(
+        0.25,
+        title="Reconnect backoff start",
+        description="Retry delay (s); the first retry after a healthy stream is quicker.",
+        gt=0.0,
+    )
+    reconnect_max_s: float = Field(
+        0.5,
+        title="Reconnect backoff cap",
+        description="Longest retry delay (s): a stream's return is noticed within this.",
+        gt=0.0,
+    )

@@ -27,6 +27,7 @@ from typing import Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from edge.ops.backoff import Backoff
 from edge.sources.mavlink_pose import attach_pose_feed
 from edge.sources.mavlink_rates import RateKeeper, Request
 from edge.sources.mavlink_signing import Verifier, load_key, now_timestamp, signing_key
@@ -173,23 +174,24 @@ class MavlinkLink(Worker):
                 "refused": rates.refused_names() if rates else [],
                 **self.stats,
                 "last_error": self.last_error,
+                **self.thread_health(),
             }
 
     # -- link thread ------------------------------------------------------------------------------------------
     def _run(self) -> None:
         s = self.settings
-        backoff = s.reconnect_min_s
+        backoff = Backoff(s.reconnect_min_s, s.reconnect_max_s)
         while not self._stop.is_set():
             try:
                 tr = open_transport(self.endpoint, s.replay_speed)
             except OSError as err:
                 self._fail(f"open failed: {err}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, s.reconnect_max_s)
+                backoff.wait(self._stop)
                 continue
             with self._send_lock:
                 self._transport = tr
             got = False
+            opened = time.monotonic()
             try:
                 got = self._session(tr)
             except EOFError:
@@ -204,10 +206,9 @@ class MavlinkLink(Worker):
                 tr.close()
             if self._stop.is_set():
                 break
-            if got:
-                backoff = s.reconnect_min_s
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, s.reconnect_max_s)
+            if got or self._last_hb > opened:  # heard, even if the session ended in an error
+                backoff.reset()
+            backoff.wait(self._stop)
 
     def _fail(self, why: str) -> None:
         with self._lock:

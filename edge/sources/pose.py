@@ -120,6 +120,7 @@ class PoseStore:
         self._att: _Series[_Att] = _Series()
         self._cam: _Series[_Cam] = _Series()
         self._ground_alt: float | None = None
+        self._att_last: dict[str, float] = {}
         self.misses = 0
 
     # -- feeding ------------------------------------------------------------------------------------------------
@@ -144,10 +145,16 @@ class PoseStore:
         self, t_mono: float, roll: float, pitch: float, yaw: float, att_err_rad: float, source: str = "mavlink"
     ) -> None:
         """Body attitude (rad, Z-Y-X Euler in NED) with its 1-sigma error per axis (rad); ``source`` names where it
-        came from (shown by `edge status`)."""
+        came from (shown by `edge status`; see ``last_attitude_t``)."""
         q = quat.from_euler(roll, pitch, yaw)
         with self._lock:
             self._att.add(t_mono, _Att(q, att_err_rad, source), self.settings.history_s)
+            self._att_last[source] = max(t_mono, self._att_last.get(source, -math.inf))
+
+    def last_attitude_t(self, source: str) -> float | None:
+        """Time (s, monotonic) of the newest attitude sample from ``source``; None if it never sent one."""
+        with self._lock:
+            return self._att_last.get(source)
 
     def add_camera(self, t_mono: float, roll: float, pitch: float, yaw: float, frame: str) -> None:
         """Camera orientation (rad, Z-Y-X Euler); frame "body", "earth" or "heading" (see the module doc)."""

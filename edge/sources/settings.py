@@ -29,8 +29,15 @@ class MavlinkSettings(Section):
         description="Seconds without the autopilot's HEARTBEAT after which the link is reopened.",
         gt=0,
     )
-    reconnect_min_s: float = Field(0.5, title="First reconnect delay", description="Seconds.", gt=0)
-    reconnect_max_s: float = Field(10.0, title="Longest reconnect delay", description="Seconds (backoff cap).", gt=0)
+    reconnect_min_s: float = Field(
+        0.5, title="Reconnect delay", description="Seconds; the first retry after a healthy session is quicker.", gt=0
+    )
+    reconnect_max_s: float = Field(
+        1.0,
+        title="Longest reconnect delay",
+        description="Seconds (backoff cap): the autopilot's return is noticed within this.",
+        gt=0,
+    )
     position_hz: float = Field(
         10.0, title="Position rate", description="GLOBAL_POSITION_INT rate we ask for, 1/s.", gt=0, le=100
     )
@@ -90,18 +97,42 @@ class GpsSettings(Section):
         description="Camera optical centre above the ground under the vehicle (mast height), m.",
         ge=0,
     )
+    heading_sources: list[Literal["gnss", "mavlink", "course", "calibrated"]] = Field(
+        ["gnss", "mavlink", "course", "calibrated"],
+        title="Heading sources",
+        description="Where the vehicle's heading comes from, best first: gnss (a true heading gpsd reports: "
+        "dual-antenna receiver or an NMEA compass on gpsd), mavlink (ATTITUDE from a compass/AHRS on [mavlink]), "
+        "course (course over ground while moving, the last one held when stopped), calibrated (`edge calibrate "
+        "heading`, in the state directory). None usable: [pose] body_yaw_deg.",
+    )
     min_speed_for_track_mps: float = Field(
         2.0,
         title="Speed for course as heading",
-        description="Above this ground speed (m/s) the course over ground is taken as the vehicle's heading when "
-        "gpsd reports no true heading (HDT); below it the last heading is held.",
+        description="Above this ground speed (m/s) the course over ground is taken as the vehicle's heading; "
+        "below it the last such course is held.",
+        ge=0,
+    )
+    course_err_deg: float = Field(
+        5.0, title="Course heading error", description="1-sigma error of the course over ground as heading, deg.", ge=0
+    )
+    held_err_growth_deg_per_min: float = Field(
+        0.5,
+        title="Held course error growth",
+        description="How fast the error of a held course grows while the vehicle stands, deg per minute.",
         ge=0,
     )
     timeout_s: float = Field(
         5.0, title="Silence timeout", description="Seconds without a report after which gpsd is reconnected.", gt=0
     )
-    reconnect_min_s: float = Field(0.5, title="First reconnect delay", description="Seconds.", gt=0)
-    reconnect_max_s: float = Field(10.0, title="Longest reconnect delay", description="Seconds (backoff cap).", gt=0)
+    reconnect_min_s: float = Field(
+        0.5, title="Reconnect delay", description="Seconds; the first retry after a healthy session is quicker.", gt=0
+    )
+    reconnect_max_s: float = Field(
+        1.0,
+        title="Longest reconnect delay",
+        description="Seconds (backoff cap): gpsd's return is noticed within this.",
+        gt=0,
+    )
 
 
 class PoseSettings(Section):

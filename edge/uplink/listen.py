@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.ops.backoff import Backoff
 from edge.secrets import read_secret
 from edge.types import SensorInfo
 from edge.uplink.codec import CodecError, decode
@@ -29,6 +30,7 @@ from edge.uplink.conn import Login, explain_connack, explain_connect_error, make
 from edge.uplink.formats import DEFAULT_LABELS, FORMATTERS, SeqSet, detection_objects
 
 log = logging.getLogger("edge.listen")
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a broker's return is noticed within about a second
 
 
 class Receiver:
@@ -173,13 +175,14 @@ def main(argv: list[str]) -> int:
     client.on_connect = on_connect
     client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
     client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
-    client.reconnect_delay_set(1, 10)
+    backoff = Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S)
+    # paho's own thread reconnects after a lost link, on the same bounds (without jitter)
+    client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
     props = None
     if v5:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = ns.session_expiry
     start = time.monotonic()
-    backoff = 0.5
     while True:  # the first connection: retry while the broker is not there; a TLS problem is final
         try:
             client.connect(
@@ -194,8 +197,7 @@ def main(argv: list[str]) -> int:
             log.error("%s", explain_connect_error(err, broker, login))
             if isinstance(err, ssl.SSLError | ValueError) or (ns.timeout and time.monotonic() - start >= ns.timeout):
                 return 1
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            time.sleep(backoff.delay())
     client.loop_start()
     last_report = time.monotonic()
     code = 0

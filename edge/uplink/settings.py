@@ -63,8 +63,18 @@ class MqttSettings(Section):
         ge=0,
     )
     burst_s: float = Field(1.0, title="Budget burst", description="Token bucket depth in seconds of the budget.", gt=0)
-    reconnect_min_s: float = Field(1.0, title="Reconnect backoff start", description="Seconds.", gt=0)
-    reconnect_max_s: float = Field(60.0, title="Reconnect backoff limit", description="Seconds.", gt=0)
+    reconnect_min_s: float = Field(
+        0.5,
+        title="Reconnect backoff start",
+        description="Seconds; the first retry after a connected session is quicker.",
+        gt=0,
+    )
+    reconnect_max_s: float = Field(
+        1.0,
+        title="Reconnect backoff limit",
+        description="Seconds: a broker's return is noticed within this (a refused connect costs a few bytes).",
+        gt=0,
+    )
     connect_timeout_s: float = Field(
         10.0, title="Connect timeout", description="Seconds for TCP, TLS and CONNACK together.", gt=0
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from edge.sources.worker import Worker
 
@@ -38,3 +39,32 @@ def test_start_stop_lifecycle() -> None:
     assert w._thread is not None and w._thread is not first
     w.stop()
     assert w.runs == 2
+
+
+class CrashesOnce(Worker):
+    name = "crashy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = 0
+
+    def _run(self) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            raise ValueError("a report nobody foresaw")
+        self.state = "running"
+        self._stop.wait()
+
+
+def test_a_crashed_run_is_noticed_and_restarted() -> None:
+    w = CrashesOnce()
+    w.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while w.state != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        h = w.thread_health()
+        assert w.runs == 2 and w.state == "running"
+        assert h == {"thread_alive": True, "crashes": 1, "last_crash": "ValueError: a report nobody foresaw"}
+    finally:
+        w.stop()

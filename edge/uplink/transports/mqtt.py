@@ -3,12 +3,15 @@
 The uplink ``Drainer`` calls ``poll`` from its thread; paho's ``loop()`` runs inside it and callbacks only append
 to a deque. Every connection gets a fresh client, so paho's memory queue never outlives a connection: whatever was
 in flight when a link died is still in the spool and is sent again on the next connection (``session`` changes).
-We publish only while connected, at most ``min(max_inflight, Receive Maximum)`` messages in flight.
+We publish only while connected, at most ``min(max_inflight, Receive Maximum)`` messages in flight. A lost broker
+is retried on ``edge.ops.backoff``'s schedule (a quick first retry after a session, no wait longer than
+``reconnect_max_s``); one that refused the login or the TLS handshake is asked again after ``REFUSED_RETRY_S``.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections import deque
 from typing import Any
@@ -17,6 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.ops.backoff import Backoff
 from edge.secrets import read_secret
 from edge.stages import Delivery, Health, Outgoing
 from edge.types import Priority
@@ -48,6 +52,7 @@ PERMANENT = {
 }
 QUOTA_EXCEEDED = 0x97
 INF = float("inf")
+REFUSED_RETRY_S = 30.0  # wait after the broker refused the login or the TLS handshake failed
 
 
 def mqtt_uplink(settings: MqttSettings, spool: Spool, vehicle_id: str) -> Drainer:
@@ -91,7 +96,7 @@ class MqttTransport:
         self._connected = False
         self._deadline = 0.0  # CONNACK due by (monotonic)
         self._next_try = 0.0
-        self._backoff = settings.reconnect_min_s
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._tls_error = ""  # the last socket error paho logged (TLS alerts show up only there)
         self._events: deque[tuple[str, Any, Any]] = deque()  # (kind, a, b) from paho callbacks
         self._mids: dict[int, int] = {}  # mid -> row id
@@ -163,14 +168,15 @@ class MqttTransport:
             kind, a, b = self._events.popleft()
             if kind == "connack":
                 if not self._on_connack(client, a, b):
-                    self._drop(False)
+                    self._drop(False, refused=True)
                     return out
             elif kind == "disconnect":
-                if self.login.tls and not self._connected:
+                refused = self.login.tls and not self._connected
+                if refused:
                     self._error(explain_tls_refusal(self._tls_error, self.broker, self.login))
                 else:
                     self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: disconnected: {a}")
-                self._drop(self._connected)
+                self._drop(self._connected, refused)
                 return out
             elif kind == "error" and "on socket" in str(a):
                 self._tls_error = str(a).split("on socket: ", 1)[-1]
@@ -179,11 +185,12 @@ class MqttTransport:
                 if d is not None:
                     out.append(d)
         if rc != mqtt.MQTT_ERR_SUCCESS:
-            if self.login.tls and not self._connected:
+            refused = self.login.tls and not self._connected
+            if refused:
                 self._error(explain_tls_refusal(self._tls_error, self.broker, self.login))
             else:
                 self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: link lost ({mqtt.error_string(rc)})")
-            self._drop(self._connected)
+            self._drop(self._connected, refused)
         elif not self._connected and time.monotonic() > self._deadline:
             s = self.settings
             self._error(f"MQTT broker {self.broker.host}:{self.broker.port}: no CONNACK in {s.connect_timeout_s} s")
@@ -243,13 +250,14 @@ class MqttTransport:
         except (OSError, ValueError) as err:
             self._error(explain_connect_error(err, self.broker, self.login))
             self._client = client
-            self._drop(False)
+            self._drop(False, refused=isinstance(err, ssl.SSLError | ValueError))
             return
         self._client = client
         self._deadline = time.monotonic() + s.connect_timeout_s
 
-    def _drop(self, was_up: bool) -> None:
-        """End this connection; the next try after the backoff (reset when the connection had been up)."""
+    def _drop(self, was_up: bool, refused: bool = False) -> None:
+        """End this connection; the next try after the backoff (reset when the connection had been up), or after
+        ``REFUSED_RETRY_S`` when the broker answered and refused us (login, TLS)."""
         client, self._client = self._client, None
         if client is not None:
             sock = client.socket()
@@ -260,11 +268,9 @@ class MqttTransport:
         self._connected = False
         self._mids.clear()
         self.state = "backoff"
-        s = self.settings
         if was_up:
-            self._backoff = s.reconnect_min_s
-        self._next_try = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, s.reconnect_max_s)
+            self._backoff.reset()
+        self._next_try = time.monotonic() + (REFUSED_RETRY_S if refused else self._backoff.delay())
 
     def _on_connack(self, client: mqtt.Client, flags_rc: tuple[Any, Any], props: object) -> bool:
         flags, rc = flags_rc
