@@ -50,10 +50,12 @@ class Daemon:
         self._health_sinks: list[HealthSink] = []
         self._extra_health: dict[str, Callable[[], Health]] = {}
         self._stop = threading.Event()
+        self._early: list[Stage] = []  # the pose sources, started while the model loads
         try:
             self._build()
         except StartupError:
-            self.stop()  # the pose sources started early
+            for stage in self._early:
+                stage.stop()
             raise
 
     def _build(self) -> None:
@@ -118,8 +120,8 @@ class Daemon:
             self.stages.append(GpsdSource(cfg.gps, poses, clock, state_dir=sdir))
         self._extra_health["pose"] = poses.health
         # The pose sources connect while the model loads (seconds on a Pi); start() leaves them running.
-        early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
-        for stage in early:
+        self._early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
+        for stage in self._early:
             stage.start()
         try:
             detector = OnnxDetector(cfg.detector)
