@@ -63,8 +63,9 @@ class Pose:
 
     roll/pitch/yaw: body attitude in NED (rad). The camera's orientation relative to the body is
     ``cam_roll/cam_pitch/cam_yaw`` (rad; gimbal or mast angles, pitch negative looking down);
-    ``cam_frame`` says whether those angles are relative to the body ("body") or already in the
-    earth frame ("earth", as gimbals that stabilise report them).
+    ``cam_frame`` says whether those angles are relative to the body ("body"), already in the
+    earth frame ("earth", as gimbals that stabilise report them), or that nothing reports the camera
+    ("mount": angles 0, the configured mounting holds it; ``edge.geo.orientation``).
     Errors are 1-sigma: ``pos_err_m`` horizontal, ``alt_err_m`` vertical, ``att_err_rad`` per axis.
     ``age_s`` is how far the pose was extrapolated beyond the newest sample (0 when interpolated).
     """
@@ -89,8 +90,8 @@ class Pose:
     def __post_init__(self) -> None:
         if not -90.0 <= self.lat <= 90.0 or not -180.0 <= self.lon <= 180.0:
             raise ValueError(f"pose lat/lon out of range: {self.lat}, {self.lon}")
-        if self.cam_frame not in ("body", "earth"):
-            raise ValueError(f"cam_frame must be 'body' or 'earth', not {self.cam_frame!r}")
+        if self.cam_frame not in ("body", "earth", "mount"):
+            raise ValueError(f"cam_frame must be 'body', 'earth' or 'mount', not {self.cam_frame!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,10 +56,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def geo_settings(scenario: Scenario, noise: bool, box_px: float, fusion: bool) -> GeoSettings:
     """The [geo] section a daemon on this scenario's platform would be configured with: the scenario's camera and
-    ground, and an error budget that matches the simulated sensors (exact ground, no clock error unless
-    ``noise.time_offset_s``, box edges jittered by ``box_px`` with noise and exact without)."""
+    ground, and an error budget that matches the simulated sensors (exact ground, gimbal angles with the noise's
+    ``att_deg`` or exact, no clock error unless ``noise.time_offset_s``, box edges jittered by ``box_px`` with
+    noise and exact without)."""
+    att = scenario.noise.att_deg if noise else 0.0
     return GeoSettings(
-        **scenario_sections(scenario)["geo"],
+        **(scenario_sections(scenario)["geo"] | {"gimbal_err_deg": att, "stabilised_err_deg": att}),
         ground_sigma_m=0.1,
         pixel_sigma_px=max(box_px, 0.5) if noise else 0.5,
         box_sigma_px=max(math.sqrt(2.0) * box_px, 0.5) if noise else 0.5,

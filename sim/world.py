@@ -364,12 +364,14 @@ class World:
         """TRUE camera pose at sim time ``t`` (s): optical centre lat/lon/alt, body attitude, camera angles.
 
         With ``platform_override`` returning a Pose, that pose is used (t_mono set to ``t``); if it carries no
-        camera angles (all zero, body frame: e.g. SITL without a gimbal) the scenario's mount angles are applied.
+        camera angles (frame "mount", or all zero in the body frame: e.g. SITL without a gimbal) the scenario's
+        camera angles are applied.
         """
         if self.platform_override is not None:
             pose = self.platform_override(t)
             if pose is not None:
-                if pose.cam_frame == "body" and pose.cam_roll == pose.cam_pitch == pose.cam_yaw == 0.0:
+                silent = pose.cam_frame == "body" and pose.cam_roll == pose.cam_pitch == pose.cam_yaw == 0.0
+                if silent or pose.cam_frame == "mount":
                     cam = self._camera_angles(t, pose.yaw)
                     pose = replace(
                         pose,

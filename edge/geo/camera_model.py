@@ -4,12 +4,9 @@ Frames (docs/CONVENTIONS.md):
 
 * NED — local earth frame: x north, y east, z down (m); see ``edge.geo.wgs84``.
 * body — the vehicle: x nose, y right wing, z down. R_body_to_ned = Rz(yaw) @ Ry(pitch) @ Rx(roll).
-* gimbal / camera ("g") — x_g along the optical axis, y_g image right, z_g image down. The Pose's
-  ``cam_yaw/cam_pitch/cam_roll`` (same Z-Y-X order) give it relative to the body (``cam_frame="body"``:
-  R_g_to_ned = R_body_to_ned @ R_cam) or to NED (``"earth"``, a stabilised gimbal: R_g_to_ned = R_cam).
+* gimbal / camera ("g") — x_g along the optical axis, y_g image right, z_g image down. Its rotation to NED
+  (body, mounting and gimbal composed, honouring the gimbal mode) is ``edge.geo.orientation.camera_rotation``.
   cam_pitch = -90° looks straight down with image top along body +x.
-* mount — a fixed rotation R_mount (config ``mount_*_deg``) of the camera inside the gimbal / on the mast
-  head, applied last: R_cam_to_ned = R_g_to_ned @ R_mount (identity by default).
 * OpenCV camera ("cv") — x right, y down, z forward: d_g = (d_cv.z, d_cv.x, d_cv.y).
 
 Pixels: u right, v down, origin at the image's top-left *corner*, so column i has its centre at u = i + 0.5 and
@@ -27,35 +24,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.types import Pose
-
 F64 = npt.NDArray[np.float64]
 
 
 class CalibrationError(ValueError):
     """A calibration file that cannot be read or lacks what we need; the message names the file."""
-
-
-def rot_zyx(yaw: float, pitch: float, roll: float) -> F64:
-    """Rz(yaw) @ Ry(pitch) @ Rx(roll) (3, 3); angles in rad."""
-    cy, sy = math.cos(yaw), math.sin(yaw)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    cr, sr = math.cos(roll), math.sin(roll)
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
-
-
-def cam_to_ned(pose: Pose, mount: F64 | None = None) -> F64:
-    """Rotation (3, 3) taking camera-frame vectors (x optical axis, y right, z down) to NED."""
-    r = rot_zyx(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
-    if pose.cam_frame == "body":
-        r = rot_zyx(pose.yaw, pose.pitch, pose.roll) @ r
-    return r if mount is None else r @ mount
 
 
 @dataclass(frozen=True)

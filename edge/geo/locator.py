@@ -1,15 +1,18 @@
 """GroundGeolocator: tracked boxes + the pose at capture time -> lat/lon/alt, slant range, 90 % error radius.
 
 Per box: the ground-contact pixel (bottom-centre) becomes a camera ray (``camera_model``), rotated to NED by
-the pose and the mount, and meets the ground model (``projection``: flat ground at ``geo.ground_alt_m`` or the
+the camera's orientation (``orientation.camera_rotation``: body, mounting and gimbal), and meets the ground model (``projection``: flat ground at ``geo.ground_alt_m`` or the
 pose store's home ground, or a DEM). The box bottom is the footprint's near edge, so the point is moved back by
 the class's mean half footprint depth. Its north/east covariance comes from re-solving with each input moved by
 ±1 sigma (``errors``): camera north, east, altitude (``pos_err_m``, ``alt_err_m``, plus speed x timing error),
-ground height, three attitude axes (``att_err_rad``, plus turn rate x timing error) and the contact pixel's u, v.
+ground height, three attitude axes (roll about the optical axis, pitch about the image's right axis, yaw about
+down: per axis from the source of the camera's angles — the autopilot's ``att_err_rad``, ``geo.gimbal_err_deg``
+for a gimbal that reports, ``geo.stabilised_err_deg`` for a stabilised camera that does not — plus that axis's
+turn rate x timing error) and the contact pixel's u, v.
 Then (``fusion``) the range from the box's angular height and the class's size prior updates the estimate
 along the line of sight — what saves low masts at long range, where the intersection is nearly parallel to the
-ground. Timing error: hypot(geo.timing_sigma_s, pose.age_s) times the platform's speed and turn rate, which are
-estimated from the poses this geolocator has seen over the last seconds. ``pos_err_m`` is read as the 1-sigma of
+ground. Timing error: hypot(geo.timing_sigma_s, pose.age_s) times the platform's speed and the camera's turn rate
+per axis, which are estimated from the poses this geolocator has seen over the last seconds. ``pos_err_m`` is read as the 1-sigma of
 each horizontal axis (gpsd's eph / 2.45), ``att_err_rad`` as the 1-sigma about each axis.
 """
 
@@ -23,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.geo.camera_model import CameraModel, cam_to_ned, rot_zyx
+from edge.geo.camera_model import CameraModel
 from edge.geo.errors import covariance, radius90
 from edge.geo.fusion import footprint_depth, inverse_size_distance, update_first
+from edge.geo.orientation import Mounting, camera_rotation, resolved
 from edge.geo.projection import REASONS, Ground, Miss
 from edge.geo.settings import GeoSettings
 from edge.geo.terrain import FlatGround, Terrain, open_dem
@@ -57,13 +61,14 @@ class Fixes:
 
 
 class _Motion:
-    """Platform speed (m/s) and camera turn rate (rad/s) from the poses of the last few seconds."""
+    """Platform speed (m/s) and the camera's turn rates (rad/s: about its optical axis, its right axis, and down)
+    from the poses of the last few seconds."""
 
     def __init__(self, baseline_s: float = 0.5, keep_s: float = 3.0):
         self._hist: deque[tuple[float, Pose, F64]] = deque()
         self._baseline, self._keep = baseline_s, keep_s
 
-    def update(self, pose: Pose, r: F64) -> tuple[float, float]:
+    def update(self, pose: Pose, r: F64) -> tuple[float, F64]:
         if self._hist and pose.t_mono < self._hist[-1][0]:
             self._hist.clear()
         self._hist.append((pose.t_mono, pose, r))
@@ -71,12 +76,21 @@ class _Motion:
             self._hist.popleft()
         old = [h for h in self._hist if pose.t_mono - h[0] >= self._baseline]
         if not old:
-            return 0.0, 0.0
+            return 0.0, np.zeros(3)
         t0, p0, r0 = old[-1]
         dt = pose.t_mono - t0
         n, e, d = LocalNed(p0.lat, p0.lon, p0.alt).to_ned(pose.lat, pose.lon, pose.alt)
-        cos_angle = np.clip((np.trace(r0.T @ r) - 1.0) / 2.0, -1.0, 1.0)
-        return float(np.sqrt(n * n + e * e + d * d)) / dt, float(np.arccos(cos_angle)) / dt
+        cam = _rotation_vector(r0.T @ r)  # in the camera frame
+        down = _rotation_vector(r @ r0.T)[2]  # about NED down
+        return float(np.sqrt(n * n + e * e + d * d)) / dt, np.abs(np.array([cam[0], cam[1], down])) / dt
+
+
+def _rotation_vector(r: F64) -> F64:
+    """Axis x angle (3,) rad of a rotation matrix (3, 3)."""
+    angle = math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    norm = float(np.linalg.norm(axis))
+    return axis / norm * angle if norm > 1e-12 else np.zeros(3)
 
 
 class GroundGeolocator:
@@ -89,9 +103,7 @@ class GroundGeolocator:
         self._calibration = CameraModel.from_file(settings.calibration_file) if settings.calibration_file else None
         self._dem: Terrain | None = open_dem(settings.dem_path) if settings.dem_path else None
         m = settings
-        self._mount = rot_zyx(
-            math.radians(m.mount_yaw_deg), math.radians(m.mount_pitch_deg), math.radians(m.mount_roll_deg)
-        )
+        self.mounting = Mounting.from_degrees(m.mount_roll_deg, m.mount_pitch_deg, m.mount_yaw_deg, m.gimbal_mode)
         self._cameras: dict[tuple[int, int], CameraModel] = {}
         self._motion = _Motion()
 
@@ -148,7 +160,8 @@ class GroundGeolocator:
                     no_fix_reason=fixes.reason[i],
                 )
             )
-        return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, pose, tuple(events))
+        seen = None if pose is None else resolved(pose, self.mounting)
+        return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, seen, tuple(events))
 
     def fix_boxes(self, xyxy: npt.ArrayLike, names: list[str], width: int, height: int, pose: Pose | None) -> Fixes:
         """Fixes for boxes (N, 4) px of classes ``names`` (N) in a ``width`` x ``height`` image seen from ``pose``."""
@@ -162,13 +175,13 @@ class GroundGeolocator:
         s = self.settings
         local = LocalNed(pose.lat, pose.lon, pose.alt)
         ground = Ground(terrain, local, s.max_range_m, s.dem_step_m, s.earth_curvature)
-        cam, r = self.camera(width, height), cam_to_ned(pose, self._mount)
+        cam, r = self.camera(width, height), camera_rotation(pose, self.mounting)
         speed, turn = self._motion.update(pose, r)
         if n == 0:
             return Fixes.none(0, "")
         sig_t = math.hypot(s.timing_sigma_s, pose.age_s)
         pos_sig = math.hypot(pose.pos_err_m, speed * sig_t)
-        att_sig = math.hypot(pose.att_err_rad, turn * sig_t)
+        att_sig = np.hypot(self.attitude_sigmas(pose), turn * sig_t)
 
         uv = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
         box_h = boxes[:, 3] - boxes[:, 1]
@@ -216,17 +229,32 @@ class GroundGeolocator:
             reason,
         )
 
+    def attitude_sigmas(self, pose: Pose) -> F64:
+        """1-sigma errors (3,) rad of the camera's roll (optical axis), pitch (right axis) and yaw (down), by what
+        holds the camera: a reporting gimbal, the airframe, or a stabiliser that reports nothing."""
+        body, gimbal = pose.att_err_rad, math.radians(self.settings.gimbal_err_deg)
+        stab = math.radians(self.settings.stabilised_err_deg)
+        if pose.cam_frame == "earth":  # yaw is often reported relative to the heading: the heading's error too
+            return np.array([gimbal, gimbal, math.hypot(gimbal, body)])
+        if pose.cam_frame == "body":
+            return np.full(3, math.hypot(gimbal, body))
+        mode = self.mounting.gimbal_mode
+        if mode == "stabilised":
+            return np.array([stab, stab, body])
+        return np.full(3, stab if mode == "earth" else body)
+
     def _perturbed(
         self,
         ground: Ground,
         cam: CameraModel,
         r: F64,
         uv: F64,
-        sigmas: tuple[float, float, float, float, float, F64, F64],
+        sigmas: tuple[float, float, float, float, F64, F64, F64],
     ) -> tuple[F64, F64, F64, F64]:
         """Ground points of the nominal rays through ``uv`` (N, 2) and of 9 inputs moved by +/-1 sigma each.
 
-        sigmas: north, east, altitude, ground height (m), attitude (rad), u (N,) and v (N,) px. Input j's +/-
+        sigmas: north, east, altitude, ground height (m), attitude (3,) rad (roll about the optical axis, pitch about
+        the image's right axis, yaw about NED down), u (N,) and v (N,) px. Input j's +/-
         points are columns 1 + 2j / 2 + 2j of the (N, 19, ...) results: north/east (m; misses counted at max
         range), Miss status, unit NED ray directions, and the raw NED points (NaN where missed).
         """
@@ -235,19 +263,21 @@ class GroundGeolocator:
         origins = np.zeros((n, k, 3))
         offsets = np.zeros((n, k))
         pix = np.repeat(uv[:, None, :], k, axis=1)
-        rots = np.repeat(np.eye(3)[None], k, axis=0)
+        rots = np.repeat(np.eye(3)[None], k, axis=0)  # camera-frame rotations, after r
+        yaws = np.repeat(np.eye(3)[None], k, axis=0)  # NED rotations, before r
         for j, sig in enumerate((sig_n, sig_e, sig_alt)):
             origins[:, 1 + 2 * j, j], origins[:, 2 + 2 * j, j] = sig, -sig
         offsets[:, 7], offsets[:, 8] = sig_ground, -sig_ground
-        for j in range(3):
-            rots[9 + 2 * j] = _small_rotation(j, sig_att)
-            rots[10 + 2 * j] = _small_rotation(j, -sig_att)
+        for j in range(2):
+            rots[9 + 2 * j] = _small_rotation(j, sig_att[j])
+            rots[10 + 2 * j] = _small_rotation(j, -sig_att[j])
+        yaws[13], yaws[14] = _small_rotation(2, sig_att[2]), _small_rotation(2, -sig_att[2])
         pix[:, 15, 0] += sig_u
         pix[:, 16, 0] -= sig_u
         pix[:, 17, 1] += sig_v
         pix[:, 18, 1] -= sig_v
         d_cam = cam.rays(pix.reshape(-1, 2)).reshape(n, k, 3)
-        dirs = np.einsum("ij,kjl,nkl->nki", r, rots, d_cam)
+        dirs = np.einsum("kij,jl,klm,nkm->nki", yaws, r, rots, d_cam)
         pts, status = ground.intersect(origins.reshape(-1, 3), dirs.reshape(-1, 3), offsets.reshape(-1))
         pts, status = pts.reshape(n, k, 3), status.reshape(n, k)
         unit = dirs / np.linalg.norm(dirs, axis=2, keepdims=True)
@@ -327,7 +357,7 @@ class GroundGeolocator:
 
 
 def _small_rotation(axis: int, angle: float) -> F64:
-    """Rotation (3, 3) by ``angle`` rad about camera axis 0 (optical), 1 (right) or 2 (down)."""
+    """Rotation (3, 3) by ``angle`` rad about axis 0, 1 or 2 of a frame (camera: optical, right, down; NED)."""
     w = _AXES[axis] * angle
     kx = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
     th = abs(angle)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from edge.settings_base import Section
@@ -36,13 +38,42 @@ class GeoSettings(Section):
         description="OpenCV calibration (YAML/XML/JSON: camera_matrix, dist_coeffs, image_width, image_height); "
         "replaces hfov_deg when set. Scaled to the stream's resolution.",
     )
-    mount_roll_deg: float = Field(0.0, title="Mount roll", description="Camera mounting rotation, degrees.")
+    gimbal_mode: Literal["body", "stabilised", "earth"] = Field(
+        "body",
+        title="Camera holder",
+        description="How the camera is held when no gimbal or mast reports its angles: body (fixed to the "
+        "airframe or vehicle), stabilised (roll and pitch held to the horizon, yaw following the heading) or earth "
+        "(roll, pitch and yaw held; yaw 0 = north). A gimbal that reports (GIMBAL_DEVICE_ATTITUDE_STATUS, "
+        "MOUNT_STATUS) overrides it.",
+    )
+    mount_roll_deg: float = Field(
+        0.0, title="Mount roll", description="Camera roll relative to its holder (see gimbal_mode), degrees."
+    )
     mount_pitch_deg: float = Field(
         0.0,
         title="Mount pitch",
-        description="Camera mounting pitch (negative looks down), degrees; applied after the gimbal/mast angles.",
+        description="Camera pitch relative to its holder, degrees (negative looks down, -90 = straight down). With "
+        "a gimbal that reports angles relative to the body: the gimbal base's pitch on the body.",
     )
-    mount_yaw_deg: float = Field(0.0, title="Mount yaw", description="Camera mounting yaw, degrees.")
+    mount_yaw_deg: float = Field(
+        0.0,
+        title="Mount yaw",
+        description="Camera yaw relative to its holder, degrees: from the nose (body, stabilised) or from north "
+        "(earth).",
+    )
+    gimbal_err_deg: float = Field(
+        0.5,
+        title="Reported gimbal error",
+        description="1-sigma error per axis of the angles a gimbal or mast reports, degrees.",
+        ge=0,
+    )
+    stabilised_err_deg: float = Field(
+        1.5,
+        title="Silent stabiliser error",
+        description="1-sigma roll/pitch (and, in earth mode, yaw) error of a stabilised camera that reports no "
+        "angles, degrees: how well it holds the configured angles while the airframe pitches and rolls.",
+        ge=0,
+    )
     ground_alt_m: float | None = Field(
         None,
         title="Ground altitude",

@@ -1,7 +1,7 @@
 """Feeding the pose store from the autopilot's messages.
 
-GLOBAL_POSITION_INT -> position (the camera is taken to sit at the autopilot's position; its home ground height,
-``alt - relative_alt``, becomes the store's ground hint); GPS_RAW_INT -> the position's errors (``h_acc``/``v_acc``
+GLOBAL_POSITION_INT -> position (the camera sits ``pose.camera_height_m`` above the autopilot's position; the home
+ground height, ``alt - relative_alt``, becomes the store's ground hint); GPS_RAW_INT -> the position's errors (``h_acc``/``v_acc``
 when the GPS reports them, else HDOP/VDOP x ``UERE_M``) and the fix: without a 3D fix positions are not used;
 ATTITUDE -> body attitude; GIMBAL_DEVICE_ATTITUDE_STATUS (or MOUNT_STATUS from older gimbals, when no
 GIMBAL_DEVICE_ATTITUDE_STATUS came) -> camera orientation. Every sample is stamped with the sender's
@@ -75,8 +75,9 @@ class _Feed:
                 self.skipped_no_fix += 1
                 return
             alt = msg.alt / 1000.0
+            cam_alt = alt + self.store.settings.camera_height_m
             self.store.add_position(
-                t, msg.lat / 1e7, msg.lon / 1e7, alt, self.pos_err, self.alt_err, PoseSource.MAVLINK
+                t, msg.lat / 1e7, msg.lon / 1e7, cam_alt, self.pos_err, self.alt_err, PoseSource.MAVLINK
             )
             self.store.set_ground_alt(alt - msg.relative_alt / 1000.0)
         elif mtype == "ATTITUDE" and from_autopilot:

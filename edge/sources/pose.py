@@ -11,7 +11,8 @@ Three independent streams, each kept for ``history_s``:
 * camera (gimbal / mast) orientation: quaternions, slerped, in one of three frames: "body" (relative to the body),
   "earth" (relative to NED) or "heading" (roll/pitch relative to the horizon, yaw relative to the vehicle's heading:
   MAVLink gimbal protocol v2's "vehicle frame"); a "heading" sample comes out as an earth-frame camera angle
-  using the body yaw at the same time. Without samples ever, the configured mount angles (body frame).
+  using the body yaw at the same time. Without samples ever: frame "mount" with angles 0 (the geolocator's
+  ``[geo]`` mounting and gimbal mode then say how the camera is held; ``edge.geo.orientation``).
 
 ``Pose.age_s`` is the largest distance (s) from the asked time to a sample used for any of the three (0 when
 every stream interpolated).
@@ -262,8 +263,7 @@ class PoseStore:
     def _camera(self, t: float, body_yaw: float) -> tuple[tuple[float, float, float, str], float] | None:
         s = self.settings
         if not self._cam.t:
-            r, p, y = (math.radians(v) for v in (s.mount_roll_deg, s.mount_pitch_deg, s.mount_yaw_deg))
-            return (r, p, quat.wrap(y), "body"), 0.0
+            return (0.0, 0.0, 0.0, "mount"), 0.0
         hit = self._cam.lookup(t, s.max_gap_s)
         if hit is None or hit[3] > s.max_extrapolation_s:
             return None

@@ -178,14 +178,9 @@ class PoseSettings(Section):
         description="Vehicle heading when nothing reports one (deg, 0 = north, 90 = east); unset = no pose "
         "until a heading is known.",
     )
-    mount_roll_deg: float = Field(
-        0.0, title="Camera mount roll", description="Camera roll relative to the body when no gimbal reports, deg."
-    )
-    mount_pitch_deg: float = Field(
+    camera_height_m: float = Field(
         0.0,
-        title="Camera mount pitch",
-        description="Camera pitch relative to the body when no gimbal reports, deg (-90 = straight down).",
-    )
-    mount_yaw_deg: float = Field(
-        0.0, title="Camera mount yaw", description="Camera yaw relative to the body when no gimbal reports, deg."
+        title="Camera above the autopilot",
+        description="Height of the camera's optical centre above the position the autopilot reports, m: a mast "
+        "on a rover (negative: a camera under a drone). gpsd positions use gps.camera_height_m (above the ground).",
     )

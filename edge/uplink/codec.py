@@ -5,7 +5,8 @@ Record v1 (a CBOR array)::
     [head, boot, seq, t_ms, pose, det, det, ...]       camera "cam0"
     [head, boot, seq, t_ms, pose, camera, det, ...]    other cameras (flag bit 1 set)
     head = version | flags << 4   (version 1; flag bit 0: historical, bit 1: camera present)
-    pose = [lat_e7, lon_e7, alt_dm, yaw_cd, pitch_cd, roll_cd] of the camera in NED, or null
+    pose = [lat_e7, lon_e7, alt_dm, yaw_cd, pitch_cd, roll_cd] of the camera in NED, or null (the orientation
+           the fixes were made with: ``edge.geo.orientation.camera_attitude`` of the geolocator's pose)
     det  = [class_kind, conf_pct, track, bbox]     (no fix) or
            [class_kind, conf_pct, track, bbox, dlat_e6, dlon_e6, alt_dm, err_m]
     class_kind = class_id * 4 + kind;  bbox = 8 bytes, x1 y1 x2 y2 as big-endian uint16 fractions of 65535
@@ -29,7 +30,8 @@ from dataclasses import dataclass, replace
 
 import cbor2
 
-from edge.types import EventKind, FrameEvents, Pose, SensorInfo
+from edge.geo.orientation import camera_attitude
+from edge.types import EventKind, FrameEvents, SensorInfo
 
 VERSION = 1
 VERSION_SENSOR = 2
@@ -85,48 +87,6 @@ class Record:
     detections: tuple[WireDetection, ...]
     sensor: int | None = None  # key of the sensor description the record names (v2)
     description: SensorInfo | None = None  # set on a description record (v2, flag bit 2; no detections)
-
-
-Mat3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
-
-
-def _rot(yaw: float, pitch: float, roll: float) -> Mat3:
-    """Z-Y-X Euler (rad) to the rotation matrix Rz(yaw) @ Ry(pitch) @ Rx(roll), rows (plain floats: fast)."""
-    cy, sy, cp, sp, cr, sr = (
-        math.cos(yaw),
-        math.sin(yaw),
-        math.cos(pitch),
-        math.sin(pitch),
-        math.cos(roll),
-        math.sin(roll),
-    )
-    return (
-        (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
-        (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
-        (-sp, cp * sr, cp * cr),
-    )
-
-
-def _matmul(a: Mat3, b: Mat3) -> Mat3:
-    def row(x: tuple[float, float, float]) -> tuple[float, float, float]:
-        return (
-            x[0] * b[0][0] + x[1] * b[1][0] + x[2] * b[2][0],
-            x[0] * b[0][1] + x[1] * b[1][1] + x[2] * b[2][1],
-            x[0] * b[0][2] + x[1] * b[1][2] + x[2] * b[2][2],
-        )
-
-    return (row(a[0]), row(a[1]), row(a[2]))
-
-
-def camera_attitude(pose: Pose) -> tuple[float, float, float]:
-    """The camera's Z-Y-X Euler angles (yaw, pitch, roll; rad) in NED, composing body and gimbal as CONVENTIONS."""
-    r = _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
-    if pose.cam_frame == "body":
-        r = _matmul(_rot(pose.yaw, pose.pitch, pose.roll), r)
-    pitch = math.asin(max(-1.0, min(1.0, -r[2][0])))
-    if abs(r[2][0]) > 1 - 1e-9:  # looking straight up/down: yaw and roll are one angle; put it all in yaw
-        return math.atan2(-r[0][1], r[1][1]), pitch, 0.0
-    return math.atan2(r[1][0], r[0][0]), pitch, math.atan2(r[2][1], r[2][2])
 
 
 def _cdeg(rad: float) -> int:

@@ -1,4 +1,4 @@
-"""Intrinsics from the field of view and from OpenCV calibration files; rotations of the camera frames."""
+"""Intrinsics from the field of view and from OpenCV calibration files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.geo.camera_model import CalibrationError, CameraModel, cam_to_ned, rot_zyx
-from edge.types import Pose
+from edge.geo.camera_model import CalibrationError, CameraModel
 
 DEG = math.pi / 180
 
@@ -26,41 +25,6 @@ def test_pinhole_from_hfov() -> None:
     # centre, right edge (45° right), bottom edge (36.87° down), pixel column 0's centre
     rays = cam.rays(np.array([[320, 240], [640, 240], [320, 480], [0.5, 240]]))
     assert np.allclose(rays, np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0.75], [1, -319.5 / 320, 0]]))
-
-
-@pytest.mark.parametrize(
-    ("pose", "pixel_dir", "ned"),
-    [
-        # level camera on a north-facing body looks north
-        (Pose(0, 0, 0, 0), (1, 0, 0), (1, 0, 0)),
-        # nadir: optical axis down, image top (-z_g) north, image right east
-        (Pose(0, 0, 0, 0, cam_pitch=-90 * DEG), (1, 0, 0), (0, 0, 1)),
-        (Pose(0, 0, 0, 0, cam_pitch=-90 * DEG), (0, 0, -1), (1, 0, 0)),
-        (Pose(0, 0, 0, 0, cam_pitch=-90 * DEG), (0, 1, 0), (0, 1, 0)),
-        # body yawed east, camera 45° down in the body frame: looks east and down
-        (Pose(0, 0, 0, 0, yaw=90 * DEG, cam_pitch=-45 * DEG), (1, 0, 0), (0, 1 / math.sqrt(2), 1 / math.sqrt(2))),
-        # stabilised gimbal ignores the body's attitude
-        (
-            Pose(0, 0, 0, 0, roll=20 * DEG, pitch=10 * DEG, yaw=90 * DEG, cam_yaw=180 * DEG, cam_frame="earth"),
-            (1, 0, 0),
-            (-1, 0, 0),
-        ),
-        # body rolled 90° right: the camera's right points down
-        (Pose(0, 0, 0, 0, roll=90 * DEG), (0, 1, 0), (0, 0, 1)),
-        # body pitched 30° nose up, camera level in the body: looks 30° above the horizon
-        (Pose(0, 0, 0, 0, pitch=30 * DEG), (1, 0, 0), (math.cos(30 * DEG), 0, -0.5)),
-    ],
-)
-def test_camera_to_ned(pose: Pose, pixel_dir: tuple[float, ...], ned: tuple[float, ...]) -> None:
-    assert np.allclose(cam_to_ned(pose) @ np.array(pixel_dir, float), ned, atol=1e-12)
-
-
-def test_mount_rotation_applied_last() -> None:
-    # a camera bolted 90° down on a drone whose autopilot reports no gimbal
-    mount = rot_zyx(0.0, -90 * DEG, 0.0)
-    r = cam_to_ned(Pose(0, 0, 0, 0, yaw=90 * DEG), mount)
-    assert np.allclose(r @ [1, 0, 0], [0, 0, 1], atol=1e-12)  # looks down
-    assert np.allclose(r @ [0, 0, -1], [0, 1, 0], atol=1e-12)  # image top towards the nose (east)
 
 
 K = np.array([[800.0, 0.0, 319.5], [0.0, 805.0, 239.5], [0.0, 0.0, 1.0]])

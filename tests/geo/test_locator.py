@@ -23,7 +23,7 @@ EXACT: dict[str, Any] = {"pos_err_m": 0.0, "alt_err_m": 0.0, "att_err_rad": 0.0}
 
 
 def geo(**kw: Any) -> GroundGeolocator:
-    base: dict[str, Any] = {"hfov_deg": 60.0, "ground_alt_m": 0.0, "earth_curvature": False}
+    base: dict[str, Any] = {"hfov_deg": 60.0, "ground_alt_m": 0.0, "earth_curvature": False, "gimbal_err_deg": 0.0}
     return GroundGeolocator(GeoSettings(**(base | kw)))
 
 
@@ -86,7 +86,11 @@ def test_locate_builds_events() -> None:
     tracks = TrackEvents(dets, np.array([EventKind.NEW, EventKind.LOST]))
     pose = Pose(5.0, 42.0, 19.0, 100.0, cam_pitch=-45 * DEG)
     batch = geo().locate(frame, tracks, pose, ["person", "vehicle"])
-    assert (batch.frame_seq, batch.t_utc, batch.pose, batch.camera_id) == (42, 1.7e9, pose, "cam0")
+    assert (batch.frame_seq, batch.t_utc, batch.camera_id) == (42, 1.7e9, "cam0")
+    # the batch carries the orientation the fixes were made with, composed into the earth frame
+    assert batch.pose is not None and batch.pose.cam_frame == "earth"
+    assert batch.pose == replace(pose, cam_pitch=batch.pose.cam_pitch, cam_frame="earth")
+    assert batch.pose.cam_pitch == pytest.approx(-45 * DEG)
     a, b = batch.events
     assert (a.track_id, a.class_name, a.kind, a.bbox_norm) == (
         3,
@@ -186,3 +190,29 @@ def test_size_fusion_wins_at_grazing_angles() -> None:
     print(f"median error fused {med_fused:.0f} m, intersection {med_plain:.0f} m, coverage {covered / fixed:.2f}")
     assert med_fused < 120 < 250 < med_plain  # size ranging: ~6 % of 1500 m; the intersection: hundreds of m
     assert covered / fixed >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("cam", "mode"),
+    [
+        ({"cam_pitch": -20 * DEG, "cam_yaw": 5 * DEG, "cam_frame": "body"}, "body"),  # gimbal on a tilted base
+        ({"cam_frame": "mount"}, "body"),
+        ({"cam_frame": "mount"}, "stabilised"),
+        ({"cam_frame": "mount"}, "earth"),
+    ],
+)
+def test_wire_pose_is_the_one_the_fixes_were_made_with(cam: dict[str, Any], mode: str) -> None:
+    from edge.geo.orientation import camera_rotation, rot_zyx
+    from edge.uplink.codec import decode, encode
+
+    g = geo(mount_roll_deg=4.0, mount_pitch_deg=-30.0, mount_yaw_deg=25.0, gimbal_mode=mode)
+    pose = Pose(5.0, 42.0, 19.0, 100.0, roll=6 * DEG, pitch=-12 * DEG, yaw=80 * DEG, **cam)
+    frame = Frame(np.zeros((H, W, 3), np.uint8), t_mono=5.0, t_utc=1.7e9, seq=1)
+    tracks = TrackEvents(Detections(np.array([CENTRE_BOX]), np.array([0.9]), np.array([0])), np.array([0]))
+    batch = g.locate(frame, tracks, pose, ["thing"])
+    wire = decode(encode(batch, 1, 0)).pose
+    assert wire is not None
+    r_wire = rot_zyx(*np.radians([wire.yaw, wire.pitch, wire.roll]))
+    # centidegrees on the wire: the same rotation to ~1e-4 rad
+    assert np.allclose(r_wire, camera_rotation(pose, g.mounting), atol=3e-4)
+    assert batch.events[0].lat is not None

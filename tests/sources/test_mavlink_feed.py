@@ -99,3 +99,17 @@ def test_feed_follows_the_fix_components_and_gimbal_kinds() -> None:
         pytest.approx(math.radians(-60)),
         pytest.approx(math.radians(10)),
     )
+
+
+def test_camera_height_above_the_autopilot() -> None:
+    # a rover with its camera on a 5.5 m mast above the autopilot: the pose is the camera's, the ground stays
+    store = PoseStore(PoseSettings(body_yaw_deg=0.0, camera_height_m=5.5))
+    feed = _Feed(_Link(), store)  # type: ignore[arg-type]
+    feed(_as(1, _gps(3)), 1002.0)
+    feed(
+        _as(1, mavlink.MAVLink_global_position_int_message(2000, 425978000, 199392000, 1001000, 1000, 0, 0, 0, 0)),
+        1002.0,
+    )
+    p = store.pose_at(1002.0)
+    assert p is not None and p.alt == pytest.approx(1006.5)
+    assert store.ground_alt_hint() == pytest.approx(1000.0)

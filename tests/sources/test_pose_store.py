@@ -121,19 +121,18 @@ def test_camera_frames(
         assert (p.cam_roll, p.cam_pitch, p.cam_yaw) == pytest.approx(tuple(D(a) for a in expected), abs=1e-9)
 
 
-def test_fallbacks_mount_angles_and_fixed_heading() -> None:
-    store = _store(mount_pitch_deg=-30.0, mount_yaw_deg=15.0, body_yaw_deg=None, static_att_err_deg=3.0)
+def test_fallbacks_mount_frame_and_fixed_heading() -> None:
+    store = _store(body_yaw_deg=None, static_att_err_deg=3.0)
     store.add_position(0.0, 42.0, 19.0, 100.0, 1.0, 1.0, GPSD)
     assert store.pose_at(0.0) is None  # no attitude and no fixed heading
-    fixed = _store(
-        mount_pitch_deg=-30.0, mount_yaw_deg=15.0, body_yaw_deg=270.0, body_pitch_deg=2.0, max_extrapolation_s=1.0
-    )
+    fixed = _store(body_yaw_deg=270.0, body_pitch_deg=2.0, max_extrapolation_s=1.0)
     fixed.add_position(0.0, 42.0, 19.0, 100.0, 1.0, 1.0, GPSD)
     p = fixed.pose_at(0.0)
     assert p is not None
     assert (p.pitch, p.yaw, p.att_err_rad) == pytest.approx((D(2), D(-90), D(3)))
-    assert (p.cam_pitch, p.cam_yaw, p.cam_frame) == (pytest.approx(D(-30)), pytest.approx(D(15)), "body")
-    # once a gimbal has reported, its silence is not papered over with the mount angles
+    # nothing reports the camera: the geolocator's mounting holds it (edge.geo.orientation)
+    assert (p.cam_roll, p.cam_pitch, p.cam_yaw, p.cam_frame) == (0.0, 0.0, 0.0, "mount")
+    # once a gimbal has reported, its silence is not papered over with the mounting
     fixed.add_camera(0.0, 0.0, D(-10), 0.0, "body")
     fixed.add_position(2.0, 42.0, 19.0, 100.0, 1.0, 1.0, GPSD)
     assert fixed.pose_at(0.5) is not None

@@ -1,0 +1,103 @@
+"""The camera's orientation: the one function the geolocator, the wire record and every other consumer call.
+
+R_cam_to_ned = R_holder @ R_mount @ R_gimbal (docs/CONVENTIONS.md), where
+
+* a gimbal that reports its angles relative to the body (``Pose.cam_frame == "body"``): holder = the body,
+  R_gimbal = the reported angles, R_mount = how the gimbal's base sits on the body;
+* a gimbal that reports relative to the earth (``"earth"``: gimbal protocol v2, roll/pitch to the horizon and yaw to
+  north or, converted by the pose store, to the heading): R_cam_to_ned = R_gimbal — it measures the camera itself,
+  so its base's mounting cancels out;
+* nothing reports the camera (``"mount"``): R_gimbal = I and the holder follows ``Mounting.gimbal_mode``:
+  ``"body"`` (camera fixed to the body: holder = R_body), ``"stabilised"`` (roll and pitch held to the horizon, yaw
+  following the body: holder = Rz(body yaw)) or ``"earth"`` (roll, pitch and yaw held, yaw to north: holder = I).
+
+Plain 3x3 numpy maths, no OpenCV: the codec on the ground side imports this too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.types import Pose
+
+F64 = npt.NDArray[np.float64]
+GIMBAL_MODES = ("body", "stabilised", "earth")
+
+
+def rot_zyx(yaw: float, pitch: float, roll: float) -> F64:
+    """Rz(yaw) @ Ry(pitch) @ Rx(roll) (3, 3); angles in rad."""
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
+def euler_zyx(r: F64) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) rad of a rotation matrix (3, 3); straight up/down puts yaw and roll all in yaw."""
+    pitch = math.asin(max(-1.0, min(1.0, -float(r[2, 0]))))
+    if abs(r[2, 0]) > 1 - 1e-9:
+        return math.atan2(-float(r[0, 1]), float(r[1, 1])), pitch, 0.0
+    return math.atan2(float(r[1, 0]), float(r[0, 0])), pitch, math.atan2(float(r[2, 1]), float(r[2, 2]))
+
+
+@dataclass(frozen=True)
+class Mounting:
+    """How the camera is mounted: Z-Y-X angles (rad) relative to its holder, and the holder when nothing reports
+    the camera's angles (``gimbal_mode``, one of GIMBAL_MODES)."""
+
+    roll: float = 0.0
+    pitch: float = 0.0
+    yaw: float = 0.0
+    gimbal_mode: str = "body"
+
+    def __post_init__(self) -> None:
+        if self.gimbal_mode not in GIMBAL_MODES:
+            raise ValueError(f"gimbal_mode must be one of {GIMBAL_MODES}, not {self.gimbal_mode!r}")
+
+    @classmethod
+    def from_degrees(cls, roll: float, pitch: float, yaw: float, gimbal_mode: str = "body") -> Mounting:
+        return cls(math.radians(roll), math.radians(pitch), math.radians(yaw), gimbal_mode)
+
+    @property
+    def matrix(self) -> F64:
+        """R_mount (3, 3)."""
+        return rot_zyx(self.yaw, self.pitch, self.roll)
+
+
+NO_MOUNT = Mounting()
+
+
+def camera_rotation(pose: Pose, mounting: Mounting = NO_MOUNT) -> F64:
+    """R_cam_to_ned (3, 3): camera-frame vectors (x optical axis, y image right, z image down) to NED."""
+    if pose.cam_frame == "earth":
+        return rot_zyx(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
+    if pose.cam_frame == "body":
+        holder = rot_zyx(pose.yaw, pose.pitch, pose.roll)
+        return holder @ mounting.matrix @ rot_zyx(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
+    if mounting.gimbal_mode == "body":
+        return rot_zyx(pose.yaw, pose.pitch, pose.roll) @ mounting.matrix
+    if mounting.gimbal_mode == "stabilised":
+        return rot_zyx(pose.yaw, 0.0, 0.0) @ mounting.matrix
+    return mounting.matrix
+
+
+def camera_attitude(pose: Pose, mounting: Mounting = NO_MOUNT) -> tuple[float, float, float]:
+    """The camera's (yaw, pitch, roll) in NED, rad: the Euler angles of ``camera_rotation``."""
+    return euler_zyx(camera_rotation(pose, mounting))
+
+
+def resolved(pose: Pose, mounting: Mounting) -> Pose:
+    """The same pose with its camera angles replaced by the camera's attitude in NED (``cam_frame="earth"``), so
+    that anyone reading it (the wire record, the pilot's screen) sees the orientation the fixes were made with."""
+    yaw, pitch, roll = camera_attitude(pose, mounting)
+    return replace(pose, cam_yaw=yaw, cam_pitch=pitch, cam_roll=roll, cam_frame="earth")
