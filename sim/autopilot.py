@@ -11,7 +11,8 @@ Noise (``world.scenario.noise``): GPS north/east and altitude errors are Gauss-M
 The autopilot "booted" ``BOOT_S`` before sim time 0: ``time_boot_ms = (t + BOOT_S) * 1000``.
 
 The gimbal reports like gimbal protocol v2: roll/pitch relative to the horizon; yaw relative to the heading
-(YAW_IN_VEHICLE_FRAME) when the scenario's camera follows the body, else relative to north (YAW_IN_EARTH_FRAME).
+(YAW_IN_VEHICLE_FRAME) when the scenario's camera follows the body, else relative to north (YAW_IN_EARTH_FRAME);
+not at all when the scenario's ``camera.reports_angles`` is false (ArduPilot SITL without a gimbal).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from sim.autopilot_links import Link, PtyLink, open_link
 from sim.world import World
 
 BOOT_S = 42.0
+SYSTEM_ID = 1
+COMPONENTS = {"autopilot": mavlink.MAV_COMP_ID_AUTOPILOT1, "gimbal": mavlink.MAV_COMP_ID_GIMBAL}
 DEFAULT_RATES = {
     "HEARTBEAT": 1.0,
     "GLOBAL_POSITION_INT": 10.0,
@@ -97,13 +100,15 @@ class Autopilot:
         self.default_rates = dict(self.rates)
         if role == "gimbal":
             self.rates = {k: v for k, v in self.rates.items() if k in ("HEARTBEAT", "GIMBAL_DEVICE_ATTITUDE_STATUS")}
+        if not world.scenario.camera.reports_angles:  # a camera that says nothing about where it points
+            self.rates.pop("GIMBAL_DEVICE_ATTITUDE_STATUS", None)
+            self.default_rates.pop("GIMBAL_DEVICE_ATTITUDE_STATUS", None)
         unknown = set(self.rates) - set(DEFAULT_RATES)
         if unknown:
             raise ValueError(f"unknown messages in rates: {sorted(unknown)}")
         self._clock = clock
         self._t0 = 0.0
-        comp = mavlink.MAV_COMP_ID_AUTOPILOT1 if role == "autopilot" else mavlink.MAV_COMP_ID_GIMBAL
-        self.mav = mavlink.MAVLink(None, 1, comp)
+        self.mav = mavlink.MAVLink(None, SYSTEM_ID, COMPONENTS[role])
         noise = world.scenario.noise
         rng = np.random.default_rng(world.seed + 1000)
         self._gps = GaussMarkov(rng, noise.gps_m, 60.0, 2)
@@ -238,7 +243,7 @@ class Autopilot:
         if msg.command in (mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAV_CMD_REQUEST_MESSAGE):
             cls = mavlink.mavlink_map.get(int(msg.param1))
             name = cls.msgname if cls is not None else None
-            if name in self.rates or (name in DEFAULT_RATES and self.role == "autopilot"):
+            if name in self.rates or (name in self.default_rates and self.role == "autopilot"):
                 result = mavlink.MAV_RESULT_ACCEPTED
                 if msg.command == mavlink.MAV_CMD_REQUEST_MESSAGE:
                     self._emit(name)

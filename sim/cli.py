@@ -122,8 +122,13 @@ class Sim:
             source = a.sitl or str(a.pose_log)
             if a.pose_log is not None and not a.pose_log.is_file():
                 raise SimError(f"--pose-log: no such file {a.pose_log}")
+            # with --gimbal, ArduPilot echoes our own gimbal's reports back: never follow them
+            own = []
+            if a.gimbal:
+                ap = _optional("sim.autopilot", "--gimbal")
+                own = [(ap.SYSTEM_ID, ap.COMPONENTS["gimbal"])]
             try:
-                override = sitl.pose_follower(source)
+                override = sitl.pose_follower(source, own)
             except ValueError as err:
                 raise SimError(f"{'--sitl' if a.sitl else '--pose-log'}: {err}") from None
             if hasattr(override, "stop"):

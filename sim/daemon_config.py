@@ -1,7 +1,7 @@
 """The daemon config keys that describe a scenario's simulated sensors, so the daemon sees the sim as it is.
 
 A field crew sets these from the camera's data sheet and a survey of the vehicle; against the simulator they come
-from the scenario: the camera's field of view, the ground (flat altitude or DEM tile), for a mast vehicle the camera
+from the scenario: the camera's field of view and how it is held (gimbal mode and mount angles), the ground (flat altitude or DEM tile), for a mast vehicle the camera
 height above the ground, and tiling for a frame much wider than the model's input. The simulated world is a local
 tangent plane, so earth curvature is off.
 """
@@ -19,8 +19,12 @@ MODEL_WIDTH_PX = 640  # the default model's input width
 
 def scenario_sections(scenario: Scenario) -> Sections:
     """``{section: {key: value}}`` for [geo] (and [gps] for an MSS, [detector.tiling] for a wide frame)."""
-    g = scenario.ground
-    geo: dict[str, Any] = {"hfov_deg": scenario.camera.hfov_deg, "earth_curvature": False}
+    g, c = scenario.ground, scenario.camera
+    geo: dict[str, Any] = {"hfov_deg": c.hfov_deg, "earth_curvature": False}
+    # how the camera is held, for when nothing reports its angles (ArduPilot SITL has no gimbal)
+    geo["gimbal_mode"] = "body" if c.frame == "body" else "stabilised" if c.yaw_follows_body else "earth"
+    tilt = scenario.platform.tilt_deg if scenario.platform.kind == "mss" else 0.0
+    geo |= {"mount_roll_deg": c.roll_deg, "mount_pitch_deg": c.pitch_deg + tilt, "mount_yaw_deg": c.yaw_deg}
     if g.dem is not None:
         geo["dem_path"] = str(g.dem)
     else:

@@ -76,8 +76,10 @@ def daemon_config(
     mav_port: int,
     model: str | None,
     console: dict[str, Any] | None = None,
+    extra: Sections | None = None,
 ) -> Path:
-    """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario."""
+    """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario,
+    then ``extra`` sections over them."""
     sc = load_scenario(scenario)
     sections: Sections = {
         "vehicle": {"id": "demo-01", "kind": sc.platform.kind, "state_dir": str(workdir / "state")},
@@ -93,7 +95,7 @@ def daemon_config(
     if console is not None:
         sections["console"] = console
     path = workdir / "edge.toml"
-    path.write_text(to_toml(merge(sections, scenario_sections(sc))))
+    path.write_text(to_toml(merge(sections, scenario_sections(sc), extra or {})))
     return path
 
 
@@ -111,14 +113,21 @@ class Demo:
     """Starts the processes in order and stops them in reverse."""
 
     def __init__(
-        self, scenario: str, workdir: Path, model: str | None = None, console: dict[str, Any] | None = None
+        self,
+        scenario: str,
+        workdir: Path,
+        model: str | None = None,
+        console: dict[str, Any] | None = None,
+        extra: Sections | None = None,
     ) -> None:
         """``console``: keys of the daemon's [console] section over the demo's (enabled on a free loopback port,
-        the simulator's ground as its basemap)."""
+        the simulator's ground as its basemap); ``extra``: daemon config sections over the ones derived from the
+        scenario."""
         self.scenario = scenario
         self.console = console
         self.console_url = ""
         self.model = model
+        self.extra = extra
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Callable[[], None]] = []
@@ -158,7 +167,7 @@ class Demo:
         console = {"enabled": True, "port": free_port(), **demo_basemap(self.workdir, self.scenario, status)}
         console.update(self.console or {})
         self.console_url = f"http://127.0.0.1:{console['port']}/"
-        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console)
+        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console, self.extra)
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen

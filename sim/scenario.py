@@ -138,6 +138,8 @@ class Platform(_Model):
     )
     pan: Sweep = Sweep()
     tilt_deg: float = 0.0
+    lean_deg_per_mps: float = Field(0.6, ge=0, description="drone: how far it leans into its travel per m/s, deg")
+    max_lean_deg: float = Field(15.0, ge=0, lt=90, description="drone: the most it leans, deg")
 
     @model_validator(mode="after")
     def _consistent(self) -> Platform:
@@ -163,6 +165,9 @@ class Camera(_Model):
     yaw_deg: float = 0.0
     pitch_sweep: Sweep | None = None
     yaw_sweep: Sweep | None = None
+    reports_angles: bool = Field(
+        True, description="the gimbal reports its angles over MAVLink; false: a camera that reports nothing"
+    )
 
 
 class TargetSpec(Point):

@@ -12,7 +12,7 @@ renderer follows is exactly what the daemon would make of the same telemetry.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from edge.sources.mavlink import MavlinkLink, attach_pose_feed
@@ -39,8 +39,12 @@ class _Follower:
         self.link.stop()
 
 
-def pose_follower(url_or_tlog: str) -> Callable[[float], Pose | None]:
-    """Follow SITL at a MAVLink url, or replay a tlog file; ValueError for a bad url or a log without poses."""
+def pose_follower(url_or_tlog: str, ignore: Collection[tuple[int, int]] = ()) -> Callable[[float], Pose | None]:
+    """Follow SITL at a MAVLink url, or replay a tlog file; ValueError for a bad url or a log without poses.
+
+    ``ignore``: (system, component) pairs whose messages are not followed: the simulator's own gimbal, which
+    ArduPilot forwards back to its SITL link when both are routed through it (else the camera follows its own
+    noisy reports round and round, and walks away)."""
     replay = url_or_tlog.lower().endswith(".tlog")
     if replay and not Path(url_or_tlog).is_file():
         raise ValueError(f"no such tlog: {url_or_tlog}")
@@ -48,7 +52,7 @@ def pose_follower(url_or_tlog: str) -> Callable[[float], Pose | None]:
     link = MavlinkLink(settings, source_component=190)
     store = PoseStore(PoseSettings(history_s=1e7, max_extrapolation_s=2.0))
     times: list[float] = []
-    attach_pose_feed(link, store)
+    attach_pose_feed(link, store, ignore)
     if replay:
         link.add_listener(lambda msg, _t: _stamp(link, msg, times))
     link.start()

@@ -315,7 +315,7 @@ class World:
         yaw = math.radians(p.yaw_deg) if p.yaw_deg is not None else travel
         roll = pitch = 0.0
         if p.kind == "drone":
-            tilt = math.radians(min(0.6 * speed, 15.0))  # multirotor leans into its travel
+            tilt = math.radians(min(p.lean_deg_per_mps * speed, p.max_lean_deg))  # a multirotor leans into its travel
             pitch = -tilt * math.cos(travel - yaw)
             roll = tilt * math.sin(travel - yaw) + math.atan(speed * turn / _G)
         if p.kind == "mss" and p.base_alt_m is not None:

@@ -11,6 +11,7 @@ GIMBAL_DEVICE_ATTITUDE_STATUS came) -> camera orientation. Every sample is stamp
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -47,9 +48,10 @@ def gimbal_frame(flags: int) -> str:
 
 
 class _Feed:
-    def __init__(self, link: MavlinkLink, store: PoseStore) -> None:
+    def __init__(self, link: MavlinkLink, store: PoseStore, ignore: Collection[tuple[int, int]] = ()) -> None:
         self.link = link
         self.store = store
+        self.ignore = frozenset(ignore)
         self.att_err = math.radians(store.settings.att_err_deg)
         self.fix: int | None = None
         self.pos_err = 5.0
@@ -60,6 +62,8 @@ class _Feed:
     def __call__(self, msg: Any, t_recv: float) -> None:
         link = self.link
         src_comp = msg.get_srcComponent()
+        if (msg.get_srcSystem(), src_comp) in self.ignore:
+            return
         mtype = msg.get_type()
         from_autopilot = src_comp == link.target_component
         t = t_recv
@@ -92,6 +96,7 @@ class _Feed:
             self.store.add_camera(t, roll, pitch, yaw, "heading")
 
 
-def attach_pose_feed(link: MavlinkLink, store: PoseStore) -> None:
-    """Feed ``store`` from ``link``'s target system: position, attitude, GPS errors and gimbal angles."""
-    link.add_listener(_Feed(link, store))
+def attach_pose_feed(link: MavlinkLink, store: PoseStore, ignore: Collection[tuple[int, int]] = ()) -> None:
+    """Feed ``store`` from ``link``'s target system: position, attitude, GPS errors and gimbal angles; messages
+    from the (system, component) pairs in ``ignore`` are not used (the simulator's own gimbal, echoed back)."""
+    link.add_listener(_Feed(link, store, ignore))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import time
 from pathlib import Path
 
@@ -58,3 +59,35 @@ def test_live_follow_over_tcp() -> None:
     assert pose is not None
     assert (pose.lat, pose.lon, pose.alt) == pytest.approx((truth.lat, truth.lon, truth.alt), abs=1e-6)
     assert math.cos(pose.yaw - truth.yaw) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_the_simulators_own_gimbal_echoed_back_is_not_followed() -> None:
+    """`edge sim --sitl URL --gimbal URL` behind ArduPilot: the autopilot forwards the simulator's gimbal reports
+    back to its SITL link. Here both go to one UDP port; the camera must stay where the scenario holds it."""
+    from sim.cli import Sim, _parser
+    from sim.demo import free_port
+
+    port = free_port(socket.SOCK_DGRAM)
+    scen = REPO / "sim" / "scenarios" / "sitl-plav.toml"
+    no_gimbal = load_scenario(scen).model_copy(update={"camera": load_scenario(scen).camera.model_copy(
+        update={"reports_angles": False})})  # fmt: skip
+    sitl = Autopilot(World(no_gimbal), [f"udpout:127.0.0.1:{port}"])  # ArduPilot without a gimbal
+    url = f"127.0.0.1:{port}"
+    args = ["--scenario", str(scen), "--http-port", "0", "--sitl", f"udpin:{url}", "--gimbal", f"udpout:{url}"]
+    sim = Sim(_parser().parse_args(args))
+    sitl.start()
+    try:
+        sim.start()
+        assert sim.world is not None
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and sim.world.platform_override(0.0) is None:  # type: ignore[misc]
+            time.sleep(0.05)
+        time.sleep(2.0)  # ~20 of its own gimbal reports came back meanwhile
+        followed = sim.world.platform_override(0.0)  # type: ignore[misc]
+        pose = sim.world.platform(sim.clock())
+    finally:
+        sim.stop()
+        sitl.stop()
+    assert followed is not None and pose.alt == pytest.approx(1110.0, abs=5.0)  # SITL's pose is followed ...
+    # ... and the camera is the scenario's (earth-stabilised, 45° down), not its own noisy echo
+    assert (pose.cam_frame, pose.cam_pitch, pose.cam_roll) == ("earth", pytest.approx(math.radians(-45), abs=1e-9), 0.0)
