@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg chromium chromium-driver npm faketime openssl postgresql-15 postgresql-15-postgis-3
 TRAIN_VENV := .venv-train
 DEMO_SECONDS ?= 0
-SCENARIO ?= sim/scenarios/drone-border.toml
+SITL ?=
+SCENARIO ?= $(if $(SITL),sim/scenarios/sitl-plav.toml,sim/scenarios/drone-border.toml)
 LEAFLET := 1.9.4
 LEAFLET_DIR := edge/console/static/vendor/leaflet
 
@@ -38,7 +39,7 @@ system-packages:
 	fi
 
 demo: install
-	DEMO_SECONDS=$(DEMO_SECONDS) $(PY) -m sim.demo --scenario $(SCENARIO)
+	DEMO_SECONDS=$(DEMO_SECONDS) SITL=$(SITL) $(PY) -m sim.demo --scenario $(SCENARIO)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -215,10 +215,15 @@ class Sim:
         renderer = Renderer(self.world, mode=self.args.mode)
         renderer.render(0.0)  # warm-up: builds textures before real time starts
         recorder = self.recorder
+        lead = [0.0]  # s from a tick's start to its frame's publication (running mean): render that far ahead
 
         def tick(index: int, t: float) -> None:
-            image, gt = renderer.render(t)
+            start = time.monotonic()
+            # the frame shows the world as it is when it goes out, as a camera's frame shows its exposure: else a
+            # daemon stamping frames on arrival sees the platform a render time (0.05-0.3 s) out of step
+            image, gt = renderer.render(t + lead[0])
             server.publish(image)
+            lead[0] += 0.2 * (time.monotonic() - start - lead[0])
             if recorder is not None:
                 recorder.write(index, image, gt)
 

@@ -4,6 +4,11 @@ Starts a private Mosquitto on a free port, the simulator (camera stream + autopi
 an MSS scenario), the daemon configured for them, and `edge listen`, whose JSON lines (one per received detection)
 go to stdout. Ctrl-C stops everything cleanly; ``DEMO_SECONDS=N`` (or ``--seconds N``) stops after N seconds.
 Logs of each process go to ``<workdir>/*.log`` (printed at start).
+
+SITL mode (``SITL=tcp:127.0.0.1:5760`` or ``--sitl URL``): ArduPilot SITL flies instead of the simulator's autopilot;
+the simulator's camera follows SITL's pose at URL and the daemon reads SITL's MAVLink at ``--sitl-daemon`` (env
+SITL_DAEMON; default for ``tcp:HOST:PORT``: ``tcp:HOST:PORT+2``, SITL's second serial port). The daemon's camera
+keys come from the scenario as without SITL (SITL has no gimbal: ``[geo] gimbal_mode`` and ``mount_*_deg``).
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ def start_mosquitto(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("mosquitto did not start listening within 10 s")
 
 
+def daemon_sitl_url(sitl: str) -> str:
+    """The SITL port for the daemon beside the simulator's: ``tcp:HOST:PORT`` -> ``tcp:HOST:PORT+2`` (SITL's SERIAL1
+    after SERIAL0's 5760); ValueError for other forms, which need ``--sitl-daemon``."""
+    kind, _, rest = sitl.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "tcp" or not host or not port.isdigit():
+        raise ValueError(f"--sitl {sitl}: give the daemon's SITL url with --sitl-daemon (or SITL_DAEMON)")
+    return f"tcp:{host}:{int(port) + 2}"
+
+
 def is_mss(scenario: str) -> bool:
     """True for a mast-vehicle scenario (gpsd + pan-tilt head instead of an autopilot)."""
     return load_scenario(scenario).platform.kind == "mss"
@@ -119,15 +134,18 @@ class Demo:
         model: str | None = None,
         console: dict[str, Any] | None = None,
         extra: Sections | None = None,
+        sitl: tuple[str, str] | None = None,
     ) -> None:
         """``console``: keys of the daemon's [console] section over the demo's (enabled on a free loopback port,
         the simulator's ground as its basemap); ``extra``: daemon config sections over the ones derived from the
-        scenario."""
+        scenario; ``sitl``: (the simulator's, the daemon's) MAVLink urls of ArduPilot SITL, which then flies instead
+        of the simulator's autopilot."""
         self.scenario = scenario
         self.console = console
         self.console_url = ""
         self.model = model
         self.extra = extra
+        self.sitl = sitl
         self.workdir = workdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Callable[[], None]] = []
@@ -152,8 +170,12 @@ class Demo:
         self.procs.append(("mosquitto", start_mosquitto(self.workdir, mqtt_port)))
         sim_args = ["sim", "--scenario", self.scenario, "--http-port", str(free_port()), "--status-json"]
         mss = is_mss(self.scenario)
-        # a drone's autopilot, or an MSS mast's pan-tilt head, talks MAVLink to the daemon over UDP
-        sim_args += ["--gimbal" if mss else "--mavlink", f"udpout:127.0.0.1:{mav_port}"]
+        extra = self.extra
+        if self.sitl is not None:  # SITL flies; the camera follows it, the daemon reads it on its own port
+            sim_args += ["--sitl", self.sitl[0]]
+            extra = merge({"mavlink": {"url": self.sitl[1]}}, extra or {})
+        else:  # a drone's autopilot, or an MSS mast's pan-tilt head, talks MAVLink to the daemon over UDP
+            sim_args += ["--gimbal" if mss else "--mavlink", f"udpout:127.0.0.1:{mav_port}"]
         if mss:
             sim_args.append("--nmea-pty")
         sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
@@ -167,7 +189,7 @@ class Demo:
         console = {"enabled": True, "port": free_port(), **demo_basemap(self.workdir, self.scenario, status)}
         console.update(self.console or {})
         self.console_url = f"http://127.0.0.1:{console['port']}/"
-        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console, self.extra)
+        cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console, extra)
         self._spawn("daemon", ["run", "--config", str(cfg)])
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
@@ -233,14 +255,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", help="ONNX model (default: models/edge-default.onnx)")
     parser.add_argument("--workdir", help="keep logs and state here (default: a temporary folder)")
+    parser.add_argument(
+        "--sitl",
+        default=os.environ.get("SITL") or None,
+        metavar="URL",
+        help="ArduPilot SITL flies (e.g. tcp:127.0.0.1:5760; env SITL); the simulator's camera follows it",
+    )
+    parser.add_argument(
+        "--sitl-daemon",
+        default=os.environ.get("SITL_DAEMON") or None,
+        metavar="URL",
+        help="the daemon's SITL url (env SITL_DAEMON; default: tcp port + 2, e.g. tcp:127.0.0.1:5762)",
+    )
     ns = parser.parse_args(argv)
+    sitl = None
+    if ns.sitl:
+        try:
+            sitl = (ns.sitl, ns.sitl_daemon or daemon_sitl_url(ns.sitl))
+        except ValueError as err:
+            parser.error(str(err))
     workdir = Path(ns.workdir or tempfile.mkdtemp(prefix="edge-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"demo: logs and state in {workdir}", file=sys.stderr)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    demo = Demo(ns.scenario, workdir, ns.model)
+    demo = Demo(ns.scenario, workdir, ns.model, sitl=sitl)
     try:
         demo.follow(demo.start(), echo=True)
         print(f"demo: field console at {demo.console_url}", file=sys.stderr)

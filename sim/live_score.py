@@ -5,19 +5,33 @@ matched to the nearest true target of its class at the same sim time (``t_utc - 
 ``edge sim --status-json`` reports). Unlike ``edge sim --eval-geo`` this includes everything between the renderer
 and the receiver: the JPEG stream and its capture timestamps, MAVLink or gpsd pose timing, the detector's boxes,
 the tracker and the codec's rounding.
+
+Command line, for any run (``make demo``, SITL, a field test against a scenario's targets)::
+
+    edge listen --broker mqtt://HOST:PORT > received.jsonl       # while it runs
+    python -m sim.live_score --scenario sim/scenarios/sitl-plav.toml --t0-utc T received.jsonl [--json]
+
+``T`` is the ``t0_utc`` that ``edge sim --status-json`` printed (or ``--status FILE`` with that JSON line).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.geo.wgs84 import LocalNed
+from sim.scenario import ScenarioError, load_scenario
 from sim.world import World
+
+PROG = "python -m sim.live_score"
 
 
 @dataclass(frozen=True)
@@ -74,3 +88,55 @@ def score(world: World, t0_utc: float, detections: Iterable[Mapping[str, Any]], 
         median_reported_m=float(np.nanmedian(r)) if np.isfinite(r).any() else math.nan,
         coverage90=float(np.mean(e <= r)),
     )
+
+
+def _read_lines(path: str) -> list[dict[str, Any]]:
+    """The JSON objects of a file of JSON lines (``-``: stdin); lines that are not objects are skipped."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description="Score received detections against a scenario's truth.")
+    p.add_argument("received", help="`edge listen` JSON lines (one detection each), or - for stdin")
+    p.add_argument("--scenario", required=True, help="the scenario file the simulator ran")
+    time0 = p.add_mutually_exclusive_group(required=True)
+    time0.add_argument("--t0-utc", type=float, help="POSIX time of sim time 0 (t0_utc of `edge sim --status-json`)")
+    time0.add_argument("--status", help="a file holding the JSON line `edge sim --status-json` printed")
+    p.add_argument("--seed", type=int, help="the simulator's seed, if it was overridden (default: the status's)")
+    p.add_argument("--gate-m", type=float, default=200.0, help="farther than this from any target: unmatched, m")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    a = p.parse_args(argv)
+    try:
+        scenario = load_scenario(a.scenario)
+        status: dict[str, Any] = {}
+        if a.status is not None:
+            status = json.loads(Path(a.status).read_text(encoding="utf-8").splitlines()[0])
+            if "t0_utc" not in status:
+                raise ValueError(f"{a.status}: no t0_utc in the status line")
+        detections = _read_lines(a.received)
+    except (ScenarioError, OSError, ValueError, IndexError) as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    t0 = a.t0_utc if a.t0_utc is not None else float(status["t0_utc"])
+    seed = a.seed if a.seed is not None else status.get("seed")
+    result = score(World(scenario, seed=seed), t0, detections, a.gate_m)
+    if a.json:
+        print(
+            json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(result).items()})
+        )
+    else:
+        print(result.line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,7 @@ The same with ArduPilot SITL flying the legs where the machine has it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ def fly(
         time.sleep(seconds)
     finally:
         demo.stop()
+    (tmp_path / "received.jsonl").write_text("".join(json.dumps(d) + "\n" for d in demo.received))
+    (tmp_path / "status.json").write_text(json.dumps(demo.status))
     result = demo.score()
     print(f"{speed_mps} m/s, gimbal {'reporting' if reports else 'silent'}: {result.line()}")
     return result

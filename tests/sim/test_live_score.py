@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 
 from edge.geo.wgs84 import LocalNed
-from sim.live_score import score
+from sim.live_score import main, score
 from sim.scenario import load_scenario
 from sim.world import World
 
@@ -42,3 +43,24 @@ def test_time_is_matched_to_the_sim_clock() -> None:
     assert math.isnan(score(world, T0_UTC, []).median_m)
     late = dict(exact, t_utc=T0_UTC + 60.0)  # the same position 40 s later: the vehicle has driven on
     assert score(world, T0_UTC, [late]).median_m > 5.0
+
+
+def test_command_line_scores_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = World(load_scenario(SCENARIO))
+    received = tmp_path / "received.jsonl"
+    lines = [json.dumps(_moved(world, 10.0 + i, 0, north_m=float(i), error_m=5.5)) for i in range(1, 11)]
+    received.write_text("\n".join(["not json", *lines]) + "\n")
+    status = tmp_path / "status.json"
+    status.write_text(json.dumps({"camera": "http://x", "seed": world.seed, "t0_utc": T0_UTC}) + "\n")
+    assert main([str(received), "--scenario", str(SCENARIO), "--status", str(status), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fixes"] == 10 and out["coverage90"] == 0.5
+    assert main([str(received), "--scenario", str(SCENARIO), "--t0-utc", str(T0_UTC)]) == 0
+    assert capsys.readouterr().out.startswith("10 fixes: horizontal error median")
+
+
+def test_command_line_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "none.jsonl"), "--scenario", str(SCENARIO), "--t0-utc", "0"]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
+    assert main(["-", "--scenario", str(tmp_path / "none.toml"), "--t0-utc", "0"]) == 2
+    assert "none.toml" in capsys.readouterr().err
