@@ -6,7 +6,7 @@ scenario's noise, honours SET_MESSAGE_INTERVAL, REQUEST_MESSAGE and REQUEST_DATA
 COMMAND_ACK), answers TIMESYNC, and records everything the companion sends in ``received``.
 
 Noise (``world.scenario.noise``): GPS north/east and altitude errors are Gauss-Markov processes (1-sigma ``gps_m``,
-``alt_m``, correlation time 60 s, as GPS errors wander); attitude and gimbal errors likewise (``att_deg``, 5 s).
+``alt_m``, correlation time ``gps_tau_s``, default 60 s, as GPS errors wander); attitude and gimbal errors likewise (``att_deg``, 5 s).
 ``time_offset_s`` > 0 makes the telemetry late: a message stamped ``t`` describes the truth at ``t - offset``.
 The autopilot "booted" ``BOOT_S`` before sim time 0: ``time_boot_ms = (t + BOOT_S) * 1000``.
 
@@ -111,8 +111,8 @@ class Autopilot:
         self.mav = mavlink.MAVLink(None, SYSTEM_ID, COMPONENTS[role])
         noise = world.scenario.noise
         rng = np.random.default_rng(world.seed + 1000)
-        self._gps = GaussMarkov(rng, noise.gps_m, 60.0, 2)
-        self._alt = GaussMarkov(rng, noise.alt_m, 60.0, 1)
+        self._gps = GaussMarkov(rng, noise.gps_m, noise.gps_tau_s, 2)
+        self._alt = GaussMarkov(rng, noise.alt_m, noise.gps_tau_s, 1)
         self._att = GaussMarkov(rng, math.radians(noise.att_deg), 5.0, 3)
         self._gim = GaussMarkov(rng, math.radians(noise.att_deg), 5.0, 3)
         self.time_offset_s = noise.time_offset_s

@@ -1,7 +1,8 @@
 """The daemon config keys that describe a scenario's simulated sensors, so the daemon sees the sim as it is.
 
 A field crew sets these from the camera's data sheet and a survey of the vehicle; against the simulator they come
-from the scenario: the camera's field of view and how it is held (gimbal mode and mount angles), the ground (flat altitude or DEM tile), for a mast vehicle the camera
+from the scenario: the camera's field of view and how it is held (gimbal mode and mount angles), the sensors'
+error budget (attitude, gimbal, timing), the ground (flat altitude or DEM tile), for a mast vehicle the camera
 height above the ground, and tiling for a frame much wider than the model's input. The simulated world is a local
 tangent plane, so earth curvature is off.
 """
@@ -29,7 +30,13 @@ def scenario_sections(scenario: Scenario) -> Sections:
         geo["dem_path"] = str(g.dem)
     else:
         geo["ground_alt_m"] = g.alt_m if g.alt_m is not None else scenario.home.alt_m
-    out: Sections = {"geo": geo}
+    # the error budget of the simulated sensors, as a crew takes it from data sheets: attitude and gimbal angles
+    # (the simulated stabiliser holds exactly; its error stands at the attitude's), and frames stamped on arrival
+    # over HTTP, some 0.1 s apart from the pose they are matched with as the renderer's pace varies. The ground
+    # model is the simulator's own (flat or the same DEM): good to a decimetre.
+    att = scenario.noise.att_deg
+    geo |= {"gimbal_err_deg": att, "stabilised_err_deg": att, "timing_sigma_s": 0.1, "ground_sigma_m": 0.1}
+    out: Sections = {"geo": geo, "pose": {"att_err_deg": att}}
     if scenario.camera.width >= 2 * MODEL_WIDTH_PX:
         # far targets on a wide frame: 2 x 2 tiles keep their pixels (the model sees each at ~0.8 scale, not 0.5)
         out["detector.tiling"] = {"cols": 2, "rows": 2, "full_frame": False}

@@ -60,14 +60,18 @@ def geo_settings(scenario: Scenario, noise: bool, box_px: float, fusion: bool) -
     ``att_deg`` or exact, no clock error unless ``noise.time_offset_s``, box edges jittered by ``box_px`` with
     noise and exact without)."""
     att = scenario.noise.att_deg if noise else 0.0
-    return GeoSettings(
-        **(scenario_sections(scenario)["geo"] | {"gimbal_err_deg": att, "stabilised_err_deg": att}),
-        ground_sigma_m=0.1,
-        pixel_sigma_px=max(box_px, 0.5) if noise else 0.5,
-        box_sigma_px=max(math.sqrt(2.0) * box_px, 0.5) if noise else 0.5,
-        timing_sigma_s=abs(scenario.noise.time_offset_s) if noise else 0.0,
-        fusion=fusion,
-    )
+    budget = {
+        "gimbal_err_deg": att,
+        "stabilised_err_deg": att,
+        "ground_sigma_m": 0.1,
+        "pixel_sigma_px": max(box_px, 0.5) if noise else 0.5,
+        "box_sigma_px": max(math.sqrt(2.0) * box_px, 0.5) if noise else 0.5,
+        "timing_sigma_s": abs(scenario.noise.time_offset_s) if noise else 0.0,
+        "fusion": fusion,
+    }
+    # the poses fed here carry the camera's whole angles, as a gimbal reporting them: no mount on top
+    derived = {k: v for k, v in scenario_sections(scenario)["geo"].items() if not k.startswith("mount_")}
+    return GeoSettings(**(derived | budget))
 
 
 def noisy_pose(world: World, t: float, rng: np.random.Generator) -> Pose:

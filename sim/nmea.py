@@ -109,8 +109,8 @@ class NmeaFeeder:
         self._t0 = 0.0
         noise = world.scenario.noise
         rng = np.random.default_rng(world.seed + 2000)
-        self._gps = GaussMarkov(rng, noise.gps_m, 60.0, 2)
-        self._alt = GaussMarkov(rng, noise.alt_m, 60.0, 1)
+        self._gps = GaussMarkov(rng, noise.gps_m, noise.gps_tau_s, 2)
+        self._alt = GaussMarkov(rng, noise.alt_m, noise.gps_tau_s, 1)
         self._hdg = GaussMarkov(rng, math.radians(noise.att_deg), 5.0, 1)
         self._link: PtyLink | None = None
         self._stop = threading.Event()

@@ -200,6 +200,7 @@ class Noise(_Model):
     alt_m: float = Field(3.0, ge=0)
     att_deg: float = Field(0.3, ge=0)
     time_offset_s: float = 0.0
+    gps_tau_s: float = Field(60.0, gt=0, description="correlation time of the GPS and altitude errors, s")
 
 
 class Scene(_Model):

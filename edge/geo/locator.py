@@ -80,9 +80,9 @@ class _Motion:
         t0, p0, r0 = old[-1]
         dt = pose.t_mono - t0
         n, e, d = LocalNed(p0.lat, p0.lon, p0.alt).to_ned(pose.lat, pose.lon, pose.alt)
-        cam = _rotation_vector(r0.T @ r)  # in the camera frame
-        down = _rotation_vector(r @ r0.T)[2]  # about NED down
-        return float(np.sqrt(n * n + e * e + d * d)) / dt, np.abs(np.array([cam[0], cam[1], down])) / dt
+        w = _rotation_vector(r @ r0.T)  # in NED: its down part is yaw, the rest tilts the camera
+        tilt = r.T @ np.array([w[0], w[1], 0.0])  # in the camera frame: about its optical and right axes
+        return float(np.sqrt(n * n + e * e + d * d)) / dt, np.abs(np.array([tilt[0], tilt[1], w[2]])) / dt
 
 
 def _rotation_vector(r: F64) -> F64:

@@ -131,6 +131,49 @@ def test_timing_error_counts_speed() -> None:
     assert moving > still + 2.146 * 30 * 0.1 * 0.5  # 30 m/s x 0.1 s = 3 m of extra sigma per axis
 
 
+@pytest.mark.parametrize(
+    ("cam_frame", "mode", "expected_deg"),
+    [
+        ("earth", "body", (0.5, 0.5, math.hypot(0.5, 1.0))),  # reporting gimbal; yaw often via the heading
+        ("body", "body", (math.hypot(0.5, 1.0),) * 3),  # reporting relative to the body: both add up
+        ("mount", "body", (1.0, 1.0, 1.0)),  # bolted on: the airframe's attitude
+        ("mount", "stabilised", (2.0, 2.0, 1.0)),  # silent stabiliser: its own roll/pitch, the heading's yaw
+        ("mount", "earth", (2.0, 2.0, 2.0)),
+    ],
+)
+def test_attitude_sigmas_by_what_holds_the_camera(
+    cam_frame: str, mode: str, expected_deg: tuple[float, float, float]
+) -> None:
+    g = geo(gimbal_err_deg=0.5, stabilised_err_deg=2.0, gimbal_mode=mode)
+    pose = Pose(0, 42.0, 19.0, 100.0, cam_frame=cam_frame, att_err_rad=1.0 * DEG)
+    assert np.degrees(g.attitude_sigmas(pose)) == pytest.approx(expected_deg)
+
+
+def test_silent_stabiliser_radius_is_larger_along_the_line_of_sight() -> None:
+    # 45° down, looking north: pitch error moves the fix north-south, yaw error east-west
+    pose = Pose(0, 42.0, 19.0, 100.0, cam_frame="mount", pos_err_m=0.0, alt_err_m=0.0, att_err_rad=0.1 * DEG)
+    kw: dict[str, Any] = {"mount_pitch_deg": -45.0, "fusion": False, "pixel_sigma_px": 0.0, "ground_sigma_m": 0.0}
+    reported = geo(**kw).fix_boxes([CENTRE_BOX], ["x"], W, H, replace(pose, cam_pitch=-45 * DEG, cam_frame="earth"))
+    silent = geo(gimbal_mode="stabilised", stabilised_err_deg=1.0, **kw).fix_boxes([CENTRE_BOX], ["x"], W, H, pose)
+    # 1° of pitch at 45° from 100 m: 100 / sin²45° x 1° = 3.49 m north-south, and a nearly flat ellipse
+    assert float(silent.error_m[0]) == pytest.approx(1.645 * 3.49, rel=0.05)
+    assert float(reported.error_m[0]) < 0.2 * float(silent.error_m[0])
+
+
+def test_turn_rate_grows_the_radius_about_its_own_axis() -> None:
+    # yawing at 30°/s with 0.1 s of timing error: 3° of yaw sigma, cross-track only (100 m out x 3° = 5.2 m)
+    p0 = Pose(0.0, 42.0, 19.0, 100.0, cam_pitch=-45 * DEG, cam_frame="earth", **EXACT)
+    g = geo(timing_sigma_s=0.1, pixel_sigma_px=0.0, ground_sigma_m=0.0, fusion=False)
+    g.fix_boxes([CENTRE_BOX], ["x"], W, H, p0)
+    f = g.fix_boxes([CENTRE_BOX], ["x"], W, H, replace(p0, t_mono=1.0, cam_yaw=30 * DEG))
+    assert float(f.error_m[0]) == pytest.approx(1.645 * 100.0 * math.radians(3.0), rel=0.05)
+    # the same turn in pitch (30°/s down to -75°): along-track, and no cross-track sigma
+    g.fix_boxes([CENTRE_BOX], ["x"], W, H, replace(p0, t_mono=2.0))
+    f = g.fix_boxes([CENTRE_BOX], ["x"], W, H, replace(p0, t_mono=3.0, cam_pitch=-75 * DEG))
+    along = 100.0 / math.sin(75 * DEG) ** 2 * math.radians(3.0)
+    assert float(f.error_m[0]) == pytest.approx(1.645 * along, rel=0.1)
+
+
 def test_footprint_moves_the_contact_point_back() -> None:
     pose = Pose(0, 42.0, 19.0, 100.0, cam_pitch=-45 * DEG, **EXACT)
     car = geo(fusion=False).fix_boxes([CENTRE_BOX], ["vehicle"], W, H, pose)

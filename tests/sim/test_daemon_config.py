@@ -29,6 +29,12 @@ def test_demo_config_is_valid_and_describes_the_scenario(path: Path, tmp_path: P
     assert cfg.gps.enabled and cfg.gps.port == 2950
     if sc.platform.kind == "mss":
         assert cfg.gps.camera_height_m == sc.platform.mast_height_m
+    # how the camera is held when nothing reports it (ArduPilot SITL has no gimbal)
+    c = sc.camera
+    expected = "body" if c.frame == "body" else "stabilised" if c.yaw_follows_body else "earth"
+    tilt = sc.platform.tilt_deg if sc.platform.kind == "mss" else 0.0
+    assert cfg.geo.gimbal_mode == expected
+    assert (cfg.geo.mount_pitch_deg, cfg.geo.mount_yaw_deg) == (c.pitch_deg + tilt, c.yaw_deg)
     tiles = (cfg.detector.tiling.cols, cfg.detector.tiling.rows)
     assert tiles == ((2, 2) if sc.camera.width >= 1280 else (1, 1))
 
