@@ -119,9 +119,9 @@ class GroundGeolocator:
 
     def view(self, pose: Pose, width: int, height: int) -> tuple[CameraModel, F64, Terrain | None]:
         """What a box is located through: the camera model for ``width`` x ``height`` px, its rotation to NED
-        (3, 3; pose, gimbal and mount) and the ground model (None without a ground altitude). The console's ground
-        grid projects through the same."""
-        return self.camera(width, height), cam_to_ned(pose, self._mount), self._terrain()
+        (3, 3; ``orientation.camera_rotation``: body, mounting and gimbal) and the ground model (None without a
+        ground altitude). The console's ground grid projects through the same."""
+        return self.camera(width, height), camera_rotation(pose, self.mounting), self._terrain()
 
     def _terrain(self) -> Terrain | None:
         if self._dem is not None:
