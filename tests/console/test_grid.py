@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edge.console.grid import ground_grid
-from edge.geo.camera_model import CameraModel, cam_to_ned
+from edge.geo.camera_model import CameraModel
+from edge.geo.orientation import camera_rotation
 from edge.geo.terrain import FlatGround
 from edge.types import Pose
 
@@ -31,7 +32,7 @@ def _at_column(line: list[list[float]], u: float) -> float:
 def test_the_range_line_passes_where_that_range_is_seen() -> None:
     # 100 m away seen 20 deg down from 36.40 m up: the image centre
     pose = _pose(100 * math.tan(math.radians(20)))
-    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    grid = ground_grid(CAM, camera_rotation(pose), FlatGround(500.0), pose, 5000.0)
     lines = [ln for ln in grid["lines"] if ln["kind"] == "range" and ln["label"] == "100 m"]
     assert lines, [ln["label"] for ln in grid["lines"]]
     assert _at_column(max(lines, key=len)["pts"], 320.0) == pytest.approx(240.0, abs=0.5)
@@ -43,7 +44,7 @@ def test_the_range_line_passes_where_that_range_is_seen() -> None:
 
 def test_the_horizon_lies_above_the_axis_by_the_tilt() -> None:
     pose = _pose(30.0)
-    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    grid = ground_grid(CAM, camera_rotation(pose), FlatGround(500.0), pose, 5000.0)
     horizon = [ln for ln in grid["lines"] if ln["kind"] == "horizon"]
     assert len(horizon) == 1
     assert _at_column(horizon[0]["pts"], 320.0) == pytest.approx(240 - FY * math.tan(math.radians(20)), abs=0.5)
@@ -51,20 +52,20 @@ def test_the_horizon_lies_above_the_axis_by_the_tilt() -> None:
 
 def test_the_bearing_line_straight_ahead_is_the_centre_column() -> None:
     pose = _pose(30.0)
-    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    grid = ground_grid(CAM, camera_rotation(pose), FlatGround(500.0), pose, 5000.0)
     north = [ln for ln in grid["lines"] if ln["kind"] == "bearing" and ln["label"] == "000°"]
     assert north and all(abs(u - 320.0) < 0.01 for u, _ in north[0]["pts"])
 
 
 def test_without_a_ground_model_only_the_horizon() -> None:
     pose = _pose(30.0)
-    grid = ground_grid(CAM, cam_to_ned(pose), None, pose, 5000.0)
+    grid = ground_grid(CAM, camera_rotation(pose), None, pose, 5000.0)
     assert {ln["kind"] for ln in grid["lines"]} == {"horizon"}
 
 
 def test_a_camera_below_the_ground_draws_no_ground_lines() -> None:
     pose = _pose(-5.0)
-    grid = ground_grid(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0)
+    grid = ground_grid(CAM, camera_rotation(pose), FlatGround(500.0), pose, 5000.0)
     assert {ln["kind"] for ln in grid["lines"]} <= {"horizon"}
 
 
@@ -75,7 +76,7 @@ def test_the_footprint_of_a_camera_looking_straight_down() -> None:
 
     cam = CameraModel.from_hfov(640, 640, 90.0)
     pose = Pose(0.0, 42.6, 19.9, 600.0, cam_pitch=math.radians(-90.0))
-    pts = np.asarray(footprint(cam, cam_to_ned(pose), FlatGround(500.0), pose, 5000.0, per_edge=2))
+    pts = np.asarray(footprint(cam, camera_rotation(pose), FlatGround(500.0), pose, 5000.0, per_edge=2))
     n, e, _ = LocalNed(42.6, 19.9, 600.0).to_ned(pts[:, 0], pts[:, 1], 500.0)
     # clockwise from the top-left corner: NW, N edge middle, NE, E middle, SE, S middle, SW, W middle
     want = [(100, -100), (100, 0), (100, 100), (0, 100), (-100, 100), (-100, 0), (-100, -100), (0, -100)]
@@ -87,7 +88,7 @@ def test_rays_above_the_horizon_end_at_the_range_cap() -> None:
     from edge.geo.wgs84 import LocalNed
 
     pose = Pose(0.0, 42.6, 19.9, 510.0, cam_pitch=math.radians(-5.0))  # the top edge sees the sky
-    pts = np.asarray(footprint(CAM, cam_to_ned(pose), FlatGround(500.0), pose, 2000.0, per_edge=2))
+    pts = np.asarray(footprint(CAM, camera_rotation(pose), FlatGround(500.0), pose, 2000.0, per_edge=2))
     n, e, _ = LocalNed(42.6, 19.9, 510.0).to_ned(pts[:, 0], pts[:, 1], 500.0)
     assert np.hypot(n[0], e[0]) == pytest.approx(2000.0, rel=1e-3)  # top-left corner: sky
     assert 10 < np.hypot(n[5], e[5]) < 2000  # bottom edge: on the ground
