@@ -23,9 +23,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from edge.uplink.localbroker import LocalBroker, free_port
+from edge.uplink.settings import MqttSettings, SpoolSettings
+from edge.uplink.spool import Spool
+from edge.uplink.transports.mqtt import mqtt_uplink
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "uplink"))
-from spool_damage import delete_wal, fill, garbage_header
+from spool_damage import delete_wal, fill, flip_wal, garbage_header, truncate_mid_page
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -222,3 +225,31 @@ def test_status_after_a_restart_tells_the_earlier_runs_snapshot(tmp_path: Path, 
     assert "state=connected (stale)" in status, status
     assert js["boot_id"] == old_boot and js["current"] is False and js["stale"] is True and js["running"] is True
     assert js["running_boot_id"] != old_boot
+
+
+@pytest.mark.parametrize(
+    ("clean", "damage"), [(False, flip_wal), (False, truncate_mid_page), (True, truncate_mid_page)]
+)
+def test_salvaged_records_reach_the_broker(
+    tmp_path: Path, broker: LocalBroker, clean: bool, damage: Callable[[Path], None]
+) -> None:
+    """The spool and the uplink on a WAL with a bad frame, or a database cut mid-page (after a kill or a clean
+    stop): every salvaged record arrives; a WAL's bad frame costs nothing (its commits are replayed)."""
+    path = tmp_path / "state" / "spool.sqlite"
+    fill(path, N, clean)
+    damage(path)
+    spool = Spool(path, SpoolSettings())
+    assert spool.damage is not None and spool.rows == spool.damage.salvaged > 0
+    if damage is flip_wal:
+        assert spool.damage.salvaged == N and spool.damage.lost == 0
+    inbox = Inbox(broker.port)
+    uplink = mqtt_uplink(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}"), spool, VEHICLE)
+    uplink.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (spool.rows or len(inbox.on("/detections")) < spool.damage.salvaged):
+            time.sleep(0.1)
+    finally:
+        uplink.stop()
+        inbox.close()
+    assert spool.rows == 0 and len(inbox.on("/detections")) == spool.damage.salvaged

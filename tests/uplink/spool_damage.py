@@ -50,8 +50,8 @@ def garbage_header(path: Path) -> None:
 
 
 def truncate_mid_page(path: Path) -> None:
-    """The database cut to a bit more than half its size, in the middle of a page."""
-    os.truncate(path, path.stat().st_size // 2 + 1000)
+    """The database cut to about three quarters of its size, in the middle of a page."""
+    os.truncate(path, path.stat().st_size * 3 // 4 + 1000)
 
 
 def delete_wal(path: Path) -> None:
