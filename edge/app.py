@@ -133,7 +133,7 @@ class Daemon:
             from edge.console.server import ConsoleError, build_console
 
             try:
-                hub, console = build_console(cfg, sdir, geo.view)
+                hub, console = build_console(cfg, sdir, geo.view, poses.pose_at)
             except ConsoleError as err:
                 raise StartupError(str(err)) from None
             sinks.append(hub)

@@ -63,7 +63,7 @@ def _segment(
     stop_health = threading.Event()
     if hub is not None:
         settings = ConsoleSettings(enabled=True, port=_free_port())
-        server = ConsoleServer(settings, hub, out_dir, {}, geo.view, 5000.0)
+        server = ConsoleServer(settings, hub, out_dir, {}, geo.view, 5000.0, LookingDown().pose_at)
         server.start()
         client = subprocess.Popen(
             [

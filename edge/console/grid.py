@@ -23,7 +23,7 @@ from edge.types import Pose
 
 F64 = npt.NDArray[np.float64]
 RANGES_M = (25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
-BEARING_STEP_DEG = 30
+BEARING_STEPS_DEG = (5, 10, 15, 30)  # the widest that puts at least two bearing lines across the image
 MARGIN = 1.0  # points further than this many image sizes outside the image break a line
 
 
@@ -74,7 +74,9 @@ def ground_grid(cam: CameraModel, r: F64, terrain: Terrain | None, pose: Pose, m
         lines.append(("range", f"{rng / 1000:g} km" if rng >= 1000 else f"{rng:g} m", len(az)))
     if ranges:
         dist = np.geomspace(min(ranges) / 2, max(ranges), 48)
-        for b in range(0, 360, BEARING_STEP_DEG):
+        hfov = 2.0 * math.degrees(math.atan2(cam.width / 2.0, cam.fx))
+        step = max([s for s in BEARING_STEPS_DEG if s <= hfov / 2.0], default=BEARING_STEPS_DEG[0])
+        for b in range(0, 360, step):
             north.append(dist * math.cos(math.radians(b)))
             east.append(dist * math.sin(math.radians(b)))
             lines.append(("bearing", f"{b:03d}°", len(dist)))

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from edge.console.grid import footprint, ground_grid
-from edge.console.hub import ConsoleHub
+from edge.console.hub import ConsoleHub, pose_json
 from edge.console.settings import ConsoleSettings
 from edge.geo.camera_model import CameraModel
 from edge.geo.terrain import Terrain
@@ -51,12 +51,25 @@ def encode(frame: Frame, max_width: int, quality: int) -> Jpeg:
 
 
 class LiveFrames:
-    """The newest JPEG per camera and the message that announces it."""
+    """The newest JPEG per camera and the message that announces it.
 
-    def __init__(self, settings: ConsoleSettings, hub: ConsoleHub, view: ViewFn | None, max_range_m: float) -> None:
+    ``pose_at(t_mono)`` is the daemon's pose store: the grid and the footprint are drawn for the pose at the frame's
+    capture, as the geolocator locates its boxes, also when nothing is detected (when a crew aims the camera).
+    Without it (``edge console`` alone) the pose the last events were located with is used.
+    """
+
+    def __init__(
+        self,
+        settings: ConsoleSettings,
+        hub: ConsoleHub,
+        view: ViewFn | None,
+        max_range_m: float,
+        pose_at: Callable[[float], Pose | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.hub = hub
         self.view = view
+        self.pose_at = pose_at
         self.max_range_m = max_range_m
         self.jpegs: dict[str, Jpeg] = {}
         self._grid_key: dict[str, tuple[float, int, int]] = {}
@@ -78,6 +91,12 @@ class LiveFrames:
         self.encoded += 1
         return jpeg
 
+    def pose(self, frame: Frame) -> Pose | None:
+        """The platform's pose when ``frame`` was captured."""
+        if self.pose_at is not None:
+            return self.pose_at(frame.t_mono)
+        return self.hub.pose_objs.get(frame.camera_id)
+
     def message(self, frame: Frame) -> dict[str, Any]:
         cam = frame.camera_id
         return {
@@ -88,25 +107,29 @@ class LiveFrames:
             "h": frame.height,
             "url": f"/api/frame/{cam}.jpg?seq={frame.seq}",
             "boxes": self.hub.boxes(cam),
-            "grid": self.grid(cam, frame.width, frame.height),
+            "grid": self.grid(frame),
         }
 
-    def grid(self, camera: str, width: int, height: int) -> dict[str, Any] | None:
-        """The ground grid for the camera's last pose (recomputed when the pose or the image size changes)."""
-        pose = self.hub.pose_objs.get(camera)
+    def grid(self, frame: Frame) -> dict[str, Any] | None:
+        """The ground grid for the frame's pose (recomputed when the pose or the image size changes)."""
+        pose = self.pose(frame)
         if pose is None or self.view is None:
             return None
-        key = (pose.t_mono, width, height)
-        if self._grid_key.get(camera) != key:
-            cam, r, terrain = self.view(pose, width, height)
-            self._grids[camera] = ground_grid(cam, r, terrain, pose, self.max_range_m)
-            self._grid_key[camera] = key
-        return self._grids[camera]
+        cam_id, key = frame.camera_id, (pose.t_mono, frame.width, frame.height)
+        if self._grid_key.get(cam_id) != key:
+            cam, r, terrain = self.view(pose, frame.width, frame.height)
+            self._grids[cam_id] = ground_grid(cam, r, terrain, pose, self.max_range_m)
+            self._grid_key[cam_id] = key
+        return self._grids[cam_id]
 
-    def footprint(self, camera: str) -> list[list[float]]:
-        """The camera's ground footprint [[lat, lon], ...] for its last pose and image size (empty if unknown)."""
-        pose, frame = self.hub.pose_objs.get(camera), self.hub.latest_frame(camera)
-        if pose is None or frame is None or self.view is None:
-            return []
-        cam, r, terrain = self.view(pose, frame.width, frame.height)
-        return footprint(cam, r, terrain, pose, min(self.max_range_m, FOOTPRINT_MAX_M))
+    def platform(self, camera: str) -> dict[str, Any] | None:
+        """The map's view of the platform at the camera's newest frame: pose_json plus the camera's footprint."""
+        frame = self.hub.latest_frame(camera)
+        pose = None if frame is None else self.pose(frame)
+        out = pose_json(pose)
+        if out is None or frame is None or pose is None:
+            return None
+        if self.view is not None:
+            cam, r, terrain = self.view(pose, frame.width, frame.height)
+            out["footprint"] = footprint(cam, r, terrain, pose, min(self.max_range_m, FOOTPRINT_MAX_M))
+        return out

@@ -33,6 +33,7 @@ from edge.console.metrics import Metrics
 from edge.console.settings import ConsoleSettings
 from edge.console.system import system_health
 from edge.stages import Health
+from edge.types import Pose
 
 log = logging.getLogger("edge.console")
 STATIC = Path(__file__).parent / "static"
@@ -40,7 +41,7 @@ MAX_CLIENTS = 16
 QUEUE = 64  # messages waiting per page before they are dropped
 USER = web.RequestKey("user", str)  # who the request is from (edge.console.auth.Auth.user)
 KEEPALIVE_S = 15.0
-FOOTPRINT_S = 1.0  # the map's camera footprint is sent at most this often
+POSE_S = 1.0  # the platform's pose and the camera's footprint go to the map this often
 PUBLIC = ("/login", "/static/style.css", "/static/login.js")
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -72,6 +73,7 @@ class ConsoleServer:
         config_view: dict[str, Any],
         view: ViewFn | None = None,
         max_range_m: float = 5000.0,
+        pose_at: Callable[[float], Pose | None] | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub
@@ -81,7 +83,7 @@ class ConsoleServer:
         self.basemap = Basemap(settings)
         self.metrics = Metrics(hub)
         self.acks = AckLog(state_dir / "console-acks.jsonl")
-        self.live = LiveFrames(settings, hub, view, max_range_m)
+        self.live = LiveFrames(settings, hub, view, max_range_m, pose_at)
         self.clients: set[Client] = set()
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -194,7 +196,7 @@ class ConsoleServer:
         """Push what the hub drained to every page; frames to watching pages at ``console.fps``."""
         assert self._wake is not None
         period = 1.0 / self.settings.fps
-        next_frame = next_footprint = time.monotonic()
+        next_frame = next_pose = time.monotonic()
         loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
@@ -203,10 +205,12 @@ class ConsoleServer:
             for kind, data in self.hub.drain():
                 if kind == "health":
                     data = {**data, "system": system_health(self.state_dir)}
-                elif kind == "events" and data["pose"] is not None and time.monotonic() >= next_footprint:
-                    next_footprint = time.monotonic() + FOOTPRINT_S
-                    data["pose"] = {**data["pose"], "footprint": self.live.footprint(data["camera"])}
                 self.broadcast(kind, data)
+            if self.clients and time.monotonic() >= next_pose:
+                next_pose = time.monotonic() + POSE_S
+                for camera in self.hub.cameras():
+                    if (platform := self.live.platform(camera)) is not None:
+                        self.broadcast("pose", {"camera": camera, "pose": platform})
             if time.monotonic() >= next_frame:
                 next_frame = time.monotonic() + period
                 for camera in {c.live for c in self.clients if c.live}:
@@ -376,14 +380,19 @@ class ConsoleServer:
         return web.Response(body=self.metrics.text(), headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
-def build_console(cfg: Config, state_dir: Path, view: ViewFn | None) -> tuple[ConsoleHub, ConsoleServer]:
-    """The hub (the pipeline's sink and observer, the daemon's health sink) and the server (a Stage).
+def build_console(
+    cfg: Config,
+    state_dir: Path,
+    view: ViewFn | None,
+    pose_at: Callable[[float], Pose | None] | None = None,
+) -> tuple[ConsoleHub, ConsoleServer]:
+    """``view``: GroundGeolocator.view; ``pose_at``: the pose store's. The hub (the pipeline's sink and observer, the daemon's health sink) and the server (a Stage).
 
     Raises ConsoleError for a config the console cannot use (no password on a non-loopback bind, a bad basemap).
     """
     hub = ConsoleHub()
     try:
-        server = ConsoleServer(cfg.console, hub, state_dir, config_view(cfg), view, cfg.geo.max_range_m)
+        server = ConsoleServer(cfg.console, hub, state_dir, config_view(cfg), view, cfg.geo.max_range_m, pose_at)
     except (AuthError, BasemapError) as err:
         raise ConsoleError(str(err)) from None
     return hub, server

@@ -115,3 +115,46 @@ def test_frames_are_encoded_only_while_a_page_watches_at_most_fps(server: Consol
         assert jpeg.read()[:2] == b"\xff\xd8"
     finally:
         conn.close()
+
+
+def test_grid_and_footprint_come_from_the_pose_store_even_when_nothing_is_detected(tmp_path: Path) -> None:
+    import json
+    import math
+
+    from edge.geo.locator import GroundGeolocator
+    from edge.geo.settings import GeoSettings
+    from edge.types import Pose
+
+    geo = GroundGeolocator(GeoSettings(ground_alt_m=500.0))
+
+    def pose_at(t_mono: float) -> Pose:
+        return Pose(t_mono, 42.6, 19.9, 530.0, cam_pitch=math.radians(-10.0))
+
+    settings = ConsoleSettings(enabled=True, port=_port(), fps=10.0)
+    srv = ConsoleServer(settings, ConsoleHub(), tmp_path, {}, geo.view, 5000.0, pose_at)
+    srv.start()
+    conn = http.client.HTTPConnection("127.0.0.1", settings.port, timeout=5)
+    try:
+        conn.request("GET", "/api/stream?live=cam0")
+        resp = conn.getresponse()
+        assert _wait(lambda: len(srv.clients) == 1)
+        img = np.zeros((480, 640, 3), np.uint8)
+        got: dict[str, dict] = {}  # type: ignore[type-arg]
+        kind = ""
+        seq = 0
+        deadline = time.monotonic() + 15
+        while not {"frame", "pose"} <= set(got) and time.monotonic() < deadline:
+            seq += 1
+            srv.hub.observe(Frame(img, time.monotonic(), time.time(), seq), time.monotonic())  # no events at all
+            line = resp.fp.readline().decode()
+            if line.startswith("event: "):
+                kind = line[7:].strip()
+            elif line.startswith("data: "):
+                got[kind] = json.loads(line[6:])
+        assert {"frame", "pose"} <= set(got), got
+        labels = {ln["label"] for ln in got["frame"]["grid"]["lines"] if ln["kind"] == "range"}
+        assert {"100 m", "200 m"} <= labels, labels  # 30 m up, 10 deg down: the centre sees 170 m
+        assert len(got["pose"]["pose"]["footprint"]) == 32 and got["pose"]["pose"]["lat"] == 42.6
+    finally:
+        conn.close()
+        srv.stop()

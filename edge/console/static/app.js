@@ -37,6 +37,7 @@ function connect() {
   on("ack", (m) => { const a = S.alerts.find((x) => x.id === m.id); if (a) { a.ack = m.ack; renderAlerts(); } });
   on("events", onEvents);
   on("health", (h) => { S.health = h; renderHealth(); });
+  on("pose", (p) => updatePlatform(p.pose));
 }
 
 // -- live --------------------------------------------------------------------------------------------------
