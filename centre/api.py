@@ -32,6 +32,8 @@ from centre.auth import PERMISSIONS, Sessions, check_login
 from centre.export import to_csv, to_gpkg
 from centre.store import Store
 from centre.store.rows import Detection
+from edge.console.basemap import Basemap, BasemapError
+from edge.console.settings import ConsoleSettings
 
 log = logging.getLogger("centre.api")
 STATIC = Path(__file__).parent / "static"
@@ -86,11 +88,20 @@ def _feature(d: Detection) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def load_basemap(path: str | None, bounds: tuple[float, float, float, float] | None) -> Basemap:
+    """The vehicle console's offline basemap reader; BasemapError names the centre's keys (api.basemap...)."""
+    try:
+        return Basemap(ConsoleSettings(basemap=path, basemap_bounds=bounds))
+    except BasemapError as err:
+        raise BasemapError(str(err).replace("console.", "api.")) from None
+
+
 class CentreApi:
     """The aiohttp application over one store (its calls serialised by a lock and run off the event loop)."""
 
-    def __init__(self, store: Store, session_hours: float = 12.0) -> None:
+    def __init__(self, store: Store, session_hours: float = 12.0, basemap: Basemap | None = None) -> None:
         self.store = store
+        self.basemap = basemap or Basemap(ConsoleSettings())
         self.lock = threading.Lock()
         self.sessions = Sessions(session_hours * 3600)
 
@@ -117,6 +128,9 @@ class CentreApi:
         r.add_get("/api/gaps", self._gaps)
         r.add_get("/api/export.csv", self._export)
         r.add_get("/api/export.gpkg", self._export)
+        r.add_get("/api/basemap", self._basemap_info)
+        r.add_get("/api/basemap.img", self._basemap_image)
+        r.add_get("/api/tiles/{z:\\d+}/{x:\\d+}/{y:\\d+}", self._tile)
         if STATIC.is_dir():
             r.add_static("/static", STATIC, follow_symlinks=False)
         if LEAFLET.is_dir():
@@ -220,6 +234,23 @@ class CentreApi:
         return web.json_response(
             [{"vehicle": g.vehicle, "boot": g.boot, "first": g.first, "last": g.last} for g in gaps]
         )
+
+    async def _basemap_info(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.basemap.info())
+
+    async def _basemap_image(self, request: web.Request) -> web.StreamResponse:
+        found = self.basemap.image()
+        if found is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=found[0], content_type=found[1])
+
+    async def _tile(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        data = await asyncio.to_thread(self.basemap.tile, int(m["z"]), int(m["x"]), int(m["y"]))
+        if data is None:
+            raise web.HTTPNotFound()
+        kind = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+        return web.Response(body=data, content_type=kind, headers={"Cache-Control": "max-age=3600"})
 
     async def _export(self, request: web.Request) -> web.StreamResponse:
         self._need(request, "export")

@@ -52,7 +52,15 @@ def _cmd_serve(cfg: CentreConfig, ns: argparse.Namespace) -> int:
     stop = threading.Event()
     fusion = threading.Thread(target=feed.run, args=(stop,), name="fusion", daemon=True)
     fusion.start()
-    api = CentreApi(open_store(cfg.store.url), cfg.api.session_hours)
+    from centre.api import load_basemap
+    from edge.console.basemap import BasemapError
+
+    try:
+        basemap = load_basemap(cfg.api.basemap, cfg.api.basemap_bounds)
+    except BasemapError as err:
+        print(f"{ns.config}: {err}", file=sys.stderr)
+        return 2
+    api = CentreApi(open_store(cfg.store.url), cfg.api.session_hours, basemap)
     try:
         web.run_app(api.app(), host=cfg.api.bind, port=cfg.api.port, print=None, handle_signals=False)
     except KeyboardInterrupt:

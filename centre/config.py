@@ -96,6 +96,15 @@ class ApiSettings(Section):
     bind: str = Field("127.0.0.1", title="Bind address", description="Where the web server listens.")
     port: int = Field(8090, title="Port", description="TCP port.", ge=0, le=65535)
     session_hours: float = Field(12.0, title="Session lifetime", description="Hours a login lasts.", gt=0)
+    basemap: str | None = Field(
+        None,
+        title="Basemap",
+        description="Offline map as in the vehicle console: an .mbtiles file or a PNG/JPEG orthophoto with "
+        "basemap_bounds; unset: a plain grid.",
+    )
+    basemap_bounds: tuple[float, float, float, float] | None = Field(
+        None, title="Basemap bounds", description="South, west, north, east (deg) of a PNG/JPEG orthophoto."
+    )
 
 
 class RetentionSettings(Section):

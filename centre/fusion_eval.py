@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from centre.config import FusionSettings
@@ -45,10 +46,14 @@ def evaluate(
     p_break: float = 0.005,
     seed: int = 7,
     settings: FusionSettings | None = None,
+    origin: tuple[float, float] = (48.0, 17.0),
+    t0: float = 1_780_000_000.0,
+    sink: Callable[[str, bytes], None] | None = None,
 ) -> EvalResult:
-    """Run the scene and fuse every decoded detection in time order."""
+    """Run the scene around ``origin`` (lat, lon) from ``t0`` (POSIX s) and fuse every decoded detection in time
+    order; ``sink(vehicle, payload)`` gets each wire record too (to publish or store the same scene)."""
     rng = random.Random(seed)
-    lat0, lon0 = 48.0, 17.0
+    lat0, lon0 = origin
     m_lon = M_PER_DEG * math.cos(math.radians(lat0))
     vehicles = {"mss-a": (-300.0, -400.0), "mss-b": (300.0, -400.0)}  # east, north of the area's centre (m)
     pos = [(rng.uniform(-200, 200), rng.uniform(-200, 200)) for _ in range(people)]
@@ -58,7 +63,6 @@ def evaluate(
     boots = {v: rng.randrange(2**32) for v in vehicles}
     fuser = Fuser(settings or FusionSettings())
     pairs = pairs_one = updates = within = 0
-    t0 = 1_780_000_000.0
     for f in range(int(seconds * fps)):
         t = t0 + f / fps
         for i in range(people):
@@ -84,7 +88,10 @@ def evaluate(
                     )
                 )  # fmt: skip
             pose = Pose(0.0, lat0 + vy / M_PER_DEG, lon0 + vx / m_lon, 210.0)
-            rec = decode(encode(FrameEvents("cam0", f, t, pose, tuple(events)), boots[v], f))
+            payload = encode(FrameEvents("cam0", f, t, pose, tuple(events)), boots[v], f)
+            if sink is not None:
+                sink(v, payload)
+            rec = decode(payload)
             for idx, d in enumerate(rec.detections):
                 det = Detection(
                     v, rec.boot, rec.seq, idx, rec.t_utc, rec.camera, 0, "person", int(d.kind), d.confidence,

@@ -150,10 +150,19 @@ class Store:
         )
 
     # --- retention, users, audit ---------------------------------------------------------------------------------
-    def delete_before(self, before_t: float, classes: Iterable[str] = (), except_classes: Iterable[str] = ()) -> int:
-        """Delete detections older than before_t (POSIX s) of these classes (or of every class not excepted)."""
+    def delete_before(
+        self,
+        before_t: float,
+        classes: Iterable[str] = (),
+        except_classes: Iterable[str] = (),
+        table: str = "detections",
+    ) -> int:
+        """Delete detections (or sightings, by their last time) older than before_t (POSIX s) of these classes (or
+        of every class not excepted)."""
+        if table not in ("detections", "sightings"):
+            raise ValueError(table)
         inc, exc = list(classes), list(except_classes)
-        where = "t < ?"
+        where = "t < ?" if table == "detections" else "t_last < ?"
         args: list[Any] = [before_t]
         if inc:
             where += f" AND class IN ({', '.join('?' * len(inc))})"
@@ -161,7 +170,7 @@ class Store:
         if exc:
             where += f" AND class NOT IN ({', '.join('?' * len(exc))})"
             args += exc
-        return self._exec(f"DELETE FROM detections WHERE {where}", args)
+        return self._exec(f"DELETE FROM {table} WHERE {where}", args)
 
     def delete_old_records(self, before_t: float) -> int:
         """Records (no personal data: the vehicle's own pose) older than before_t, once their detections are gone."""

@@ -1,0 +1,133 @@
+"use strict";
+// The centre's map: vehicles' last positions, detections and fused sightings with their 90 % error circles,
+// filters, a time slider over the past day, and the open alerts to acknowledge. Data from the GeoJSON API.
+const $ = (id) => document.getElementById(id);
+const PALETTE = ["#ff9800", "#e040fb", "#29b6f6", "#66bb6a", "#ffee58", "#ef5350", "#26c6da", "#8d6e63"];
+const S = { map: null, layers: {}, fitted: false, colours: {} };
+const colour = (vehicle) => (S.colours[vehicle] ??= PALETTE[Object.keys(S.colours).length % PALETTE.length]);
+
+function params() {
+  const end = Date.now() / 1000 + Number($("f-until").value);
+  const p = new URLSearchParams({ start: end - Number($("f-window").value), end });
+  for (const k of ["class", "vehicle", "camera"]) if ($("f-" + k).value.trim()) p.set(k, $("f-" + k).value.trim());
+  return p;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  if (r.status === 401) { window.location = "/login"; throw new Error("logged out"); }
+  if (!r.ok) throw new Error(url + ": " + r.status + " " + (await r.text()));
+  return r.json();
+}
+
+function initMap(basemap) {
+  const map = L.map("map", { attributionControl: false, maxZoom: 22 });
+  S.map = map;
+  L.control.scale({ metric: true, imperial: false }).addTo(map);
+  if (basemap.kind === "image") {
+    const [s, w, n, e] = basemap.bounds;
+    L.imageOverlay("/api/basemap.img", [[s, w], [n, e]]).addTo(map);
+  } else if (basemap.kind === "tiles") {
+    L.tileLayer("/api/tiles/{z}/{x}/{y}", { minZoom: basemap.minzoom, maxNativeZoom: basemap.maxzoom, maxZoom: 22 }).addTo(map);
+  } else {
+    const Grid = L.GridLayer.extend({
+      createTile() {
+        const t = document.createElement("canvas");
+        t.width = t.height = 256;
+        const g = t.getContext("2d");
+        g.strokeStyle = "rgba(200,210,220,0.25)";
+        g.strokeRect(0, 0, 256, 256);
+        return t;
+      },
+    });
+    new Grid().addTo(map);
+  }
+  if (basemap.bounds) { const [s, w, n, e] = basemap.bounds; map.fitBounds([[s, w], [n, e]]); }
+  else map.setView([0, 0], 2);
+  for (const name of ["detections", "sightings", "vehicles"]) S.layers[name] = L.layerGroup().addTo(map);
+}
+
+function drawDetections(fc) {
+  const g = S.layers.detections.clearLayers();
+  for (const f of fc.features) {
+    if (!f.geometry) continue;
+    const [lon, lat] = f.geometry.coordinates, p = f.properties, c = colour(p.vehicle);
+    if (p.error_m) L.circle([lat, lon], { radius: p.error_m, color: c, weight: 1, fillOpacity: 0.05 }).addTo(g);
+    L.circleMarker([lat, lon], { radius: 3, color: c, fillOpacity: 0.9, className: "det" })
+      .bindTooltip(`${p.class} ${Math.round(p.confidence * 100)}% by ${p.vehicle}/${p.camera}, track ${p.track}`)
+      .addTo(g);
+  }
+}
+
+function drawSightings(fc) {
+  const g = S.layers.sightings.clearLayers();
+  for (const f of fc.features) {
+    const [lon, lat] = f.geometry.coordinates, p = f.properties;
+    L.circle([lat, lon], { radius: p.error_m, color: "#ffffff", weight: 2, dashArray: p.acked_by ? "4" : null, fill: false, className: "sighting" })
+      .bindTooltip(`${p.class}: ${p.n_sensors} sensor(s), ±${p.error_m.toFixed(1)} m`).addTo(g);
+  }
+}
+
+function drawVehicles(fc) {
+  const g = S.layers.vehicles.clearLayers(), list = $("vehicles");
+  list.replaceChildren();
+  const pts = [];
+  for (const f of fc.features) {
+    const p = f.properties, li = document.createElement("li");
+    li.textContent = `${p.vehicle}: ${new Date(p.t * 1000).toISOString().slice(11, 19)} UTC, ${p.camera}`;
+    li.style.color = colour(p.vehicle);
+    list.append(li);
+    if (!f.geometry) continue;
+    const [lon, lat] = f.geometry.coordinates;
+    pts.push([lat, lon]);
+    L.marker([lat, lon], { title: p.vehicle }).bindTooltip(p.vehicle, { permanent: true, className: "veh-label", direction: "right" }).addTo(g)
+      .getTooltip().getElement?.()?.style.setProperty("background", colour(p.vehicle));
+  }
+  return pts;
+}
+
+function drawAlerts(fc) {
+  const list = $("alerts");
+  list.replaceChildren();
+  $("n-alerts").textContent = fc.features.length ? `(${fc.features.length})` : "";
+  for (const f of fc.features) {
+    const p = f.properties, li = document.createElement("li"), b = document.createElement("button");
+    li.textContent = `${p.class} seen by ${p.n_sensors} sensor(s) at ${new Date(p.t_last * 1000).toISOString().slice(11, 19)} `;
+    b.textContent = "Ack";
+    b.className = "ack";
+    b.onclick = async () => { await fetch(`/api/sightings/${encodeURIComponent(f.id)}/ack`, { method: "POST" }); refresh(); };
+    li.append(b);
+    list.append(li);
+  }
+}
+
+async function refresh() {
+  const p = params();
+  const until = Number($("f-until").value);
+  $("until-text").textContent = until === 0 ? "now" : new Date(Number(p.get("end")) * 1000).toISOString().slice(0, 16).replace("T", " ");
+  try {
+    const [dets, sights, open, vehicles] = await Promise.all([
+      getJSON("/api/detections?" + p), getJSON("/api/sightings?" + p),
+      getJSON("/api/sightings?open=1&" + p), getJSON("/api/vehicles"),
+    ]);
+    drawDetections(dets);
+    drawSightings(sights);
+    drawAlerts(open);
+    const pts = drawVehicles(vehicles);
+    for (const f of dets.features) if (f.geometry) pts.push([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+    if (!S.fitted && pts.length) { S.map.fitBounds(pts, { padding: [40, 40], animate: false }); S.fitted = true; }
+    $("status").textContent = `${dets.features.length} detections, ${sights.features.length} sightings`;
+    document.body.dataset.loaded = "1";
+  } catch (err) {
+    $("status").textContent = String(err);
+  }
+}
+
+async function main() {
+  initMap(await getJSON("/api/basemap"));
+  for (const id of ["f-class", "f-vehicle", "f-camera", "f-window", "f-until"]) $(id).addEventListener("change", refresh);
+  $("f-until").addEventListener("input", refresh);
+  await refresh();
+  setInterval(() => { if (Number($("f-until").value) === 0) refresh(); }, 2000);
+}
+main();
