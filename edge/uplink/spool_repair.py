@@ -69,13 +69,15 @@ def _wal_checksum(data: bytes, big: bool, s0: int, s1: int) -> tuple[int, int]:
 @dataclass(frozen=True, slots=True)
 class WalReport:
     """A WAL file read frame by frame: ``bad_frame`` is the first frame SQLite would stop at (None: all good)
-    and ``frames_after`` how many frames of the same generation follow it (lost commits when > 0)."""
+    and ``frames_after`` how many frames of the same generation follow it (lost commits when > 0); ``salts``
+    mark that generation (the header's, or the first frame's when the header is damaged)."""
 
     page_size: int
     frames: int
     bad_frame: int | None
     frames_after: int
     header_ok: bool
+    salts: tuple[int, int]
 
 
 def read_wal(data: bytes) -> WalReport | None:
@@ -90,30 +92,34 @@ def read_wal(data: bytes) -> WalReport | None:
         page = DEFAULT_PAGE
     size = FRAME_HDR + page
     n = (len(data) - WAL_HDR) // size
+    if n == 0:
+        return None
     s = _wal_checksum(data[:24], big, 0, 0)
+    gen = (salt1, salt2) if header_ok else struct.unpack(">2I", data[WAL_HDR + 8 : WAL_HDR + 16])
     bad: int | None = None if header_ok else 0
     after = 0
     for k in range(n):
         off = WAL_HDR + k * size
         hdr = data[off : off + FRAME_HDR]
-        f_salt = struct.unpack(">2I", hdr[8:16])
-        same_gen = f_salt == (salt1, salt2)
+        same_gen = struct.unpack(">2I", hdr[8:16]) == gen
         if bad is not None:
-            after += same_gen or not header_ok
+            after += same_gen and k > bad
             continue
         s = _wal_checksum(hdr[:8] + data[off + FRAME_HDR : off + size], big, *s)
         if not same_gen or s != struct.unpack(">2I", hdr[16:24]):
             bad = k
-    return WalReport(page, n, bad, after, header_ok)
+    return WalReport(page, n, bad, after, header_ok, gen)
 
 
 def repair_wal(data: bytes) -> bytes:
     """The WAL with its header checksum and every frame's salts and checksums rewritten, so that SQLite replays
-    all frames of the current generation (a damaged page stays damaged; its neighbours become readable)."""
+    all frames of the current generation (a damaged page stays damaged; its neighbours become readable). Frames
+    of older generations (the stale tail SQLite leaves after a restart of the log) are left out."""
     rep = read_wal(data)
     if rep is None:
         return data
-    magic, version, _, ckpt, salt1, salt2, _, _ = struct.unpack(">8I", data[:WAL_HDR])
+    magic, version, _, ckpt, _, _, _, _ = struct.unpack(">8I", data[:WAL_HDR])
+    salt1, salt2 = rep.salts
     if magic not in WAL_MAGIC:
         magic = WAL_MAGIC[0]
     big = magic == WAL_MAGIC[1]
@@ -121,7 +127,10 @@ def repair_wal(data: bytes) -> bytes:
     s = _wal_checksum(head, big, 0, 0)
     out = bytearray(head + struct.pack(">2I", *s))
     size = FRAME_HDR + rep.page_size
-    keep = rep.frames if rep.bad_frame is None else rep.bad_frame + 1 + rep.frames_after
+    if rep.bad_frame is None:
+        keep = rep.frames
+    else:  # the bad frame only when frames of its generation follow it (else it is the start of the stale tail)
+        keep = rep.bad_frame + 1 + rep.frames_after if rep.frames_after else rep.bad_frame
     last_commit = WAL_HDR
     for k in range(keep):
         off = WAL_HDR + k * size

@@ -90,6 +90,18 @@ def test_wal_repair_makes_every_frame_valid_again(tmp_path: Path) -> None:
     assert fixed is not None and fixed.bad_frame is None
 
 
+def test_wal_with_a_damaged_header_is_replayed_from_its_first_frames_salts(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    fill(path, N, clean=False)
+    wal = Path(f"{path}-wal")
+    data = bytearray(wal.read_bytes())
+    data[16:24] = bytes(b ^ 0x5A for b in data[16:24])  # the header's salts: SQLite would ignore the whole WAL
+    wal.write_bytes(bytes(data))
+    spool = Spool(path, SpoolSettings())
+    assert spool.damage is not None and "WAL is damaged at frame 1" in spool.damage.text()
+    assert spool.damage.salvaged == N and spool.damage.lost == 0
+
+
 def test_evictions_are_logged_rate_limited_and_in_health(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool = Spool(tmp_path / "spool.sqlite", SpoolSettings(max_rows=10))
     with caplog.at_level(logging.WARNING, "edge.uplink.spool"):
