@@ -222,7 +222,7 @@ class CentreApi:
                 "type": "Feature",
                 "id": v["vehicle"],
                 "geometry": None if v["lat"] is None else {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
-                "properties": {k: v[k] for k in ("vehicle", "t", "camera", "alt", "boot")},
+                "properties": {k: v.get(k) for k in ("vehicle", "t", "camera", "alt", "boot", "status")},
             }
             for v in rows
         ]

@@ -65,8 +65,10 @@ def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> float:
     total = plan.vehicles * plan.records * plan.dets_per_record
     with LocalBroker(out / "broker", extra_conf="max_inflight_messages 0\n") as broker:
         procs = _workers(out, broker.port, pg.url)  # create the sessions and the shared subscription ...
-        _wait_subscribed(out, WORKERS)
-        _stop(procs)  # ... then let the fleet's records queue in the broker
+        try:
+            _wait_subscribed(out, WORKERS)
+        finally:
+            _stop(procs)  # ... then let the fleet's records queue in the broker
         publish(broker.port, payloads, 0.0, timeout=600)
         store = open_store(pg.url)
         start = time.monotonic()

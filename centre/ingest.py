@@ -10,13 +10,15 @@ logged, counted and acknowledged (sending them again would not help).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import cbor2
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -38,12 +40,11 @@ class Counters:
     detections: int = 0
     bad: int = 0
     batches: int = 0
-    vehicles_offline: set[str] = field(default_factory=set)
 
 
 def topics(group: str) -> list[tuple[str, int]]:
-    """Shared subscriptions for detections and status (health is only logged)."""
-    return [(f"$share/{group}/edge/+/detections", 1), (f"$share/{group}/edge/+/status", 1)]
+    """Shared subscriptions for detections, status and health."""
+    return [(f"$share/{group}/edge/+/{kind}", 1) for kind in ("detections", "status", "health")]
 
 
 class Ingest:
@@ -57,17 +58,28 @@ class Ingest:
     def handle(self, msgs: list[tuple[str, bytes]]) -> None:
         """Store the detections records among ``msgs`` (topic, payload); returns after the commit."""
         batch: list[tuple[str, Record]] = []
+        states = False
+        now = time.time()
         for topic, payload in msgs:
             parts = topic.split("/")
             if len(parts) != 3 or parts[0] != "edge":
                 continue
             vehicle, kind = parts[1], parts[2]
             if kind == "status":
-                state = payload.decode(errors="replace")
-                (self.counters.vehicles_offline.add if state == "offline" else self.counters.vehicles_offline.discard)(
-                    vehicle
-                )
+                state = payload.decode(errors="replace")[:32]
                 log.info("vehicle %s is %s", vehicle, state)
+                self.store.put_state(vehicle, now, status=state)
+                states = True
+                continue
+            if kind == "health":
+                try:
+                    health = json.dumps(cbor2.loads(payload), default=str)
+                except Exception as err:  # cbor2 raises several types for garbage
+                    self.counters.bad += 1
+                    log.warning("undecodable health from %s: %s", vehicle, err)
+                    continue
+                self.store.put_state(vehicle, now, health=health)
+                states = True
                 continue
             if kind != "detections":
                 continue
@@ -76,9 +88,9 @@ class Ingest:
             except CodecError as err:
                 self.counters.bad += 1
                 log.warning("undecodable record from %s: %s", vehicle, err)
-        if batch:
+        if batch or states:
             recs, dets = to_rows(batch, self.labels)
-            self.store.write(recs, dets)
+            self.store.write(recs, dets)  # one transaction with the states above
             self.counters.records += len(recs)
             self.counters.detections += len(dets)
             self.counters.batches += 1

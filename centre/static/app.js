@@ -74,7 +74,8 @@ function drawVehicles(fc) {
   const pts = [];
   for (const f of fc.features) {
     const p = f.properties, li = document.createElement("li");
-    li.textContent = `${p.vehicle}: ${new Date(p.t * 1000).toISOString().slice(11, 19)} UTC, ${p.camera}`;
+    const seen = p.t ? `${new Date(p.t * 1000).toISOString().slice(11, 19)} UTC, ${p.camera}` : "no records";
+    li.textContent = `${p.vehicle}: ${p.status || "status unknown"}, ${seen}`;
     li.style.color = colour(p.vehicle);
     list.append(li);
     if (!f.geometry) continue;

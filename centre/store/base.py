@@ -6,6 +6,7 @@ Tables (same names and columns in SQLite and PostgreSQL):
 * ``detections`` one row per detection, UNIQUE (vehicle, boot, seq, idx); t POSIX s UTC; lat/lon WGS-84 deg;
   PostGIS adds ``geom geometry(Point, 4326)`` with a GiST index, SQLite an index on (lat, lon).
 * ``sightings``  fused objects (centre.fusion), one row per sighting, updated in place.
+* ``vehicle_state`` per vehicle: the last status (online/offline, retained on the broker) and health snapshot.
 * ``users``      name, role (operator | analyst | admin), scrypt salt and hash.
 * ``audit``      t, user, action, detail: every query, export and acknowledgement.
 
@@ -56,7 +57,8 @@ class Store:
     def write(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
         """Store one batch in one transaction; rows already there are skipped. Returns after the commit."""
         try:
-            self._write_rows(recs, dets)
+            if recs or dets:
+                self._write_rows(recs, dets)
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
@@ -115,7 +117,7 @@ class Store:
         return [Gap(*r) for r in self._rows(GAPS_SQL.format(where=where), args)]
 
     def vehicles(self) -> list[dict[str, Any]]:
-        """Each vehicle's newest record: its time, camera and position (the camera's pose)."""
+        """Each vehicle's newest record (time, camera, position of the camera) and its status (online/offline)."""
         sql = (
             "SELECT r.vehicle, r.t, r.camera, r.lat, r.lon, r.alt, r.boot FROM records r JOIN ("
             "SELECT vehicle, MAX(t) AS t FROM records GROUP BY vehicle) m ON r.vehicle = m.vehicle AND r.t = m.t"
@@ -123,7 +125,28 @@ class Store:
         out: dict[str, dict[str, Any]] = {}
         for v, t, cam, lat, lon, alt, boot in self._rows(sql):
             out[v] = {"vehicle": v, "t": t, "camera": cam, "lat": lat, "lon": lon, "alt": alt, "boot": boot}
+        for v, st in self.states().items():
+            base = out.setdefault(v, {"vehicle": v, "t": None, "camera": None, "lat": None, "lon": None, "alt": None,
+                                      "boot": None})  # fmt: skip
+            base["status"] = st["status"]
+            base["health_t"] = st["health_t"]
         return [out[k] for k in sorted(out)]
+
+    def put_state(self, vehicle: str, t: float, status: str | None = None, health: str | None = None) -> None:
+        """Remember a vehicle's status (text) or health (JSON text) received at t (POSIX s); committed by ``write``
+        or here when called alone."""
+        col = "status" if status is not None else "health"
+        value = status if status is not None else health
+        cur = self.conn.cursor()
+        cur.execute(self._q("INSERT INTO vehicle_state (vehicle) VALUES (?) ON CONFLICT DO NOTHING"), [vehicle])
+        cur.execute(self._q(f"UPDATE vehicle_state SET {col} = ?, {col}_t = ? WHERE vehicle = ?"), [value, t, vehicle])
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """vehicle -> {status, status_t, health (dict or None), health_t}."""
+        out = {}
+        for v, st, st_t, h, h_t in self._rows("SELECT vehicle, status, status_t, health, health_t FROM vehicle_state"):
+            out[v] = {"status": st, "status_t": st_t, "health": json.loads(h) if h else None, "health_t": h_t}
+        return out
 
     # --- sightings -----------------------------------------------------------------------------------------------
     def save_sightings(self, rows: list[tuple[Any, ...]]) -> None:

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS sightings (
   lat double precision NOT NULL, lon double precision NOT NULL, error_m real NOT NULL, n_sensors integer NOT NULL,
   members text NOT NULL, acked_by text);
 CREATE INDEX IF NOT EXISTS sightings_t ON sightings (t_last);
+CREATE TABLE IF NOT EXISTS vehicle_state (
+  vehicle text PRIMARY KEY, status text, status_t double precision, health text, health_t double precision);
 CREATE TABLE IF NOT EXISTS users (name text PRIMARY KEY, role text NOT NULL, salt bytea NOT NULL, hash bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   t double precision NOT NULL, username text NOT NULL, action text NOT NULL, detail text NOT NULL);

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS sightings (
   id TEXT PRIMARY KEY, t_first REAL NOT NULL, t_last REAL NOT NULL, class TEXT NOT NULL, lat REAL NOT NULL,
   lon REAL NOT NULL, error_m REAL NOT NULL, n_sensors INTEGER NOT NULL, members TEXT NOT NULL, acked_by TEXT);
 CREATE INDEX IF NOT EXISTS sightings_t ON sightings (t_last);
+CREATE TABLE IF NOT EXISTS vehicle_state (
+  vehicle TEXT PRIMARY KEY, status TEXT, status_t REAL, health TEXT, health_t REAL);
 CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, salt BLOB NOT NULL, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (t REAL NOT NULL, username TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_t ON audit (t);
@@ -49,7 +51,8 @@ class SqliteStore(Store):
         self.conn.commit()
 
     def _write_rows(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if not self.conn.in_transaction:  # (vehicle states may have begun it)
+            self.conn.execute("BEGIN IMMEDIATE")
         self.conn.executemany(RECORD_INSERT, recs)
         self.conn.executemany(DET_INSERT, dets)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cbor2
+
 from centre.fleet import FleetPlan, make_payloads
 from centre.ingest import Ingest
 from centre.store import open_store
@@ -52,3 +54,16 @@ def test_time_and_bbox_query(tmp_path: Path) -> None:
     assert {d.vehicle for d in near_first} == {"veh-00"}
     assert len(ing.store.detections(t0 - 1, t0 + 100, classes=["vehicle"])) == 20
     assert len(ing.store.detections(t0 + 1000, t0 + 2000)) == 0
+
+
+def test_status_and_health_are_kept_per_vehicle(tmp_path: Path) -> None:
+    ing, payloads = _ingest(tmp_path)
+    health = cbor2.dumps({"vehicle": "veh-00", "stages": {"spool": {"rows": 3}}})
+    ing.handle([("edge/veh-00/status", b"online"), ("edge/veh-00/detections", payloads["veh-00"][0])])
+    ing.handle([("edge/veh-00/health", health), ("edge/veh-01/status", b"offline"), ("edge/veh-01/health", b"\xff")])
+    states = ing.store.states()
+    assert states["veh-00"]["status"] == "online" and states["veh-00"]["health"]["stages"]["spool"]["rows"] == 3
+    assert states["veh-01"]["status"] == "offline" and ing.counters.bad == 1
+    vehicles = {v["vehicle"]: v for v in ing.store.vehicles()}
+    assert vehicles["veh-00"]["status"] == "online" and vehicles["veh-00"]["lat"] is not None
+    assert vehicles["veh-01"]["status"] == "offline" and vehicles["veh-01"]["lat"] is None

@@ -67,3 +67,27 @@ def test_three_workers_one_killed_three_times_store_every_record_once(store_url:
         finally:
             for w in workers:
                 w.stop()
+
+
+def test_a_vehicle_broker_bridged_to_the_centre_broker_delivers_every_record(tmp_path: Path) -> None:
+    plan = FleetPlan(vehicles=2, records=300, dets_per_record=2, rate_hz=100.0)
+    url = f"sqlite://{tmp_path}/centre.db"
+    with LocalBroker(tmp_path / "centre-broker") as centre:
+        bridge = (
+            f"connection centre\naddress 127.0.0.1:{centre.port}\ntopic edge/# out 1\ncleansession false\n"
+            "bridge_protocol_version mqttv50\nremote_clientid vehicle-bridge\n"
+        )
+        with LocalBroker(tmp_path / "vehicle-broker", extra_conf=bridge) as vehicle:
+            worker = Worker(write_config(tmp_path / "w.toml", centre.port, url, "centre-1"), tmp_path / "w.log")
+            try:
+                worker.start()
+                publish(vehicle.port, make_payloads(plan), plan.rate_hz)
+                store = open_store(url)
+                deadline = time.monotonic() + 60
+                while store.count("records") < plan.vehicles * plan.records and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert store.count("records") == plan.vehicles * plan.records
+                assert store.count("detections") == plan.vehicles * plan.records * plan.dets_per_record
+                assert store.gaps() == []
+            finally:
+                worker.stop()
