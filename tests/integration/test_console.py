@@ -193,6 +193,17 @@ def test_new_track_alerts_appear_within_a_second_and_can_be_acknowledged(demo: D
     print(f"capture to new-track alert on the page: {sorted(round(d, 2) for d in delays)} s")
     assert delays and statistics.median(delays) < 1.0, f"capture to alert on the page: {delays} s"
     screenshot(driver, "events")
+    classes = driver.execute_script("return [...document.querySelectorAll('#class-filter option')].map(o => o.value)")
+    pick = next(c for c in classes if c)
+    driver.execute_script(
+        "const s = document.getElementById('class-filter'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+        pick,
+    )
+    shown = driver.execute_script("return [...document.querySelectorAll('#alerts tbody tr')].map(r => r.dataset.class)")
+    assert shown and set(shown) == {pick}, (pick, shown)
+    driver.execute_script(
+        "const s = document.getElementById('class-filter'); s.value = ''; s.dispatchEvent(new Event('change'));"
+    )
 
     name = driver.find_element(By.ID, "ack-name")
     name.clear()
