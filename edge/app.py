@@ -13,12 +13,12 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from edge.config import Config, ConfigError, load_config
+from edge.config import Config, ConfigError, state_dir
 from edge.ops.logs import setup_logging
 from edge.ops.notify import Watchdog, notify
 from edge.pipeline import Pipeline
@@ -32,11 +32,6 @@ RUN_FILE = "run.json"  # this run's boot id, pid and start time: `edge status` t
 
 class StartupError(Exception):
     """The daemon cannot start (bad model, unusable state directory); exit code 2."""
-
-
-def state_dir(cfg: Config) -> Path:
-    """systemd's ``$STATE_DIRECTORY`` (StateDirectory=edge) wins over ``vehicle.state_dir``."""
-    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or cfg.vehicle.state_dir)
 
 
 class Daemon:
@@ -53,7 +48,7 @@ class Daemon:
         self._early: list[Stage] = []  # the pose sources, started while the model loads
         try:
             self._build()
-        except StartupError:
+        except Exception:  # a refusal, or anything unexpected: the early sources stop either way
             for stage in self._early:
                 stage.stop()
             raise
@@ -80,7 +75,7 @@ class Daemon:
         try:
             sdir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise StartupError(f"state directory {sdir} (vehicle.state_dir): {err.strerror}") from None
+            raise StartupError(f"vehicle.state_dir: {sdir}: {err.strerror}") from None
         self.state_dir = sdir
         self._write_run_file()
 
@@ -90,7 +85,7 @@ class Daemon:
         try:
             spool = Spool(sdir / "spool.sqlite", cfg.spool)
         except SpoolError as err:
-            raise StartupError(f"{err} (vehicle.state_dir)") from None
+            raise StartupError(f"vehicle.state_dir: {err}") from None
         self.spool = spool
         writer = SpoolWriter(spool, cfg.vehicle.id, self.boot_id)
         self.stages.append(writer)
@@ -127,7 +122,10 @@ class Daemon:
             detector = OnnxDetector(cfg.detector)
         except ModelError as err:
             raise StartupError(str(err)) from None
-        geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
+        try:
+            geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
+        except ValueError as err:  # CalibrationError, TerrainError
+            raise StartupError(f"geo: {err}") from None
         hub = None
         if cfg.console.enabled:
             from edge.console.server import ConsoleError, build_console
@@ -222,8 +220,8 @@ def status_line(snapshot: dict[str, object]) -> str:
     return "; ".join(parts) or "running"
 
 
-def run(cfg: Config) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code."""
+def run(cfg: Config, source: str = "config") -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code. ``source`` (the config file) starts every refusal line."""
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -235,9 +233,19 @@ def run(cfg: Config) -> int:
     try:
         daemon = Daemon(cfg)
     except StartupError as err:
-        log.error("%s", err)
+        log.error("%s: %s", source, err)
         return 2
-    daemon.start()
+    except Exception as err:  # not the config's fault as far as we know: say it in one line; systemd retries
+        log.debug("start-up failed", exc_info=True)
+        log.error("%s: cannot start: %s: %s", source, type(err).__name__, err)
+        return 1
+    try:
+        daemon.start()
+    except Exception as err:
+        log.debug("start failed", exc_info=True)
+        log.error("%s: cannot start: %s: %s", source, type(err).__name__, err)
+        daemon.stop()
+        return 1
     watchdog = Watchdog(daemon.alive)
     watchdog.start()
     notify("READY=1\nSTATUS=started")
@@ -259,12 +267,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", "-c", default="/etc/edge/edge.toml", help="TOML config (default %(default)s)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override log.level")
     ns = parser.parse_args(argv)
+    from edge.check_config import check
+
     try:
-        cfg = load_config(ns.config)
+        cfg = check(ns.config)  # what `edge check-config` checks, the same lines
     except ConfigError as err:
-        setup_logging("ERROR")
         for line in err.problems:
-            log.error("%s", line)
+            print(line, file=sys.stderr)
         return 2
     setup_logging(ns.log_level or cfg.log.level)
-    return run(cfg)
+    return run(cfg, ns.config)

@@ -5,6 +5,7 @@ Errors name the file and the dotted key: ``/etc/edge/edge.toml: mqtt.port: Input
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ from edge.detect.settings import DetectorSettings
 from edge.gcs.settings import GcsSettings
 from edge.geo.settings import GeoSettings
 from edge.ops.settings import LogSettings, OpsSettings
-from edge.settings_base import Section
+from edge.settings_base import CHECK_FILES, CONFIG_DIR, Section
 from edge.sources.camera_settings import CameraSettings
 from edge.sources.clock_settings import ClockSettings
 from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
@@ -66,12 +67,20 @@ class Config(Section):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
 
 
+def state_dir(cfg: Config) -> Path:
+    """systemd's ``$STATE_DIRECTORY`` (StateDirectory=edge) wins over ``vehicle.state_dir``."""
+    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or cfg.vehicle.state_dir)
+
+
 class ConfigError(Exception):
     """A config that cannot be used; ``problems`` holds one ``FILE: key.path: message`` line each."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+MAX_BYTES = 1 << 20  # a config larger than this is not a config
 
 
 def _format_errors(path: Path, err: ValidationError) -> list[str]:
@@ -81,53 +90,57 @@ def _format_errors(path: Path, err: ValidationError) -> list[str]:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         lines.append(f"{path}: {key}: {msg}")
     return lines
 
 
-def parse_config(data: dict[str, object], path: Path) -> Config:
-    """Validate an already-parsed TOML document; ``path`` is only used in error messages."""
+def parse_config(
+    data: dict[str, object], path: Path, config_dir: Path | None = None, check_files: bool = True
+) -> Config:
+    """Validate an already-parsed TOML document; ``path`` is only used in error messages. With ``config_dir``,
+    file paths are anchored there and (``check_files``) must exist (see ``edge.settings_base``)."""
+    context = {CONFIG_DIR: config_dir, CHECK_FILES: check_files} if config_dir else None
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context=context)
     except ValidationError as err:
         raise ConfigError(_format_errors(path, err)) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: (top level): nested too deeply"]) from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate the TOML file at ``path``; raise ConfigError naming the file and keys."""
+def _decode(p: Path, raw: bytes) -> dict[str, object]:
+    """The TOML document in ``raw``; ConfigError with the line and column of what is wrong."""
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([f"{p}: too large: a config file is at most {MAX_BYTES} bytes"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError([f"{p}: not UTF-8 text: byte 0x{raw[err.start]:02x} at line {line}, column {col}"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{p}: not valid TOML: {err}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{p}: not valid TOML: arrays or tables nested too deeply"]) from None
+
+
+def load_config(path: str | Path, check_files: bool = True) -> Config:
+    """Read and validate the TOML file at ``path``; raise ConfigError naming the file and keys.
+
+    Relative file paths are made absolute under the config's folder; with ``check_files`` each must exist and be
+    readable (``edge status`` does without)."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        if p.is_dir():
+            raise ConfigError([f"{p}: is a folder, not a config file"])
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([f"{p}: file not found"]) from None
-    except OSError as err:
-        raise ConfigError([f"{p}: cannot read: {err.strerror}"]) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError([f"{p}: not valid TOML: {err}"]) from None
-    return anchor_paths(parse_config(data, p), p.resolve().parent)
-
-
-# (section, key) of every file path in the config; a relative one is relative to the config file's folder
-FILE_KEYS = (
-    ("detector", "model"),
-    ("geo", "dem_path"),
-    ("geo", "calibration_file"),
-    ("mqtt", "cafile"),
-    ("mqtt", "certfile"),
-    ("mqtt", "keyfile"),
-    ("console", "basemap"),
-    ("console", "tls_cert"),
-    ("console", "tls_key"),
-)
-
-
-def anchor_paths(cfg: Config, base: Path) -> Config:
-    """``cfg`` with each relative file path of FILE_KEYS made absolute under ``base`` (the config's folder)."""
-    for section, key in FILE_KEYS:
-        sec = getattr(cfg, section)
-        value = getattr(sec, key)
-        if value and not Path(value).is_absolute():
-            cfg = cfg.model_copy(update={section: sec.model_copy(update={key: str(base / value)})})
-    return cfg
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise ConfigError([f"{p}: cannot read: {getattr(err, 'strerror', None) or err}"]) from None
+    return parse_config(_decode(p, raw), p, p.resolve().parent, check_files)

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         from edge.config import ConfigError, load_config
 
         try:
-            base = load_config(args.config).detector
+            base = load_config(args.config, check_files=False).detector
         except ConfigError as err:
             print(f"edge model eval: {err}", file=sys.stderr)
             return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
+    """``text`` as edge.toml in ``tmp_path``, the model set to the repo's unless the text has a [detector]."""
     p = tmp_path / "edge.toml"
-    p.write_text(text)
+    p.write_text(
+        text if "[detector]" in text else f'detector.model = "{REPO / "models" / "edge-default.onnx"}"\n{text}'
+    )
     return p
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path, ""))
+    (tmp_path / "edge.toml").write_text("")
+    cfg = load_config(tmp_path / "edge.toml", check_files=False)
     assert cfg.model_copy(update={"detector": Config().detector}) == Config()
     assert cfg.detector.model == str(tmp_path / "models" / "edge-default.onnx")
 
@@ -30,7 +35,7 @@ def test_relative_file_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     text = '[detector]\nmodel = "m/x.onnx"\n[geo]\ndem_path = "/srv/dem"\ncalibration_file = "cal.yaml"\n'
     text += '[mqtt]\ncafile = "pki/ca.pem"\n'
     (tmp_path / "etc").mkdir()
-    cfg = load_config(_write(tmp_path / "etc", text))
+    cfg = load_config(_write(tmp_path / "etc", text), check_files=False)
     assert cfg.detector.model == str(tmp_path / "etc" / "m" / "x.onnx")
     assert cfg.geo.dem_path == "/srv/dem"  # absolute: unchanged
     assert cfg.geo.calibration_file == str(tmp_path / "etc" / "cal.yaml")
@@ -91,14 +96,23 @@ def test_every_field_has_title_and_default() -> None:
     assert not missing, missing
 
 
-def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+def _check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "edge", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
-    ok = _check_config(REPO / "systemd" / "edge.toml")
+    etc = tmp_path / "etc"  # the example installed as /etc/edge/edge.toml beside models/edge-default.onnx
+    (etc / "models").mkdir(parents=True)
+    (etc / "models" / "edge-default.onnx").symlink_to(REPO / "models" / "edge-default.onnx")
+    example = etc / "edge.toml"
+    example.write_bytes((REPO / "systemd" / "edge.toml").read_bytes())
+    ok = _check_config(example, {"STATE_DIRECTORY": str(tmp_path / "state")})
     assert ok.returncode == 0, ok.stderr
     bad = _check_config(_write(tmp_path, "[mqtt]\nurll = 'x'\n[ops]\nstatus_interval_s = 'x'\n"))
     assert bad.returncode == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from edge.settings_base import Section
+from edge.settings_base import FilePath, Section
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -25,7 +25,7 @@ class ConsoleSettings(Section):
     max_width_px: int = Field(
         960, title="Live image width", description="Frames wider than this are scaled down before encoding, px.", ge=64
     )
-    basemap: str | None = Field(
+    basemap: FilePath | None = Field(
         None,
         title="Basemap",
         description="Offline map: an .mbtiles file (raster tiles) or a PNG/JPEG orthophoto with basemap_bounds; "
@@ -44,8 +44,10 @@ class ConsoleSettings(Section):
     password_env: str = Field(
         "EDGE_CONSOLE_PASSWORD", title="Password variable", description="Environment variable read when no credential."
     )
-    tls_cert: str | None = Field(None, title="TLS certificate", description="PEM certificate file; set with tls_key.")
-    tls_key: str | None = Field(None, title="TLS key", description="PEM private key file; set with tls_cert.")
+    tls_cert: FilePath | None = Field(
+        None, title="TLS certificate", description="PEM certificate file; set with tls_key."
+    )
+    tls_key: FilePath | None = Field(None, title="TLS key", description="PEM private key file; set with tls_cert.")
     session_hours: float = Field(12.0, title="Session lifetime", description="Hours a login lasts.", gt=0)
 
     @field_validator("basemap_bounds")

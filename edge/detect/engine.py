@@ -28,7 +28,7 @@ from edge.detect.decoders import (
     denormalise,
     yolox_grid,
 )
-from edge.detect.model import load_model
+from edge.detect.model import check_classes, load_model
 from edge.detect.motion import MotionGate
 from edge.detect.nms import keep_mask, nms
 from edge.detect.preprocess import Transform, preprocess, to_original
@@ -55,17 +55,11 @@ class OnnxDetector:
         self.class_names: list[str] = list(self.info.labels)
         self.model_name = Path(s.model).name
         names = self.class_names
-        unknown = [c for c in list(s.class_thresholds) + list(s.classes) if c not in names]
-        if unknown:
-            raise ModelError(
-                f"detector.classes / detector.class_thresholds: {unknown} are not classes of this model ({names})"
-            )
+        check_classes(s, names)
         self._thresholds = np.asarray([s.class_thresholds.get(n, s.conf_threshold) for n in names], np.float32)
         self._min_score = float(min(self._thresholds.min(), s.conf_threshold))
         self._allowed = np.asarray([n in s.classes for n in names]) if s.classes else None
         self._masks = [np.asarray(p, np.float32).reshape(-1, 2) for p in s.exclusion_masks]
-        if any(len(m) < 3 for m in self._masks):
-            raise ModelError("detector.exclusion_masks: each polygon needs at least 3 [x, y] points")
         self._gate = MotionGate(s.gating) if s.gating.enabled else None
         self._last = Detections.empty()
         self._buf: np.ndarray | None = None  # the input tensor, reused while its shape holds

@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         from edge.config import ConfigError, load_config
 
         try:
-            settings = load_config(ns.config).detector
+            settings = load_config(ns.config, check_files=False).detector
         except ConfigError as err:
             print(f"edge model eval: {err}", file=sys.stderr)
             return 2

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         from edge.config import ConfigError, load_config
 
         try:
-            settings = load_config(args.config).detector
+            settings = load_config(args.config, check_files=False).detector
         except ConfigError as err:
             print(f"edge model inspect: {err}", file=sys.stderr)
             return 2

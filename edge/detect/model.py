@@ -143,18 +143,33 @@ def make_spec(s: DetectorSettings, shape: list[int | str | None], type_: str, me
     except ValueError:
         stride = p.stride
     scale = p.scale if p.scale >= 0 else (1.0 if model_dtype == np.uint8 else 1.0 / 255.0)
+    mean, std = _per_channel("mean", p.mean, channels), _per_channel("std", p.std, channels)
     return PreprocessSpec(
         layout=layout,
         size=size,
         rgb=p.channel_order != "bgr",
         scale=scale,
-        mean=tuple(float(v) for v in (list(p.mean) + [0.0] * 3)[:3]),
-        std=tuple(float(v) for v in (list(p.std) + [1.0] * 3)[:3]),
+        mean=mean,
+        std=std,
         letterbox=p.resize == "letterbox",
         pad_value=p.pad_value,
         dtype=model_dtype,
         channels=channels,
         stride=stride,
+    )
+
+
+def _per_channel(key: str, values: list[float], channels: int) -> tuple[float, float, float]:
+    """``detector.preprocess.<key>`` as three values: one per model input channel, or one for all (a 1-channel
+    model also takes three equal values, the defaults' form); ModelError for any other length."""
+    v = [float(x) for x in values]
+    if len(v) == 1 or (channels == 1 and len(v) == 3 and len(set(v)) == 1):
+        return (v[0], v[0], v[0])
+    if len(v) == channels == 3:
+        return (v[0], v[1], v[2])
+    raise ModelError(
+        f"detector.preprocess.{key}: {len(v)} values but the model's input has {channels} channel"
+        f"{'s' if channels > 1 else ''}; give one value per channel, or one for all"
     )
 
 
@@ -366,3 +381,19 @@ def _fused(
         new_spec,
         (f"in the graph (frames go in as uint8 NHWC BGR; {what} folded into {convs} convolution{'s' * (convs > 1)})"),
     )
+
+
+def check_classes(s: DetectorSettings, names: list[str]) -> None:
+    """ModelError when detector.classes or detector.class_thresholds name a class the model does not have."""
+    for key, given in (("classes", list(s.classes)), ("class_thresholds", list(s.class_thresholds))):
+        unknown = [c for c in given if c not in names]
+        if unknown:
+            raise ModelError(f"detector.{key}: {unknown} are not classes of this model ({names})")
+
+
+def check_model(s: DetectorSettings) -> ModelInfo:
+    """What ``load_model`` refuses for ``s``, checked on the CPU without folding the input conversion (the same
+    reading of the model, labels, layout and preprocessing, without a GPU session or engine build)."""
+    _, info = load_model(s.model_copy(update={"providers": ["CPUExecutionProvider"], "fuse_input": False}))
+    check_classes(s, info.labels)
+    return info

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from edge.settings_base import Section
+from edge.settings_base import FilePath, Section
 
 DEFAULT_PROVIDERS = [
     "TensorrtExecutionProvider",
@@ -14,6 +14,9 @@ DEFAULT_PROVIDERS = [
     "OpenVINOExecutionProvider",
     "CPUExecutionProvider",
 ]
+
+
+Point = Annotated[list[float], Field(min_length=2, max_length=2)]  # [x, y] in pixels
 
 
 class PreprocessSettings(Section):
@@ -32,14 +35,19 @@ class PreprocessSettings(Section):
         "1 for uint8 inputs.",
     )
     mean: list[float] = Field(
-        [0.0, 0.0, 0.0], title="Mean", description="Subtracted per channel after scaling (model input units)."
+        [0.0, 0.0, 0.0],
+        title="Mean",
+        description="Subtracted per channel after scaling (model input units); one value per model input channel, "
+        "or one for all.",
     )
-    std: list[float] = Field([1.0, 1.0, 1.0], title="Std", description="Divided per channel after the mean.")
+    std: list[Annotated[float, Field(gt=0)]] = Field(
+        [1.0, 1.0, 1.0], title="Std", description="Divided per channel after the mean (each > 0)."
+    )
     resize: Literal["letterbox", "stretch"] = Field(
         "letterbox", title="Resize", description="letterbox keeps the aspect ratio and pads; stretch does not."
     )
     pad_value: int = Field(114, title="Letterbox pad", description="Grey level (0..255) of the padding.", ge=0, le=255)
-    input_size: list[int] = Field(
+    input_size: list[Annotated[int, Field(ge=1)]] = Field(
         [],
         title="Input size",
         description="[height, width] in pixels; empty = from the model (fixed shape or Ultralytics imgsz), 640x640 "
@@ -51,6 +59,20 @@ class PreprocessSettings(Section):
     stride: int = Field(
         32, title="Stride", description="Dynamic-size inputs are rounded up to a multiple of this (pixels).", ge=1
     )
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: float) -> float:
+        if v != -1 and v <= 0:
+            raise ValueError("must be > 0, or -1 for auto")
+        return v
+
+    @field_validator("input_size")
+    @classmethod
+    def _size(cls, v: list[int]) -> list[int]:
+        if v and len(v) != 2:
+            raise ValueError(f"{v} is not [height, width]; leave it empty to take the model's")
+        return v
 
 
 class ThermalSettings(Section):
@@ -139,7 +161,7 @@ class AnchorSettings(Section):
 class DetectorSettings(Section):
     """The ONNX detector."""
 
-    model: str = Field(
+    model: FilePath = Field(
         "models/edge-default.onnx",
         title="Model path",
         description="ONNX file; like every file path here, relative to the config file's folder unless absolute.",
@@ -166,8 +188,10 @@ class DetectorSettings(Section):
         "coordinates are <= 1.5.",
     )
     conf_threshold: float = Field(0.35, title="Confidence threshold", ge=0.0, le=1.0)
-    class_thresholds: dict[str, float] = Field(
-        {}, title="Per-class thresholds", description="Class name -> confidence threshold overriding conf_threshold."
+    class_thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        {},
+        title="Per-class thresholds",
+        description="Class name -> confidence threshold (0..1) overriding conf_threshold.",
     )
     classes: list[str] = Field([], title="Class allow-list", description="Only report these class names; empty = all.")
     iou_threshold: float = Field(0.5, title="NMS IoU", description="Class-aware NMS overlap threshold.", gt=0.0, le=1.0)
@@ -180,7 +204,7 @@ class DetectorSettings(Section):
     min_box_px: float = Field(
         2.0, title="Minimum box size", description="Drop boxes narrower or shorter than this (original pixels).", ge=0.0
     )
-    exclusion_masks: list[list[list[float]]] = Field(
+    exclusion_masks: list[Annotated[list[Point], Field(min_length=3)]] = Field(
         [],
         title="Exclusion masks",
         description="Polygons [[x, y], ...] in original-image pixels; a detection whose bottom-centre falls inside "

@@ -64,8 +64,9 @@ class CameraModel:
             raise CalibrationError(f"{path}: no such calibration file")
         try:
             fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-        except cv2.error as err:
-            raise CalibrationError(f"{path}: not an OpenCV calibration file: {err}") from None
+        except (cv2.error, SystemError) as err:  # OpenCV's parser error surfaces as SystemError from Python
+            why = str(getattr(err, "err", None) or err.__cause__ or err).strip().splitlines()[0][:200]
+            raise CalibrationError(f"{path}: not an OpenCV calibration file: {why}") from None
         try:
             k = fs.getNode("camera_matrix").mat()
             dist_node = fs.getNode("dist_coeffs")
@@ -85,6 +86,8 @@ class CameraModel:
         if len(coeffs) not in (0, 4, 5, 8, 12, 14):
             raise CalibrationError(f"{path}: dist_coeffs must have 4, 5, 8, 12 or 14 values, not {len(coeffs)}")
         k = np.asarray(k, np.float64)
+        if not (np.isfinite(k).all() and np.isfinite(coeffs).all()):
+            raise CalibrationError(f"{path}: camera_matrix and dist_coeffs must be finite numbers")
         if k[0, 0] <= 0 or k[1, 1] <= 0:
             raise CalibrationError(f"{path}: camera_matrix focal lengths must be positive")
         return cls(k[0, 0], k[1, 1], k[0, 2] + 0.5, k[1, 2] + 0.5, round(w), round(h), coeffs)

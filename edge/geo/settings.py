@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge.settings_base import Section
+from edge.settings_base import FileOrDir, FilePath, Section
 
 
 class SizePrior(Section):
@@ -32,7 +32,7 @@ class GeoSettings(Section):
     """Camera model and ground model."""
 
     hfov_deg: float = Field(60.0, title="Horizontal field of view", description="Degrees.", gt=0, lt=180)
-    calibration_file: str | None = Field(
+    calibration_file: FilePath | None = Field(
         None,
         title="Calibration file",
         description="OpenCV calibration (YAML/XML/JSON: camera_matrix, dist_coeffs, image_width, image_height); "
@@ -80,7 +80,7 @@ class GeoSettings(Section):
         description="Metres AMSL of flat ground where the targets are; unset: the ground the pose sources report "
         "(a drone's home, the ground under a vehicle: set this or dem_path for a mast on a ridge).",
     )
-    dem_path: str | None = Field(
+    dem_path: FileOrDir | None = Field(
         None,
         title="Elevation model",
         description="SRTM .hgt tile, a folder of them, or a geographic GeoTIFF; replaces flat ground when set.",

@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
     ns = parser.parse_args(argv)
     try:
-        cfg = load_config(ns.config)
+        cfg = load_config(ns.config, check_files=False)  # health only needs the state directory
     except ConfigError as err:
         print("\n".join(err.problems), file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edge.settings_base import Section
+from edge.settings_base import FilePath, Section
 
 
 class MavlinkSettings(Section):
@@ -58,7 +58,7 @@ class MavlinkSettings(Section):
         "credential mavlink-signing-key, signing_key_file or $EDGE_MAVLINK_KEY: 64 hex digits (32 bytes) or a "
         "passphrase (its SHA-256, as MAVProxy's `signing setup`).",
     )
-    signing_key_file: str = Field(
+    signing_key_file: FilePath = Field(
         "",
         title="Signing key file",
         description="A file holding the signing key (mode 0600 or stricter), when no systemd credential gives it.",
@@ -69,6 +69,19 @@ class MavlinkSettings(Section):
         description="For a .tlog url: 1 = real time, 2 = twice as fast, 0 = as fast as possible.",
         ge=0,
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        """The same parse the link makes when it opens, so a bad url is refused at load."""
+        if v.strip():
+            from edge.sources.mavlink_transport import parse_url
+
+            try:
+                parse_url(v, 115200)
+            except ValueError as err:
+                raise ValueError(str(err).removeprefix("mavlink.url ")) from None
+        return v
 
     @field_validator("signing", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edge.settings_base import Section
+from edge.settings_base import FilePath, Section
 
 
 class SpoolSettings(Section):
@@ -87,9 +87,9 @@ class MqttSettings(Section):
     tls: bool = Field(
         False, title="TLS", description="Use TLS (also implied by an mqtts:// URL); the server certificate is verified."
     )
-    cafile: str = Field("", title="CA file", description="PEM CA bundle for the server; empty: the system's.")
-    certfile: str = Field("", title="Client certificate", description="PEM client certificate for mutual TLS.")
-    keyfile: str = Field("", title="Client key", description="PEM key of the client certificate.")
+    cafile: FilePath = Field("", title="CA file", description="PEM CA bundle for the server; empty: the system's.")
+    certfile: FilePath = Field("", title="Client certificate", description="PEM client certificate for mutual TLS.")
+    keyfile: FilePath = Field("", title="Client key", description="PEM key of the client certificate.")
     tls_insecure: bool = Field(
         False,
         title="Skip hostname check",
