@@ -70,7 +70,9 @@ def _send_one(tmp_path: Path, settings: MqttSettings, wait_s: float = 8.0) -> tu
 
 
 def _settings(url: str, **kw: object) -> MqttSettings:
-    return MqttSettings.model_validate({"url": url, "reconnect_min_s": 5, "connect_timeout_s": 3, **kw})
+    return MqttSettings.model_validate(
+        {"url": url, "reconnect_min_s": 5, "reconnect_max_s": 5, "connect_timeout_s": 3, **kw}
+    )
 
 
 def test_tls_with_server_verification(tmp_path: Path, tls_broker: tuple[LocalBroker, int, int], pki: Path) -> None:
@@ -106,7 +108,8 @@ def test_password_login(tmp_path: Path, auth_broker: LocalBroker, monkeypatch: p
     monkeypatch.setenv("EDGE_MQTT_PASSWORD", "s3cret")
     url = f"mqtt://127.0.0.1:{auth_broker.port}"
     _, uplink = _send_one(tmp_path, _settings(url, username="edge"))
-    assert uplink.health()["connects"] == 1 and "refused" not in uplink.health()["last_error"]
+    # The ACL refuses the detection and Mosquitto drops the link; the quick first retry may reconnect at once.
+    assert int(uplink.health()["connects"]) >= 1 and "refused" not in uplink.health()["last_error"]
 
 
 def test_wrong_password_is_refused_with_a_clear_line(
