@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("edge.app", "run the daemon (edge run --config FILE)"),
     "check-config": ("edge.check_config", "validate a config file; exit 2 naming every bad key"),
     "status": ("edge.ops.status", "print the running daemon's health"),
+    "calibrate": ("edge.ops.calibrate", "crew calibrations: heading --landmark LAT,LON --pixel X,Y"),
     "console": (
         "edge.console.standalone",
         "serve the field console from the state directory (edge console --config FILE)",

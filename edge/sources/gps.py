@@ -36,7 +36,7 @@ from typing import Any
 
 from edge.ops.backoff import Backoff
 from edge.sources.clock import UtcClock
-from edge.sources.gps_reports import BadReport, FixQuality, number, tpv_mode
+from edge.sources.gps_reports import BadReport, FixQuality, nmea_heading, number, tpv_mode
 from edge.sources.heading import CALIBRATION_FILE, FRESH_S, HeadingChooser, read_calibration
 from edge.sources.mavlink_time import ClockMap
 from edge.sources.pose import PoseStore
@@ -175,7 +175,11 @@ class GpsdSource(Worker):
     def _line(self, line: bytes, t_recv: float) -> bool:
         """Handle one line (a JSON report or a raw NMEA sentence); True for a TPV/ATT/GST (a sign of life)."""
         if line.startswith(b"$"):
-            self._quality.nmea(line.decode("ascii", "replace"), t_recv)
+            text = line.decode("ascii", "replace")
+            self._quality.nmea(text, t_recv)
+            heading = nmea_heading(text)
+            if heading is not None:
+                self._headings.true_heading(math.radians(heading), t_recv)
             return False
         if not line.startswith(b"{"):
             return False  # gpsd's raw dump of a binary receiver
@@ -301,4 +305,4 @@ class GpsdSource(Worker):
             cal = None
         if cal is not None:
             log.info("heading calibration %.1f deg from %s", cal.heading_deg, self._cal_path)
-        self._headings.calibration = cal
+        self._headings.set_calibration(cal, now)

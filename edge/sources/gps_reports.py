@@ -5,6 +5,8 @@
 * ``FixQuality``: gpsd 3.22 labels some cycles mode 3 while the receiver's own GSA says 2D (2-4 satellites). We
   keep the satellites used (SKY ``uSat`` / the ``used`` flags, or the raw GGA's count) and the receiver's fix mode
   (the raw GSA's mode field; we ask gpsd for the raw NMEA beside its JSON) and grade a TPV by all three.
+* ``nmea_heading``: the true headings gpsd 3.22 reads but does not report ($GNTHS of dual-antenna receivers, an
+  NMEA compass's $HCHDG with its variation) from the same raw lines.
 """
 
 from __future__ import annotations
@@ -52,6 +54,26 @@ def nmea_fields(line: str) -> list[str] | None:
     except ValueError:
         return None
     return body.split(",")
+
+
+def nmea_heading(line: str) -> float | None:
+    """A true heading (deg) from a raw sentence gpsd 3.22 does not turn into ATT: $--THS (dual-antenna, mode A),
+    $--HDT, or $--HDG (magnetic compass) when it carries the variation (and deviation) to make it true."""
+    f = nmea_fields(line)
+    if f is None or len(f[0]) != 5 or len(f) < 2:
+        return None
+    kind = f[0][2:]
+    try:
+        if f[1] and ((kind == "THS" and len(f) > 2 and f[2] == "A") or kind == "HDT"):
+            deg = float(f[1])
+        elif kind == "HDG" and len(f) > 5 and f[1] and f[4] and f[5] in ("E", "W"):
+            dev = float(f[2]) * (1 if f[3] == "E" else -1) if len(f) > 3 and f[2] else 0.0
+            deg = float(f[1]) + dev + float(f[4]) * (1 if f[5] == "E" else -1)
+        else:
+            return None
+    except ValueError:
+        return None
+    return deg % 360.0 if math.isfinite(deg) else None
 
 
 class FixQuality:

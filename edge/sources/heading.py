@@ -1,13 +1,14 @@
 """Which heading a vehicle without an autopilot uses, best first (``gps.heading_sources``).
 
-* ``gnss``: a true heading gpsd reports (ATT ``heading``): a dual-antenna receiver ($GPHDT, $GNTHS, UBX
-  RELPOSNED) or an NMEA compass given to gpsd as a second device. Fresh for ``FRESH_S``.
+* ``gnss``: a true heading through gpsd: its ATT ``heading`` (a dual-antenna receiver's $GPHDT or UBX
+  RELPOSNED), or the raw $--THS / $--HDT / $--HDG (with variation) it passes on (a dual-antenna receiver, or an
+  NMEA compass given to gpsd as a second device). Fresh for ``FRESH_S``.
 * ``mavlink``: a compass / AHRS on the MAVLink link: its ATTITUDE goes to the pose store directly; while it is
   fresh we write no heading of our own.
 * ``course``: the course over ground while faster than ``min_speed_for_track_mps``; when the vehicle stops the last
   such course is held, its error growing by ``held_err_growth_deg_per_min`` (a parked vehicle rarely turns).
 * ``calibrated``: the crew's landmark calibration (``edge calibrate heading``), valid while the vehicle stays
-  within ``CALIBRATION_RADIUS_M`` of where it was made.
+  within ``CALIBRATION_RADIUS_M`` of where it was made. One made after the vehicle stopped beats the held course.
 Nothing: the configured ``[pose] body_yaw_deg`` (the pose store's own fallback), else no pose.
 """
 
@@ -71,20 +72,19 @@ def distance_m(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
 class HeadingChooser:
     """Keeps what each heading source said last and picks the best usable one at a time ``t`` (s, monotonic)."""
 
-    def __init__(
-        self,
-        order: list[str],
-        course_err_deg: float,
-        held_err_growth_deg_per_min: float,
-        calibration: Calibration | None = None,
-    ) -> None:
+    def __init__(self, order: list[str], course_err_deg: float, held_err_growth_deg_per_min: float) -> None:
         self.order = order
         self.course_err = math.radians(course_err_deg)
         self.growth = math.radians(held_err_growth_deg_per_min) / 60.0
-        self.calibration = calibration
+        self.calibration: Calibration | None = None
+        self._cal_t = -math.inf  # when the calibration was set (s, monotonic)
         self._true: tuple[float, float] | None = None  # (yaw rad, t)
         self._course: tuple[float, float] | None = None  # (yaw rad, t of the last moving fix)
         self._pos: tuple[float, float] | None = None
+
+    def set_calibration(self, calibration: Calibration | None, t: float) -> None:
+        """The crew's calibration, read at ``t`` (s, monotonic); None: withdrawn."""
+        self.calibration, self._cal_t = calibration, t
 
     def true_heading(self, yaw: float, t: float) -> None:
         self._true = (yaw, t)
@@ -107,6 +107,8 @@ class HeadingChooser:
                 stopped = max(0.0, t - t_moving)
                 if stopped <= FRESH_S:
                     return Heading(yaw, self.course_err, "course over ground")
+                if self._cal_t > t_moving and self._calibration_here():
+                    continue  # the crew calibrated after the vehicle stopped
                 return Heading(yaw, self.course_err + self.growth * stopped, "last course (held)")
             if src == "calibrated" and self.calibration is not None and self._calibration_here():
                 c = self.calibration

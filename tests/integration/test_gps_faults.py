@@ -8,6 +8,8 @@ import json
 import math
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.geo.wgs84 import LocalNed
 from edge.sources.gps import GpsdSource
 from edge.sources.pose import PoseStore
 from edge.sources.settings import GpsSettings, PoseSettings
@@ -29,7 +32,9 @@ pytestmark = [
         shutil.which("gpsd") is None and not Path("/usr/sbin/gpsd").exists(), reason="the gpsd binary is not installed"
     ),
 ]
-SCEN = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "mss-ridge.toml"
+REPO = Path(__file__).resolve().parents[2]
+SCEN = REPO / "sim" / "scenarios" / "mss-ridge.toml"
+MODEL = REPO / "models" / "edge-default.onnx"
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 15.0) -> bool:
@@ -240,3 +245,68 @@ def test_parked_vehicle_keeps_the_last_course_with_growing_uncertainty(
     assert math.degrees(later.yaw) % 360 == pytest.approx(123.4, abs=0.05)
     assert later.att_err_rad > first.att_err_rad  # the held course grows less certain as time passes
     assert src.health()["heading_deg"] == pytest.approx(123.4, abs=0.05)
+
+
+def parked(utc: float) -> list[str]:
+    """A parked receiver without HDT that never moved since the daemon started: no course at all."""
+    t, d = hms(utc)
+    return [
+        f"GPGGA,{t},4807.03800,N,01131.00000,E,1,09,0.9,545.4,M,46.9,M,,",
+        "GPGSA,A,3,02,05,07,09,13,15,18,20,21,,,,1.4,0.9,1.1",
+        f"GPRMC,{t},A,4807.03800,N,01131.00000,E,0.00,,{d},,,A",
+    ]
+
+
+def test_calibrate_heading_from_a_landmark_and_the_daemon_uses_it(tmp_path: Path) -> None:
+    """The crew's procedure on a parked vehicle: the vehicle position from gpsd, a landmark 1 km due east seen at
+    the right edge of a 90 deg view, camera 10 deg down: heading = 90 - atan(1 / cos 10 deg) = 44.5615 deg."""
+    rx = Receiver(parked)
+    gpsd = start_gpsd(rx.link.path)
+    lat0, lon0 = 48.0 + 7.038 / 60, 11.0 + 31.0 / 60
+    _, east_1km, _ = LocalNed(lat0, lon0, 0.0).to_geodetic(0.0, 1000.0, 0.0)
+    landmark = f"{lat0:.9f},{float(east_1km):.9f}"
+    state = tmp_path / "state"
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(
+        f'[vehicle]\nid = "mss1"\nstate_dir = "{state}"\n[detector]\nmodel = "{MODEL}"\n'
+        f"[gps]\nenabled = true\nport = {gpsd.port}\n[geo]\nhfov_deg = 90.0\n[pose]\nmount_pitch_deg = -10.0\n"
+    )
+    store = PoseStore(PoseSettings(mount_pitch_deg=-10.0))
+    src = GpsdSource(GpsSettings(enabled=True, port=gpsd.port), store, state_dir=state)
+    src.start()
+    try:
+        assert wait_for(lambda: src.stats["fixes"] >= 3), src.health()
+        assert store.pose_at(time.monotonic() - 0.3) is None and src.heading_source == ""  # parked: no heading
+        args = ["calibrate", "heading", "--config", str(cfg), "--landmark", landmark, "--pixel", "1000,300"]
+        out = subprocess.run(
+            [sys.executable, "-m", "edge", *args, "--size", "1000x600"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "heading 44.6 deg" in out.stdout
+        saved = json.loads((state / "heading.json").read_text())
+        assert saved["heading_deg"] == pytest.approx(44.5615, abs=1e-3)
+        assert saved["err_deg"] < 1.0  # GST-less fix (10 m) over 1 km, 2 px over fx 500 px
+        assert wait_for(lambda: src.heading_source == "calibrated", 10.0), src.health()  # picked up while running
+        pose = store.pose_at(time.monotonic() - 0.3)
+        assert pose is not None and math.degrees(pose.yaw) == pytest.approx(44.5615, abs=1e-3)
+        assert src.health()["heading_source"] == "calibrated"
+    finally:
+        src.stop()
+        gpsd.stop()
+        rx.stop()
+
+
+def dual_antenna_ths(utc: float) -> list[str]:
+    """A dual-antenna receiver that gives its heading as $GNTHS (gpsd 3.22 reports no ATT for it), parked."""
+    return [*parked(utc), "GNTHS,123.45,A"]
+
+
+def test_dual_antenna_ths_heading_on_a_parked_vehicle(run_gpsd: Callable[..., tuple[GpsdSource, PoseStore]]) -> None:
+    src, store = run_gpsd(dual_antenna_ths)
+    assert wait_for(lambda: src.heading_source == "true heading"), src.health()
+    pose = store.pose_at(time.monotonic() - 0.3)
+    assert pose is not None and math.degrees(pose.yaw) % 360 == pytest.approx(123.45, abs=1e-3)

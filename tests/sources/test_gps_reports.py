@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edge.sources.gps_reports import BadReport, FixQuality, nmea_fields, number, tpv_mode
+from edge.sources.gps_reports import BadReport, FixQuality, nmea_fields, nmea_heading, number, tpv_mode
 from sim.nmea import sentence
 
 
@@ -58,3 +58,19 @@ def test_bad_tpv_modes(mode: object) -> None:
     with pytest.raises(BadReport, match="mode"):
         tpv_mode({"class": "TPV", "mode": mode})
     assert tpv_mode({"class": "TPV"}) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        ("GNTHS,123.45,A", 123.45),
+        ("GNTHS,123.45,V", None),  # not valid
+        ("GPHDT,359.9,T", 359.9),
+        ("HCHDG,200.0,1.0,E,3.0,W", 198.0),  # magnetic 200 + deviation 1 E - variation 3 W
+        ("HCHDG,200.0,,,,", None),  # magnetic without variation: not a true heading
+        ("GPGGA,1,2", None),
+    ],
+)
+def test_nmea_heading(body: str, want: float | None) -> None:
+    got = nmea_heading(sentence(body).decode().strip())
+    assert got == (pytest.approx(want) if want is not None else None)
