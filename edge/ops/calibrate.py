@@ -8,8 +8,9 @@ better), reads the pixel where it appears in a frame (any image viewer on a save
 The vehicle's position comes from gpsd ([gps]) unless ``--position LAT,LON`` is given. The heading (and its
 1-sigma error from the position error and the pixel error over the landmark's distance) is written to
 ``heading.json`` in the state directory; the running daemon picks it up within seconds and uses it while no better
-heading source has one (``gps.heading_sources``) and the vehicle stays where it was calibrated. The camera angles
-are the configured mount ([pose] mount_*_deg, [geo] mount_*_deg), as the geolocator uses them.
+heading source has one (``gps.heading_sources``) and the vehicle stays where it was calibrated. The camera model
+and its mounting are the geolocator's ([geo]: field of view or calibration file, mount_*_deg, gimbal_mode); a mast
+or gimbal that reports its angles live is taken at its configured mounting.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import cv2
 
 from edge.app import state_dir
 from edge.config import Config, ConfigError, load_config
-from edge.geo.camera_model import CalibrationError, CameraModel, rot_zyx
 from edge.geo.landmark import heading_from_landmark
+from edge.geo.locator import GroundGeolocator
 from edge.sources.heading import CALIBRATION_FILE, Calibration
 from edge.types import Pose
 
@@ -105,13 +106,14 @@ def main(argv: list[str]) -> int:
     if not (0 <= u <= width and 0 <= v <= height):
         log.error("--pixel %g,%g is outside the %dx%d frame", u, v, width, height)
         return 2
-    geo = cfg.geo
-    try:
-        model = CameraModel.from_file(geo.calibration_file) if geo.calibration_file else None
-    except CalibrationError as err:
-        log.error("%s (geo.calibration_file)", err)
+    if cfg.geo.gimbal_mode == "earth":
+        log.error("geo.gimbal_mode is earth: the camera's direction does not depend on the vehicle heading")
         return 2
-    camera = model.scaled(width, height) if model else CameraModel.from_hfov(width, height, geo.hfov_deg)
+    try:
+        geo = GroundGeolocator(cfg.geo)
+    except ValueError as err:  # an unreadable calibration file or DEM
+        log.error("%s", err)
+        return 2
     if ns.position is not None:
         lat, lon, pos_err = ns.position[0], ns.position[1], 1.0
     elif cfg.gps.enabled:
@@ -126,24 +128,15 @@ def main(argv: list[str]) -> int:
         log.error("gps.enabled is false: give the vehicle's --position LAT,LON")
         return 2
     ps = cfg.pose
-    attitude = Pose(
-        t_mono=0.0,
-        lat=lat,
-        lon=lon,
-        alt=0.0,
-        roll=math.radians(ps.body_roll_deg),
-        pitch=math.radians(ps.body_pitch_deg),
-        cam_roll=math.radians(ps.mount_roll_deg),
-        cam_pitch=math.radians(ps.mount_pitch_deg),
-        cam_yaw=math.radians(ps.mount_yaw_deg),
-    )
-    mount = rot_zyx(*(math.radians(a) for a in (geo.mount_yaw_deg, geo.mount_pitch_deg, geo.mount_roll_deg)))
+    roll, pitch = math.radians(ps.body_roll_deg), math.radians(ps.body_pitch_deg)
+    at_north = Pose(t_mono=0.0, lat=lat, lon=lon, alt=0.0, roll=roll, pitch=pitch, yaw=0.0, cam_frame="mount")
+    camera, r_at_north, _ = geo.view(at_north, width, height)
     try:
-        heading, dist = heading_from_landmark(camera, mount, attitude, ns.landmark, (u, v))
+        heading, dist = heading_from_landmark(camera, r_at_north, (lat, lon), ns.landmark, (u, v))
     except ValueError as err:
         log.error("%s", err)
         return 2
-    err_deg = math.hypot(math.degrees(math.atan2(pos_err, dist)), math.degrees(geo.pixel_sigma_px / camera.fx))
+    err_deg = math.hypot(math.degrees(math.atan2(pos_err, dist)), math.degrees(cfg.geo.pixel_sigma_px / camera.fx))
     cal = Calibration(heading, lat, lon, err_deg, time.time())
     out = state_dir(cfg) / CALIBRATION_FILE
     try:

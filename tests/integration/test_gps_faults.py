@@ -269,9 +269,9 @@ def test_calibrate_heading_from_a_landmark_and_the_daemon_uses_it(tmp_path: Path
     cfg = tmp_path / "edge.toml"
     cfg.write_text(
         f'[vehicle]\nid = "mss1"\nstate_dir = "{state}"\n[detector]\nmodel = "{MODEL}"\n'
-        f"[gps]\nenabled = true\nport = {gpsd.port}\n[geo]\nhfov_deg = 90.0\n[pose]\nmount_pitch_deg = -10.0\n"
+        f"[gps]\nenabled = true\nport = {gpsd.port}\n[geo]\nhfov_deg = 90.0\nmount_pitch_deg = -10.0\n"
     )
-    store = PoseStore(PoseSettings(mount_pitch_deg=-10.0))
+    store = PoseStore(PoseSettings())
     src = GpsdSource(GpsSettings(enabled=True, port=gpsd.port), store, state_dir=state)
     src.start()
     try:
