@@ -19,8 +19,10 @@ import pytest
 
 from edge.geo.wgs84 import LocalNed
 from edge.sources.gps import GpsdSource
+from edge.sources.mavlink import MavlinkLink, attach_pose_feed
 from edge.sources.pose import PoseStore
-from edge.sources.settings import GpsSettings, PoseSettings
+from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
+from sim.autopilot import Autopilot
 from sim.autopilot_links import PtyLink
 from sim.nmea import NmeaFeeder, sentence, start_gpsd
 from sim.scenario import Noise, load_scenario
@@ -310,3 +312,29 @@ def test_dual_antenna_ths_heading_on_a_parked_vehicle(run_gpsd: Callable[..., tu
     assert wait_for(lambda: src.heading_source == "true heading"), src.health()
     pose = store.pose_at(time.monotonic() - 0.3)
     assert pose is not None and math.degrees(pose.yaw) % 360 == pytest.approx(123.45, abs=1e-3)
+
+
+def test_a_mavlink_ahrs_heading_wins_over_the_course(
+    run_gpsd: Callable[..., tuple[GpsdSource, PoseStore]],
+) -> None:
+    """An MSS vehicle with a MAVLink compass/AHRS (the simulated autopilot over UDP stands in for it) and a
+    receiver without HDT driving: the AHRS's ATTITUDE is the heading; gpsd writes none of its own."""
+    src, store = run_gpsd(moving_then_parked(time.monotonic() + 60.0))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    world = World(load_scenario(REPO / "sim" / "scenarios" / "drone-border.toml"))
+    ap = Autopilot(world, [f"udpout:127.0.0.1:{port}"])
+    ap.start()
+    link = MavlinkLink(MavlinkSettings(url=f"udpin:127.0.0.1:{port}"))
+    attach_pose_feed(link, store)
+    link.start()
+    try:
+        assert wait_for(lambda: src.heading_source == "mavlink", 20.0), (src.health(), link.health())
+        time.sleep(1.0)
+        assert src.heading_source == "mavlink" and src.health()["heading_deg"] is None
+        assert store.last_attitude_t("mavlink") is not None
+        assert store.last_attitude_t("gpsd course over ground") is None  # no course samples mixed in
+    finally:
+        link.stop()
+        ap.stop()
