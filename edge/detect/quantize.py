@@ -136,7 +136,9 @@ def _sensitive(float_path: Path, qdq_path: Path, reader: _Reader, max_drop_db: f
             continue
         got = float(err.get("xmodel_err", np.inf))
         fed = [float(errors[i]["xmodel_err"]) for i in node.input if i in errors and "xmodel_err" in errors[i]]
-        before = min(fed) if fed else np.inf
+        if not fed:  # reads the graph's input (kept float already) or nothing measured: nothing to attribute
+            continue
+        before = min(fed)
         if before - got > max_drop_db:
             found[node.name] = f"quantized, it costs {before - got:.1f} dB of SQNR against the float model"
     return found
@@ -174,7 +176,8 @@ def quantize(
 
         first = Path(tmp) / "first.onnx"
         run(keep, first)
-        keep.update(_sensitive(pre, first, _Reader(name, tensors[:SENSITIVITY_FRAMES]), max_drop_db, model))
+        measured = _sensitive(pre, first, _Reader(name, tensors[:SENSITIVITY_FRAMES]), max_drop_db, model)
+        keep.update({k: v for k, v in measured.items() if k not in keep})
         out.parent.mkdir(parents=True, exist_ok=True)
         run(keep, out)
     final = onnx.load(str(out))
