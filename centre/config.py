@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 
 from edge.settings_base import Section
+from edge.uplink.conn import parse_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,6 +50,12 @@ class MqttSettings(Section):
     )
     username: str = Field("", title="User name", description="Login; password from $EDGE_CENTRE_MQTT_PASSWORD.")
     cafile: str = Field("", title="CA file", description="PEM bundle for mqtts:// (empty: system CAs).")
+
+    @field_validator("url")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        parse_url(v)  # ValueError with the reason
+        return v
 
 
 class StoreSettings(Section):
@@ -88,6 +96,13 @@ class TakSettings(Section):
         "", title="TAK URL", description="udp://239.2.3.1:6969 (multicast SA), tcp://HOST:8087; empty: off."
     )
     stale_s: int = Field(60, title="Stale", description="CoT stale time after the last update (s).", ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _tak(cls, v: str) -> str:
+        if v and not re.fullmatch(r"(udp|tcp)://[^/:]+:\d{1,5}", v):
+            raise ValueError(f"must look like udp://HOST:PORT or tcp://HOST:PORT, or be empty, not {v!r}")
+        return v
 
 
 class ApiSettings(Section):

@@ -10,6 +10,7 @@ logged, counted and acknowledged (sending them again would not help).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -96,6 +97,34 @@ class Ingest:
             self.counters.batches += 1
 
 
+def _open(url: str) -> Store:
+    """Open the store, waiting for the database to come up (it may start after us)."""
+    backoff = 0.5
+    while True:
+        try:
+            return open_store(url)
+        except Exception as err:  # psycopg / sqlite3 errors: the database is not there yet
+            log.error("database %s: %s; retrying in %.0f s", url.split("@")[-1], err, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
+def _store_batch(ingest: Ingest, url: str, msgs: list[tuple[str, bytes]]) -> None:
+    """Write one batch, reconnecting and retrying until the database takes it; nothing is acknowledged before."""
+    backoff = 0.5
+    while True:
+        try:
+            ingest.handle(msgs)
+            return
+        except Exception as err:  # the database went away: keep the batch, reconnect
+            log.error("database write failed: %s; retrying in %.0f s", err, backoff)
+            with contextlib.suppress(Exception):  # already broken
+                ingest.store.close()
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+            ingest.store = _open(url)
+
+
 def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
     """Connect, subscribe, store and acknowledge until interrupted (or ``stop_after_s``). Returns the exit code."""
     broker = parse_url(cfg.mqtt.url)
@@ -105,7 +134,7 @@ def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
         username=cfg.mqtt.username,
         password=os.environ.get("EDGE_CENTRE_MQTT_PASSWORD") if cfg.mqtt.username else None,
     )
-    store = open_store(cfg.store.url)
+    store = _open(cfg.store.url)
     ingest = Ingest(store, tuple(cfg.labels))
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     client = make_client(cfg.mqtt.client_id, True, login)
@@ -167,7 +196,7 @@ def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
                 else:
                     inbox.put((kind, item))  # handled next round; order against messages does not matter
                     break
-            ingest.handle([(m.topic, bytes(m.payload)) for m in msgs])  # committed here ...
+            _store_batch(ingest, cfg.store.url, [(m.topic, bytes(m.payload)) for m in msgs])  # committed here ...
             for m in msgs:  # ... and only then acknowledged
                 client.ack(m.mid, m.qos)
     except KeyboardInterrupt:
@@ -175,7 +204,7 @@ def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
     finally:
         client.disconnect()
         client.loop_stop()
-        store.close()
+        ingest.store.close()
         c = ingest.counters
         log.info(
             "ingest: %d records, %d detections in %d batches; %d undecodable", c.records, c.detections, c.batches, c.bad

@@ -21,7 +21,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class LocalPostgres:
-    """``initdb`` + ``pg_ctl start`` in a new temp folder; ``stop`` removes it. Use as a context manager."""
+    """``initdb`` + ``pg_ctl start`` in a new temp folder; ``stop`` removes it; ``crash`` and ``start`` stop
+    and restart the server on the same data. Use as a context manager."""
 
     def __init__(self, port: int = 0) -> None:
         if not (PG_BIN / "initdb").exists():
@@ -34,9 +35,13 @@ class LocalPostgres:
             shutil.chown(self.dir, "postgres", "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def start(self) -> None:
+        """Start the server on the same data folder and port; returns once it takes connections."""
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=50"
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -49,6 +54,10 @@ class LocalPostgres:
 
     def _run(self, *cmd: str) -> None:
         subprocess.run([*self._as, *cmd], check=True, capture_output=True, cwd=self.dir)
+
+    def crash(self) -> None:
+        """Stop the server as a power cut would (``pg_ctl stop -m immediate``: no checkpoint)."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         if self.data.exists():

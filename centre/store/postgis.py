@@ -1,4 +1,8 @@
-"""The centre backend: PostgreSQL with PostGIS (psycopg 3). Geometry column, GiST spatial index, BRIN time index."""
+"""The centre backend: PostgreSQL with PostGIS (psycopg 3). Geometry column, GiST spatial index, btree time index.
+
+A BRIN time index was tried: with its lossy ranges the map query (1 h, 10 km over 10^6 rows) rechecked ~350,000
+rows and took ~250 ms; the btree with the GiST index (a bitmap AND) reads only the rows in the window.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ CREATE TABLE IF NOT EXISTS detections (
   geom geometry(Point, 4326) GENERATED ALWAYS AS (
     CASE WHEN lat IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END) STORED,
   UNIQUE (vehicle, boot, seq, idx));
-CREATE INDEX IF NOT EXISTS detections_t ON detections USING brin (t);
+CREATE INDEX IF NOT EXISTS detections_t ON detections (t);
 CREATE INDEX IF NOT EXISTS detections_geom ON detections USING gist (geom);
 CREATE TABLE IF NOT EXISTS sightings (
   id text PRIMARY KEY, t_first double precision NOT NULL, t_last double precision NOT NULL, class text NOT NULL,

@@ -9,11 +9,13 @@ from centre.config import CentreConfigError, load_centre_config
 
 def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
     p = tmp_path / "centre.toml"
-    p.write_text('[mqtt]\nurl = "mqtt://x"\nbogus = 1\n[store]\nurl = "mysql://x"\n')
+    p.write_text('[mqtt]\nurl = "http://x"\nbogus = 1\n[store]\nurl = "mysql://x"\n[tak]\nurl = "tcp://x"\n')
     with pytest.raises(CentreConfigError) as err:
         load_centre_config(p)
     assert f"{p}: mqtt.bogus: unknown key" in str(err.value)
     assert f"{p}: store.url: Value error, must start with sqlite:/// or postgresql://" in str(err.value)
+    assert f"{p}: mqtt.url: Value error, broker URL must look like mqtt://HOST:PORT" in str(err.value)
+    assert f"{p}: tak.url: Value error, must look like udp://HOST:PORT or tcp://HOST:PORT" in str(err.value)
 
 
 def test_defaults_load(tmp_path: Path) -> None:

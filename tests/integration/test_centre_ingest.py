@@ -91,3 +91,29 @@ def test_a_vehicle_broker_bridged_to_the_centre_broker_delivers_every_record(tmp
                 assert store.gaps() == []
             finally:
                 worker.stop()
+
+
+def test_postgres_crashing_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    plan = FleetPlan(vehicles=2, records=400, dets_per_record=2, rate_hz=100.0)
+    total = plan.vehicles * plan.records
+    with LocalPostgres() as pg, LocalBroker(tmp_path / "broker") as broker:
+        worker = Worker(write_config(tmp_path / "w.toml", broker.port, pg.url, "centre-1"), tmp_path / "w.log")
+        try:
+            worker.start()
+            pub = threading.Thread(target=publish, args=(broker.port, make_payloads(plan), plan.rate_hz), daemon=True)
+            pub.start()
+            time.sleep(1.0)
+            pg.crash()  # the worker's writes fail: it keeps its batch unacknowledged and reconnects
+            time.sleep(2.0)
+            pg.start()
+            pub.join(120)
+            store = open_store(pg.url)
+            deadline = time.monotonic() + 60
+            while store.count("records") < total and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert store.count("records") == total
+            assert store.count("detections") == total * plan.dets_per_record
+            assert "database write failed" in worker.log.read_text()
+            assert worker.proc is not None and worker.proc.poll() is None
+        finally:
+            worker.stop()
