@@ -19,7 +19,7 @@ each horizontal axis (gpsd's eph / 2.45), ``att_err_rad`` as the 1-sigma about e
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +40,7 @@ F64 = npt.NDArray[np.float64]
 NO_POSE = "no pose"
 NO_GROUND = "no ground altitude (set geo.ground_alt_m or geo.dem_path)"
 _AXES = np.eye(3)
+_KEEP_FIXES = 4096  # last fixes kept per track id, for its LOST event
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class GroundGeolocator:
         self.mounting = Mounting.from_degrees(m.mount_roll_deg, m.mount_pitch_deg, m.mount_yaw_deg, m.gimbal_mode)
         self._cameras: dict[tuple[int, int], CameraModel] = {}
         self._motion = _Motion()
+        self._last: OrderedDict[int, tuple[float, float, float, float, float]] = OrderedDict()
 
     def camera(self, width: int, height: int) -> CameraModel:
         """The camera model for images of ``width`` x ``height`` px."""
@@ -132,7 +134,11 @@ class GroundGeolocator:
         return None if alt is None else FlatGround(float(alt))
 
     def locate(self, frame: Frame, tracks: TrackEvents, pose: Pose | None, class_names: list[str]) -> FrameEvents:
-        """One GeoEvent per track event of the frame."""
+        """One GeoEvent per track event of the frame.
+
+        A LOST event carries the box the track was last seen with, frames ago: through this frame's pose it would
+        land a platform's travel off (10 m at 10 m/s after 1 s). It gets the track's last fix instead (lat, lon,
+        alt, error, range of its last NEW / UPDATE event), and only without one the box through this pose."""
         dets = tracks.dets
         names = [class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in dets.class_id]
         fixes = self.fix_boxes(dets.xyxy, names, frame.width, frame.height, pose)
@@ -141,23 +147,33 @@ class GroundGeolocator:
         for i in range(len(dets)):
             bx = np.clip(dets.xyxy[i] / scale, 0.0, 1.0)
 
-            def opt(a: F64, i: int = i) -> float | None:
-                return None if fixes.reason[i] is not None else float(a[i])
-
+            track, kind = int(dets.track_id[i]), EventKind(int(tracks.kinds[i]))
+            fix: tuple[float, float, float, float, float] | None = None
+            if fixes.reason[i] is None:
+                f = fixes
+                fix = (float(f.lat[i]), float(f.lon[i]), float(f.alt[i]), float(f.error_m[i]), float(f.range_m[i]))
+            if kind == EventKind.LOST:
+                fix = self._last.pop(track, fix)
+            elif fix is not None:
+                self._last[track] = fix
+                self._last.move_to_end(track)
+                while len(self._last) > _KEEP_FIXES:
+                    self._last.popitem(last=False)
+            lat, lon, alt, err, rng = fix if fix is not None else (None,) * 5
             events.append(
                 GeoEvent(
-                    track_id=int(dets.track_id[i]),
+                    track_id=track,
                     class_id=int(dets.class_id[i]),
                     class_name=names[i],
                     confidence=float(dets.score[i]),
-                    kind=EventKind(int(tracks.kinds[i])),
+                    kind=kind,
                     bbox_norm=(float(bx[0]), float(bx[1]), float(bx[2]), float(bx[3])),
-                    lat=opt(fixes.lat),
-                    lon=opt(fixes.lon),
-                    alt=opt(fixes.alt),
-                    error_m=opt(fixes.error_m),
-                    range_m=opt(fixes.range_m),
-                    no_fix_reason=fixes.reason[i],
+                    lat=lat,
+                    lon=lon,
+                    alt=alt,
+                    error_m=err,
+                    range_m=rng,
+                    no_fix_reason=None if fix is not None else fixes.reason[i],
                 )
             )
         seen = None if pose is None else resolved(pose, self.mounting)

@@ -259,3 +259,19 @@ def test_wire_pose_is_the_one_the_fixes_were_made_with(cam: dict[str, Any], mode
     # centidegrees on the wire: the same rotation to ~1e-4 rad
     assert np.allclose(r_wire, camera_rotation(pose, g.mounting), atol=3e-4)
     assert batch.events[0].lat is not None
+
+
+def test_lost_event_keeps_the_tracks_last_fix() -> None:
+    # the LOST box was seen a second ago; the drone has flown 10 m north since: the box through this pose is stale
+    g = geo()
+    frame = Frame(np.zeros((H, W, 3), np.uint8), t_mono=5.0, t_utc=1.7e9, seq=1)
+    seen = Pose(5.0, 42.0, 19.0, 100.0, cam_pitch=-45 * DEG)
+    lat1, lon1, _ = LocalNed(42.0, 19.0, 100.0).to_geodetic(10.0, 0.0, 0.0)
+    later = replace(seen, t_mono=6.0, lat=float(lat1), lon=float(lon1))
+    dets = Detections(np.array([CENTRE_BOX]), np.array([0.9]), np.array([0]), np.array([7]))
+    first = g.locate(frame, TrackEvents(dets, np.array([EventKind.NEW])), seen, ["person"]).events[0]
+    lost = g.locate(frame, TrackEvents(dets, np.array([EventKind.LOST])), later, ["person"]).events[0]
+    assert (lost.lat, lost.lon, lost.error_m) == (first.lat, first.lon, first.error_m)
+    # a track never located (or already lost) gets the box through this pose
+    again = g.locate(frame, TrackEvents(dets, np.array([EventKind.LOST])), later, ["person"]).events[0]
+    assert again.lat is not None and again.lat > first.lat  # type: ignore[operator]
