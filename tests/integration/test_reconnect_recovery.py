@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,4 +95,40 @@ def test_mqtt_uplink_back_within_two_seconds_after_each_broker_restart(tmp_path:
         assert max(took) < 2.0, took
     finally:
         up.stop()
+        broker.stop()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed")
+def test_edge_listen_back_within_two_seconds_after_each_broker_restart(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path / "broker")
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "edge", "listen", "--broker", f"mqtt://127.0.0.1:{broker.port}", "--report-s", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    connected: list[float] = []
+
+    def read() -> None:
+        assert listen.stderr is not None
+        for line in listen.stderr:
+            if "connected to" in line:
+                connected.append(time.monotonic())
+
+    threading.Thread(target=read, daemon=True).start()
+    took = []
+    try:
+        assert wait_for(lambda: len(connected) == 1), "edge listen never connected"
+        for i in range(3):
+            broker.stop()
+            time.sleep(4.0)  # away long enough for several failed reconnects
+            broker.start()
+            t0 = time.monotonic()
+            assert wait_for(lambda n=i + 2: len(connected) >= n), "edge listen did not reconnect"
+            took.append(connected[-1] - t0)
+        assert max(took) < 2.0, took
+    finally:
+        listen.terminate()
+        listen.wait(10)
         broker.stop()
