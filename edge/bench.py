@@ -43,20 +43,13 @@ def main(argv: list[str]) -> int:
     ns = parser.parse_args(argv)
     vision_args: dict[str, object] = {}
     if ns.config or ns.model:
-        from edge.detect.settings import DetectorSettings
+        from edge.config import ConfigError, detector_settings
 
-        detector = DetectorSettings()
-        if ns.config:
-            from edge.config import ConfigError, load_config
-
-            try:
-                detector = load_config(ns.config).detector
-            except ConfigError as err:
-                print(f"edge bench: {err}", file=sys.stderr)
-                return 2
-        if ns.model:
-            detector = detector.model_copy(update={"model": ns.model})
-        vision_args = {"detector": detector, "images_dir": ns.images}
+        try:
+            vision_args = {"detector": detector_settings(ns.config, ns.model), "images_dir": ns.images}
+        except ConfigError as err:
+            print(f"edge bench: {err}", file=sys.stderr)
+            return 2
         ns.only = ns.only or "vision"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out_dir = Path(ns.out)

@@ -144,3 +144,10 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
     except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
         raise ConfigError([f"{p}: cannot read: {getattr(err, 'strerror', None) or err}"]) from None
     return parse_config(_decode(p, raw), p, p.resolve().parent, check_files)
+
+
+def detector_settings(config: str | None, model: str | None = None) -> DetectorSettings:
+    """The ``[detector]`` section of the config file ``config`` (the defaults without one), with ``model`` in place of
+    its model when given: what the model tools (inspect, eval, quantize, bench) run. Raises ConfigError."""
+    settings = load_config(config, check_files=False).detector if config else DetectorSettings()
+    return settings.model_copy(update={"model": model}) if model else settings

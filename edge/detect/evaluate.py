@@ -234,18 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="folder for report.json, pr_curve.csv/.png and confusion.csv")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     ns = p.parse_args(argv)
-    settings = DetectorSettings()
-    if ns.config:
-        from edge.config import ConfigError, load_config
-
-        try:
-            settings = load_config(ns.config, check_files=False).detector
-        except ConfigError as err:
-            print(f"edge model eval: {err}", file=sys.stderr)
-            return 2
-    if ns.model:
-        settings = settings.model_copy(update={"model": ns.model})
+    from edge.config import ConfigError, detector_settings
     from edge.detect.session import ModelError
+
+    try:
+        settings = detector_settings(ns.config, ns.model)
+    except ConfigError as err:
+        print(f"edge model eval: {err}", file=sys.stderr)
+        return 2
 
     try:
         data = load(ns.images, ns.labels, ns.names.split(",") if ns.names else None)

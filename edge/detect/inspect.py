@@ -10,7 +10,6 @@ import sys
 
 from edge.detect.model import ModelInfo, load_model
 from edge.detect.session import ModelError
-from edge.detect.settings import DetectorSettings
 
 
 def report(info: ModelInfo) -> str:
@@ -54,16 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="ONNX file")
     p.add_argument("--config", help="daemon config whose [detector] overrides apply (its model path is ignored)")
     args = p.parse_args(argv)
-    settings = DetectorSettings()
-    if args.config:
-        from edge.config import ConfigError, load_config
+    from edge.config import ConfigError, detector_settings
 
-        try:
-            settings = load_config(args.config, check_files=False).detector
-        except ConfigError as err:
-            print(f"edge model inspect: {err}", file=sys.stderr)
-            return 2
-    settings = settings.model_copy(update={"model": args.model, "warmup_runs": 0})
+    try:
+        settings = detector_settings(args.config, args.model).model_copy(update={"warmup_runs": 0})
+    except ConfigError as err:
+        print(f"edge model inspect: {err}", file=sys.stderr)
+        return 2
     try:
         _, info = load_model(settings)
     except ModelError as err:

@@ -244,18 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = DetectorSettings()
-    if ns.config:
-        from edge.config import ConfigError, load_config
-
-        try:
-            settings = load_config(ns.config).detector
-        except ConfigError as err:
-            print(f"edge model quantize: {err}", file=sys.stderr)
-            return 2
-    settings = settings.model_copy(update={"model": ns.model})
-    out = ns.out or Path(ns.model).with_suffix(".int8.onnx")
+    from edge.config import ConfigError, detector_settings
     from edge.detect.session import ModelError
+
+    try:
+        settings = detector_settings(ns.config, ns.model)
+    except ConfigError as err:
+        print(f"edge model quantize: {err}", file=sys.stderr)
+        return 2
+    out = ns.out or Path(ns.model).with_suffix(".int8.onnx")
 
     try:
         files = image_files(ns.calibrate)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -125,3 +127,18 @@ def real_photos(tmp_path: Path) -> Path:
         shutil.copy(sk / name, dest / name)
     shutil.copy(_package_dir("matplotlib") / "mpl-data" / "sample_data" / "grace_hopper.jpg", dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def sim_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int], Path]:
+    """``export(frames, seed)``: a labelled set of drone-border frames written by `edge sim --export-dataset`."""
+    repo = Path(__file__).resolve().parents[2]
+
+    def export(frames: int, seed: int) -> Path:
+        out = tmp_path_factory.mktemp(f"simset{seed}")
+        scenario = repo / "sim" / "scenarios" / "drone-border.toml"
+        args = ["--export-dataset", str(out), "--frames", str(frames), "--seed", str(seed), "--scenario", str(scenario)]
+        subprocess.run([sys.executable, "-m", "edge", "sim", *args], check=True, capture_output=True, cwd=repo)
+        return out
+
+    return export

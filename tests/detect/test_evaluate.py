@@ -75,28 +75,8 @@ def _check_against_pycocotools(images: Path, labels: Path, settings: DetectorSet
 
 
 @pytest.fixture(scope="module")
-def sim_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("simset")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge",
-            "sim",
-            "--export-dataset",
-            str(out),
-            "--frames",
-            "12",
-            "--seed",
-            "9",
-            "--scenario",
-            str(REPO / "sim" / "scenarios" / "drone-border.toml"),
-        ],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    return out
+def sim_set(sim_export: Callable[[int, int], Path]) -> Path:
+    return sim_export(12, 9)
 
 
 def test_simulator_set_yolo_and_coco_agree_with_pycocotools(sim_set: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -21,34 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "edge-default.onnx"
 
 
-def _export(out: Path, frames: int, seed: int) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge",
-            "sim",
-            "--export-dataset",
-            str(out),
-            "--frames",
-            str(frames),
-            "--seed",
-            str(seed),
-            "--scenario",
-            str(REPO / "sim" / "scenarios" / "drone-border.toml"),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=REPO,
-    )
-    return out
-
-
 @pytest.fixture(scope="module")
-def int8(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+def int8(tmp_path_factory: pytest.TempPathFactory, sim_export: Callable[[int, int], Path]) -> tuple[Path, dict, Path]:
     tmp = tmp_path_factory.mktemp("int8")
-    calib = _export(tmp / "calib", 16, 1234)
-    held = _export(tmp / "held", 8, 7)
+    calib, held = sim_export(16, 1234), sim_export(8, 7)
     out = tmp / "default.int8.onnx"
     proc = subprocess.run(
         [
