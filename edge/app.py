@@ -68,6 +68,7 @@ class Daemon:
         from edge.track.tracker import ByteTracker
         from edge.uplink.drainer import Drainer
         from edge.uplink.spool import Spool, SpoolError, SpoolWriter
+        from edge.uplink.transports.mavlink_radio import radio_uplink
         from edge.uplink.transports.mqtt import mqtt_uplink
 
         cfg = self.cfg
@@ -106,11 +107,16 @@ class Daemon:
             attach_pose_feed(link, poses)
             attach_utc_feed(link, clock)
             self.stages.append(link)
+            gcs = GcsAlerter(cfg.gcs, link)
             if cfg.gcs.enabled:
-                gcs = GcsAlerter(cfg.gcs, link)
                 self.stages.append(gcs)
                 sinks.append(gcs)
                 self._health_sinks.append(gcs)
+            if cfg.radio.enabled:  # records over the telemetry radio, on the alerts' byte budget
+                signed = cfg.mavlink.signing != "off"
+                self.stages.append(radio_uplink(link, cfg.radio, spool, cfg.vehicle.id, gcs.budget, signed))
+        elif cfg.radio.enabled:
+            log.warning("radio.enabled needs [mavlink] url: records are not sent over the telemetry radio")
         if cfg.gps.enabled:
             self.stages.append(GpsdSource(cfg.gps, poses, clock, state_dir=sdir))
         self._extra_health["pose"] = poses.health

@@ -22,7 +22,7 @@ from edge.sources.camera_settings import CameraSettings
 from edge.sources.clock_settings import ClockSettings
 from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
 from edge.track.settings import TrackerSettings
-from edge.uplink.settings import MqttSettings, SpoolSettings
+from edge.uplink.settings import MqttSettings, RadioSettings, SpoolSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +64,7 @@ class Config(Section):
     spool: SpoolSettings = Field(default_factory=SpoolSettings, title="Spool")
     mqtt: MqttSettings = Field(default_factory=MqttSettings, title="MQTT")
     gcs: GcsSettings = Field(default_factory=GcsSettings, title="Ground station")
+    radio: RadioSettings = Field(default_factory=RadioSettings, title="Records over the telemetry radio")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
 
 

@@ -56,7 +56,7 @@ class GcsAlerter:
         self.link = link
         self.clock = clock
         self._t0 = clock()
-        self._budget = LinkBudget(settings.msgs_per_s, settings.bytes_per_s, settings.burst_s, self._t0)
+        self.budget = LinkBudget(settings.msgs_per_s, settings.bytes_per_s, settings.burst_s, self._t0)  # the radio's
         self._inbox: deque[FrameEvents] = deque(maxlen=256)
         self._health_in: dict[str, object] | None = None
         self._health_lock = threading.Lock()
@@ -183,8 +183,8 @@ class GcsAlerter:
                 heapq.heappop(self._queue)
                 self.counts["expired"] += 1
                 continue
-            if not self._budget.admit(head.size, head.priority, now):
-                wait = self._budget.wait_s(head.size, head.priority, now)
+            if not self.budget.admit(head.size, head.priority, now):
+                wait = self.budget.wait_s(head.size, head.priority, now)
                 if wait != float("inf"):
                     return min(1.0, wait)
                 heapq.heappop(self._queue)  # can never fit this budget's depth at its priority

@@ -78,6 +78,7 @@ class MavlinkLink(Worker):
             self._mav.signing.secret_key = key
             self._mav.signing.sign_outgoing = True
         self._listeners: list[Listener] = []
+        self._any_listeners: list[Listener] = []
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
         self._transport: Transport | None = None
@@ -119,9 +120,10 @@ class MavlinkLink(Worker):
         self._last_hb = 0.0
 
     # -- public API -----------------------------------------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> None:
-        """Call ``callback(msg, t_recv_mono)`` for every message received (on the link thread; keep it quick)."""
-        self._listeners.append(callback)
+    def add_listener(self, callback: Listener, any_system: bool = False) -> None:
+        """Call ``callback(msg, t_recv_mono)`` for every message of the autopilot's system received (on the link
+        thread; keep it quick); ``any_system``: of every system (a ground station's replies, e.g. radio acks)."""
+        (self._any_listeners if any_system else self._listeners).append(callback)
 
     def send(self, msg: Any) -> bool:
         """Pack and send a MAVLink message as us; False when not connected or the write failed. Thread-safe."""
@@ -350,6 +352,7 @@ class MavlinkLink(Worker):
         if mtype == "TIMESYNC" and msg.tc1 == 0:  # a request (ArduPilot, PX4): answer, even before its HEARTBEAT
             self.send(mavlink.MAVLink_timesync_message(time.monotonic_ns(), msg.ts1))
         if src[0] != self.target_system:
+            self._tell(self._any_listeners, msg, t_recv)
             return heard
         if self._rates is not None:
             self._rates.seen(msg.get_msgId())
@@ -363,14 +366,18 @@ class MavlinkLink(Worker):
         elif hasattr(msg, "time_boot_ms") and msg.time_boot_ms:
             with self._lock:
                 self._clocks.setdefault(src, ClockMap()).add_one_way(t_recv, msg.time_boot_ms / 1000.0)
-        for cb in self._listeners:
+        self._tell(self._listeners + self._any_listeners, msg, t_recv)
+        return heard
+
+    def _tell(self, listeners: list[Listener], msg: Any, t_recv: float) -> None:
+        st = self.stats
+        for cb in listeners:
             try:
                 cb(msg, t_recv)
             except Exception:
                 st["listener_errors"] += 1
                 if st["listener_errors"] in (1, 10, 100, 1000):
-                    log.exception("mavlink listener failed on %s (%d failures)", mtype, st["listener_errors"])
-        return heard
+                    log.exception("mavlink listener failed on %s (%d failures)", msg.get_type(), st["listener_errors"])
 
     def _for_us(self, msg: Any) -> bool:
         """False for a message addressed to another system or component (a ground station's COMMAND_ACK)."""

@@ -1,5 +1,9 @@
 """``edge listen``: the ground-side receiver. Subscribes with a persistent session, decodes, drops duplicates.
 
+With ``--mavlink udp:HOST:PORT`` it also (or only) takes records off the telemetry radio through a MAVLink forward
+and acks them there; duplicates are dropped across both paths by (vehicle, boot, seq). ``--republish mqtt://...``
+publishes what came by radio (first copies only) into the coordination centre's broker.
+
 Prints one line per detection (json), per record (geojson FeatureCollection) or per located detection (cot) on
 stdout, flushed per line. Duplicates (same vehicle, boot, seq) are dropped and counted; gaps in the sequence
 numbers are reported on stderr. A message is acknowledged to the broker only after its lines were written, so
@@ -15,6 +19,7 @@ import queue
 import socket
 import ssl
 import sys
+import threading
 import time
 from typing import Any
 
@@ -26,8 +31,17 @@ from edge.ops.backoff import Backoff
 from edge.secrets import read_secret
 from edge.types import SensorInfo
 from edge.uplink.codec import CodecError, decode
-from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
+from edge.uplink.conn import (
+    TOPIC_DETECTIONS,
+    Broker,
+    Login,
+    explain_connack,
+    explain_connect_error,
+    make_client,
+    parse_url,
+)
 from edge.uplink.formats import DEFAULT_LABELS, FORMATTERS, SeqSet, detection_objects
+from edge.uplink.listen_radio import RadioGround, RadioRecord
 
 log = logging.getLogger("edge.listen")
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 1.0  # a broker's return is noticed within about a second
@@ -54,16 +68,20 @@ class Receiver:
             return []
         if kind != "detections":
             return []
+        return self.record(vehicle, payload) or []
+
+    def record(self, vehicle: str, payload: bytes) -> list[str] | None:
+        """The lines of one record from ``vehicle`` (by any path); None when undecodable or a duplicate."""
         try:
             rec = decode(payload)
         except CodecError as err:
             self.bad += 1
             log.warning("undecodable record from %s: %s", vehicle, err)
-            return []
+            return None
         seqs = self.seen.setdefault((vehicle, rec.boot), SeqSet())
         if not seqs.add(rec.seq):
             self.duplicates += 1
-            return []
+            return None
         self.records += 1
         self.historical += rec.historical
         if rec.description is not None:
@@ -113,7 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edge listen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--broker", required=True, help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    p.add_argument("--broker", default="", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    p.add_argument(
+        "--mavlink", default="", help="udp:HOST:PORT: also take records off the telemetry radio (a MAVLink forward)"
+    )
+    p.add_argument(
+        "--republish", default="", help="mqtt://HOST:PORT: publish records that came by radio into this broker"
+    )
     p.add_argument("--format", choices=sorted(FORMATTERS), default="json")
     p.add_argument("--vehicle", default="+", help="vehicle id, or + for all (default)")
     p.add_argument(
@@ -143,47 +167,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str]) -> int:
-    ns = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        broker = parse_url(ns.broker)
-    except ValueError as err:
-        log.error("%s", err)
-        return 2
-    login = Login(
-        tls=ns.tls or broker.tls,
-        cafile=ns.cafile,
-        certfile=ns.cert,
-        keyfile=ns.key,
-        insecure=ns.insecure,
-        username=ns.username,
-        password=read_secret("mqtt-password", "EDGE_MQTT_PASSWORD") if ns.username else None,
-    )
-    receiver = Receiver(ns.format, tuple(ns.labels.split(",")))
-    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    v5 = not ns.mqtt311
-    client = make_client(ns.client_id, v5, login)
-    client.manual_ack_set(True)
-    topics = [(f"edge/{ns.vehicle}/detections", 1), (f"edge/{ns.vehicle}/status", 1)]
-
-    def on_connect(c: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
-        inbox.put(("connack", rc))
-        if not getattr(rc, "is_failure", False):
-            c.subscribe(topics)
-
-    client.on_connect = on_connect
-    client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
-    client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
-    backoff = Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S)
-    # paho's own thread reconnects after a lost link, on the same bounds (without jitter)
+def _republisher(url: str, client_id: str) -> mqtt.Client:
+    """A client (own network thread) that publishes records taken off the radio into the broker at ``url``."""
+    broker = parse_url(url)
+    client = make_client(client_id + "-republish", True, Login(tls=broker.tls))
     client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
+    client.connect_async(broker.host, broker.port, keepalive=15)
+    client.loop_start()
+    return client
+
+
+def _radio_reader(ground: RadioGround, inbox: queue.SimpleQueue[tuple[str, Any]], stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            for rec in ground.read(0.2):
+                inbox.put(("radio", rec))
+        except OSError as err:
+            if not stop.is_set():
+                log.error("--mavlink %s:%d: %s", ground.host, ground.port, err)
+            return
+
+
+def _connect_mqtt(client: mqtt.Client, broker: Broker, login: Login, ns: argparse.Namespace, start: float) -> bool:
+    """The first connection: retry while the broker is not there; a TLS problem is final. False: give up."""
     props = None
+    v5 = not ns.mqtt311
     if v5:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = ns.session_expiry
-    start = time.monotonic()
-    while True:  # the first connection: retry while the broker is not there; a TLS problem is final
+    backoff = Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S)
+    while True:
         try:
             client.connect(
                 broker.host,
@@ -192,13 +205,65 @@ def main(argv: list[str]) -> int:
                 clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
                 properties=props,
             )
-            break
+            return True
         except (OSError, ValueError) as err:
             log.error("%s", explain_connect_error(err, broker, login))
             if isinstance(err, ssl.SSLError | ValueError) or (ns.timeout and time.monotonic() - start >= ns.timeout):
-                return 1
+                return False
             time.sleep(backoff.delay())
-    client.loop_start()
+
+
+def main(argv: list[str]) -> int:
+    ns = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not ns.broker and not ns.mavlink:
+        log.error("edge listen: give --broker mqtt://HOST:PORT, --mavlink udp:HOST:PORT, or both")
+        return 2
+    try:
+        broker = parse_url(ns.broker) if ns.broker else None
+        ground = RadioGround(ns.mavlink) if ns.mavlink else None
+        republish = _republisher(ns.republish, ns.client_id) if ns.republish else None
+    except ValueError as err:
+        log.error("%s", err)
+        return 2
+    except OSError as err:
+        log.error("--mavlink %s: cannot listen: %s", ns.mavlink, err.strerror)
+        return 2
+    receiver = Receiver(ns.format, tuple(ns.labels.split(",")))
+    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    start = time.monotonic()
+    client = None
+    stop = threading.Event()
+    if broker is not None:
+        login = Login(
+            tls=ns.tls or broker.tls,
+            cafile=ns.cafile,
+            certfile=ns.cert,
+            keyfile=ns.key,
+            insecure=ns.insecure,
+            username=ns.username,
+            password=read_secret("mqtt-password", "EDGE_MQTT_PASSWORD") if ns.username else None,
+        )
+        client = make_client(ns.client_id, not ns.mqtt311, login)
+        client.manual_ack_set(True)
+        topics = [(f"edge/{ns.vehicle}/detections", 1), (f"edge/{ns.vehicle}/status", 1)]
+
+        def on_connect(c: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
+            inbox.put(("connack", rc))
+            if not getattr(rc, "is_failure", False):
+                c.subscribe(topics)
+
+        client.on_connect = on_connect
+        client.on_message = lambda _c, _u, msg: inbox.put(("msg", msg))
+        client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
+        # paho's own thread reconnects after a lost link, on the same bounds (without jitter)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
+        if not _connect_mqtt(client, broker, login, ns, start):
+            return 1
+        client.loop_start()
+    if ground is not None:
+        threading.Thread(target=_radio_reader, args=(ground, inbox, stop), name="radio", daemon=True).start()
+        log.info("listening for the telemetry radio on udp %s:%d", ground.host, ground.port)
     last_report = time.monotonic()
     code = 0
     try:
@@ -214,7 +279,7 @@ def main(argv: list[str]) -> int:
                 kind, item = inbox.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if kind == "connack":
+            if kind == "connack" and broker is not None:
                 if getattr(item, "is_failure", False):
                     log.error("%s", explain_connack(item, broker, login))
                     code = 1
@@ -222,18 +287,35 @@ def main(argv: list[str]) -> int:
                 log.info("connected to %s:%d", broker.host, broker.port)
             elif kind == "disconnect":
                 log.warning("disconnected (%s); reconnecting", item)
+            elif kind == "radio":
+                rec: RadioRecord = item
+                lines = receiver.record(rec.vehicle, rec.payload)
+                for line in lines or []:
+                    sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+                if lines is not None and republish is not None:
+                    republish.publish(TOPIC_DETECTIONS.format(vehicle=rec.vehicle), rec.payload, qos=1)
+                assert ground is not None
+                ground.ack(rec)  # after its lines were written: nothing is lost if we die before
             else:
                 msg: mqtt.MQTTMessage = item
                 for line in receiver.handle(msg.topic, bytes(msg.payload)):
                     sys.stdout.write(line + "\n")
                 sys.stdout.flush()
+                assert client is not None
                 client.ack(msg.mid, msg.qos)
-                if ns.count and receiver.detections >= ns.count:
-                    break
+            if ns.count and receiver.detections >= ns.count:
+                break
     except KeyboardInterrupt:
         pass
     finally:
-        client.disconnect()
-        client.loop_stop()
+        stop.set()
+        for c in (client, republish):
+            if c is not None:
+                c.disconnect()
+                c.loop_stop()
+        if ground is not None:
+            print(f"listen: radio {ground.stats}", file=sys.stderr, flush=True)
+            ground.close()
         print(receiver.summary(), file=sys.stderr, flush=True)
     return code

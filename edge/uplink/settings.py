@@ -1,4 +1,4 @@
-"""Config sections of the uplink: spool and MQTT. (Owned by the uplink work.)"""
+"""Config sections of the uplink: spool, MQTT and the telemetry radio. (Owned by the uplink work.)"""
 
 from __future__ import annotations
 
@@ -116,3 +116,34 @@ class MqttSettings(Section):
 
             parse_url(v)
         return v
+
+
+class RadioSettings(Section):
+    """Records to the ground station over the daemon's [mavlink] link (TUNNEL messages; `edge listen --mavlink`)."""
+
+    enabled: bool = Field(
+        False,
+        title="Send records over the telemetry radio",
+        description="Needs [mavlink] url; the radio's bytes/s are [gcs] bytes_per_s, shared with the GCS alerts.",
+    )
+    max_inflight: int = Field(
+        4, title="In-flight window", description="Records sent and not yet acknowledged by the ground at most.", gt=0
+    )
+    ack_timeout_s: float = Field(
+        10.0,
+        title="Ack timeout",
+        description="A record the ground has not acknowledged this long is sent again (s).",
+        gt=0,
+    )
+    update_max_age_s: float = Field(
+        30.0,
+        title="Update age limit",
+        description="Track updates older than this are left to the other uplinks (thins updates to fit the radio; s).",
+        gt=0,
+    )
+    historical_after_s: float = Field(
+        10.0,
+        title="Historical after",
+        description="Records older than this when sent are flagged historical (s).",
+        gt=0,
+    )
