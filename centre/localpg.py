@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from edge.uplink.localbroker import free_port
+from bench.localbroker import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.cli", "run the simulator (scenarios, MAVLink, NMEA, camera stream)"),
     "listen": ("edge.uplink.listen", "ground-side receiver: subscribe, decode, dedup, print"),
     "model": ("", "model tools: inspect FILE | eval --images DIR --labels DIR|FILE | eval --scenario FILE"),
-    "bench": ("edge.bench", "benchmarks (edge bench --json)"),
+    "bench": ("bench.run", "benchmarks (edge bench --json)"),
 }
 MODEL_COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("edge.detect.inspect", "print a model's inputs, outputs, layout, labels and preprocessing"),

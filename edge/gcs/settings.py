@@ -52,7 +52,8 @@ class GcsSettings(Section):
     bytes_per_s: float = Field(
         600.0,
         title="Byte budget",
-        description="Bytes/s the alerter may send (a 57,600-baud radio carries ~5760 B/s in all); 0: unlimited.",
+        description="Bytes/s the alerter and the radio uplink ([radio]) may send together: the radio's budget (a "
+        "57,600-baud radio carries ~5760 B/s in all); 0: unlimited.",
         ge=0,
     )
     burst_s: float = Field(2.0, title="Budget burst", description="Token bucket depth in seconds of the budget.", gt=0)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.localbroker import LocalBroker
 from centre.fleet import FleetPlan, make_payloads, publish
 from centre.localpg import LocalPostgres
 from centre.store import open_store
-from edge.uplink.localbroker import LocalBroker
 
 sys.path.insert(0, str(Path(__file__).parent))
 from centre_helpers import Worker, write_config

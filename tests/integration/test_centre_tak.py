@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import takproto
 
+from bench.localbroker import LocalBroker, free_port
 from centre.cot import is_cot
 from centre.fleet import FleetPlan, make_payloads, publish
 from centre.store import open_store
-from edge.uplink.localbroker import LocalBroker, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))
 from centre_helpers import Worker, write_config

@@ -22,7 +22,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.uplink.localbroker import LocalBroker, free_port
+from bench.localbroker import LocalBroker, free_port
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool
 from edge.uplink.transports.mqtt import mqtt_uplink

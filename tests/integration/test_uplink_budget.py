@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.localbroker import LocalBroker
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
-from edge.uplink.localbroker import LocalBroker
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
 from edge.uplink.transports.mqtt import mqtt_uplink

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.uplink.localbroker import LocalBroker
+from bench.localbroker import LocalBroker
 
 sys.path.insert(0, str(Path(__file__).parent))
 from uplink_helpers import Proxy

@@ -25,8 +25,8 @@ import pytest
 os.environ["MAVLINK20"] = "1"
 from pymavlink import mavutil
 
+from bench.localbroker import LocalBroker
 from edge.gcs.settings import GcsSettings
-from edge.uplink.localbroker import LocalBroker
 from sim.autopilot import Autopilot
 from sim.scenario import load_scenario
 from sim.world import World

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.localbroker import LocalBroker, free_port
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 from edge.uplink.drainer import Drainer
-from edge.uplink.localbroker import LocalBroker, free_port
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
 from edge.uplink.transports.mqtt import mqtt_uplink

@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.localbroker import LocalBroker
 from edge.types import EventKind, FrameEvents, GeoEvent, Priority
 from edge.uplink.codec import decode, encode
-from edge.uplink.localbroker import LocalBroker
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool
 from edge.uplink.transports.mqtt import mqtt_uplink

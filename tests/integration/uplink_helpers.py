@@ -8,7 +8,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from edge.uplink.localbroker import free_port
+from bench.localbroker import free_port
 
 
 def _openssl(*args: str, cwd: Path) -> None:

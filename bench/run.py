@@ -19,7 +19,7 @@ from pathlib import Path
 
 PARTS: dict[str, str] = {
     "vision": "edge.detect.bench",
-    "uplink": "edge.uplink.bench",
+    "uplink": "bench.uplink",
     "bridge": "fwbridge.bench",
     "memory": "sim.membench",
     "sim": "sim.render_bench",

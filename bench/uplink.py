@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.localbroker import LocalBroker
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 from edge.uplink import codec
 from edge.uplink.conn import TOPIC_DETECTIONS, publish_size
-from edge.uplink.localbroker import LocalBroker
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool, SpoolWriter
 from edge.uplink.transports.mqtt import mqtt_uplink
