@@ -20,10 +20,10 @@ from typing import Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.gcs.budget import HIGH, LOW, NORMAL, LinkBudget
 from edge.gcs.health import flag_changes, named_values, summarize
 from edge.gcs.messages import alert_text, geo_status, image_status
 from edge.gcs.settings import SEVERITY, GcsSettings
+from edge.ops.budget import HIGH, LOW, NORMAL, LinkBudget
 from edge.stages import Health
 from edge.types import EventKind, FrameEvents, GeoEvent
 

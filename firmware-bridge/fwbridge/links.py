@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from edge.gcs.budget import HIGH, LOW, NORMAL, LinkBudget
+from edge.ops.budget import HIGH, LOW, NORMAL, LinkBudget
 from fwbridge.config import EndpointSettings, LinkSettings
 from fwbridge.frames import MAGIC_V2, Frame, FrameParser, MsgInfo
 from fwbridge.loop import Loop

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from edge.ops.budget import SpoolBytes, TokenBucket
 from edge.stages import Delivery, Health, Outgoing
 from edge.types import Priority
-from edge.uplink.budget import ByteBudget
 from edge.uplink.drainer import Drainer, DrainSettings
 from edge.uplink.settings import SpoolSettings
 from edge.uplink.spool import Spool
@@ -57,8 +57,8 @@ def _setup(tmp_path: Path, n: int, hold_s: float = 5.0) -> tuple[Spool, _Link, _
     spool.insert([(Priority.ALERT, now, b"r%d" % i) for i in range(n)])
     a, b = _Link("mqtt", 3), _Link("radio", 2)
     settings = DrainSettings(ack_timeout_s=60.0, hold_s=hold_s)
-    da = Drainer(spool, a, ByteBudget(0, 0, 0), settings)
-    db = Drainer(spool, b, ByteBudget(0, 0, 0), settings)
+    da = Drainer(spool, a, SpoolBytes(TokenBucket(0, 0)), settings)
+    db = Drainer(spool, b, SpoolBytes(TokenBucket(0, 0)), settings)
     return spool, a, b, da, db
 
 
@@ -99,13 +99,13 @@ def test_a_transport_gets_only_what_it_carries(tmp_path: Path) -> None:
     now = time.time()
     spool.insert([(Priority.UPDATE, now - 60, b"old"), (Priority.UPDATE, now, b"new"), (Priority.HEALTH, now, b"h")])
     radio = _Link("radio", 8, {Priority.ALERT: INF, Priority.UPDATE: 30.0})
-    Drainer(spool, radio, ByteBudget(0, 0, 0), DrainSettings()).step(0)
+    Drainer(spool, radio, SpoolBytes(TokenBucket(0, 0)), DrainSettings()).step(0)
     assert [r.payload for r in radio.sent] == [b"new"]
 
 
 def test_the_budget_holds_records_back(tmp_path: Path) -> None:
     spool, a, _, _, _ = _setup(tmp_path, 3)
     a.size = 100
-    d = Drainer(spool, a, ByteBudget(10.0, 150.0, time.monotonic()), DrainSettings())
+    d = Drainer(spool, a, SpoolBytes(TokenBucket(10.0, 150.0, time.monotonic())), DrainSettings())
     d.step(0)
     assert len(a.sent) == 2  # 150 B of tokens admit two 100 B records (the second goes into debt)

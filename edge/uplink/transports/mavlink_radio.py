@@ -2,7 +2,7 @@
 
 Framing is ``uplink.radio_frames``; the ground (``edge listen --mavlink``) acks each whole record with TUNNEL back
 to us, and only then the drainer deletes the row. The radio's bytes come out of the GCS alerter's byte bucket
-(``[gcs] bytes_per_s``): records never take the headroom new-track alerts need (``RadioBudget``), and only track
+(``[gcs] bytes_per_s``): records never take the headroom new-track alerts need, and only track
 updates younger than ``radio.update_max_age_s`` go this way (older ones wait for MQTT), so updates are thinned to
 fit while alerts always go.
 """
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edge.gcs.budget import LOW, NORMAL, RESERVE, LinkBudget
+from edge.ops.budget import LOW, NORMAL, RESERVE, LinkBudget, SpoolBytes
 from edge.stages import Delivery, Health, Outgoing
 from edge.types import Priority
 from edge.uplink import radio_frames as rf
@@ -39,26 +39,6 @@ class RadioLink(Protocol):
     def send(self, msg: Any) -> bool: ...
 
     def add_listener(self, callback: Any, any_system: bool = False) -> None: ...
-
-
-class RadioBudget:
-    """The drainer's Budget on the radio's byte bucket shared with the GCS alerter: a record goes while the bucket
-    holds more than its priority's reserve (alerts: NORMAL, updates: LOW) and may take it below (one record of debt),
-    so the bytes over any window T stay within ``rate * T + depth + one record``."""
-
-    def __init__(self, link_budget: LinkBudget) -> None:
-        self.bucket = link_budget.bytes
-
-    def admit(self, nbytes: int, prio: int, now: float) -> bool:
-        b = self.bucket
-        if not b.rate:
-            return True
-        reserve = RESERVE[NORMAL if prio == Priority.ALERT else LOW] * b.depth
-        b.take(0.0, now)  # refill
-        if b.tokens <= reserve:
-            return False
-        b.take(nbytes, now)
-        return True
 
 
 class RadioTransport:
@@ -156,4 +136,9 @@ def radio_uplink(
 ) -> Drainer:
     """The radio uplink: a Drainer (a Stage named "radio") over a RadioTransport on the GCS alerter's budget."""
     drain = DrainSettings(ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s)
-    return Drainer(spool, RadioTransport(link, settings, vehicle_id, signing), RadioBudget(budget), drain)
+    # Records never take the headroom the alerter's new-track alerts need: alert records go above its NORMAL
+    # reserve, updates above its LOW one.
+    reserves = {int(Priority.ALERT): RESERVE[NORMAL], int(Priority.UPDATE): RESERVE[LOW]}
+    return Drainer(
+        spool, RadioTransport(link, settings, vehicle_id, signing), SpoolBytes(budget.bytes, reserves), drain
+    )

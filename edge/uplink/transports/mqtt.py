@@ -21,10 +21,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.ops.backoff import Backoff
+from edge.ops.budget import SpoolBytes, TokenBucket
 from edge.secrets import read_secret
 from edge.stages import Delivery, Health, Outgoing
 from edge.types import Priority
-from edge.uplink.budget import ByteBudget
 from edge.uplink.conn import (
     TOPIC_DETECTIONS,
     TOPIC_HEALTH,
@@ -57,7 +57,7 @@ REFUSED_RETRY_S = 30.0  # wait after the broker refused the login or the TLS han
 
 def mqtt_uplink(settings: MqttSettings, spool: Spool, vehicle_id: str) -> Drainer:
     """The MQTT uplink: a Drainer (a Stage named "mqtt") over an MqttTransport, with ``mqtt.bytes_per_s``."""
-    budget = ByteBudget(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic())
+    budget = SpoolBytes(TokenBucket(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic()))
     drain = DrainSettings(ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s)
     return Drainer(spool, MqttTransport(settings, vehicle_id), budget, drain)
 

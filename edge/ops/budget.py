@@ -1,8 +1,10 @@
-"""Message budgets for slow links: token buckets for messages/s and bytes/s with priority reserves.
+"""The one token bucket of the project, and the budgets built on it (GCS alerts, the uplinks, the firmware bridge).
 
-A message of priority p may only take tokens while both buckets stay at or above ``RESERVE[p]`` of their
-depth after taking them, so low-priority traffic (detections) can never drain the headroom that high-priority
-traffic (the autopilot's heartbeat and position, alerts) needs. Time is passed in (seconds, monotonic).
+``LinkBudget``: messages/s and bytes/s with priority reserves: a message of priority p may only take tokens while
+both buckets stay at or above ``RESERVE[p]`` of their depth after taking them, so low-priority traffic (detections)
+can never drain the headroom that high-priority traffic (the autopilot's heartbeat and position, alerts) needs.
+``SpoolBytes``: the uplink drainer's byte budget, which admits a record while the bucket is above its reserve and
+may go into debt by one record (so a record larger than the bucket still goes). Time is passed in (s, monotonic).
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ class TokenBucket:
             return True
         self._refill(now)
         return self.tokens - n >= reserve * self.depth - 1e-9
+
+    def admit(self, n: float, now: float, reserve: float = 0.0) -> bool:
+        """Take ``n`` if the bucket holds more than ``reserve`` (fraction of depth), going into debt if need be; so
+        over any window T the tokens taken stay within ``depth + rate * T + one message``. True when taken."""
+        if self.rate == 0:
+            return True
+        self._refill(now)
+        if self.tokens <= reserve * self.depth:
+            return False
+        self.tokens -= n
+        return True
 
     def take(self, n: float, now: float) -> None:
         if self.rate:
@@ -80,3 +93,15 @@ class LinkBudget:
         """Seconds until a message of ``nbytes`` at ``priority`` would be admitted."""
         reserve = RESERVE[priority]
         return max(self.msgs.wait_s(1, now, reserve), self.bytes.wait_s(nbytes, now, reserve))
+
+
+class SpoolBytes:
+    """The uplink drainer's Budget: bytes from ``bucket``; a record of spool priority p goes while the bucket holds
+    more than ``reserves[p]`` (fraction of depth; 0 when absent) and may take it into debt by one record."""
+
+    def __init__(self, bucket: TokenBucket, reserves: dict[int, float] | None = None) -> None:
+        self.bucket = bucket
+        self.reserves = reserves or {}
+
+    def admit(self, nbytes: int, prio: int, now: float) -> bool:
+        return self.bucket.admit(nbytes, now, self.reserves.get(prio, 0.0))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from edge.gcs.budget import HIGH, LOW, NORMAL, LinkBudget, TokenBucket
+from edge.ops.budget import HIGH, LOW, NORMAL, LinkBudget, SpoolBytes, TokenBucket
 
 
 def test_bucket_refills_at_rate_up_to_depth():
@@ -48,3 +49,31 @@ def test_unlimited_and_impossible():
     assert math.isinf(b.wait_s(200, 0.0, reserve=0.5))  # 200 B never fits in the upper half of 280 B
     with pytest.raises(ValueError):
         TokenBucket(rate=-1.0, depth=1.0)
+
+
+def test_a_minute_of_random_records_stays_within_the_spool_budget() -> None:
+    rng = random.Random(3)
+    rate, depth = 2000.0, 1000.0
+    b = SpoolBytes(TokenBucket(rate, depth, 0.0))
+    t, sent = 0.0, 0
+    while t < 60.0:
+        n = rng.randint(40, 400)
+        if b.admit(n, 1, t):
+            sent += n
+        else:
+            t += max(b.bucket.wait_s(0, t), 0.001)
+    assert sent <= depth + rate * 60 + 400
+    assert abs(sent - rate * 60) <= 0.05 * rate * 60  # within 5 % over the minute (here ~1.7 %)
+
+
+def test_debt_and_reserves_by_hand() -> None:
+    bucket = TokenBucket(100.0, 50.0, 0.0)
+    b = SpoolBytes(bucket, {1: 0.5})
+    assert b.admit(80, 0, 0.0)  # a full bucket admits a record larger than itself
+    assert bucket.tokens == -30.0
+    assert not b.admit(1, 0, 0.0)
+    assert bucket.wait_s(0, 0.0) == pytest.approx(0.3)
+    assert not b.admit(1, 0, 0.3) and b.admit(1, 0, 0.31)
+    assert not b.admit(1, 1, 0.5)  # priority 1 must leave half the bucket (25 tokens) untouched
+    assert b.admit(1, 1, 0.8)
+    assert SpoolBytes(TokenBucket(0.0, 0.0)).admit(10**9, 0, 0.0)  # rate 0: unlimited
