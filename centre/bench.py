@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench.localbroker import LocalBroker
 from centre.fleet import FleetPlan, make_payloads, publish
 from centre.fusion import M_PER_DEG
 from centre.fusion_eval import evaluate
 from centre.localpg import LocalPostgres
 from centre.store import open_store
-from edge.uplink.localbroker import LocalBroker
 
 WORKERS = 3
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.uplink.localbroker import LocalBroker
+from bench.localbroker import LocalBroker
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.localbroker import LocalBroker, free_port
 from edge.sources.camera import Camera
 from edge.sources.camera_settings import CameraSettings
 from edge.types import Priority
-from edge.uplink.localbroker import LocalBroker, free_port
 from edge.uplink.settings import MqttSettings, SpoolSettings
 from edge.uplink.spool import Spool
 from edge.uplink.transports.mqtt import mqtt_uplink
