@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge.settings_base import FilePath, Section
 
@@ -107,6 +107,14 @@ class MqttSettings(Section):
         description="Records older than this when sent (backlog after an outage) are flagged historical (s).",
         gt=0,
     )
+
+    @model_validator(mode="after")
+    def _backoff(self) -> MqttSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_min_s ({self.reconnect_min_s:g}) must not exceed reconnect_max_s ({self.reconnect_max_s:g})"
+            )
+        return self
 
     @field_validator("url")
     @classmethod

@@ -1,5 +1,6 @@
 """Done-when of the uplink: 10,000 events arrive exactly once (after dedup) through daemon SIGKILLs, broker
-restarts and a 60 s black-holed link. Real mosquitto, real subprocesses, a real TCP proxy."""
+restarts and a 60 s black-holed link. Real mosquitto, real subprocesses, a real TCP proxy; with "radio" also the
+telemetry-radio transport at once (the simulator's autopilot, a real `edge-bridge`, `edge listen --mavlink`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,9 +23,14 @@ from bench.localbroker import LocalBroker
 sys.path.insert(0, str(Path(__file__).parent))
 from uplink_helpers import Proxy
 
+from sim.autopilot import Autopilot
+from sim.scenario import load_scenario
+from sim.world import World
+
 TOTAL = 10_000
 RATE = 100.0  # events/s: production takes ~100 s
 DRIVER = Path(__file__).with_name("uplink_driver.py")
+SCEN = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "drone-border.toml"
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,25 +44,50 @@ def _wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def _udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.mark.timeout(400)
-def test_every_event_arrives_through_kills_restarts_and_blackhole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transports", ["mqtt", "mqtt+radio"])
+def test_every_event_arrives_through_kills_restarts_and_blackhole(tmp_path: Path, transports: str) -> None:
     rng = random.Random(7)
     broker = LocalBroker(tmp_path / "broker")
     proxy = Proxy(broker.port)
     state = tmp_path / "state"
     state.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(DRIVER.parent)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DRIVER.parent), os.environ.get("PYTHONPATH", "")])}
     rx_out, rx_err = (tmp_path / "rx.out").open("wb"), (tmp_path / "rx.err").open("wb")
     drv_log = (tmp_path / "driver.log").open("ab")
+    radio: list[str] = []
+    extras: list[subprocess.Popen[bytes]] = []
+    autopilot = None
+    if transports == "mqtt+radio":  # autopilot -> bridge <- driver; bridge -> listener (a ground station's forward)
+        ap_port, daemon_port, gcs_port = _udp_port(), _udp_port(), _udp_port()
+        cfg = tmp_path / "bridge.toml"
+        cfg.write_text(
+            f'[[endpoint]]\nname = "ap"\nport = {ap_port}\n[[endpoint]]\nname = "daemon"\nport = {daemon_port}\n'
+            f'[[endpoint]]\nname = "gcs"\nmode = "udp-client"\nport = {gcs_port}\n'
+        )
+        extras.append(subprocess.Popen([sys.executable, "-m", "fwbridge.cli", "-c", str(cfg)], stderr=drv_log))
+        autopilot = Autopilot(World(load_scenario(SCEN)), [f"udpout:127.0.0.1:{ap_port}"])
+        autopilot.start()
+        radio = [f"udpout:127.0.0.1:{daemon_port}"]
+        listen_radio = ["--mavlink", f"udp:127.0.0.1:{gcs_port}"]
+    else:
+        listen_radio = []
     listener = subprocess.Popen(
         [sys.executable, "-m", "edge", "listen", "--broker", f"mqtt://127.0.0.1:{broker.port}", "--client-id",
-         "chaos-rx", "--vehicle", "chaos", "--count", str(TOTAL), "--timeout", "330", "--report-s", "5"],
+         "chaos-rx", "--vehicle", "chaos", "--count", str(TOTAL), "--timeout", "330", "--report-s", "5",
+         *listen_radio],
         stdout=rx_out, stderr=rx_err,
     )  # fmt: skip
 
     def start_driver() -> subprocess.Popen[bytes]:
         cmd = [sys.executable, str(DRIVER), str(state), f"mqtt://127.0.0.1:{proxy.port}", str(TOTAL), str(RATE)]
-        return subprocess.Popen(cmd, stdout=drv_log, stderr=drv_log, env=env)
+        return subprocess.Popen([*cmd, *radio], stdout=drv_log, stderr=drv_log, env=env)
 
     driver: subprocess.Popen[bytes] | None = None
     try:
@@ -92,10 +124,12 @@ def test_every_event_arrives_through_kills_restarts_and_blackhole(tmp_path: Path
             time.sleep(0.05)
         assert listener.wait(240) == 0, f"receiver did not get {TOTAL} events; chaos: {log}"
     finally:
-        for p in (driver, listener):
+        for p in (driver, listener, *extras):
             if p is not None and p.poll() is None:
                 p.terminate()
                 p.wait(10)
+        if autopilot is not None:
+            autopilot.stop()
         proxy.close()
         broker.stop()
         rx_out.close()
@@ -113,4 +147,7 @@ def test_every_event_arrives_through_kills_restarts_and_blackhole(tmp_path: Path
     assert int(m.group(4)) > 0  # the backlog after the black hole was flagged historical
     boots = set(re.findall(r"boot ([0-9a-f]{8}) starts", (tmp_path / "driver.log").read_text()))
     assert len(boots) == 6  # the first process and five restarts after SIGKILL
-    print(f"chaos: {log}; receiver: {summary}")
+    if transports == "mqtt+radio":
+        radio_stats = re.search(r"listen: radio .*'acks_out': (\d+)", (tmp_path / "rx.err").read_text())
+        assert radio_stats is not None and int(radio_stats.group(1)) > 0  # records did come by radio too
+    print(f"chaos ({transports}): {log}; receiver: {summary}")
