@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from bench.localbroker import free_port
 from centre.auth import add_user
 from centre.config import CentreConfig
 from centre.feed import Feed
 from centre.fusion_eval import evaluate
 from centre.ingest import Ingest
 from centre.store import open_store
-from edge.uplink.localbroker import free_port
 from sim.ortho import render_orthophoto
 from sim.scenario import load_scenario
 from sim.world import World
