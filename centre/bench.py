@@ -3,6 +3,8 @@
 * ``centre_ingest_det_per_s``: the fleet's records wait in the broker (three persistent sessions of a shared
   subscription, workers stopped), then three ``edge-centre ingest`` processes start and drain them into PostGIS;
   detections stored / seconds from the workers' start to the last commit. 5 detections per record.
+  ``centre_ingest_det_per_worker_cpu_s``: the same detections / the CPU seconds the three workers used (what one
+  core dedicated to one worker would store per second; the wall-time figure depends on how busy the machine is).
 * ``centre_query_ms_p95``: 1,000,000 detections over 24 h in a 100 km square (generated inside PostgreSQL in time
   order, as ingest appends them), then random one-hour, 10 km x 10 km windows through ``Store.detections``; the
   95th percentile in ms.
@@ -13,6 +15,7 @@ Needs Debian's postgresql-15 + postgis and mosquitto (like the tests).
 from __future__ import annotations
 
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -60,7 +63,8 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         p.wait(30)
 
 
-def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> float:
+def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> tuple[float, float]:
+    """(detections stored per second of wall time, per CPU second of the three workers together)."""
     plan = FleetPlan(vehicles=10, records=1000 if quick else 4000, dets_per_record=5, rate_hz=0)
     payloads = make_payloads(plan)
     total = plan.vehicles * plan.records * plan.dets_per_record
@@ -74,6 +78,7 @@ def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> float:
             _stop(procs)  # ... then let the fleet's records queue in the broker
         publish(broker.port, payloads, 0.0, timeout=600)
         store = open_store(pg.url)
+        cpu0 = _children_cpu_s()
         start = time.monotonic()
         procs = _workers(out, broker.port, pg.url)
         try:
@@ -85,7 +90,13 @@ def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> float:
         finally:
             _stop(procs)
             store.close()
-    return total / took
+    return total / took, total / (_children_cpu_s() - cpu0)
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of the child processes reaped so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def query_p95_ms(pg: LocalPostgres, quick: bool) -> float:
@@ -122,10 +133,11 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     fusion = evaluate(people=20, seconds=60 if quick else 300)
     with LocalPostgres() as pg:
-        rate = ingest_rate(out_dir, pg, quick)
+        rate, per_cpu_s = ingest_rate(out_dir, pg, quick)
         p95 = query_p95_ms(pg, quick)
     return {
         "centre_ingest_det_per_s": round(rate),
+        "centre_ingest_det_per_worker_cpu_s": round(per_cpu_s),
         "centre_query_ms_p95": round(p95, 1),
         "centre_fusion_one_sighting_pct": round(fusion.one_sighting_pct, 1),
         "centre_fusion_within_radius_pct": round(fusion.within_radius_pct, 1),
