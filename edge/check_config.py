@@ -126,9 +126,12 @@ def _camera(cfg: Config) -> list[str]:
     from edge.sources.camera_open import CameraError, resolve_backend
 
     try:
-        resolve_backend(cfg.camera)
+        kind = resolve_backend(cfg.camera)
     except CameraError as err:
         return [_named("camera.url", err)]
+    url = cfg.camera.url.strip()
+    if kind == "file" and "://" not in url and not Path(url).exists():
+        return [f"camera.url: {url}: no such video file (a device is /dev/videoN or an index, a stream a URL)"]
     return []
 
 

@@ -77,8 +77,14 @@ class ConfigError(Exception):
     """A config that cannot be used; ``problems`` holds one ``FILE: key.path: message`` line each."""
 
     def __init__(self, problems: list[str]) -> None:
+        problems = [_one_line(p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a file name...) written as escapes: one problem, one line."""
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
 
 
 MAX_BYTES = 1 << 20  # a config larger than this is not a config
@@ -87,7 +93,8 @@ MAX_BYTES = 1 << 20  # a config larger than this is not a config
 def _format_errors(path: Path, err: ValidationError) -> list[str]:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = [*e["loc"], e["ctx"]["field"]] if e["type"] == "bounds_order" else e["loc"]  # the model names the field
+        key = ".".join(str(p) for p in loc) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"

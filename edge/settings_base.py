@@ -13,8 +13,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+PAIRS = (("min", "max"), ("low", "high"))  # name words of a lower bound and its upper bound
 CONFIG_DIR = "config_dir"  # validation-context key: the folder relative paths are anchored to
 CHECK_FILES = "check_files"  # validation-context key: False anchors paths without checking them
 
@@ -72,3 +74,21 @@ class Section(BaseModel):
     def _strings_without_nul(cls, value: object) -> object:
         _no_nul(value)
         return value
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Section:
+        """A ``*min*`` / ``*low*`` field is not above its ``*max*`` / ``*high*`` partner (reconnect_min_s and
+        reconnect_max_s, low_threshold and high_threshold, ...)."""
+        for name in type(self).model_fields:
+            words = name.split("_")
+            for lo, hi in PAIRS:
+                if lo in words:
+                    partner = "_".join(hi if w == lo else w for w in words)
+                    a, b = getattr(self, name), getattr(self, partner, None)
+                    if isinstance(a, int | float) and isinstance(b, int | float) and a > b:
+                        raise PydanticCustomError(
+                            "bounds_order",
+                            "{value} is above {partner} ({bound})",
+                            {"field": name, "value": a, "partner": partner, "bound": b},
+                        )
+        return self

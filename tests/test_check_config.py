@@ -112,3 +112,17 @@ def test_unusable_file_refused(tmp_path: Path, name: str, content: bytes, expect
 def test_folder_as_config(tmp_path: Path) -> None:
     res = _edge("check-config", str(tmp_path))
     assert res.returncode == 2 and f"{tmp_path}: is a folder" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("mqtt.reconnect_min_s = 30.0\nmqtt.reconnect_max_s = 5.0", "mqtt.reconnect_min_s"),
+        ("tracker.low_threshold = 0.9\ntracker.high_threshold = 0.5", "tracker.low_threshold"),
+        ("detector.thermal.low_pct = 99.0\ndetector.thermal.high_pct = 1.0", "detector.thermal.low_pct"),
+        ('camera.url = "/nonexistent/flight.mp4"', "camera.url"),
+    ],
+    ids=["reconnect_min_above_max", "low_above_high_threshold", "percentiles_reversed", "video_file_missing"],
+)
+def test_bounds_out_of_order_and_missing_video(tmp_path: Path, extra: str, key: str) -> None:
+    _refused(_config(tmp_path, extra), key)

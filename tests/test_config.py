@@ -122,3 +122,10 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     missing = _check_config(tmp_path / "absent.toml")
     assert missing.returncode == 2
     assert "absent.toml: file not found" in missing.stderr
+
+
+def test_a_control_character_in_a_value_stays_on_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[console]\nbasemap = "map\\n.mbtiles\\u202e"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.problems == [f"{path}: console.basemap: {tmp_path}/map\\n.mbtiles\\u202e: no such file"]

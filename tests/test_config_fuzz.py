@@ -143,7 +143,7 @@ def _write(doc: dict[str, Any], folder: Path) -> Path:
 def _assert_named(path: Path, problems: list[str], doc: dict[str, Any]) -> None:
     assert problems
     for line in problems:
-        assert line.startswith(f"{path}: "), line
+        assert line.isprintable() and line.startswith(f"{path}: "), line
         key, sep, reason = line[len(f"{path}: ") :].partition(": ")
         assert sep and reason and KEY.match(key), line
         section = key.split(".")[0].split(" ")[0]
