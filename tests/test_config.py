@@ -52,7 +52,7 @@ def test_relative_file_paths_are_relative_to_the_config(tmp_path: Path) -> None:
         ("[ops]\nstatus_interval_s = -1\n", "ops.status_interval_s: Input should be greater than 0"),
         ("[vehicle]\nid = 'has space'\n", "vehicle.id: String should match pattern"),
         ("[vehicle]\nkind = 'boat'\n", "vehicle.kind: Input should be 'drone' or 'mss'"),
-        ("[mqtt]\nreconnect_min_s = 5\n", "mqtt: reconnect_min_s (5) must not exceed reconnect_max_s (1)"),
+        ("[mqtt]\nreconnect_min_s = 5\n", "mqtt.reconnect_min_s: 5.0 is above reconnect_max_s (1.0)"),
     ],
 )
 def test_bad_key_is_named_with_file(tmp_path: Path, text: str, expected: str) -> None:

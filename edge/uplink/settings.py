@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from edge.settings_base import FilePath, Section
 
@@ -108,13 +108,7 @@ class MqttSettings(Section):
         gt=0,
     )
 
-    @model_validator(mode="after")
-    def _backoff(self) -> MqttSettings:
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError(
-                f"reconnect_min_s ({self.reconnect_min_s:g}) must not exceed reconnect_max_s ({self.reconnect_max_s:g})"
-            )
-        return self
+    # reconnect_min_s <= reconnect_max_s: the rule every Section has for *min*/*max* pairs (edge.settings_base)
 
     @field_validator("url")
     @classmethod
