@@ -9,6 +9,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from centre.api import CentreApi
@@ -112,5 +113,16 @@ def test_operators_acknowledge_alerts(tmp_path: Path) -> None:
         fc = await (await c.get("/api/sightings", params=q, headers=basic("olga", "op-pass"))).json()
         assert fc["features"] == []
         assert ("olga", "ack") in [a[1:3] for a in store.audit_log()]
+
+    run(tmp_path, body)
+
+
+def test_vehicles_and_gaps(tmp_path: Path) -> None:
+    async def body(c: TestClient, store: Store) -> None:
+        auth = basic("olga", "op-pass")
+        fc = await (await c.get("/api/vehicles", headers=auth)).json()
+        assert [f["id"] for f in fc["features"]] == ["veh-00", "veh-01"]
+        assert fc["features"][0]["geometry"]["coordinates"][1] == pytest.approx(48.0 + 9e-6, abs=1e-7)  # seq 9
+        assert await (await c.get("/api/gaps", headers=auth)).json() == []
 
     run(tmp_path, body)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from centre_helpers import Worker, write_config
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["postgis", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path}/centre.db"
-        return
-    with LocalPostgres() as pg:
-        yield pg.url
 
 
 def test_three_workers_one_killed_three_times_store_every_record_once(store_url: str, tmp_path: Path) -> None:

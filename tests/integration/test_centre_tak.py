@@ -25,12 +25,12 @@ from centre_helpers import Worker, write_config
 pytestmark = pytest.mark.integration
 
 
-def test_every_sighting_reaches_the_tak_listener_as_valid_cot(tmp_path: Path) -> None:
+def test_every_sighting_reaches_the_tak_listener_as_valid_cot(store_url: str, tmp_path: Path) -> None:
     tak = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tak.bind(("127.0.0.1", 0))
     tak.settimeout(0.5)
     api_port = free_port()
-    url = f"sqlite://{tmp_path}/c.db"
+    url = store_url
     plan = FleetPlan(vehicles=2, records=40, dets_per_record=3, rate_hz=20.0, t0=time.time())
     with LocalBroker(tmp_path / "broker") as broker:
         extra = f'[tak]\nurl = "udp://127.0.0.1:{tak.getsockname()[1]}"\n[api]\nport = {api_port}\n'
