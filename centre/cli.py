@@ -21,6 +21,8 @@ def _sigterm(_s: int, _f: object) -> None:
 def _cmd_ingest(cfg: CentreConfig, ns: argparse.Namespace) -> int:
     from centre.ingest import run_worker
 
+    if ns.client_id:
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"client_id": ns.client_id})})
     return run_worker(cfg, ns.seconds)
 
 
@@ -120,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         if name == "ingest":
             sp.add_argument("--seconds", type=float, default=0.0, help="stop after S s (0: run until stopped)")
+            sp.add_argument(
+                "--client-id", default="", help="MQTT client id instead of mqtt.client_id (one per worker, stable)"
+            )
         if name == "gaps":
             sp.add_argument("--vehicle", default="", help="only this vehicle")
         if name == "user":

@@ -48,7 +48,11 @@ class MqttSettings(Section):
     batch_max: int = Field(
         500, title="Batch size", description="Records written in one transaction before their PUBACKs.", ge=1
     )
-    username: str = Field("", title="User name", description="Login; password from $EDGE_CENTRE_MQTT_PASSWORD.")
+    username: str = Field(
+        "",
+        title="User name",
+        description="Login; password from the systemd credential mqtt-password or $EDGE_CENTRE_MQTT_PASSWORD.",
+    )
     cafile: str = Field("", title="CA file", description="PEM bundle for mqtts:// (empty: system CAs).")
 
     @field_validator("url")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from paho.mqtt.properties import Properties
 from centre.config import CentreConfig
 from centre.store import Store, open_store
 from centre.store.rows import to_rows
+from edge.secrets import read_secret
 from edge.uplink.codec import CodecError, Record, decode
 from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
 
@@ -132,7 +132,7 @@ def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:
         tls=broker.tls,
         cafile=cfg.mqtt.cafile,
         username=cfg.mqtt.username,
-        password=os.environ.get("EDGE_CENTRE_MQTT_PASSWORD") if cfg.mqtt.username else None,
+        password=read_secret("mqtt-password", "EDGE_CENTRE_MQTT_PASSWORD") if cfg.mqtt.username else None,
     )
     store = _open(cfg.store.url)
     ingest = Ingest(store, tuple(cfg.labels))
