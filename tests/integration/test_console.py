@@ -38,6 +38,7 @@ if not (shutil.which("chromium") and shutil.which("chromedriver")):
     pytest.skip("needs Debian's chromium and chromium-driver (make install)", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -55,7 +56,10 @@ def browser() -> WebDriver:
 def wait_for(what: str, fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = fn()
+        try:
+            got = fn()
+        except (StaleElementReferenceException, NoSuchElementException):  # the page is being replaced: look again
+            got = None
         if got:
             return got
         time.sleep(every)

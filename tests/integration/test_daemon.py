@@ -68,6 +68,16 @@ def notify_sock(tmp_path: Path):  # type: ignore[no-untyped-def]
     sock.close()
 
 
+def _drain(sock: socket.socket) -> None:
+    """Read every datagram waiting on ``sock``."""
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.recv(4096)
+    except BlockingIOError:
+        pass
+
+
 def _recv_until(sock: socket.socket, predicate: str, timeout: float) -> list[str]:
     got = []
     deadline = time.monotonic() + timeout
@@ -106,6 +116,7 @@ def test_ready_watchdog_status_and_sigterm(tmp_path: Path, notify_sock) -> None:
         assert "running" in status.stdout
         time.sleep(2)  # the camera, the autopilot and the broker are all absent: it must keep running
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        _drain(sock)  # a full datagram queue would drop STOPPING=1
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=10)

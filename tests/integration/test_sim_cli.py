@@ -98,7 +98,7 @@ def test_sigterm_stops_it_cleanly(run: list[SimProcess]) -> None:
 
 def test_record_then_replay_through_the_stream(run: list[SimProcess], tmp_path: Path) -> None:
     rec = tmp_path / "rec"
-    sim = SimProcess("--scenario", str(BORDER), "--duration", "2", "--record", str(rec))
+    sim = SimProcess("--scenario", str(BORDER), "--duration", "4", "--record", str(rec))
     run.append(sim)
     assert sim.line().startswith("camera ")
     assert sim.line() == f"record {rec}"
