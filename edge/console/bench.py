@@ -31,7 +31,7 @@ from edge.geo.settings import GeoSettings
 from edge.pipeline import Pipeline
 from edge.track.settings import TrackerSettings
 from edge.track.tracker import ByteTracker
-from edge.types import Frame
+from edge.types import EventKind, Frame, FrameEvents, GeoEvent
 
 
 def _free_port() -> int:
@@ -103,11 +103,43 @@ def _segment(
     return fps, cpu, fetched
 
 
+def _own_cost(images: list[np.ndarray], out_dir: Path, seconds: float, fps: float = 7.0) -> float:
+    """The console's own CPU (ms per s) without the pipeline: frames and 5 track events each at ``fps`` handed to
+    it as the pipeline does, one live client (its own process, not counted). Robust to other loads."""
+    geo = GroundGeolocator(GeoSettings())
+    hub = ConsoleHub()
+    settings = ConsoleSettings(enabled=True, port=_free_port())
+    server = ConsoleServer(settings, hub, out_dir, {}, geo.view, 5000.0, LookingDown().pose_at)
+    server.start()
+    code = f"from edge.console.bench_client import main; main({settings.port}, {seconds + 5})"
+    client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not server.clients and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pose = LookingDown().pose_at(0.0)
+    c0, t0, n = time.process_time(), time.monotonic(), 0
+    while time.monotonic() - t0 < seconds:
+        n += 1
+        ev = [
+            GeoEvent(i, 0, "person", 0.8, EventKind.UPDATE, (0.1, 0.1, 0.2, 0.2), 42.6, 19.9, 0.0, 5.0, 170.0)
+            for i in range(5)
+        ]
+        hub.submit(FrameEvents("cam0", n, time.time(), pose, tuple(ev)))
+        hub.observe(Frame(images[n % len(images)], time.monotonic(), time.time(), n), time.monotonic())
+        time.sleep(max(0.0, t0 + n / fps - time.monotonic()))
+    cpu = time.process_time() - c0
+    client.kill()
+    client.wait()
+    server.stop()
+    return cpu / seconds * 1e3
+
+
 def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     """Keys: console_fps_ratio (median of paired on / off pipeline fps), console_fps_on, console_fps_off,
-    console_cpu_ratio (median of paired on / off CPU time per frame of this process: the console's cost, robust
-    to other loads on the machine; the client's CPU is not in it, as a browser runs on the crew's laptop), and
-    console_client_fps (JPEGs the client fetched per second)."""
+    console_cpu_ratio (median of paired on / off CPU time per frame of this process; the client's CPU is not in
+    it, as a browser runs on the crew's laptop), console_client_fps (JPEGs the client fetched per second), and
+    console_cpu_ms_per_s (the console's own CPU, ms per s, at 7 fps with 5 events a frame and one live client,
+    without the pipeline: the figure least moved by other loads on a shared machine)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = DEFAULT_MODEL if DEFAULT_MODEL.is_file() else make_standin_model(out_dir / "standin.onnx")
     det = OnnxDetector(DetectorSettings(model=str(model), providers=["cpu"], warmup_runs=3))
@@ -123,6 +155,7 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
         cpu.append(got[True][1] / got[False][1] if got[False][1] else 0.0)
         fetched.append(got[True][2] / (seg + 1.5))  # the client runs 1.5 s longer than the count
     return {
+        "console_cpu_ms_per_s": _own_cost(images, out_dir, 5.0 if quick else 10.0),
         "console_fps_ratio": statistics.median(ratios),
         "console_fps_on": statistics.median(on),
         "console_fps_off": statistics.median(off),
