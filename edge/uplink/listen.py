@@ -57,6 +57,8 @@ class Receiver:
         self.sensors: dict[tuple[str, int], SensorInfo] = {}  # (vehicle, key) -> description
         self.seen: dict[tuple[str, int], SeqSet] = {}
         self.records = self.duplicates = self.detections = self.bad = self.historical = self.unplaced = 0
+        self.by_radio: set[tuple[str, int, int]] = set()  # (vehicle, boot, seq) whose first copy came by radio
+        self.cross_path = 0  # duplicates whose first copy came the other way (radio vs MQTT)
 
     def handle(self, topic: str, payload: bytes) -> list[str]:
         parts = topic.split("/")
@@ -70,8 +72,8 @@ class Receiver:
             return []
         return self.record(vehicle, payload) or []
 
-    def record(self, vehicle: str, payload: bytes) -> list[str] | None:
-        """The lines of one record from ``vehicle`` (by any path); None when undecodable or a duplicate."""
+    def record(self, vehicle: str, payload: bytes, radio: bool = False) -> list[str] | None:
+        """The lines of one record from ``vehicle`` (by MQTT, or by ``radio``); None when undecodable or a duplicate."""
         try:
             rec = decode(payload)
         except CodecError as err:
@@ -79,9 +81,13 @@ class Receiver:
             log.warning("undecodable record from %s: %s", vehicle, err)
             return None
         seqs = self.seen.setdefault((vehicle, rec.boot), SeqSet())
+        key = (vehicle, rec.boot, rec.seq)
         if not seqs.add(rec.seq):
             self.duplicates += 1
+            self.cross_path += radio != (key in self.by_radio)
             return None
+        if radio:
+            self.by_radio.add(key)
         self.records += 1
         self.historical += rec.historical
         if rec.description is not None:
@@ -120,7 +126,8 @@ class Receiver:
         missing = [(k, *s.missing()) for k, s in self.seen.items()]
         gaps = "; ".join(f"{v} boot {b:08x}: {m} missing in {g} gaps" for (v, b), m, g in missing if m)
         return (
-            f"listen: {self.detections} detections in {self.records} records; {self.duplicates} duplicates dropped; "
+            f"listen: {self.detections} detections in {self.records} records; {self.duplicates} duplicates dropped "
+            f"({self.cross_path} across radio and MQTT); "
             f"{self.historical} historical; {self.bad} undecodable; "
             + (f"{self.unplaced} without a position left out of CoT; " if self.unplaced else "")
             + (f"gaps: {gaps}" if gaps else "no gaps")
@@ -289,7 +296,7 @@ def main(argv: list[str]) -> int:
                 log.warning("disconnected (%s); reconnecting", item)
             elif kind == "radio":
                 rec: RadioRecord = item
-                lines = receiver.record(rec.vehicle, rec.payload)
+                lines = receiver.record(rec.vehicle, rec.payload, radio=True)
                 for line in lines or []:
                     sys.stdout.write(line + "\n")
                 sys.stdout.flush()

@@ -114,3 +114,15 @@ def test_receiver_names_classes_from_the_sensor_description_and_says_when_cot_le
         assert cot.handle("edge/v1/detections", encode(FrameEvents("cam0", 2, 1.0, None, (ev,), info), 9, 2)) == []
     assert sum("without a position" in m for m in caplog.messages) == 1  # said once
     assert "2 without a position left out of CoT" in cot.summary()
+
+
+def test_duplicates_across_radio_and_mqtt_are_told_apart() -> None:
+    r = Receiver("json")
+    one, two = (encode(FrameEvents("cam0", i, 1.7e9, None, ()), 9, i) for i in (0, 1))
+    assert r.record("v1", one, radio=True) is not None
+    assert r.record("v1", one) is None  # the same record again, by MQTT
+    assert r.record("v1", two) is not None
+    assert r.record("v1", two) is None  # MQTT twice (a resend after a lost connection)
+    assert r.record("v1", two, radio=True) is None
+    assert (r.duplicates, r.cross_path) == (3, 2)
+    assert "3 duplicates dropped (2 across radio and MQTT)" in r.summary()
