@@ -107,11 +107,16 @@ class Spool:
             if salvaged is not None:
                 self._restore(salvaged)
             self._counters: dict[str, int] = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
-            n, b = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue").fetchone()
+            n, b, top = self._db.execute(
+                "SELECT count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM queue"
+            ).fetchone()
         except sqlite3.Error as err:
             raise SpoolError(f"spool {self.path}: cannot open: {err}") from None
         mark_open(self.path)
         self.rows, self.bytes = int(n), int(b)
+        # Row ids are never reused (SQLite would reuse the highest after it was deleted): a late acknowledgement
+        # of a deleted row, e.g. from the other transport, must never delete a new row that took its id.
+        self._next_id = max(int(top), self._counters.get("inserted", 0)) + 1
         self._ttl = {
             Priority.ALERT: settings.ttl_alert_s,
             Priority.UPDATE: settings.ttl_update_s,
@@ -231,9 +236,10 @@ class Spool:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._make_room(len(items), add_bytes, now)
+                first = self._next_id
                 self._db.executemany(
-                    "INSERT INTO queue (prio, t_created, t_expire, size, payload) VALUES (?, ?, ?, ?, ?)",
-                    [(prio, t, t + self.ttl(prio), len(p), p) for prio, t, p in items],
+                    "INSERT INTO queue (id, prio, t_created, t_expire, size, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(first + i, prio, t, t + self.ttl(prio), len(p), p) for i, (prio, t, p) in enumerate(items)],
                 )
                 self._count({"inserted": len(items), "inserted_bytes": add_bytes})
                 if values:
@@ -242,6 +248,7 @@ class Spool:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._next_id = first + len(items)
             self.rows += len(items)
             self.bytes += add_bytes
 

@@ -170,3 +170,20 @@ def test_expired_rows_are_purged_and_counted(tmp_path: Path) -> None:
     assert [r.payload for r in sp.head(5)] == [b"new"]
     c = sp.counters()
     assert (c["evicted_expired_alert"], c["evicted_expired_health"]) == (1, 1)
+
+
+def test_row_ids_are_never_reused(tmp_path: Path) -> None:
+    """A late ack of a deleted row (from the other transport) must not delete a new row that took its id."""
+    sp = _spool(tmp_path)
+    sp.insert([(A, 1.0, b"a"), (A, 1.0, b"b")])
+    a, b = sp.head(2)
+    sp.ack([b.id])  # the highest id goes: SQLite alone would give it to the next row
+    sp.insert([(A, 1.0, b"c")])
+    (c,) = [r for r in sp.head(5) if r.payload == b"c"]
+    assert c.id > b.id
+    sp.ack([a.id, c.id])
+    sp.close()
+    sp = _spool(tmp_path)  # an empty spool reopened goes on counting
+    sp.insert([(A, 1.0, b"d")])
+    assert sp.head(1)[0].id > c.id
+    assert sp.ack([b.id, c.id]) == 0 and sp.rows == 1
