@@ -10,6 +10,7 @@ is an hour off.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -32,8 +33,10 @@ from sim.scenario import load_scenario
 from sim.world import World
 
 FAKE_S = 3600.0
+FAKETIME_LIB = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))), None)
+
 pytestmark = [
-    pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime is not installed (apt-get install faketime)"),
+    pytest.mark.skipif(FAKETIME_LIB is None, reason="libfaketime is not installed (apt-get install faketime)"),
     pytest.mark.skipif(
         shutil.which("gpsd") is None and not Path("/usr/sbin/gpsd").exists(), reason="gpsd is not installed"
     ),
@@ -47,8 +50,10 @@ class FakeClockDemo(Demo):
         if name != "daemon":
             return super()._spawn(name, args, stdout)
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        cmd = ["faketime", "-f", "+1h", sys.executable, "-m", "edge", *args]
+        # the library preloaded into the daemon itself (not the `faketime` wrapper, which would be the process the
+        # demo stops, leaving the daemon running)
+        env = {**os.environ, "LD_PRELOAD": FAKETIME_LIB or "", "FAKETIME": "+1h", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        cmd = [sys.executable, "-m", "edge", *args]
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO, env=env, start_new_session=True)
         self.procs.append((name, proc))
         return proc
