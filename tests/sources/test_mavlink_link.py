@@ -49,13 +49,6 @@ class Packer:
 
 
 @pytest.fixture
-def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
 def started() -> Iterator[list[MavlinkLink]]:
     links: list[MavlinkLink] = []
     yield links

@@ -5,10 +5,9 @@ is overridden again every time it does, with the measured rates in health."""
 from __future__ import annotations
 
 import itertools
-import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +32,6 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-@pytest.fixture
-def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    things: list[Any] = []
-    yield things
-    for t in reversed(things):
-        t.stop()
 
 
 @pytest.mark.parametrize("unknown", [(), (GIMBAL_V2,)], ids=["ardupilot-4.7", "no-gimbal-messages"])

@@ -10,7 +10,7 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +33,6 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
-
-
-@pytest.fixture
-def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    things: list[Any] = []
-    yield things
-    for t in reversed(things):
-        t.stop()
 
 
 def positions(link: MavlinkLink) -> list[Any]:
