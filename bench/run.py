@@ -18,12 +18,12 @@ import traceback
 from pathlib import Path
 
 PARTS: dict[str, str] = {
-    "vision": "edge.detect.bench",
+    "vision": "bench.vision",
     "uplink": "bench.uplink",
     "bridge": "fwbridge.bench",
     "memory": "sim.membench",
     "sim": "sim.render_bench",
-    "console": "edge.console.bench",
+    "console": "bench.console",
     "int8": "sim.int8_bench",
     "centre": "centre.bench",
 }

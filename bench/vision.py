@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detect.bench_parts import MemoryCamera, make_standin_model, recall, run_pipeline
+from bench.vision_parts import MemoryCamera, make_standin_model, recall, run_pipeline
 from edge.detect.engine import OnnxDetector
 from edge.detect.preprocess import preprocess
 from edge.detect.settings import DetectorSettings, GatingSettings, TilingSettings
@@ -29,13 +29,13 @@ from edge.track.settings import TrackerSettings
 from edge.track.tracker import ByteTracker
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "edge-default.onnx"
 SCENARIO = REPO / "sim" / "scenarios" / "drone-border.toml"
 SMALL_PX = 32.0  # a target is "small" when its box is under this many pixels tall
 
 
-def _frames(n: int, t0: float = 5.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def sim_frames(n: int, t0: float = 5.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``n`` simulator frames of the drone-border scenario and their ground-truth boxes (or noise if no sim)."""
     try:
         from sim.render import Renderer
@@ -200,7 +200,7 @@ def run_bench(
         base = DetectorSettings(
             model=str(model), providers=["cpu"], intra_op_threads=threads, inter_op_threads=1, warmup_runs=3
         )
-    images, gts = _images(images_dir, 6 if quick else 16) if images_dir else _frames(6 if quick else 16)
+    images, gts = _images(images_dir, 6 if quick else 16) if images_dir else sim_frames(6 if quick else 16)
     det = OnnxDetector(base)  # the daemon's detector, as configured by default
     plain = OnnxDetector(base.model_copy(update={"fuse_input": False}))  # raw: the model file as exported
     tracker_settings = TrackerSettings(min_hits=2)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.vision import DEFAULT_MODEL, sim_frames
+from bench.vision_parts import LookingDown, MemoryCamera, make_standin_model
 from edge.console.hub import ConsoleHub
 from edge.console.server import ConsoleServer
 from edge.console.settings import ConsoleSettings
-from edge.detect.bench import DEFAULT_MODEL, _frames
-from edge.detect.bench_parts import LookingDown, MemoryCamera, make_standin_model
 from edge.detect.engine import OnnxDetector
 from edge.detect.settings import DetectorSettings
 from edge.geo.locator import GroundGeolocator
@@ -69,7 +69,7 @@ def _segment(
             [
                 sys.executable,
                 "-c",
-                f"from edge.console.bench_client import main; main({settings.port}, {seconds + 1.5})",
+                f"from bench.console_client import main; main({settings.port}, {seconds + 1.5})",
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -111,7 +111,7 @@ def _own_cost(images: list[np.ndarray], out_dir: Path, seconds: float, fps: floa
     settings = ConsoleSettings(enabled=True, port=_free_port())
     server = ConsoleServer(settings, hub, out_dir, {}, geo.view, 5000.0, LookingDown().pose_at)
     server.start()
-    code = f"from edge.console.bench_client import main; main({settings.port}, {seconds + 5})"
+    code = f"from bench.console_client import main; main({settings.port}, {seconds + 5})"
     client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while not server.clients and time.monotonic() < deadline:
@@ -143,7 +143,7 @@ def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = DEFAULT_MODEL if DEFAULT_MODEL.is_file() else make_standin_model(out_dir / "standin.onnx")
     det = OnnxDetector(DetectorSettings(model=str(model), providers=["cpu"], warmup_runs=3))
-    images, _ = _frames(6 if quick else 12)
+    images, _ = sim_frames(6 if quick else 12)
     seg = 3.0
     ratios, cpu, on, off, fetched = [], [], [], [], []
     for i in range(3 if quick else 10):

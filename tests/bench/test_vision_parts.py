@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detect.bench_parts import MemoryCamera, make_standin_model, recall, run_pipeline
+from bench.vision_parts import MemoryCamera, make_standin_model, recall, run_pipeline
 from edge.detect.engine import OnnxDetector
 from edge.detect.settings import DetectorSettings
 from edge.track.settings import TrackerSettings
