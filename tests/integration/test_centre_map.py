@@ -8,9 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -37,15 +35,7 @@ from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-
-def wait_for(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"no {what} within {timeout} s")
+from bench.waits import wait_value  # noqa: E402
 
 
 def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None:
@@ -81,13 +71,13 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
     drv = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "chromedriver"), options=opts)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for("server", lambda: _up(base), 30)
+        wait_value("server", lambda: _up(base), 30)
         drv.get(base + "/")
         assert drv.current_url.endswith("/login")
         drv.find_element(By.ID, "user").send_keys("olga")
         drv.find_element(By.ID, "password").send_keys("op-pass")
         drv.find_element(By.ID, "submit").click()
-        wait_for("map data", lambda: drv.execute_script("return document.body.dataset.loaded === '1'"))
+        wait_value("map data", lambda: drv.execute_script("return document.body.dataset.loaded === '1'"))
         dets = len(drv.find_elements(By.CSS_SELECTOR, "path.det"))
         assert dets == store.count("detections")
         assert len(drv.find_elements(By.CSS_SELECTOR, "path.sighting")) == len(store.sightings(0, time.time() + 60))
@@ -100,22 +90,22 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
         alerts = drv.find_elements(By.CSS_SELECTOR, "#alerts li")
         assert len(alerts) == n_sightings
         drv.find_element(By.CSS_SELECTOR, "#alerts button.ack").click()
-        wait_for("one alert fewer", lambda: len(drv.find_elements(By.CSS_SELECTOR, "#alerts li")) == n_sightings - 1)
+        wait_value("one alert fewer", lambda: len(drv.find_elements(By.CSS_SELECTOR, "#alerts li")) == n_sightings - 1)
         assert ("olga", "ack") in [a[1:3] for a in store.audit_log()]
         # a class filter and the slider replaying a past hour (before the scene: nothing)
         drv.execute_script(
             "const c = document.getElementById('f-class'); c.value = 'vehicle'; c.dispatchEvent(new Event('change'));"
         )
-        wait_for("class filter", lambda: not drv.find_elements(By.CSS_SELECTOR, "path.det"))
+        wait_value("class filter", lambda: not drv.find_elements(By.CSS_SELECTOR, "path.det"))
         drv.execute_script(
             "const c = document.getElementById('f-class'); c.value = ''; c.dispatchEvent(new Event('change'));"
             "const u = document.getElementById('f-until'); u.value = -7200; u.dispatchEvent(new Event('change'));"
         )  # fmt: skip
-        wait_for("past hour", lambda: "0 detections" in drv.find_element(By.ID, "status").text)
+        wait_value("past hour", lambda: "0 detections" in drv.find_element(By.ID, "status").text)
         drv.execute_script(
             "const u = document.getElementById('f-until'); u.value = 0; u.dispatchEvent(new Event('change'));"
         )
-        wait_for("back to now", lambda: len(drv.find_elements(By.CSS_SELECTOR, "path.det")) == dets)
+        wait_value("back to now", lambda: len(drv.find_elements(By.CSS_SELECTOR, "path.det")) == dets)
     finally:
         drv.quit()
         serve.terminate()

@@ -44,6 +44,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
+from bench.waits import wait_value  # noqa: E402
+
 
 def browser() -> WebDriver:
     opts = Options()
@@ -53,17 +55,9 @@ def browser() -> WebDriver:
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "chromedriver"), options=opts)
 
 
-def wait_for(what: str, fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = fn()
-        except (StaleElementReferenceException, NoSuchElementException):  # the page is being replaced: look again
-            got = None
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"no {what} within {timeout} s")
+def wait_console(what: str, fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    """A page element or value; a page being replaced under us is looked at again."""
+    return wait_value(what, fn, timeout, every, retry_on=(StaleElementReferenceException, NoSuchElementException))
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
@@ -81,8 +75,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     d = Demo(str(SCENARIO), tmp_path_factory.mktemp("console-demo"))
     try:
         d.follow(d.start(), echo=False)
-        wait_for("console", lambda: _get(d.console_url + "api/state")[0] == 200, 60)
-        wait_for("detections over MQTT", lambda: len(d.received) >= 20, 90)
+        wait_console("console", lambda: _get(d.console_url + "api/state")[0] == 200, 60)
+        wait_console("detections over MQTT", lambda: len(d.received) >= 20, 90)
         yield d
     finally:
         d.stop()
@@ -117,7 +111,7 @@ def _latest_by_track(received: list[dict[str, Any]]) -> dict[int, list[dict[str,
 
 def test_live_view_draws_the_frame_with_the_boxes_of_the_events(demo: Demo, driver: WebDriver) -> None:
     driver.get(demo.console_url + "#live")
-    boxes = wait_for(
+    boxes = wait_console(
         "boxes on the live frame",
         lambda: driver.execute_script(
             "const img = document.getElementById('live-img');"
@@ -153,10 +147,12 @@ def test_map_shows_markers_where_the_events_put_them_near_the_truth(demo: Demo, 
     t0 = float(demo.status["t0_utc"])
     inside = total = 0
     for _ in range(6):
-        markers = wait_for("markers on the map", lambda: driver.execute_script("return window.edgeConsole.mapTracks()"))
+        markers = wait_console(
+            "markers on the map", lambda: driver.execute_script("return window.edgeConsole.mapTracks()")
+        )
         for m in markers:
             # the marker is at a position an event of its track carried to the broker (the page may be first)
-            wait_for(f"an event at the marker {m}", lambda m=m: _carried(demo, m), 5)
+            wait_console(f"an event at the marker {m}", lambda m=m: _carried(demo, m), 5)
             err = nearest_error(world, float(m["t_utc"]) - t0, m["class"], m["lat"], m["lon"])
             assert err < 200, f"marker {m} is {err:.0f} m from every {m['class']} of the simulator"
             total += 1
@@ -177,14 +173,14 @@ def _carried(demo: Demo, m: dict[str, Any]) -> bool:
 
 def test_new_track_alerts_appear_within_a_second_and_can_be_acknowledged(demo: Demo, driver: WebDriver) -> None:
     driver.get(demo.console_url + "#events")
-    wait_for("the alerts table", lambda: driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr"))
+    wait_console("the alerts table", lambda: driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr"))
     driver.execute_script(
         "window.seen = {}; new MutationObserver(() => { for (const tr of document.querySelectorAll('#alerts tbody tr'))"
         " if (!(tr.dataset.id in window.seen)) window.seen[tr.dataset.id] = Date.now() / 1000; })"
         ".observe(document.querySelector('#alerts tbody'), {childList: true});"
         "for (const tr of document.querySelectorAll('#alerts tbody tr')) window.seen[tr.dataset.id] = 0;"
     )
-    fresh: dict[str, float] = wait_for(
+    fresh: dict[str, float] = wait_console(
         "three new alerts",
         lambda: (
             (s := {k: v for k, v in driver.execute_script("return window.seen").items() if v}) and len(s) >= 3 and s
@@ -217,7 +213,7 @@ def test_new_track_alerts_appear_within_a_second_and_can_be_acknowledged(demo: D
         "const b = document.querySelector('#alerts button[data-ack]'); b.click(); return b.dataset.ack;"
     )
     row = f"const r = document.querySelector(\"tr[data-id='{alert_id}']\"); return r ? r.textContent : '';"
-    wait_for("the acknowledgement", lambda: "ack Sgt Test" in driver.execute_script(row), 5)
+    wait_console("the acknowledgement", lambda: "ack Sgt Test" in driver.execute_script(row), 5)
     lines = [json.loads(x) for x in (demo.workdir / "state" / "console-acks.jsonl").read_text().splitlines()]
     assert any(x["by"] == "Sgt Test" and str(x["alert"]["id"]) == alert_id for x in lines), lines
 
@@ -264,11 +260,13 @@ def test_health_shows_a_stopped_broker_within_one_status_interval(demo: Demo, dr
             or None
         )
 
-    wait_for("mqtt connected on the health page", lambda: mqtt_state() == "connected")
+    wait_console("mqtt connected on the health page", lambda: mqtt_state() == "connected")
     broker = next(p for name, p in demo.procs if name == "mosquitto")
     broker.send_signal(signal.SIGKILL)
     t_kill = time.monotonic()
-    wait_for("mqtt shown not connected", lambda: mqtt_state() not in (None, "connected"), 3 * STATUS_INTERVAL_S, 0.05)
+    wait_console(
+        "mqtt shown not connected", lambda: mqtt_state() not in (None, "connected"), 3 * STATUS_INTERVAL_S, 0.05
+    )
     took = time.monotonic() - t_kill
     print(f"broker killed -> shown on the health page in {took:.2f} s")
     screenshot(driver, "health")
@@ -277,7 +275,7 @@ def test_health_shows_a_stopped_broker_within_one_status_interval(demo: Demo, dr
     cls = driver.execute_script("return document.querySelector(\"#health-stages [data-stage='mqtt']\").className")
     assert "bad" in cls
     driver.get(demo.console_url + "#config")
-    wait_for("the config", lambda: "mqtt" in driver.find_element(By.ID, "config").text)
+    wait_console("the config", lambda: "mqtt" in driver.find_element(By.ID, "config").text)
     screenshot(driver, "config")
 
 
@@ -318,7 +316,7 @@ def test_a_non_loopback_bind_requires_a_login_and_refuses_a_wrong_password(tmp_p
     url = f"http://127.0.0.1:{port}/"
     drv = browser()
     try:
-        wait_for("the console", lambda: _get(url + "login")[0] == 200, 60)
+        wait_console("the console", lambda: _get(url + "login")[0] == 200, 60)
         assert _get(url + "api/state")[0] == 401
         assert _get(url + "metrics")[0] == 401
         assert _get(url + "metrics", {"Authorization": f"Bearer {secret}"})[0] == 200
@@ -328,12 +326,12 @@ def test_a_non_loopback_bind_requires_a_login_and_refuses_a_wrong_password(tmp_p
         drv.find_element(By.NAME, "user").send_keys("crew")
         drv.find_element(By.NAME, "password").send_keys("wrong password")
         drv.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_for("the refusal", lambda: drv.find_element(By.ID, "failed").is_displayed(), 10)
+        wait_console("the refusal", lambda: drv.find_element(By.ID, "failed").is_displayed(), 10)
         drv.find_element(By.NAME, "password").send_keys(secret)
         drv.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_for("the health page", lambda: drv.find_elements(By.CSS_SELECTOR, "#health-stages [data-stage]"), 15)
+        wait_console("the health page", lambda: drv.find_elements(By.CSS_SELECTOR, "#health-stages [data-stage]"), 15)
         drv.get(url + "#config")
-        wait_for("the config", lambda: "console" in drv.find_element(By.ID, "config").text, 10)
+        wait_console("the config", lambda: "console" in drv.find_element(By.ID, "config").text, 10)
         assert secret not in drv.page_source
     finally:
         drv.quit()
@@ -384,10 +382,10 @@ def test_edge_console_alone_serves_the_state_directory_over_tls(tmp_path: Path) 
             return None
 
     try:
-        got = wait_for("the console over https", state_json, 30)
+        got = wait_console("the console over https", state_json, 30)
         assert got["health"]["vehicle"] == "alone-01" and got["health"]["stages"]["mqtt"]["state"] == "x"
         (state / "health.json").write_text(json.dumps({**snapshot, "stages": {"mqtt": {"state": "connected"}}}))
-        wait_for(
+        wait_console(
             "the new snapshot",
             lambda: (s := state_json()) and s["health"]["stages"]["mqtt"]["state"] == "connected",
             3 * 0.5 + 5,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.waits import wait_for
 from edge.geo.wgs84 import LocalNed
 from edge.sources.gps import GpsdSource
 from edge.sources.mavlink import MavlinkLink, attach_pose_feed
@@ -37,15 +38,6 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 SCEN = REPO / "sim" / "scenarios" / "mss-ridge.toml"
 MODEL = REPO / "models" / "edge-default.onnx"
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class Receiver:

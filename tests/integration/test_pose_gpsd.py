@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bench.waits import wait_for
 from edge.sources.gps import GpsdSource
 from edge.sources.pose import PoseStore
 from edge.sources.settings import GpsSettings, PoseSettings
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.skipif(
 def _world() -> World:
     s = load_scenario(SCEN)
     return World(s.model_copy(update={"noise": Noise(gps_m=0, alt_m=0, att_deg=0)}))
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_mss_pose_from_gpsd_and_gpsd_restart() -> None:

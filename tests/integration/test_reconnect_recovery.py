@@ -8,12 +8,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench.localbroker import LocalBroker, free_port
+from bench.waits import wait_for
 from edge.sources.camera import Camera
 from edge.sources.camera_settings import CameraSettings
 from edge.types import Priority
@@ -22,15 +22,6 @@ from edge.uplink.spool import Spool
 from edge.uplink.transports.mqtt import mqtt_uplink
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.waits import wait_for
 from edge.detect.engine import OnnxDetector
 from edge.detect.settings import DetectorSettings
 from edge.sources.camera import Camera
@@ -91,15 +92,6 @@ def server_factory() -> Iterator[Callable[[int], MjpegServer]]:
     for s in made:
         if not s.dead.is_set():
             s.stop()
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def settings(port: int) -> CameraSettings:

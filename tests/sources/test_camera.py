@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.waits import wait_for
 from edge.sources.camera import Camera, CameraError, LatestSlot
 from edge.sources.camera_open import redact, resolve_backend
 from edge.sources.camera_settings import CameraSettings
@@ -22,15 +23,6 @@ def write_folder(folder: Path, n: int, raw16: bool = False) -> Path:
         img = np.full((24, 32), 1000 * (i + 1), np.uint16) if raw16 else np.full((24, 32, 3), i, np.uint8)
         cv2.imwrite(str(folder / f"f{i:04d}.png"), img)
     return folder
-
-
-def wait_for(pred: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_latest_slot_overwrites_and_counts_drops() -> None:

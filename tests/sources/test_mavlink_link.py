@@ -8,25 +8,17 @@ import os
 import socket
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from bench.waits import wait_for
 from edge.sources.mavlink import MavlinkLink, signing_key
 from edge.sources.settings import MavlinkSettings
 
 FAST = {"heartbeat_timeout_s": 0.6, "reconnect_min_s": 0.1, "reconnect_max_s": 0.2}
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class Packer:

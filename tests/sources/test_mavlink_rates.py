@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,10 @@ from edge.sources.settings import MavlinkSettings
 sys.path.insert(0, str(Path(__file__).parent))
 from ardupilot_stub import ArduPilotStub
 
+from bench.waits import wait_for
+
 POS, ATT = mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, mavlink.MAVLINK_MSG_ID_ATTITUDE
 GIMBAL_V2, MOUNT = mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, mavlink.MAVLINK_MSG_ID_MOUNT_STATUS
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("unknown", [(), (GIMBAL_V2,)], ids=["ardupilot-4.7", "no-gimbal-messages"])

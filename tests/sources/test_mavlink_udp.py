@@ -10,7 +10,6 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,9 @@ from edge.sources.settings import MavlinkSettings
 sys.path.insert(0, str(Path(__file__).parent))
 from ardupilot_stub import ArduPilotStub
 
+from bench.waits import wait_for
+
 POS = mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def positions(link: MavlinkLink) -> list[Any]:
