@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edge.config import Config, ConfigError, load_config, state_dir
+from edge.detect.settings import DetectorSettings
 
 KEYED = re.compile(r"^[a-z_]+(\.[a-z_0-9]+)+( / [a-z_.]+)*: ")  # a message that starts by naming its key
 
@@ -57,27 +58,44 @@ def _quiet(name: str) -> Iterator[None]:
 
 
 def _model(cfg: Config) -> list[str]:
+    """Each distinct detector (``[detector]`` and every ``[cameras.detector]``), read once."""
+    from edge.cameras import camera_setups
     from edge.detect.model import check_model
     from edge.detect.session import ModelError
 
-    try:
-        with _quiet("edge.detect"):
-            check_model(cfg.detector)
-    except ModelError as err:
-        return [_named("detector.model", err)]
-    return []
+    named = [("detector", cfg.detector)] + [
+        (f"{c.key}.detector", c.detector) for c in camera_setups(cfg) if c.detector is not cfg.detector
+    ]
+    out: list[str] = []
+    seen: list[DetectorSettings] = []
+    for key, settings in named:
+        if settings in seen:
+            continue
+        seen.append(settings)
+        try:
+            with _quiet("edge.detect"):
+                check_model(settings)
+        except ModelError as err:
+            msg = _named("detector.model", err)
+            out.append(key + msg.removeprefix("detector") if key != "detector" else msg)
+    return out
 
 
 def _geo(cfg: Config) -> list[str]:
+    from edge.cameras import camera_setups
     from edge.geo.camera_model import CalibrationError, CameraModel
     from edge.geo.terrain import TerrainError, open_dem
 
     out = []
-    if cfg.geo.calibration_file:
-        try:
-            CameraModel.from_file(cfg.geo.calibration_file)
-        except (CalibrationError, OSError) as err:
-            out.append(_named("geo.calibration_file", err))
+    files: dict[str | None, str] = {cfg.geo.calibration_file: "geo"}
+    for c in camera_setups(cfg):
+        files.setdefault(c.geo.calibration_file, f"{c.key}.geo")
+    for path, key in files.items():
+        if path:
+            try:
+                CameraModel.from_file(path)
+            except (CalibrationError, OSError) as err:
+                out.append(_named(f"{key}.calibration_file", err))
     if cfg.geo.dem_path:
         try:
             open_dem(cfg.geo.dem_path)
@@ -121,18 +139,30 @@ def _mavlink(cfg: Config) -> list[str]:
 
 
 def _camera(cfg: Config) -> list[str]:
-    if not cfg.camera.url.strip():
-        return []
+    from edge.cameras import camera_setups
     from edge.sources.camera_open import CameraError, resolve_backend
 
-    try:
-        kind = resolve_backend(cfg.camera)
-    except CameraError as err:
-        return [_named("camera.url", err)]
-    url = cfg.camera.url.strip()
-    if kind == "file" and "://" not in url and not Path(url).exists():
-        return [f"camera.url: {url}: no such video file (a device is /dev/videoN or an index, a stream a URL)"]
-    return []
+    out = []
+    for c in camera_setups(cfg):
+        try:
+            kind = resolve_backend(c.camera)
+        except CameraError as err:
+            out.append(f"{c.key}.url: {str(err).removeprefix('camera.url: ')}")
+            continue
+        url = c.camera.url.strip()
+        if kind == "file" and "://" not in url and not Path(url).exists():
+            out.append(f"{c.key}.url: {url}: no such video file (a device is /dev/videoN or an index, a stream a URL)")
+    return out
+
+
+def hint(cfg: Config) -> str | None:
+    """A line for ``edge check-config`` when the config uses an older form that still works."""
+    if cfg.camera.url.strip() and not cfg.cameras:
+        return (
+            "hint: [camera] still works as one camera; for several, rename it [[cameras]] (one table each, "
+            "with priority, max_fps, [cameras.geo], [cameras.detector]; README: Several cameras)"
+        )
+    return None
 
 
 def _console(cfg: Config) -> list[str]:
@@ -199,10 +229,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("file", help="TOML config file")
     ns = parser.parse_args(argv)
     try:
-        check(ns.file)
+        cfg = check(ns.file)
     except ConfigError as err:
         for line in err.problems:
             print(line, file=sys.stderr)
         return 2
     print(f"{ns.file}: ok")
+    if (tip := hint(cfg)) is not None:
+        print(f"{ns.file}: {tip}")
     return 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
+from edge.cameras import CameraEntry, merge_detectors
 from edge.console.settings import ConsoleSettings
 from edge.detect.settings import DetectorSettings
 from edge.gcs.settings import GcsSettings
@@ -54,6 +56,12 @@ class Config(Section):
     log: LogSettings = Field(default_factory=LogSettings, title="Logging")
     ops: OpsSettings = Field(default_factory=OpsSettings, title="Operations")
     camera: CameraSettings = Field(default_factory=CameraSettings, title="Camera")
+    cameras: list[CameraEntry] = Field(
+        [],
+        title="Cameras",
+        description="Several cameras: one [[cameras]] table each (every [camera] key, plus priority, max_fps, "
+        "[cameras.geo] and [cameras.detector]); replaces [camera].",
+    )
     mavlink: MavlinkSettings = Field(default_factory=MavlinkSettings, title="MAVLink")
     gps: GpsSettings = Field(default_factory=GpsSettings, title="gpsd")
     pose: PoseSettings = Field(default_factory=PoseSettings, title="Pose store")
@@ -66,6 +74,30 @@ class Config(Section):
     gcs: GcsSettings = Field(default_factory=GcsSettings, title="Ground station")
     radio: RadioSettings = Field(default_factory=RadioSettings, title="Records over the telemetry radio")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_camera_detectors(cls, data: Any) -> Any:
+        return merge_detectors(data)
+
+    @model_validator(mode="after")
+    def _cameras_consistent(self) -> Config:
+        if self.cameras and self.camera.url.strip():
+            raise PydanticCustomError(
+                "keyed",
+                "set [camera] url or [[cameras]], not both (move [camera] into [[cameras]])",
+                {"field": "camera.url"},
+            )
+        seen: dict[str, int] = {}
+        for i, cam in enumerate(self.cameras):
+            if cam.id in seen:
+                raise PydanticCustomError(
+                    "keyed",
+                    "'{id}' is already the id of cameras[{j}]: camera ids must be unique",
+                    {"field": f"cameras[{i}].id", "id": cam.id, "j": seen[cam.id]},
+                )
+            seen[cam.id] = i
+        return self
 
 
 def state_dir(cfg: Config) -> Path:
@@ -90,11 +122,20 @@ def _one_line(text: str) -> str:
 MAX_BYTES = 1 << 20  # a config larger than this is not a config
 
 
+def _key(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """A pydantic error location as a config key: ``cameras[1].detector.model``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
 def _format_errors(path: Path, err: ValidationError) -> list[str]:
     lines = []
     for e in err.errors():
-        loc = [*e["loc"], e["ctx"]["field"]] if e["type"] == "bounds_order" else e["loc"]  # the model names the field
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        loc = [*e["loc"], e["ctx"]["field"]] if e["type"] in ("bounds_order", "keyed") else e["loc"]  # names the field
+        key = _key(loc) or "(top level)"
+        if key.startswith("cameras[") and ".detector." in key:  # merged from [detector]: said once, there
+            own = "detector." + key.split(".detector.", 1)[1]
+            if any(_key(o["loc"]) == own and o["msg"] == e["msg"] for o in err.errors()):
+                continue
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"

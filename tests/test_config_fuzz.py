@@ -29,7 +29,7 @@ from edge.config import Config, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "edge-default.onnx"
-KEY = re.compile(r"^[A-Za-z0-9_.\-]+( / [A-Za-z0-9_.\-]+)*( \(\$STATE_DIRECTORY\))?$")
+KEY = re.compile(r"^[A-Za-z0-9_.\-\[\]]+( / [A-Za-z0-9_.\-\[\]]+)*( \(\$STATE_DIRECTORY\))?$")
 
 # -- values ------------------------------------------------------------------------------------------------------
 NAMES = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
@@ -146,7 +146,7 @@ def _assert_named(path: Path, problems: list[str], doc: dict[str, Any]) -> None:
         assert line.isprintable() and line.startswith(f"{path}: "), line
         key, sep, reason = line[len(f"{path}: ") :].partition(": ")
         assert sep and reason and KEY.match(key), line
-        section = key.split(".")[0].split(" ")[0]
+        section = re.split(r"[.\[ ]", key)[0]
         assert section in Config.model_fields or section in doc or key == "(top level)", line
 
 

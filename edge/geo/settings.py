@@ -61,6 +61,14 @@ class GeoSettings(Section):
         description="Camera yaw relative to its holder, degrees: from the nose (body, stabilised) or from north "
         "(earth).",
     )
+    offset_forward_m: float = Field(
+        0.0,
+        title="Camera offset forward",
+        description="The camera's position from the point the pose sources report (after pose.camera_height_m / "
+        "gps.camera_height_m), along the body's forward axis, m (the lever arm: rotated with the body's attitude).",
+    )
+    offset_right_m: float = Field(0.0, title="Camera offset right", description="Along the body's right axis, m.")
+    offset_down_m: float = Field(0.0, title="Camera offset down", description="Along the body's down axis, m.")
     gimbal_err_deg: float = Field(
         0.5,
         title="Reported gimbal error",
@@ -111,3 +119,25 @@ class GeoSettings(Section):
         title="Size priors",
         description="Per class name: height (and its 1-sigma) and footprint length/width, m.",
     )
+
+
+class CameraGeoSettings(Section):
+    """``[cameras.geo]``: one camera's own geometry; every key left unset is taken from ``[geo]``."""
+
+    hfov_deg: float | None = Field(None, title="Horizontal field of view", description="Degrees.", gt=0, lt=180)
+    calibration_file: FilePath | None = Field(None, title="Calibration file", description="See geo.calibration_file.")
+    gimbal_mode: Literal["body", "stabilised", "earth"] | None = Field(
+        None, title="Camera holder", description="See geo.gimbal_mode."
+    )
+    mount_roll_deg: float | None = Field(None, title="Mount roll", description="Degrees; see geo.mount_roll_deg.")
+    mount_pitch_deg: float | None = Field(None, title="Mount pitch", description="Degrees; see geo.mount_pitch_deg.")
+    mount_yaw_deg: float | None = Field(None, title="Mount yaw", description="Degrees; see geo.mount_yaw_deg.")
+    offset_forward_m: float | None = Field(
+        None, title="Camera offset forward", description="m; see geo.offset_forward_m."
+    )
+    offset_right_m: float | None = Field(None, title="Camera offset right", description="m; see geo.offset_right_m.")
+    offset_down_m: float | None = Field(None, title="Camera offset down", description="m; see geo.offset_down_m.")
+
+    def over(self, base: GeoSettings) -> GeoSettings:
+        """``base`` with the keys this camera sets replaced."""
+        return base.model_copy(update={k: v for k, v in self.model_dump().items() if v is not None})

@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from edge.cameras import CameraEntry
 from edge.config import Config
+from edge.sources.camera_settings import CameraSettings
 
 HEADER = """\
 # Example configuration of the edge daemon, documenting every key with its default.
@@ -80,11 +82,35 @@ def _section(model: BaseModel, path: str, out: list[str]) -> None:
         _section(value, f"{path}.{name}", out)
 
 
+def _array_of_tables(name: str, info: Any, out: list[str]) -> None:
+    """``[[cameras]]``, empty by default: one example entry, commented out, with the keys it adds to ``[camera]``."""
+    entry = CameraEntry()
+    lines = [f"[[{name}]]", 'id = "cam0"  # ...and every other [camera] key']
+    tables: list[str] = []
+    for field, finfo in CameraEntry.model_fields.items():
+        if field in CameraSettings.model_fields:
+            continue
+        doc = " — ".join(p for p in (finfo.title, finfo.description) if p)
+        value = getattr(entry, field)
+        if isinstance(value, BaseModel):
+            tables += _comment(doc)
+            _section(value, f"{name}.{field}", tables)
+        elif value is None:
+            tables += [*_comment(doc), f"[{name}.{field}]", ""]
+        else:
+            lines += [*_comment(doc), f"{field} = {toml_value(value)}"]
+    out += _comment(" — ".join(p for p in (info.title, info.description) if p))
+    out += [line if line.startswith("#") or not line else "# " + line for line in [*lines, "", *tables]]
+
+
 def render(cfg: Config | None = None) -> str:
     cfg = cfg or Config()
     out = [HEADER]
     for name, info in Config.model_fields.items():
         section = getattr(cfg, name)
+        if isinstance(section, list):
+            _array_of_tables(name, info, out)
+            continue
         out += _comment(" — ".join(p for p in (info.title, type(section).__doc__ or "") if p))
         _section(section, name, out)
     return "\n".join(out).rstrip() + "\n"
