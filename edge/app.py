@@ -16,13 +16,19 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from edge.config import Config, ConfigError, state_dir
 from edge.ops.logs import setup_logging
 from edge.ops.notify import Watchdog, notify
 from edge.pipeline import Pipeline
 from edge.stages import EventSink, Health, HealthSink, Stage
+from edge.types import Frame
+
+if TYPE_CHECKING:
+    from edge.sources.mavlink import MavlinkLink
+    from edge.thumbs.build import Thumbnails
 
 log = logging.getLogger("edge.app")
 
@@ -120,6 +126,9 @@ class Daemon:
         if cfg.gps.enabled:
             self.stages.append(GpsdSource(cfg.gps, poses, clock, state_dir=sdir))
         self._extra_health["pose"] = poses.health
+        thumbs = self._thumbnails(link if cfg.mavlink.url else None)  # before the uplink starts: it subscribes
+        if thumbs is not None:
+            sinks.append(thumbs.collector)
         # The pose sources connect while the model loads (seconds on a Pi); start() leaves them running.
         self._early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
         for stage in self._early:
@@ -152,10 +161,30 @@ class Daemon:
             raise StartupError(str(err)) from None
         still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
         tracker = StillTracker() if still else ByteTracker(cfg.tracker)
-        observer = hub.observe if hub is not None else None
+        observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
+        observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
         self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks, observer)
         self._extra_health["detector"] = detector.health
         self.stages += [self.pipeline, camera]
+
+    def _thumbnails(self, link: MavlinkLink | None) -> Thumbnails | None:
+        """The crop collector and the request service when ``[thumbnails] enabled`` (requests by MQTT and MAVLink)."""
+        if not self.cfg.thumbnails.enabled:
+            return None
+        from edge.thumbs.build import build_thumbnails
+
+        try:
+            thumbs = build_thumbnails(self.cfg.thumbnails, self.state_dir, self.spool, self.boot_id)
+        except (ValueError, OSError) as err:
+            raise StartupError(str(err)) from None
+        self.stages += [thumbs.collector, thumbs.service]
+        if self.uplink is not None:
+            self.uplink.transport.on_command = thumbs.service.on_mqtt  # type: ignore[attr-defined]
+        if link is not None and self.cfg.thumbnails.gcs_requests:
+            from edge.thumbs.gcs import attach_gcs_requests
+
+            attach_gcs_requests(link, thumbs.service, [self.cfg.camera.id])
+        return thumbs
 
     def start(self) -> None:
         for stage in self.stages:
@@ -210,6 +239,16 @@ class Daemon:
         for sink in self._health_sinks:
             sink.report_health(snapshot)
         return snapshot
+
+
+def _each(observers: Sequence[Callable[[Frame, float], None]]) -> Callable[[Frame, float], None]:
+    """One frame observer that calls each of ``observers`` in turn."""
+
+    def observe(frame: Frame, t_infer: float) -> None:
+        for o in observers:
+            o(frame, t_infer)
+
+    return observe
 
 
 def status_line(snapshot: dict[str, object]) -> str:

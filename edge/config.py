@@ -23,6 +23,7 @@ from edge.settings_base import CHECK_FILES, CONFIG_DIR, Section
 from edge.sources.camera_settings import CameraSettings
 from edge.sources.clock_settings import ClockSettings
 from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
+from edge.thumbs.settings import ThumbnailSettings
 from edge.track.settings import TrackerSettings
 from edge.uplink.settings import MqttSettings, RadioSettings, SpoolSettings
 
@@ -74,6 +75,7 @@ class Config(Section):
     gcs: GcsSettings = Field(default_factory=GcsSettings, title="Ground station")
     radio: RadioSettings = Field(default_factory=RadioSettings, title="Records over the telemetry radio")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
+    thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings, title="Thumbnails on request")
 
     @model_validator(mode="before")
     @classmethod

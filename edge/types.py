@@ -172,6 +172,8 @@ class Priority(enum.IntEnum):
     ALERT = 0  # a new confirmed track
     UPDATE = 1
     HEALTH = 2
+    AUDIT = 3  # who asked for imagery and what was sent (edge.thumbs)
+    IMAGE = 4  # thumbnails on request: answers and image chunks (edge.thumbs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 TOPIC_DETECTIONS = "edge/{vehicle}/detections"
 TOPIC_STATUS = "edge/{vehicle}/status"
 TOPIC_HEALTH = "edge/{vehicle}/health"
+TOPIC_AUDIT = "edge/{vehicle}/audit"  # who asked for imagery, what was sent (edge.thumbs)
+TOPIC_THUMBNAIL = "edge/{vehicle}/thumbnail"  # answers to thumbnail requests and image chunks (edge.thumbs)
+TOPIC_COMMANDS = "edge/{vehicle}/cmd/#"  # requests to the vehicle, e.g. cmd/thumbnail/<user> (edge.thumbs)
 
 
 @dataclass(frozen=True, slots=True)

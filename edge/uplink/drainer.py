@@ -156,7 +156,7 @@ class Drainer:
 
     def _since(self, wall: float) -> dict[int, float] | None:
         carries = self.transport.carries
-        if len(carries) == 3 and all(age == float("inf") for age in carries.values()):
+        if len(carries) == len(Priority) and all(age == float("inf") for age in carries.values()):
             return None  # everything: the plain (fastest) query
         return {p: (wall - age if age != float("inf") else 0.0) for p, age in carries.items()}
 
@@ -175,7 +175,8 @@ class Drainer:
 
     def _send(self, row: Row, now: float, wall: float) -> bool:
         historical = wall - row.t_created > self.settings.historical_after_s
-        payload = codec.mark_historical(row.payload) if historical and row.prio != Priority.HEALTH else row.payload
+        record = row.prio in (Priority.ALERT, Priority.UPDATE)  # the others are not frame records
+        payload = codec.mark_historical(row.payload) if historical and record else row.payload
         rec = Outgoing(row.id, row.prio, row.t_created, row.t_expire, payload, historical)
         size = self.transport.cost(rec)
         if not self.budget.admit(size, row.prio, now):

@@ -30,6 +30,12 @@ class SpoolSettings(Section):
     ttl_health_s: float = Field(
         600.0, title="Health lifetime", description="Health messages older than this are dropped (s).", gt=0
     )
+    ttl_image_s: float = Field(
+        600.0,
+        title="Thumbnail lifetime",
+        description="Thumbnail answers and chunks older than this are dropped (s); audit records keep ttl_alert_s.",
+        gt=0,
+    )
     queue_frames: int = Field(
         10_000,
         title="Writer queue",

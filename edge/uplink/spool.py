@@ -121,6 +121,8 @@ class Spool:
             Priority.ALERT: settings.ttl_alert_s,
             Priority.UPDATE: settings.ttl_update_s,
             Priority.HEALTH: settings.ttl_health_s,
+            Priority.AUDIT: settings.ttl_alert_s,
+            Priority.IMAGE: settings.ttl_image_s,
         }
         self._claims: dict[int, tuple[str, float]] = {}  # row id -> (transport, t_mono) while in flight
 

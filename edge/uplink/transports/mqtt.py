@@ -14,6 +14,7 @@ import logging
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,9 +27,12 @@ from edge.secrets import read_secret
 from edge.stages import Delivery, Health, Outgoing
 from edge.types import Priority
 from edge.uplink.conn import (
+    TOPIC_AUDIT,
+    TOPIC_COMMANDS,
     TOPIC_DETECTIONS,
     TOPIC_HEALTH,
     TOPIC_STATUS,
+    TOPIC_THUMBNAIL,
     Login,
     explain_connack,
     explain_connect_error,
@@ -52,12 +56,15 @@ PERMANENT = {
 }
 QUOTA_EXCEEDED = 0x97
 INF = float("inf")
+# Thumbnails and audit records leave this much of the byte bucket to new-track alerts (fractions of its depth).
+IMAGE_RESERVES = {int(Priority.AUDIT): 0.25, int(Priority.IMAGE): 0.5}
 REFUSED_RETRY_S = 30.0  # wait after the broker refused the login or the TLS handshake failed
 
 
 def mqtt_uplink(settings: MqttSettings, spool: Spool, vehicle_id: str) -> Drainer:
     """The MQTT uplink: a Drainer (a Stage named "mqtt") over an MqttTransport, with ``mqtt.bytes_per_s``."""
-    budget = SpoolBytes(TokenBucket(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic()))
+    bucket = TokenBucket(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic())
+    budget = SpoolBytes(bucket, IMAGE_RESERVES)
     drain = DrainSettings(ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s)
     return Drainer(spool, MqttTransport(settings, vehicle_id), budget, drain)
 
@@ -86,9 +93,11 @@ class MqttTransport:
             )
         self.v5 = settings.protocol == "5"
         self.client_id = settings.client_id or f"edge-{vehicle_id}"
-        self.topics = {
-            p: (TOPIC_HEALTH if p == Priority.HEALTH else TOPIC_DETECTIONS).format(vehicle=vehicle_id) for p in Priority
-        }
+        special = {Priority.HEALTH: TOPIC_HEALTH, Priority.AUDIT: TOPIC_AUDIT, Priority.IMAGE: TOPIC_THUMBNAIL}
+        self.topics = {p: special.get(p, TOPIC_DETECTIONS).format(vehicle=vehicle_id) for p in Priority}
+        self.commands_topic = TOPIC_COMMANDS.format(vehicle=vehicle_id)
+        # Requests to the vehicle (topic, payload), called from the drainer's thread; None: no subscription.
+        self.on_command: Callable[[str, bytes], None] | None = None
         self.status_topic = TOPIC_STATUS.format(vehicle=vehicle_id)
         self.carries = dict.fromkeys((int(p) for p in Priority), INF)
         self.session = 0
@@ -184,6 +193,8 @@ class MqttTransport:
                 d = self._on_puback(int(a), b)
                 if d is not None:
                     out.append(d)
+            elif kind == "message" and self.on_command is not None:
+                self.on_command(a, b)
         if rc != mqtt.MQTT_ERR_SUCCESS:
             refused = self.login.tls and not self._connected
             if refused:
@@ -227,6 +238,7 @@ class MqttTransport:
         client.on_connect = lambda _c, _u, flags, rc, props: self._events.append(("connack", (flags, rc), props))
         client.on_disconnect = lambda _c, _u, _f, rc, _p: self._events.append(("disconnect", rc, None))
         client.on_publish = lambda _c, _u, mid, rc, _p: self._events.append(("puback", mid, rc))
+        client.on_message = lambda _c, _u, msg: self._events.append(("message", msg.topic, bytes(msg.payload)))
         client.on_log = lambda _c, _u, level, text: (
             self._events.append(("error", text, None)) if level == mqtt.MQTT_LOG_ERR else None
         )
@@ -292,6 +304,8 @@ class MqttTransport:
             self.receive_max,
         )
         client.publish(self.status_topic, b"online", qos=1, retain=True)
+        if self.on_command is not None:
+            client.subscribe(self.commands_topic, qos=1)
         return True
 
     def _on_puback(self, mid: int, rc: object) -> Delivery | None:

@@ -1,0 +1,132 @@
+"""Thumbnail requests, answers, image chunks and audit records on the wire; the receiver's reassembly.
+
+A request (JSON, from the centre on ``edge/<vehicle>/cmd/thumbnail/<user>``; the broker's ACL lets a user publish
+only under its own name)::
+
+    {"id": "r1", "boot": 305419896, "camera": "cam0", "track": 7, "frame": "best", "max_bytes": 4000,
+     "format": "jpeg"}
+
+Replies are CBOR maps on ``edge/<vehicle>/thumbnail``: one ``answer`` per request (``status`` "ok", or "expired",
+"unknown", "refused", "too-small", "bad-request", "busy" with a ``text`` in words), then for "ok" ``chunks`` messages
+``{"t": "chunk", "id", "requester", "n", "data"}`` that together are the image (``bytes`` long, ``sha256``).
+Audit records (``{"t": "audit", ...}``) go to ``edge/<vehicle>/audit``. docs/thumbnails.md has every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import cbor2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_PENDING = 64  # images being reassembled at most per receiver
+
+
+class Request(BaseModel):
+    """What a requester asks for. ``boot`` None: the daemon's current boot."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field("", max_length=64)
+    boot: int | None = Field(None, ge=0, lt=2**32)
+    camera: str = Field("cam0", max_length=64)
+    track: int = Field(ge=0)
+    frame: Literal["best", "latest"] = "best"
+    max_bytes: int = Field(gt=0)
+    format: Literal["jpeg", "webp"] = "jpeg"
+
+
+class BadRequest(ValueError):
+    """A request that cannot be read; the message says what is wrong, in one line."""
+
+
+def parse_request(payload: bytes) -> Request:
+    """The request in ``payload`` (JSON); BadRequest naming the field otherwise."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadRequest(f"not JSON: {err}") from None
+    try:
+        return Request.model_validate(data)
+    except ValidationError as err:
+        raise BadRequest(
+            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in err.errors())
+        ) from None
+
+
+def answer(req_id: str, requester: str, status: str, text: str, **meta: Any) -> bytes:
+    """The answer to a request (CBOR map); ``meta`` adds the image's description to an "ok"."""
+    return cbor2.dumps({"t": "answer", "id": req_id, "requester": requester, "status": status, "text": text, **meta})
+
+
+def chunks(req_id: str, requester: str, data: bytes, size: int) -> list[bytes]:
+    """``data`` cut into messages of ``size`` bytes of image each."""
+    parts = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    return [
+        cbor2.dumps({"t": "chunk", "id": req_id, "requester": requester, "n": n, "data": p})
+        for n, p in enumerate(parts)
+    ]
+
+
+def audit(record: dict[str, Any]) -> bytes:
+    """An audit record (CBOR map with ``"t": "audit"``)."""
+    return cbor2.dumps({"t": "audit", **record})
+
+
+@dataclass
+class Image:
+    """A reassembled image and its answer's description (``meta``: vehicle, boot, camera, track, frame, format...)."""
+
+    meta: dict[str, Any]
+    data: bytes
+
+
+@dataclass
+class _Pending:
+    meta: dict[str, Any] | None = None
+    parts: dict[int, bytes] = field(default_factory=dict)
+    t: float = 0.0
+
+
+class Reassembler:
+    """Puts chunks and answers back together, in any order; duplicates are harmless. Bounded (``MAX_PENDING``)."""
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[tuple[str, str, str], _Pending] = OrderedDict()
+        self.bad = 0
+
+    def add(self, vehicle: str, payload: bytes) -> Image | dict[str, Any] | None:
+        """Take one message from ``vehicle``'s thumbnail topic: a complete Image, an answer that is not "ok"
+        (the map), or None (waiting for more, a duplicate, or not readable: counted in ``bad``)."""
+        try:
+            msg = cbor2.loads(payload)
+        except Exception:  # cbor2 raises several types for garbage
+            self.bad += 1
+            return None
+        if not isinstance(msg, dict) or msg.get("t") not in ("answer", "chunk"):
+            self.bad += 1
+            return None
+        key = (vehicle, str(msg.get("requester", "")), str(msg.get("id", "")))
+        if msg["t"] == "answer" and msg.get("status") != "ok":
+            return {"vehicle": vehicle, **msg}
+        p = self._pending.get(key)
+        if p is None:
+            p = self._pending[key] = _Pending(t=time.monotonic())
+            while len(self._pending) > MAX_PENDING:
+                self._pending.popitem(last=False)
+        if msg["t"] == "answer":
+            p.meta = {"vehicle": vehicle, **msg}
+        elif isinstance(msg.get("n"), int) and isinstance(msg.get("data"), bytes):
+            p.parts[msg["n"]] = msg["data"]
+        if p.meta is None or len(p.parts) < int(p.meta.get("chunks", 0)):
+            return None
+        del self._pending[key]
+        data = b"".join(p.parts[i] for i in sorted(p.parts))
+        if len(data) != p.meta.get("bytes") or hashlib.sha256(data).hexdigest() != p.meta.get("sha256"):
+            self.bad += 1
+            return None
+        return Image(p.meta, data)
