@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.config import Config, ConfigError, state_dir
@@ -27,7 +28,10 @@ from edge.stages import EventSink, Health, HealthSink, Stage
 from edge.types import Frame
 
 if TYPE_CHECKING:
+    from edge.geo.locator import GroundGeolocator
+    from edge.sources.camera import Camera
     from edge.sources.mavlink import MavlinkLink
+    from edge.sources.pose import PoseStore
     from edge.thumbs.build import Thumbnails
 
 log = logging.getLogger("edge.app")
@@ -161,6 +165,8 @@ class Daemon:
             raise StartupError(str(err)) from None
         still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
         tracker = StillTracker() if still else ByteTracker(cfg.tracker)
+        if cfg.clips.enabled:
+            self.stages.append(self._clip_recorder(camera, poses, geo, sinks))
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
         self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks, observer)
@@ -185,6 +191,24 @@ class Daemon:
 
             attach_gcs_requests(link, thumbs.service, [self.cfg.camera.id])
         return thumbs
+
+    def _clip_recorder(self, camera: Camera, poses: PoseStore, geo: GroundGeolocator, sinks: list[EventSink]) -> Stage:
+        """The evidence recorder (``[clips]``): a sink of the alerts, a reader of the camera's newest frames."""
+        import shutil
+
+        from edge.clips.recorder import ClipRecorder
+
+        if shutil.which(self.cfg.clips.ffmpeg) is None:
+            raise StartupError(f"clips.ffmpeg: {self.cfg.clips.ffmpeg!r} not found: install ffmpeg or set the path")
+        folder = Path(self.cfg.clips.folder) if self.cfg.clips.folder else self.state_dir / "clips"
+        try:
+            rec = ClipRecorder(
+                self.cfg.clips, folder, camera.settings.id, camera.peek, poses.pose_at, geo.view, geo.mounting
+            )
+        except OSError as err:
+            raise StartupError(f"clips.folder: {folder}: {err.strerror}") from None
+        sinks.append(rec)
+        return rec
 
     def start(self) -> None:
         for stage in self.stages:

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from edge.cameras import CameraEntry, merge_detectors
+from edge.clips.settings import ClipSettings
 from edge.console.settings import ConsoleSettings
 from edge.detect.settings import DetectorSettings
 from edge.gcs.settings import GcsSettings
@@ -76,6 +77,7 @@ class Config(Section):
     radio: RadioSettings = Field(default_factory=RadioSettings, title="Records over the telemetry radio")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, title="Field console")
     thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings, title="Thumbnails on request")
+    clips: ClipSettings = Field(default_factory=ClipSettings, title="Evidence clips")
 
     @model_validator(mode="before")
     @classmethod

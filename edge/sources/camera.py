@@ -56,6 +56,11 @@ class LatestSlot:
             self._cond.notify_all()
             return self._frame
 
+    def peek(self) -> Frame | None:
+        """The newest frame, without taking it (another reader's view: no drop or hand-over is counted)."""
+        with self._cond:
+            return self._frame
+
     def wait_taken(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s until the frame in the slot was taken (or there is none); True if it was."""
         with self._cond:
@@ -129,6 +134,10 @@ class Camera(Worker):
                 self._age_last = age
                 self._age_max = max(self._age_max, age)
         return frame
+
+    def peek(self) -> Frame | None:
+        """The newest frame without taking it from the detector (the evidence recorder's view), or None."""
+        return self._slot.peek()
 
     # -- grabber thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:

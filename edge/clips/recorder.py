@@ -1,0 +1,332 @@
+"""The evidence recorder: a sink like the spool and the GCS alerter (takes events without blocking, reports its
+health) that keeps the seconds around new-track alerts as MPEG-TS clips with MISB ST 0601 KLV.
+
+Threads: "clips-grab" takes the camera's newest frame at most ``fps`` times a second (never the pipeline's: it
+peeks at the camera's slot) and hands it to ffmpeg, restarting ffmpeg with backoff when it fails or the frame size
+changes; a frame that arrives while ffmpeg is busy is simply not recorded. "clips-mux" reads ffmpeg's access
+units, gives each its frame's capture time as PTS and its KLV packet (the pose store's pose at that time), writes
+them into the ring's segments, cuts clips once their last second is recorded, and prunes the ring and the kept
+clips. A clip is ``<UTC time>-<class>-track<id>.ts`` with a ``.json`` sidecar: the alerts it holds and, per
+frame, the pose it was written with.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edge.clips import klv
+from edge.clips.encoder import Encoder, EncoderError, pixel_format
+from edge.clips.metadata import View, sample
+from edge.clips.ring import Ring, prune
+from edge.clips.settings import ClipSettings
+from edge.clips.ts import CLOCK_HZ, TsMuxer, is_idr
+from edge.geo.orientation import Mounting, camera_attitude
+from edge.ops.backoff import Backoff
+from edge.stages import Health
+from edge.types import EventKind, Frame, FrameEvents, Pose
+
+log = logging.getLogger(__name__)
+
+PoseAt = Callable[[float], Pose | None]
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass
+class _Clip:
+    """A clip waiting for its last second: [t0, t1] t_mono s."""
+
+    t0: float
+    t1: float
+    name: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    tracks: set[int] = field(default_factory=set)
+
+
+class ClipRecorder:
+    """A Stage and an EventSink. ``peek()`` gives the camera's newest frame (or None) without taking it."""
+
+    def __init__(
+        self,
+        settings: ClipSettings,
+        folder: Path,
+        camera_id: str,
+        peek: Callable[[], Frame | None],
+        pose_at: PoseAt,
+        view: View,
+        mounting: Mounting,
+    ) -> None:
+        self.s = settings
+        self.name = f"clips:{camera_id}"
+        self.folder = folder
+        self.camera_id = camera_id
+        self._peek, self._pose_at, self._view, self._mounting = peek, pose_at, view, mounting
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ring = Ring(folder / "ring", settings.ring_s, int(settings.ring_mb * 1e6))
+        self._classes = set(settings.classes)
+        self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._encoders: queue.Queue[Encoder | None] = queue.Queue()
+        self._pending: collections.deque[tuple[Frame, int]] = collections.deque()  # frames in ffmpeg, with their size
+        self._seq_t: collections.deque[tuple[int, float]] = collections.deque(maxlen=4096)  # recorded (seq, t_mono)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._muxer = TsMuxer()
+        self._open: _Clip | None = None
+        self._targets: dict[int, tuple[float, float, float]] = {}  # the open clip's tracks' latest fixes
+        self._cpu = {"grab": 0.0, "mux": 0.0}
+        self._ffmpeg_cpu_done = 0.0
+        self._encoder: Encoder | None = None
+        self.state = "stopped"
+        self.last_error = ""
+        self.frames = self.units = self.clips = self.restarts = self.dropped_alerts = 0
+        self.last_clip = ""
+
+    # -- Stage ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
+        self._threads = [
+            threading.Thread(target=self._grab_loop, name="clips-grab", daemon=True),
+            threading.Thread(target=self._mux_loop, name="clips-mux", daemon=True),
+        ]
+        self.state = "starting"
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop taking frames; ffmpeg finishes what it holds, open clips are cut from what was recorded."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3)
+        self.ring.close()
+        self.state = "stopped"
+
+    def health(self) -> Health:
+        enc = self._encoder
+        with self._lock:
+            return {
+                "state": self.state,
+                "frames": self.frames,
+                "ring_s": round(self.ring.span_s(), 1),
+                "ring_bytes": self.ring.size,
+                "segments_evicted": self.ring.evicted,
+                "clips": self.clips,
+                "clip_open": self._open.name if self._open else None,
+                "last_clip": self.last_clip,
+                "ffmpeg_restarts": self.restarts,
+                "cpu_s": round(self._ffmpeg_cpu_done + (enc.cpu_s() if enc else 0.0) + sum(self._cpu.values()), 3),
+                "last_error": self.last_error,
+            }
+
+    # -- EventSink ------------------------------------------------------------------------------------------
+    def submit(self, batch: FrameEvents) -> None:
+        """Never blocks: the mux thread looks at the batch (alerts of the chosen classes, their tracks' fixes)."""
+        if batch.camera_id == self.camera_id:
+            self._alerts.put(batch)
+
+    # -- grab thread ----------------------------------------------------------------------------------------
+    def _grab_loop(self) -> None:
+        backoff = Backoff(0.5, 10.0)
+        period = 1.0 / self.s.fps
+        last_seq = -1
+        enc: Encoder | None = None
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            next_t = max(next_t + period, time.monotonic())
+            self._cpu["grab"] = time.thread_time()
+            frame = self._peek()
+            if frame is not None and frame.seq != last_seq:
+                last_seq = frame.seq
+                try:
+                    fmt = pixel_format(frame.image)
+                except EncoderError as err:
+                    self._fail(str(err))
+                    self._end(enc)
+                    enc = None
+                else:
+                    size = (frame.width, frame.height, fmt)
+                    if enc is not None and enc.size != size:
+                        self._end(enc)
+                        enc = None
+                    if enc is None:
+                        enc = self._begin(size, backoff)
+                    if enc is not None:
+                        self._pending.append((frame, id(enc)))
+                        if enc.write(frame.image):
+                            with self._lock:
+                                self.frames += 1
+                            self._seq_t.append((frame.seq, frame.t_mono))
+                        else:
+                            self._fail("ffmpeg stopped taking frames")
+                            self._end(enc)
+                            enc = None
+            self._stop.wait(max(0.0, next_t - time.monotonic()))
+        self._end(enc)
+        self._encoders.put(None)
+
+    def _begin(self, size: tuple[int, int, str], backoff: Backoff) -> Encoder | None:
+        try:
+            enc = Encoder(self.s, *size, self.ring.folder / "ffmpeg.log")
+        except EncoderError as err:
+            self._fail(str(err))
+            backoff.wait(self._stop)
+            return None
+        self.state = "recording"
+        self._encoder = enc
+        self._encoders.put(enc)
+        return enc
+
+    def _end(self, enc: Encoder | None) -> None:
+        if enc is not None:
+            enc.finish_input()  # the mux thread reads its last units, then closes it
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            self.state, self.last_error = "restarting", why
+            self.restarts += 1
+        log.warning("%s: %s", self.name, why)
+
+    # -- mux thread -----------------------------------------------------------------------------------------
+    def _mux_loop(self) -> None:
+        next_prune = time.monotonic() + PRUNE_EVERY_S
+        while (enc := self._encoders.get()) is not None:
+            while (units := enc.read()) is not None:
+                for unit in units:
+                    self._mux(enc, unit)
+                self._take_alerts()
+                self._cut_due(time.monotonic())
+                if time.monotonic() > next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
+                self._cpu["mux"] = time.thread_time()
+            cpu = enc.cpu_s()
+            enc.close()
+            with self._lock:
+                self._ffmpeg_cpu_done += cpu
+                self._encoder = None
+            while self._pending and self._pending[0][1] == id(enc):  # frames ffmpeg never encoded
+                self._pending.popleft()
+        self._take_alerts()
+        if self._open is not None:
+            self._cut(self._open, truncated=True)
+
+    def _mux(self, enc: Encoder, unit: bytes) -> None:
+        if not self._pending or self._pending[0][1] != id(enc):
+            return  # no frame for this unit: should not happen; ignore rather than mislabel it
+        frame, _ = self._pending.popleft()
+        pose = self._pose_at(frame.t_mono)
+        target = self._target()
+        meta: bytes | None = None
+        info: dict[str, Any] = {"t_utc": frame.t_utc, "seq": frame.seq}
+        if pose is not None:
+            meta = klv.encode(sample(pose, frame.t_utc, frame.width, frame.height, self._view, target))
+            yaw, pitch, roll = camera_attitude(pose, self._mounting)
+            info["pose"] = {
+                "lat": pose.lat,
+                "lon": pose.lon,
+                "alt": pose.alt,
+                "yaw_deg": _deg(pose.yaw),
+                "pitch_deg": _deg(pose.pitch),
+                "roll_deg": _deg(pose.roll),
+                "cam_yaw_deg": _deg(yaw),
+                "cam_pitch_deg": _deg(pitch),
+                "cam_roll_deg": _deg(roll),
+            }
+            if target is not None:
+                info["target"] = list(target)
+        pts = round(frame.t_mono * CLOCK_HZ)
+        if not self.ring.segments or (is_idr(unit) and self._segment_age(frame.t_mono) >= 0.5 * self.s.segment_s):
+            if not is_idr(unit):
+                return  # a segment must start with a keyframe
+            self.ring.start_segment(self._muxer.tables())
+        self.ring.add_frame(frame.t_mono, self._muxer.frame(unit, meta, pts), info)
+        self.ring.evict(frame.t_mono)
+
+    def _segment_age(self, t: float) -> float:
+        frames = self.ring.segments[-1].frames
+        return t - frames[0][0] if frames else 0.0
+
+    def _target(self) -> tuple[float, float, float] | None:
+        """The open clip's newest known target position (lat, lon, alt), if any."""
+        return next(reversed(self._targets.values())) if self._targets else None
+
+    def _take_alerts(self) -> None:
+        while True:
+            try:
+                batch = self._alerts.get_nowait()
+            except queue.Empty:
+                return
+            for ev in batch.events:
+                if self._open is not None and ev.track_id in self._open.tracks and ev.lat is not None:
+                    self._targets.pop(ev.track_id, None)
+                    self._targets[ev.track_id] = (ev.lat, ev.lon or 0.0, ev.alt or 0.0)
+                if ev.kind != EventKind.NEW or (self._classes and ev.class_name not in self._classes):
+                    continue
+                self._alert(batch, ev.track_id, ev.class_name, ev.confidence, ev.lat, ev.lon, ev.alt)
+
+    def _alert(self, batch: FrameEvents, track: int, cls: str, conf: float, *fix: float | None) -> None:
+        t = self._frame_time(batch.frame_seq)
+        record = {"t_utc": batch.t_utc, "track_id": track, "class": cls, "confidence": round(conf, 3)}
+        if fix[0] is not None:
+            record |= {"lat": fix[0], "lon": fix[1], "alt": fix[2]}
+            self._targets[track] = (fix[0], fix[1] or 0.0, fix[2] or 0.0)
+        clip = self._open
+        if clip is not None and t - self.s.pre_s <= clip.t1:  # overlaps the open clip: extend it
+            clip.t1 = min(max(clip.t1, t + self.s.post_s), clip.t0 + self.s.max_clip_s)
+        else:
+            if clip is not None:
+                self._cut(clip)
+            stamp = datetime.fromtimestamp(batch.t_utc, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")[:-4] + "Z"
+            clip = self._open = _Clip(t - self.s.pre_s, t + self.s.post_s, f"{stamp}-{cls}-track{track}")
+        clip.alerts.append(record)
+        clip.tracks.add(track)
+
+    def _frame_time(self, seq: int) -> float:
+        """t_mono of the recorded frame nearest to camera frame ``seq`` (the alert's), or now."""
+        best = min(self._seq_t, key=lambda st: abs(st[0] - seq), default=None)
+        return best[1] if best is not None and abs(best[0] - seq) <= 2 * self.s.fps else time.monotonic()
+
+    def _cut_due(self, now: float) -> None:
+        newest = self.ring.newest()
+        clip = self._open
+        if clip is not None and newest is not None and (newest >= clip.t1 or now > clip.t1 + 5.0):
+            self._cut(clip)
+
+    def _cut(self, clip: _Clip, truncated: bool = False) -> None:
+        self._open = None
+        self._targets.clear()
+        path = self.folder / f"{clip.name}.ts"
+        frames = self.ring.extract(clip.t0, clip.t1, path)
+        if not frames:
+            log.warning("%s: no video for clip %s", self.name, clip.name)
+            return
+        side = {
+            "camera": self.camera_id,
+            "alerts": clip.alerts,
+            "pre_s": self.s.pre_s,
+            "post_s": self.s.post_s,
+            "truncated": truncated,
+            "frames": frames,
+        }
+        path.with_suffix(".json").write_text(json.dumps(side))
+        with self._lock:
+            self.clips += 1
+            self.last_clip = path.name
+        log.info("%s: clip %s (%d frames, %.1f s)", self.name, path.name, len(frames), _span(frames))
+
+
+def _deg(rad: float) -> float:
+    return round(rad * 57.29577951308232, 6)
+
+
+def _span(frames: list[dict[str, Any]]) -> float:
+    return float(frames[-1]["t_utc"] - frames[0]["t_utc"]) if frames else 0.0

@@ -1,0 +1,138 @@
+"""The ring of short MPEG-TS segments the clips are cut from, and the retention of the kept clips.
+
+Each segment starts with PAT/PMT and a keyframe; the ring remembers, per segment, each frame's capture time
+(``t_mono`` s), where its bytes start in the file and what was known of it (``info``: its pose, for the clip's
+sidecar). Segments go oldest first when the ring is older than ``max_s`` or larger than ``max_bytes``; the segment
+being written always stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Segment:
+    """One segment file: ``frames`` holds (t_mono s, byte offset, info) in order."""
+
+    path: Path
+    frames: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    size: int = 0
+
+
+class Ring:
+    """Segments in ``folder`` (emptied at start: the ring is a buffer, never evidence)."""
+
+    def __init__(self, folder: Path, max_s: float, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_s, self.max_bytes = max_s, max_bytes
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.segments: list[Segment] = []
+        self.evicted = 0
+        self._n = 0
+        self._file: Any = None
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    def span_s(self) -> float:
+        """Seconds of video between the oldest and the newest frame held."""
+        frames = [s.frames for s in self.segments if s.frames]
+        return frames[-1][-1][0] - frames[0][0][0] if frames else 0.0
+
+    def start_segment(self, head: bytes) -> None:
+        """Close the segment being written and open the next, which begins with ``head`` (PAT/PMT)."""
+        self.close()
+        self._n += 1
+        seg = Segment(self.folder / f"seg-{self._n:08d}.ts")
+        self._file = seg.path.open("wb")
+        self.segments.append(seg)
+        self._write(seg, head)
+
+    def add_frame(self, t_mono: float, data: bytes, info: dict[str, Any]) -> None:
+        """Append one frame's TS packets to the open segment (``start_segment`` first)."""
+        seg = self.segments[-1]
+        seg.frames.append((t_mono, seg.size, info))
+        self._write(seg, data)
+
+    def _write(self, seg: Segment, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()  # a clip may be cut from the open segment
+        seg.size += len(data)
+
+    def evict(self, now: float) -> None:
+        """Delete the oldest closed segments while the ring is older than ``max_s`` (by its newest frame's time
+        against ``now``, t_mono s) or larger than ``max_bytes``."""
+        total = self.size
+        while len(self.segments) > 1:
+            seg = self.segments[0]
+            newest = seg.frames[-1][0] if seg.frames else now
+            if now - newest <= self.max_s and total <= self.max_bytes:
+                break
+            self.segments.pop(0)
+            total -= seg.size
+            seg.path.unlink(missing_ok=True)
+            self.evicted += 1
+
+    def newest(self) -> float | None:
+        """t_mono of the newest frame held."""
+        for seg in reversed(self.segments):
+            if seg.frames:
+                return seg.frames[-1][0]
+        return None
+
+    def extract(self, t0: float, t1: float, dest: Path) -> list[dict[str, Any]]:
+        """Write the frames from the keyframe at or before ``t0`` through the last at or before ``t1`` (t_mono s) to
+        ``dest``; the ``info`` of each frame written (empty, and no file, when the ring holds none of them)."""
+        # the first segment with a frame at or after t0 starts at the keyframe before t0 (or after, when the ring
+        # holds nothing earlier)
+        first = next((i for i, seg in enumerate(self.segments) if seg.frames and seg.frames[-1][0] >= t0), None)
+        if first is None:
+            return []
+        infos: list[dict[str, Any]] = []
+        with dest.open("wb") as out:
+            for seg in self.segments[first:]:
+                kept = [f for f in seg.frames if f[0] <= t1]
+                if not kept:
+                    break
+                end = seg.frames[len(kept)][1] if len(kept) < len(seg.frames) else seg.size
+                with seg.path.open("rb") as f:
+                    out.write(f.read(end))
+                infos += [f[2] for f in kept]
+                if len(kept) < len(seg.frames):
+                    break
+        if not infos:
+            dest.unlink(missing_ok=True)
+        return infos
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def prune(folder: Path, keep_s: float, keep_bytes: int, now: float | None = None) -> int:
+    """Delete kept clips (``*.ts`` with their ``.json``) older than ``keep_s`` by their file time, then the oldest
+    while they take more than ``keep_bytes``; the number deleted."""
+    now = time.time() if now is None else now
+    clips = sorted(folder.glob("*.ts"), key=lambda p: p.stat().st_mtime)
+    sizes = {p: p.stat().st_size for p in clips}
+    total = sum(sizes.values())
+    gone = 0
+    for p in clips:
+        if now - p.stat().st_mtime <= keep_s and total <= keep_bytes:
+            continue
+        total -= sizes[p]
+        p.unlink(missing_ok=True)
+        p.with_suffix(".json").unlink(missing_ok=True)
+        gone += 1
+    return gone
