@@ -51,7 +51,7 @@ class Daemon:
         self.cfg = cfg
         self.boot_id = secrets.randbits(32)
         self.stages: list[Stage] = []
-        self.pipeline: Pipeline | None = None
+        self.pipelines: list[Pipeline] = []  # one per camera
         self._health_sinks: list[HealthSink] = []
         self._extra_health: dict[str, Callable[[], Health]] = {}
         self._stop = threading.Event()
@@ -65,7 +65,10 @@ class Daemon:
 
     def _build(self) -> None:
         # Imported here so that `edge check-config` and `edge --help` stay light.
+        from edge.cameras import CameraSetup, camera_setups
         from edge.detect.engine import ModelError, OnnxDetector
+        from edge.detect.scheduler import ModelScheduler
+        from edge.detect.shared import SharedModels
         from edge.gcs.alerts import GcsAlerter
         from edge.geo.locator import GroundGeolocator
         from edge.sources.camera import Camera, CameraError
@@ -137,41 +140,67 @@ class Daemon:
         self._early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
         for stage in self._early:
             stage.start()
-        try:
-            detector = OnnxDetector(cfg.detector)
-        except ModelError as err:
-            raise StartupError(str(err)) from None
-        try:
-            geo = GroundGeolocator(cfg.geo, poses.ground_alt_hint)
-        except ValueError as err:  # CalibrationError, TerrainError
-            raise StartupError(f"geo: {err}") from None
+        # One detector (sessions shared by model file), geolocator, camera and pipeline per camera; one pose store.
+        models = self.models = SharedModels()
+        setups = camera_setups(cfg)
+        built = []
+        for c in setups or [CameraSetup(cfg.camera, cfg.geo, cfg.detector)]:  # no camera: the model is still checked
+            where = "" if c.key == "camera" else f"{c.key}."
+            try:
+                detector = OnnxDetector(c.detector, models)
+            except ModelError as err:
+                raise StartupError(f"{where}{err}") from None
+            try:
+                geo = GroundGeolocator(c.geo, poses.ground_alt_hint)
+            except ValueError as err:  # CalibrationError, TerrainError
+                raise StartupError(f"{where}geo: {err}") from None
+            built.append((c, detector, geo))
         hub = None
         if cfg.console.enabled:
             from edge.console.server import ConsoleError, build_console
 
             try:
-                hub, console = build_console(cfg, sdir, geo.view, poses.pose_at)
+                hub, console = build_console(cfg, sdir, built[0][2].view, poses.pose_at)
             except ConsoleError as err:
                 raise StartupError(str(err)) from None
             sinks.append(hub)
             self._health_sinks.append(hub)
             self.stages.append(console)
-        if not cfg.camera.url:
+        if not setups:
             log.warning("camera.url is empty: nothing to detect on")
             return
-        try:
-            camera = Camera(cfg.camera, clock.to_utc)
-        except CameraError as err:
-            raise StartupError(str(err)) from None
-        still = cfg.camera.still_images == "yes" or (cfg.camera.still_images == "auto" and camera.kind == "folder")
-        tracker = StillTracker() if still else ByteTracker(cfg.tracker)
-        if cfg.clips.enabled:
-            self.stages.append(self._clip_recorder(camera, poses, geo, sinks))
+        cameras = []
+        for c, _, _ in built:
+            try:
+                cameras.append(Camera(c.camera, clock.to_utc))
+            except CameraError as err:
+                raise StartupError(str(err).replace("camera.", f"{c.key}.", 1)) from None
+        if cfg.clips.enabled:  # evidence clips of the first camera
+            self.stages.append(self._clip_recorder(cameras[0], poses, built[0][2], sinks))
+        several = len(setups) > 1
+        scheduler = ModelScheduler() if several else None
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
-        self.pipeline = Pipeline(camera, detector, tracker, geo, poses, sinks, observer)
-        self._extra_health["detector"] = detector.health
-        self.stages += [self.pipeline, camera]
+        for (c, detector, geo), camera in zip(built, cameras, strict=True):
+            still = c.camera.still_images == "yes" or (c.camera.still_images == "auto" and camera.kind == "folder")
+            tracker = StillTracker() if still else ByteTracker(cfg.tracker)
+            suffix = f":{c.camera.id}" if several else ""
+            pipeline = Pipeline(
+                camera,
+                detector,
+                tracker,
+                geo,
+                poses,
+                sinks,
+                observer,
+                "pipeline" + suffix,
+                scheduler,
+                c.priority,
+                c.max_fps,
+            )
+            self._extra_health["detector" + suffix] = detector.health
+            self.pipelines.append(pipeline)
+            self.stages += [pipeline, camera]
 
     def _thumbnails(self, link: MavlinkLink | None) -> Thumbnails | None:
         """The crop collector and the request service when ``[thumbnails] enabled`` (requests by MQTT and MAVLink)."""
@@ -245,7 +274,7 @@ class Daemon:
         return out
 
     def alive(self) -> bool:
-        return self.pipeline is None or self.pipeline.alive()
+        return all(p.alive() for p in self.pipelines)
 
     def publish_health(self) -> dict[str, object]:
         """Write health.json for `edge status`, tell systemd, pass it to the uplink and the GCS."""
@@ -280,11 +309,12 @@ def status_line(snapshot: dict[str, object]) -> str:
     stages = snapshot.get("stages", {})
     assert isinstance(stages, dict)
     parts = []
-    pipe = stages.get("pipeline")
-    if isinstance(pipe, dict):
-        parts.append(f"{pipe.get('fps', 0)} fps, {pipe.get('events', 0)} events")
+    for name, pipe in stages.items():  # "pipeline", or "pipeline:<camera id>" each with several cameras
+        if name.partition(":")[0] == "pipeline" and isinstance(pipe, dict):
+            cam = name.partition(":")[2]
+            parts.append(f"{cam + ' ' if cam else ''}{pipe.get('fps', 0)} fps, {pipe.get('events', 0)} events")
     for name, h in stages.items():
-        if name != "pipeline" and isinstance(h, dict) and "state" in h:
+        if not name.startswith("pipeline") and isinstance(h, dict) and "state" in h:
             parts.append(f"{name} {h['state']}")
     return "; ".join(parts) or "running"
 

@@ -10,6 +10,11 @@ is made, just before the model runs: the run frees the GIL, whereas handed on ea
 the GIL through the preprocessing and hold up the run (measured: 0.65 -> 1.1 ms between runs); or at once when no
 new frame is there. One frame at most waits between the threads. Sinks must not block (the spool writer
 batches, the GCS alerter queues).
+
+With several cameras each has its own pipeline; a shared ``ModelScheduler`` lets one of them run its model at a time
+(``edge.detect.scheduler``: priority, no starvation). A pipeline that waited for its turn takes the camera's newest
+frame again once it has it, so the model never works on the frame it had when it began to wait. ``max_fps`` caps
+its model runs per second.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
+from edge.detect.scheduler import ModelScheduler
 from edge.stages import CameraSource, Detector, EventSink, Geolocator, Health, PoseStore, Tracker
 from edge.types import Detections, Frame, SensorInfo
 
@@ -34,8 +41,6 @@ Observer = Callable[[Frame, float], None]  # (frame, t_mono when its inference s
 class Pipeline:
     """Two threads that run the detection chain on the newest frame; a Stage."""
 
-    name = "pipeline"
-
     def __init__(
         self,
         camera: CameraSource,
@@ -45,7 +50,15 @@ class Pipeline:
         poses: PoseStore,
         sinks: Sequence[EventSink],
         observer: Observer | None = None,
+        name: str = "pipeline",
+        scheduler: ModelScheduler | None = None,
+        priority: int = 0,
+        max_fps: float = 0.0,
     ) -> None:
+        """``name``: the stage's name in health (``pipeline:<camera id>`` with several cameras); ``scheduler``:
+        shared with the other cameras' pipelines; ``priority`` there; ``max_fps``: model runs per second at most
+        (0 = no cap)."""
+        self.name = name
         self._camera = camera
         self._detector = detector
         self._tracker = tracker
@@ -64,6 +77,12 @@ class Pipeline:
         self._errors = 0
         self._recent: deque[float] = deque(maxlen=64)  # completion times (s, monotonic) for fps
         self._age_ms: deque[float] = deque(maxlen=64)  # frame age at inference start
+        self._infer_ms: deque[float] = deque(maxlen=64)  # time of the model's half of each frame
+        self._scheduler = scheduler
+        self._priority = priority
+        self._interval = 1.0 / max_fps if max_fps > 0 else 0.0
+        self._next_start = 0.0
+        self._renewed = 0  # frames replaced by a newer one after waiting for the model
         self._last_progress = time.monotonic()
         self._sensor_info: SensorInfo | None = None
 
@@ -132,23 +151,36 @@ class Pipeline:
             while not self._stop.is_set():
                 self._last_progress = time.monotonic()
                 # with a frame in hand, only look whether the next is there: never hold one back waiting for a camera
+                if (wait := self._next_start - time.monotonic()) > 0:  # max_fps
+                    hand_on()
+                    self._stop.wait(min(wait, 0.5))
+                    continue
                 frame = self._camera.latest(timeout=0.5 if pending is None else 0.0, after_seq=self._last_seq)
                 if frame is None:
                     hand_on()
                     continue
-                self._last_seq = frame.seq
-                t0 = time.monotonic()
-                try:
-                    finish = self._detector.infer(frame, ready=hand_on)
-                except Exception:  # a bad frame must not kill the daemon; count and go on
-                    self._failed(frame, "inference")
-                    continue
-                finally:
-                    hand_on()
+                with self._turn():
+                    if self._scheduler is not None and (newer := self._camera.latest(0.0, frame.seq)) is not None:
+                        frame = newer  # it came while we waited for the model
+                        self._renewed += 1
+                    self._last_seq = frame.seq
+                    t0 = time.monotonic()
+                    self._next_start = t0 + self._interval
+                    try:
+                        finish = self._detector.infer(frame, ready=hand_on)
+                    except Exception:  # a bad frame must not kill the daemon; count and go on
+                        self._failed(frame, "inference")
+                        continue
+                    finally:
+                        hand_on()
+                    self._infer_ms.append((time.monotonic() - t0) * 1e3)
                 pending = (frame, t0, finish)
         finally:
             hand_on()
             self._handoff.put(None)
+
+    def _turn(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._scheduler is None else self._scheduler.turn(self.name, self._priority)
 
     def _track_loop(self) -> None:
         while (item := self._handoff.get()) is not None:
@@ -160,7 +192,7 @@ class Pipeline:
 
     def health(self) -> Health:
         with self._lock:
-            recent, ages = list(self._recent), list(self._age_ms)
+            recent, ages, infer_ms = list(self._recent), list(self._age_ms), list(self._infer_ms)
             frames, dets, events, errors = self._frames, self._detections, self._events, self._errors
         fps = 0.0
         if len(recent) >= 2 and recent[-1] > recent[0]:
@@ -174,4 +206,7 @@ class Pipeline:
             "events": events,
             "errors": errors,
             "frame_age_ms": round(max(ages), 1) if ages else None,
+            "inference_ms": round(sum(infer_ms) / len(infer_ms), 1) if infer_ms else None,
+            "frames_dropped": getattr(self._camera, "dropped", 0) + self._renewed,
+            **(self._scheduler.stats(self.name) if self._scheduler is not None else {}),
         }

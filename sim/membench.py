@@ -2,7 +2,9 @@
 
 ``run_bench(out_dir, quick)`` (part "memory" of `edge bench`) starts broker + simulator + daemon like
 `make demo`, samples the daemon's RSS once a second after a warm-up, and reports the start, end and peak RSS
-and the growth rate. ``python -m sim.membench --seconds 3600`` is the one-hour soak.
+and the growth rate. ``python -m sim.membench --seconds 3600`` is the one-hour soak; ``--cameras 2`` runs the
+daemon with two ``[[cameras]]`` reading the simulator's stream (two clients, two pipelines, one shared model);
+``--log FILE`` appends each sample (``t_s rss_mb``) to FILE as it is taken.
 """
 
 from __future__ import annotations
@@ -10,13 +12,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import tomllib
+
 from sim.demo import Demo
+
+
+class MultiCameraDemo(Demo):
+    """The demo with its daemon's one ``[camera]`` turned into ``cameras`` ``[[cameras]]`` on the same stream."""
+
+    def __init__(self, scenario: str, workdir: Path, cameras: int) -> None:
+        super().__init__(scenario, workdir)
+        self.cameras = cameras
+
+    def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
+        if name == "daemon":
+            path = Path(args[-1])
+            text = path.read_text()
+            url = tomllib.loads(text)["camera"]["url"]
+            text = re.sub(r"(?ms)^\[camera\]\n.*?(?=^\[)", "", text)
+            text += "".join(f'[[cameras]]\nid = "cam{i}"\nurl = "{url}"\n' for i in range(self.cameras))
+            path.write_text(text)
+        return super()._spawn(name, args, stdout)
 
 
 def rss_mb(pid: int) -> float:
@@ -27,10 +51,18 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def measure(seconds: float, warmup_s: float, scenario: str, out_dir: Path) -> dict[str, float]:
+def measure(
+    seconds: float,
+    warmup_s: float,
+    scenario: str,
+    out_dir: Path,
+    cameras: int = 1,
+    log: Path | None = None,
+    interval_s: float = 1.0,
+) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="edge-membench-"))
-    demo = Demo(scenario, workdir)
+    demo = Demo(scenario, workdir) if cameras == 1 else MultiCameraDemo(scenario, workdir, cameras)
     samples: list[tuple[float, float]] = []
     try:
         demo.start()
@@ -42,8 +74,14 @@ def measure(seconds: float, warmup_s: float, scenario: str, out_dir: Path) -> di
             t = time.monotonic() - t0
             if t >= warmup_s:
                 samples.append((t - warmup_s, rss_mb(daemon.pid)))
-            time.sleep(1.0)
+                if log is not None:
+                    with log.open("a") as f:
+                        f.write(f"{samples[-1][0]:.0f} {samples[-1][1]:.1f}\n")
+            time.sleep(interval_s)
     finally:
+        shutil.copy(workdir / "daemon.log", out_dir / "daemon.log") if (workdir / "daemon.log").exists() else None
+        if (workdir / "state" / "health.json").exists():
+            shutil.copy(workdir / "state" / "health.json", out_dir / "health.json")
         demo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     if len(samples) < 2:
@@ -92,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3600)
     parser.add_argument("--scenario", default=str(Path(__file__).parent / "scenarios" / "drone-border.toml"))
     parser.add_argument("--out", default="bench-out/memory")
+    parser.add_argument("--cameras", type=int, default=1, help="cameras in the daemon, all on the sim's stream")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument("--log", type=Path, help="append each sample to this file as it is taken")
     ns = parser.parse_args(argv)
-    print(json.dumps(measure(ns.seconds, 15, ns.scenario, Path(ns.out))))
+    res = measure(ns.seconds, 15, ns.scenario, Path(ns.out), ns.cameras, ns.log, ns.interval)
+    print(json.dumps(res))
     return 0
 
 

@@ -34,6 +34,7 @@ from edge.detect.nms import keep_mask, nms
 from edge.detect.preprocess import Transform, preprocess, to_original
 from edge.detect.session import ModelError
 from edge.detect.settings import DetectorSettings
+from edge.detect.shared import SharedModels
 from edge.detect.tiling import tile_windows
 from edge.stages import Health
 from edge.types import Detections, Frame
@@ -48,10 +49,11 @@ class OnnxDetector:
 
     name = "detector"
 
-    def __init__(self, settings: DetectorSettings) -> None:
+    def __init__(self, settings: DetectorSettings, models: SharedModels | None = None) -> None:
+        """``models``: where sessions are shared with other cameras' detectors (a model file is loaded once)."""
         self.settings = s = settings
         cv2.setNumThreads(s.opencv_threads if s.opencv_threads > 0 else -1)  # process-wide; -1: OpenCV's default
-        self.session, self.info = load_model(s)
+        self.session, self.info = models.load(s) if models is not None else load_model(s)
         self.class_names: list[str] = list(self.info.labels)
         self.model_name = Path(s.model).name
         names = self.class_names

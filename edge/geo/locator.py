@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ import numpy.typing as npt
 from edge.geo.camera_model import CameraModel
 from edge.geo.errors import covariance, radius90
 from edge.geo.fusion import footprint_depth, inverse_size_distance, update_first
-from edge.geo.orientation import Mounting, camera_rotation, resolved
+from edge.geo.orientation import Mounting, camera_rotation, lever_arm_ned, resolved
 from edge.geo.projection import REASONS, Ground, Miss
 from edge.geo.settings import GeoSettings
 from edge.geo.terrain import FlatGround, Terrain, open_dem
@@ -105,9 +105,18 @@ class GroundGeolocator:
         self._dem: Terrain | None = open_dem(settings.dem_path) if settings.dem_path else None
         m = settings
         self.mounting = Mounting.from_degrees(m.mount_roll_deg, m.mount_pitch_deg, m.mount_yaw_deg, m.gimbal_mode)
+        self._offset = np.array([m.offset_forward_m, m.offset_right_m, m.offset_down_m], np.float64)
         self._cameras: dict[tuple[int, int], CameraModel] = {}
         self._motion = _Motion()
         self._last: OrderedDict[int, tuple[float, float, float, float, float]] = OrderedDict()
+
+    def at_camera(self, pose: Pose) -> Pose:
+        """``pose`` moved from the pose sources' reference point to this camera (geo.offset_*_m, the lever arm)."""
+        if not self._offset.any():
+            return pose
+        n, e, d = lever_arm_ned(pose, self._offset)
+        lat, lon, alt = LocalNed(pose.lat, pose.lon, pose.alt).to_geodetic(n, e, d)
+        return replace(pose, lat=float(lat), lon=float(lon), alt=float(alt))
 
     def camera(self, width: int, height: int) -> CameraModel:
         """The camera model for images of ``width`` x ``height`` px."""
@@ -176,7 +185,7 @@ class GroundGeolocator:
                     no_fix_reason=None if fix is not None else fixes.reason[i],
                 )
             )
-        seen = None if pose is None else resolved(pose, self.mounting)
+        seen = None if pose is None else resolved(self.at_camera(pose), self.mounting)
         return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, seen, tuple(events))
 
     def fix_boxes(self, xyxy: npt.ArrayLike, names: list[str], width: int, height: int, pose: Pose | None) -> Fixes:
@@ -185,6 +194,7 @@ class GroundGeolocator:
         n = len(boxes)
         if pose is None:
             return Fixes.none(n, NO_POSE)
+        pose = self.at_camera(pose)
         terrain = self._terrain()
         if terrain is None:
             return Fixes.none(n, NO_GROUND)

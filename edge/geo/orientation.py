@@ -91,6 +91,12 @@ def camera_rotation(pose: Pose, mounting: Mounting = NO_MOUNT) -> F64:
     return mounting.matrix
 
 
+def lever_arm_ned(pose: Pose, offset_frd: F64) -> F64:
+    """The camera's position from the pose's reference point in NED (3,) m, for its offset (3,) m forward, right and
+    down on the body: R_body @ offset (a camera held by a gimbal or stabiliser sits on the body all the same)."""
+    return rot_zyx(pose.yaw, pose.pitch, pose.roll) @ offset_frd
+
+
 def camera_attitude(pose: Pose, mounting: Mounting = NO_MOUNT) -> tuple[float, float, float]:
     """The camera's (yaw, pitch, roll) in NED, rad: the Euler angles of ``camera_rotation``."""
     return euler_zyx(camera_rotation(pose, mounting))
