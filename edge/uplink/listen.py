@@ -21,6 +21,7 @@ import ssl
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -29,6 +30,7 @@ from paho.mqtt.properties import Properties
 
 from edge.ops.backoff import Backoff
 from edge.secrets import read_secret
+from edge.thumbs.receive import ImageWriter
 from edge.types import SensorInfo
 from edge.uplink.codec import CodecError, decode
 from edge.uplink.conn import (
@@ -170,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
         help="class names by id, comma-separated, for records whose vehicle sent no description of its model "
         "(older senders); records normally carry it",
     )
+    p.add_argument("--images", default="", help="write thumbnails the vehicles send (on request) into this folder")
     p.add_argument("--report-s", type=float, default=10.0, help="print counters on stderr every S s (0: only at exit)")
     return p
 
@@ -237,6 +240,7 @@ def main(argv: list[str]) -> int:
         log.error("--mavlink %s: cannot listen: %s", ns.mavlink, err.strerror)
         return 2
     receiver = Receiver(ns.format, tuple(ns.labels.split(",")))
+    images = ImageWriter(Path(ns.images)) if ns.images else None
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     start = time.monotonic()
     client = None
@@ -254,6 +258,8 @@ def main(argv: list[str]) -> int:
         client = make_client(ns.client_id, not ns.mqtt311, login)
         client.manual_ack_set(True)
         topics = [(f"edge/{ns.vehicle}/detections", 1), (f"edge/{ns.vehicle}/status", 1)]
+        if ns.images:
+            topics.append((f"edge/{ns.vehicle}/thumbnail", 1))
 
         def on_connect(c: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
             inbox.put(("connack", rc))
@@ -306,6 +312,8 @@ def main(argv: list[str]) -> int:
                 ground.ack(rec)  # after its lines were written: nothing is lost if we die before
             else:
                 msg: mqtt.MQTTMessage = item
+                if images is not None and msg.topic.endswith("/thumbnail"):
+                    images.take(msg.topic, bytes(msg.payload))
                 for line in receiver.handle(msg.topic, bytes(msg.payload)):
                     sys.stdout.write(line + "\n")
                 sys.stdout.flush()

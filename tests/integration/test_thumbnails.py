@@ -3,7 +3,7 @@
 The centre (user ``centre``, allowed by the ACL to publish on ``edge/<vehicle>/cmd/thumbnail/centre``) asks for the
 best crop of a live track over an uplink budget of 2 kB/s: the image arrives within the byte limit, decodes, and
 the target's box from the simulator's truth lies inside the crop; no new-track alert is delayed by more than a
-second meanwhile. A requester the ACL does not allow gets nothing (the broker refuses and logs it); requests for
+second meanwhile. `edge listen --images` writes the same image. A requester the ACL does not allow gets nothing (the broker refuses and logs it); requests for
 crops that expired or were never kept get their answer; every request is in the audit log, also at the centre.
 """
 
@@ -148,6 +148,9 @@ def test_centre_asks_for_a_thumbnail_of_a_live_track(tmp_path: Path, broker: Loc
         }
         cfg = daemon_config(tmp_path, SCENARIO, status, broker.port, mav_port, None, None, extra)
         procs.append(_spawn(tmp_path, "daemon", ["run", "--config", str(cfg)], env))
+        listen = ["listen", "--broker", f"mqtt://127.0.0.1:{broker.port}", "--username", "centre", "--images",
+                  str(tmp_path / "images"), "--report-s", "0"]  # fmt: skip
+        procs.append(_spawn(tmp_path, "listen", listen, {**env, "EDGE_MQTT_PASSWORD": PASSWORDS["centre"]}))
         logs = lambda: {p.name: p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("*.log")}  # noqa: E731
         assert wait_for(lambda: _alerts(centre.on("detections")), 90), logs()
         first = _alerts(centre.on("detections"))[0]
@@ -173,6 +176,9 @@ def test_centre_asks_for_a_thumbnail_of_a_live_track(tmp_path: Path, broker: Loc
             got = image()
         assert got is not None, ([cbor2.loads(p) for _, p in centre.on("thumbnail")][:3], logs())
         t_done = time.time()
+        files = lambda: list((tmp_path / "images").glob("*-c1.jpg"))  # noqa: E731
+        assert wait_for(files, 10), logs()  # `edge listen --images` wrote it too
+        assert files()[0].read_bytes() == got.data
 
         # an intruder's request is refused by the broker: nothing reaches the vehicle
         mid = intruder.ask("intruder", id="x1", track=first[3], max_bytes=LIMIT)
