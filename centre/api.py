@@ -9,6 +9,8 @@ user in the store. Every query, export and acknowledgement is written to the aud
     GET  /api/gaps                                                           missing seq ranges per boot
     POST /api/sightings/{id}/ack                                             acknowledge an alert (operator)
     GET  /api/export.csv | /api/export.gpkg  (same filters)                  reports (analyst)
+    GET  /api/thumbnails?vehicle=&since=                                     answers to thumbnail requests
+    GET  /api/thumbnails/{vehicle}/{requester}/{id}                          the image (JPEG or WebP)
 start/end: POSIX seconds or ISO 8601 (default: the last hour).
 """
 
@@ -32,6 +34,7 @@ from centre.auth import PERMISSIONS, Sessions, check_login
 from centre.export import to_csv, to_gpkg
 from centre.store import Store
 from centre.store.rows import Detection
+from centre.thumbnails import MEDIA, assemble
 from edge.console.basemap import Basemap, BasemapError
 from edge.console.settings import ConsoleSettings
 
@@ -128,6 +131,8 @@ class CentreApi:
         r.add_get("/api/gaps", self._gaps)
         r.add_get("/api/export.csv", self._export)
         r.add_get("/api/export.gpkg", self._export)
+        r.add_get("/api/thumbnails", self._thumbnails)
+        r.add_get("/api/thumbnails/{vehicle}/{requester}/{id}", self._thumbnail)
         r.add_get("/api/basemap", self._basemap_info)
         r.add_get("/api/basemap.img", self._basemap_image)
         r.add_get("/api/tiles/{z:\\d+}/{x:\\d+}/{y:\\d+}", self._tile)
@@ -234,6 +239,23 @@ class CentreApi:
         return web.json_response(
             [{"vehicle": g.vehicle, "boot": g.boot, "first": g.first, "last": g.last} for g in gaps]
         )
+
+    async def _thumbnails(self, request: web.Request) -> web.StreamResponse:
+        self._need(request, "view")
+        vehicle, since = request.query.get("vehicle") or None, _time(request.query.get("since", "0"), "since")
+        answers, _ = assemble(await self.db(self.store.thumbnail_parts, vehicle, since))
+        await self.audit(request, "query thumbnails", {"vehicle": vehicle, "since": since, "n": len(answers)})
+        return web.json_response(answers)
+
+    async def _thumbnail(self, request: web.Request) -> web.StreamResponse:
+        self._need(request, "view")
+        key = (request.match_info["vehicle"], request.match_info["requester"], request.match_info["id"])
+        _, images = assemble(await self.db(self.store.thumbnail_parts, key[0]))
+        img = images.get(key)
+        await self.audit(request, "view thumbnail", {"key": list(key), "found": img is not None})
+        if img is None:
+            raise web.HTTPNotFound(text="no such thumbnail (or not all of it has arrived)")
+        return web.Response(body=img.data, content_type=MEDIA.get(str(img.meta.get("format")), "image/jpeg"))
 
     async def _basemap_info(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.basemap.info())

@@ -44,8 +44,8 @@ class Counters:
 
 
 def topics(group: str) -> list[tuple[str, int]]:
-    """Shared subscriptions for detections, status and health."""
-    return [(f"$share/{group}/edge/+/{kind}", 1) for kind in ("detections", "status", "health")]
+    """Shared subscriptions for detections, status, health, thumbnails sent on request and the vehicles' audit."""
+    return [(f"$share/{group}/edge/+/{kind}", 1) for kind in ("detections", "status", "health", "thumbnail", "audit")]
 
 
 class Ingest:
@@ -82,6 +82,9 @@ class Ingest:
                 self.store.put_state(vehicle, now, health=health)
                 states = True
                 continue
+            if kind in ("thumbnail", "audit"):
+                states = self._thumbnail(vehicle, kind, payload, now) or states
+                continue
             if kind != "detections":
                 continue
             try:
@@ -95,6 +98,25 @@ class Ingest:
             self.counters.records += len(recs)
             self.counters.detections += len(dets)
             self.counters.batches += 1
+
+    def _thumbnail(self, vehicle: str, kind: str, payload: bytes, now: float) -> bool:
+        """Keep a thumbnail answer or chunk (put together when read), or a vehicle's audit record in the audit log."""
+        try:
+            msg = cbor2.loads(payload)
+            if not isinstance(msg, dict) or msg.get("t") not in ("answer", "chunk", "audit"):
+                raise ValueError("not a thumbnail answer, chunk or audit record")
+        except Exception as err:  # cbor2 raises several types for garbage
+            self.counters.bad += 1
+            log.warning("undecodable %s message from %s: %s", kind, vehicle, err)
+            return False
+        requester = str(msg.get("requester", ""))
+        if msg["t"] == "audit":
+            action = f"vehicle thumbnail request: {msg.get('status')}"
+            self.store.put_vehicle_audit(float(msg.get("t_utc", now)), f"{vehicle}:{requester}", action, msg)
+        else:
+            n = -1 if msg["t"] == "answer" else int(msg.get("n", 0))
+            self.store.put_thumbnail_part(vehicle, requester, str(msg.get("id", "")), n, now, payload)
+        return True
 
 
 def _open(url: str) -> Store:

@@ -22,6 +22,7 @@ def apply_retention(store: Store, r: RetentionSettings, now: float) -> dict[str,
         )
     keep_records = max([r.default_days, *r.days.values()])
     out["records without detections"] = store.delete_old_records(now - keep_records * DAY_S)
+    out[f"thumbnails older than {r.default_days:g} days"] = store.delete_thumbnails_before(now - r.default_days * DAY_S)
     out[f"audit entries older than {r.audit_days:g} days"] = store.delete_audit_before(now - r.audit_days * DAY_S)
     store.audit(now, "retention", "retention", {k: v for k, v in out.items() if v})
     return out

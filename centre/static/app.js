@@ -53,9 +53,32 @@ function drawDetections(fc) {
     if (!f.geometry) continue;
     const [lon, lat] = f.geometry.coordinates, p = f.properties, c = colour(p.vehicle);
     if (p.error_m) L.circle([lat, lon], { radius: p.error_m, color: c, weight: 1, fillOpacity: 0.05 }).addTo(g);
-    L.circleMarker([lat, lon], { radius: 3, color: c, fillOpacity: 0.9, className: "det" })
+    const m = L.circleMarker([lat, lon], { radius: 3, color: c, fillOpacity: 0.9, className: "det" })
       .bindTooltip(`${p.class} ${Math.round(p.confidence * 100)}% by ${p.vehicle}/${p.camera}, track ${p.track}`)
       .addTo(g);
+    const thumb = S.thumbs?.[`${p.vehicle}/${p.camera}/${p.track}`];
+    if (thumb) m.bindPopup(`<img class="thumb" src="${thumb.url}" alt="track ${p.track}">`);
+  }
+}
+
+// Thumbnails the vehicles sent on request: the newest beside the map, and in the popup of their track's detections.
+function drawThumbnails(answers) {
+  S.thumbs = {};
+  const list = $("thumbs");
+  list.replaceChildren();
+  for (const a of answers.slice(-6).reverse()) {
+    const li = document.createElement("li");
+    li.textContent = `${a.vehicle} track ${a.track ?? "?"} (${a.requester}): ${a.status}${a.complete ? "" : a.status === "ok" ? ", arriving" : ""} `;
+    if (a.complete) {
+      const img = document.createElement("img");
+      img.src = a.url;
+      img.className = "thumb";
+      img.title = `${a.class} ${Math.round(a.score * 100)}%, ${a.bytes} bytes, ${new Date(a.t_utc * 1000).toISOString().slice(11, 19)} UTC`;
+      li.append(img);
+    }
+    list.append(li);
+  }
+  for (const a of answers) if (a.complete) S.thumbs[`${a.vehicle}/${a.camera}/${a.track}`] = a;
   }
 }
 
@@ -107,10 +130,12 @@ async function refresh() {
   const until = Number($("f-until").value);
   $("until-text").textContent = until === 0 ? "now" : new Date(Number(p.get("end")) * 1000).toISOString().slice(0, 16).replace("T", " ");
   try {
-    const [dets, sights, open, vehicles] = await Promise.all([
+    const [dets, sights, open, vehicles, thumbs] = await Promise.all([
       getJSON("/api/detections?" + p), getJSON("/api/sightings?" + p),
       getJSON("/api/sightings?open=1&" + p), getJSON("/api/vehicles"),
+      getJSON("/api/thumbnails?since=" + p.get("start")),
     ]);
+    drawThumbnails(thumbs);
     drawDetections(dets);
     drawSightings(sights);
     drawAlerts(open);

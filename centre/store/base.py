@@ -8,7 +8,10 @@ Tables (same names and columns in SQLite and PostgreSQL):
 * ``sightings``  fused objects (centre.fusion), one row per sighting, updated in place.
 * ``vehicle_state`` per vehicle: the last status (online/offline, retained on the broker) and health snapshot.
 * ``users``      name, role (operator | analyst | admin), scrypt salt and hash.
-* ``audit``      t, user, action, detail: every query, export and acknowledgement.
+* ``audit``      t, user, action, detail: every query, export and acknowledgement; the vehicles' own audit
+  records (who asked them for imagery, what they sent) as user ``<vehicle>:<requester>``.
+* ``thumbnails`` the answers (n = -1) and image chunks (n >= 0) vehicles sent on request, as sent (CBOR maps,
+  edge.thumbs.wire), key (vehicle, requester, id, n); put together when read.
 
 A batch is written in one transaction with ``INSERT ... ON CONFLICT DO NOTHING``, so a redelivered record is
 ignored and a batch is stored whole or not at all.
@@ -227,6 +230,40 @@ class Store:
 
     def delete_audit_before(self, before_t: float) -> int:
         return self._exec("DELETE FROM audit WHERE t < ?", [before_t])
+
+    # --- thumbnails and the vehicles' audit records (committed by ``write`` with their batch) ---------------------
+    def put_vehicle_audit(self, t: float, user: str, action: str, detail: dict[str, Any]) -> None:
+        cur = self.conn.cursor()
+        cur.execute(
+            self._q("INSERT INTO audit (t, username, action, detail) VALUES (?, ?, ?, ?)"),
+            [t, user, action, json.dumps(detail, sort_keys=True, default=str)],
+        )
+
+    def put_thumbnail_part(self, vehicle: str, requester: str, req_id: str, n: int, t: float, payload: bytes) -> None:
+        cur = self.conn.cursor()
+        cur.execute(
+            self._q(
+                "INSERT INTO thumbnails (vehicle, requester, id, n, t, payload) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            [vehicle, requester, req_id, n, t, payload],
+        )
+
+    def thumbnail_parts(
+        self, vehicle: str | None = None, t0: float = 0.0, answers_only: bool = False
+    ) -> list[tuple[str, bytes]]:
+        """(vehicle, payload) of the thumbnail messages received since ``t0`` (of ``vehicle``), in order."""
+        where = "t >= ?"
+        args: list[Any] = [t0]
+        if vehicle:
+            where, args = where + " AND vehicle = ?", [*args, vehicle]
+        if answers_only:
+            where += " AND n = -1"
+        rows = self._rows(f"SELECT vehicle, payload FROM thumbnails WHERE {where} ORDER BY t, n", args)
+        return [(str(v), bytes(p)) for v, p in rows]
+
+    def delete_thumbnails_before(self, before_t: float) -> int:
+        return self._exec("DELETE FROM thumbnails WHERE t < ?", [before_t])
 
     def close(self) -> None:
         self.conn.close()

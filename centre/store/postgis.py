@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS users (name text PRIMARY KEY, role text NOT NULL, sal
 CREATE TABLE IF NOT EXISTS audit (
   t double precision NOT NULL, username text NOT NULL, action text NOT NULL, detail text NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_t ON audit (t);
+CREATE TABLE IF NOT EXISTS thumbnails (
+  vehicle text NOT NULL, requester text NOT NULL, id text NOT NULL, n integer NOT NULL, t double precision NOT NULL,
+  payload bytea NOT NULL, PRIMARY KEY (vehicle, requester, id, n));
 """
 
 # A batch is COPied into temporary tables (much faster than row INSERTs), then moved with ON CONFLICT DO NOTHING.
