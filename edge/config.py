@@ -25,7 +25,7 @@ from edge.sources.camera_settings import CameraSettings
 from edge.sources.clock_settings import ClockSettings
 from edge.sources.settings import GpsSettings, MavlinkSettings, PoseSettings
 from edge.thumbs.settings import ThumbnailSettings
-from edge.track.settings import TrackerSettings
+from edge.track.settings import AssociationSettings, TrackerSettings
 from edge.uplink.settings import MqttSettings, RadioSettings, SpoolSettings
 
 if sys.version_info >= (3, 11):
@@ -70,6 +70,7 @@ class Config(Section):
     clock: ClockSettings = Field(default_factory=ClockSettings, title="UTC clock")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, title="Detector")
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, title="Tracker")
+    association: AssociationSettings = Field(default_factory=AssociationSettings, title="Cross-camera association")
     geo: GeoSettings = Field(default_factory=GeoSettings, title="Geolocation")
     spool: SpoolSettings = Field(default_factory=SpoolSettings, title="Spool")
     mqtt: MqttSettings = Field(default_factory=MqttSettings, title="MQTT")

@@ -197,6 +197,7 @@ class GeoEvent:
     error_m: float | None = None
     range_m: float | None = None
     no_fix_reason: str | None = None
+    object_id: int | None = None  # shared with another camera's track that sees the same object (association)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from sim.record import Recorder, Recording, TlogRecorder
-from sim.render import Renderer
+from sim.render import Renderer, RenderOptions
 from sim.scenario import ScenarioError, load_scenario
 from sim.stream import MjpegServer, Pacer
 from sim.world import World
@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the scenario's random seed")
     p.add_argument("--mode", choices=["day", "thermal"], default=None, help="camera mode (default: the scenario's)")
     p.add_argument("--http-host", default="127.0.0.1", help="address the MJPEG stream listens on")
-    p.add_argument("--http-port", type=int, default=8554, help="MJPEG stream port (0 = any free port)")
+    p.add_argument(
+        "--http-port", type=int, default=8554, help="MJPEG stream port (0 = any free port; camera i of several: +i)"
+    )
     p.add_argument(
         "--mavlink",
         action="append",
@@ -87,9 +89,11 @@ class Sim:
         self.stoppers: list[Any] = []
         self.error: BaseException | None = None
         self.failed = threading.Event()
-        self.recorder: Recorder | None = None
+        self.recorder: Recorder | None = None  # the first camera's
+        self.recorders: list[Recorder] = []
         self.recording: Recording | None = None
-        self.pacer: Pacer | None = None
+        self.pacer: Pacer | None = None  # the first camera's
+        self.pacers: list[Pacer] = []
         self.t0 = time.monotonic()
         self.world = self._world()
         fps = self.recording.fps if self.recording else self.world.camera.fps if self.world else 10.0
@@ -134,33 +138,54 @@ class Sim:
             if hasattr(override, "stop"):
                 self.stoppers.append(override)  # a live SITL link
             self.lines.append(("sitl" if a.sitl else "pose-log", source))
+        if scenario.cameras and a.mode is not None:
+            raise SimError("--mode: this scenario has several [[cameras]], each with its own mode")
+        if scenario.cameras and a.replay is not None:
+            raise SimError("--replay: plays one camera back; this scenario has several [[cameras]]")
         return World(scenario, seed=a.seed, platform_override=override)
 
-    def start(self) -> None:
-        a = self.args
-        server = MjpegServer(a.http_host, a.http_port)
+    def _server(self, port: int) -> MjpegServer:
+        server = MjpegServer(self.args.http_host, port)
         try:
             server.start()
         except OSError as err:
-            raise SimError(f"--http-port {a.http_port}: cannot listen ({err.strerror or err})") from None
+            raise SimError(f"--http-port {port}: cannot listen ({err.strerror or err})") from None
         self.stoppers.append(server)
-        self.lines.insert(0, ("camera", server.url))
+        return server
+
+    def start(self) -> None:
+        a = self.args
+        worlds = self.world.cameras() if self.world is not None and self.recording is None else []
+        servers = [self._server(a.http_port + i if a.http_port else 0) for i in range(max(1, len(worlds)))]
+        self.lines.insert(0, ("camera", servers[0].url))
+        if len(worlds) > 1:  # several cameras: each its own stream, named by its id
+            self.lines[1:1] = [(f"camera.{w.camera_id}", srv.url) for w, srv in zip(worlds, servers, strict=True)]
         mav_urls = list(a.mavlink)
+        recorders: list[Recorder | None] = [None] * len(worlds)
         if a.record is not None:
             if self.world is None:
                 raise SimError("--record needs a scenario")
-            mode = a.mode or self.world.camera.mode
-            try:
-                self.recorder = Recorder(a.record, self.world, mode, a.scenario)
+            try:  # the first camera in DIR (as with one), each further one in DIR/cameras/ID
+                for i, w in enumerate(worlds):
+                    folder = a.record if i == 0 else a.record / "cameras" / w.camera_id
+                    recorders[i] = Recorder(folder, w, a.mode or w.camera.mode, a.scenario)
             except (OSError, ValueError) as err:
                 raise SimError(f"--record: {err}") from None
+            self.recorder = recorders[0]
+            self.recorders = [r for r in recorders if r is not None]
             self.lines.append(("record", str(a.record)))
-            if mav_urls:
+            if mav_urls and self.recorder is not None:
                 tlog = TlogRecorder(self.recorder.tlog_path)
                 tlog.start()
                 self.stoppers.append(tlog)
                 mav_urls.append(tlog.url)
-        tick = self._replay_tick(server) if self.recording else self._render_tick(server)
+        if self.recording is not None:
+            ticks = [(self.fps, self._replay_tick(servers[0]))]
+        else:
+            ticks = [
+                (w.camera.fps, self._render_tick(w, srv, rec))
+                for w, srv, rec in zip(worlds, servers, recorders, strict=True)
+            ]
         self.t0 = time.monotonic()  # sim time 0 for the camera, the autopilot and the NMEA feeder
         if mav_urls:
             if self.world is None:
@@ -189,9 +214,12 @@ class Sim:
         duration = a.duration
         if self.recording is not None and duration is None:
             duration = self.recording.frames[-1].t + 1.0 / self.fps
-        self.pacer = Pacer(self.fps, tick, duration, on_error=self._fail, t0=self.t0)
-        self.pacer.start()
-        self.stoppers.append(self.pacer)
+        for fps, tick in ticks:
+            pacer = Pacer(fps, tick, duration, on_error=self._fail, t0=self.t0)
+            pacer.start()
+            self.pacers.append(pacer)
+            self.stoppers.append(pacer)
+        self.pacer = self.pacers[0]
 
     def clock(self) -> float:
         """Sim time (s) shared by every component."""
@@ -210,11 +238,11 @@ class Sim:
         self.stoppers.append(part)
         return part
 
-    def _render_tick(self, server: MjpegServer) -> Any:
-        assert self.world is not None
-        renderer = Renderer(self.world, mode=self.args.mode)
+    def _render_tick(self, world: World, server: MjpegServer, recorder: Recorder | None) -> Any:
+        entry = next((c for c in world.scenario.cameras if c.id == world.camera_id), None)
+        options = RenderOptions(brightness=entry.brightness) if entry is not None else None
+        renderer = Renderer(world, mode=self.args.mode, options=options)
         renderer.render(0.0)  # warm-up: builds textures before real time starts
-        recorder = self.recorder
         lead = [0.0]  # s from a tick's start to its frame's publication (running mean): render that far ahead
 
         def tick(index: int, t: float) -> None:
@@ -250,7 +278,9 @@ class Sim:
         if self.args.status_json:
             obj: dict[str, Any] = {}
             for name, addr in self.lines:
-                if name in obj:
+                if name.startswith("camera."):  # several cameras: {"cameras": {id: url}}
+                    obj.setdefault("cameras", {})[name.removeprefix("camera.")] = addr
+                elif name in obj:
                     obj[name] = obj[name] if isinstance(obj[name], list) else [obj[name]]
                     obj[name].append(addr)
                 else:
@@ -263,8 +293,8 @@ class Sim:
                 print(f"{name} {addr}", flush=True)
 
     def wait(self, stop: threading.Event) -> None:
-        assert self.pacer is not None
-        while not stop.is_set() and not self.failed.is_set() and not self.pacer.done.is_set():
+        assert self.pacers
+        while not stop.is_set() and not self.failed.is_set() and not any(p.done.is_set() for p in self.pacers):
             stop.wait(0.1)
 
     def stop(self) -> None:
@@ -273,8 +303,8 @@ class Sim:
                 part.stop()
             except Exception as err:  # keep stopping the others
                 print(f"{PROG}: stopping {type(part).__name__}: {err}", file=sys.stderr)
-        if self.recorder is not None:
-            self.recorder.close()
+        for recorder in self.recorders:
+            recorder.close()
 
 
 def main(argv: list[str] | None = None) -> int:

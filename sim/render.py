@@ -224,7 +224,7 @@ class Renderer:
         thermal = self.mode == "thermal"
         canvas = painter.thermal(t, geo, look) if thermal else painter.day(t, geo, look)
 
-        targets = w.targets(t)
+        targets = [tt for tt in w.targets(t) if thermal or not tt.thermal_only]  # thermal_only: dark by day
         placed = []
         for tt in targets:
             ground = np.array(w.frame.to_ned(tt.lat, tt.lon, tt.alt), np.float64)

@@ -170,6 +170,22 @@ class Camera(_Model):
     )
 
 
+class CameraEntry(Camera):
+    """One of several cameras on the platform (``[[cameras]]``): a camera with its own name, how bright its day
+    picture is, and where it sits from the platform's reference point (the position the autopilot or GPS reports)
+    in the body frame (forward, right, down; m)."""
+
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    brightness: float = Field(1.0, gt=0, le=2, description="day: exposure, 1 = full daylight (dusk: ~0.5)")
+    offset_forward_m: float = Field(0.0, ge=-10, le=10)
+    offset_right_m: float = Field(0.0, ge=-10, le=10)
+    offset_down_m: float = Field(0.0, ge=-10, le=10)
+
+    def as_camera(self) -> Camera:
+        """The plain camera part (what a single-camera scenario's ``[camera]`` holds)."""
+        return Camera(**self.model_dump(include=set(Camera.model_fields)))
+
+
 class TargetSpec(Point):
     """One target (or ``count`` of them in file, ``spacing_m`` apart) that starts at a point and follows a path."""
 
@@ -185,6 +201,9 @@ class TargetSpec(Point):
     count: int = Field(1, ge=1, le=100)
     spacing_m: float = Field(3.0, ge=0)
     start_s: float = Field(0.0, ge=0, description="delay before it starts moving, s")
+    thermal_only: bool = Field(
+        False, description="unseen by day cameras (deep shade at dusk, camouflage) yet warm to a thermal one"
+    )
 
     @model_validator(mode="after")
     def _has_start(self) -> TargetSpec:
@@ -222,9 +241,29 @@ class Scenario(_Model):
     ground: Ground = Ground()
     platform: Platform
     camera: Camera = Camera()
+    cameras: list[CameraEntry] = Field([], max_length=8)
     targets: list[TargetSpec] = []
     noise: Noise = Noise()
     scene: Scene = Scene()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_camera(cls, data: Any) -> Any:
+        """With ``[[cameras]]``, ``camera`` is the first of them (the one the platform's gimbal reports)."""
+        if isinstance(data, dict) and data.get("cameras"):
+            if "camera" in data:
+                raise ValueError("give either [camera] or [[cameras]], not both")
+            first = data["cameras"][0]
+            if isinstance(first, dict):
+                data = {**data, "camera": {k: v for k, v in first.items() if k in Camera.model_fields}}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Scenario:
+        ids = [c.id for c in self.cameras]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"cameras: ids must differ, got {ids}")
+        return self
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:

@@ -110,6 +110,7 @@ class TargetTruth:
     width_m: float
     height_m: float
     speed_mps: float
+    thermal_only: bool = False  # unseen by day cameras
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,18 @@ def along_polyline(pts: npt.NDArray[np.float64], s: float, loop: str) -> tuple[n
     return pos, _wrap(heading)
 
 
+def _body_to_ned(roll: float, pitch: float, yaw: float) -> npt.NDArray[np.float64]:
+    """Rotation (3, 3) from the body frame (forward, right, down) to NED for Z-Y-X Euler angles (rad)."""
+    cr, sr, cp, sp, cy, sy = (f(a) for a in (roll, pitch, yaw) for f in (math.cos, math.sin))
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
 def _wrap(a: float) -> float:
     """Angle (rad) wrapped to (-pi, pi]."""
     return -(((-a + math.pi) % (2 * math.pi)) - math.pi)
@@ -178,6 +191,7 @@ class _Plan:
     s_offset: float
     lateral: float
     start_s: float
+    thermal_only: bool
 
 
 class World:
@@ -200,11 +214,25 @@ class World:
         c = scenario.camera
         self.camera = CameraSpec(c.width, c.height, c.hfov_deg, c.fps, c.mode)
         self.platform_override = platform_override
+        self.camera_id = "cam0"
+        self.offset_frd = (0.0, 0.0, 0.0)  # camera from the platform's reference point: forward, right, down (m)
         self._plans = self._make_plans(np.random.default_rng(self.seed))
         p = scenario.platform
         self._route = np.array([self.ne(q) for q in p.route], np.float64).reshape(-1, 2)
         if len(self._route) == 0:
             self._route = np.zeros((1, 2))
+
+    def cameras(self) -> list[World]:
+        """One world per camera of the scenario (``[[cameras]]``, else just this one): the same targets and
+        platform, seen through each camera's own lens, mount and offset; ``camera_id`` names it."""
+        worlds = []
+        for entry in self.scenario.cameras:
+            scenario = self.scenario.model_copy(update={"camera": entry.as_camera()})
+            w = World(scenario, seed=self.seed, platform_override=self.platform_override)
+            w.camera_id = entry.id
+            w.offset_frd = (entry.offset_forward_m, entry.offset_right_m, entry.offset_down_m)
+            worlds.append(w)
+        return worlds or [self]
 
     # ----- geometry helpers
     def ne(self, p: Point) -> tuple[float, float]:
@@ -259,6 +287,7 @@ class World:
                         s_offset=-k * spec.spacing_m if moving else 0.0,
                         lateral=0.0 if moving else k * spec.spacing_m,
                         start_s=spec.start_s,
+                        thermal_only=spec.thermal_only,
                     )
                 )
         return plans
@@ -284,7 +313,16 @@ class World:
             alt = self.ground_alt(float(lat), float(lon))
             out.append(
                 TargetTruth(
-                    plan.id, plan.class_id, plan.class_name, float(lat), float(lon), alt, heading, *plan.size, speed
+                    plan.id,
+                    plan.class_id,
+                    plan.class_name,
+                    float(lat),
+                    float(lon),
+                    alt,
+                    heading,
+                    *plan.size,
+                    speed,
+                    plan.thermal_only,
                 )
             )
         return out
@@ -322,6 +360,9 @@ class World:
             alt = p.base_alt_m + p.mast_height_m
         else:
             alt = float(self.ground_alt_ne(n, e)) + (p.height_m if p.kind == "drone" else p.mast_height_m)
+        if self.offset_frd != (0.0, 0.0, 0.0):  # the camera's place on the body (a pan head's turn not included)
+            dn, de, dd = _body_to_ned(roll, pitch, yaw) @ np.array(self.offset_frd)
+            n, e, alt = n + float(dn), e + float(de), alt - float(dd)
         lat, lon, _ = self.frame.to_geodetic(n, e, 0.0)
         return replace(
             self._camera_angles(t, yaw),

@@ -50,6 +50,7 @@ def event_json(ev: GeoEvent, camera: str, t_utc: float) -> Json:
         "t_utc": round(t_utc, 3),
         "camera": camera,
         "track_id": ev.track_id,
+        "object_id": ev.object_id,
         "class": ev.class_name,
         "confidence": round(ev.confidence, 3),
         "kind": ev.kind.name.lower(),

@@ -58,3 +58,37 @@ class TrackerSettings(Section):
         description="Report UPDATE at least this often (s) while a track lives; 0 = never.",
         ge=0.0,
     )
+
+
+class AssociationSettings(Section):
+    """Cross-camera association: tracks of two cameras of this platform that see one object share an object id."""
+
+    enabled: bool = Field(
+        True, title="Associate cameras", description="With several cameras, give one object seen by two one id."
+    )
+    window_s: float = Field(
+        0.5,
+        title="Time window",
+        description="Two cameras' fixes at most this far apart in time (s) may be compared.",
+        gt=0.0,
+        le=10.0,
+    )
+    gate_sigma: float = Field(
+        3.03,
+        title="Gate",
+        description="Largest ground distance in combined sigmas (sqrt(s1^2 + s2^2 + (v_max dt)^2)) for a join; "
+        "3.03 holds 99 % of one object's pairs of fixes with independent errors (chi-square, 2 dof).",
+        gt=0.0,
+    )
+    split_after: int = Field(
+        5,
+        title="Split after",
+        description="Frames in a row a joined track's partners stay outside the gate before it leaves the object.",
+        ge=1,
+    )
+    stale_s: float = Field(
+        5.0, title="Forget after", description="A track heard nothing of for this long (s) is forgotten.", gt=0.0
+    )
+    default_error_m: float = Field(
+        20.0, title="Default error", description="90 % radius (m) assumed for a fix without error_m.", gt=0.0
+    )

@@ -19,7 +19,14 @@ Record v2 (a frame that names its sensor description; what the daemon sends)::
 
 The description (the model's file name, its class names, the frame size in px) is sent once per boot and sensor,
 in the sequence like any record, before the first record that names it; receivers name classes and turn bboxes into
-pixels from it. Decoders accept every version listed in ``DECODERS``; a new layout gets a new version, old ones stay.
+pixels from it.
+
+Record v3 (a frame with a detection whose track is joined to another camera's: cross-camera association)::
+
+    [head, boot, seq, t_ms, pose, (camera,) sensor or null, det, det, ...]
+    det = a v1 det, followed by object (the shared object id) when its track is in one: 4, 5, 8 or 9 items
+
+A frame none of whose tracks is joined stays v2 (v1 without a sensor), so one camera's records do not grow. Decoders accept every version listed in ``DECODERS``; a new layout gets a new version, old ones stay.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from edge.types import EventKind, FrameEvents, SensorInfo
 
 VERSION = 1
 VERSION_SENSOR = 2
+VERSION_OBJECTS = 3
 FLAG_HISTORICAL = 1
 FLAG_CAMERA = 2
 FLAG_DESCRIPTION = 4
@@ -71,6 +79,7 @@ class WireDetection:
     lon: float | None = None
     alt: float | None = None
     error_m: float | None = None
+    object_id: int | None = None  # shared by the tracks of several cameras that see this object
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +135,18 @@ def encode(batch: FrameEvents, boot: int, seq: int, historical: bool = False) ->
                 None if e.alt is None else round(e.alt * 10),
                 None if e.error_m is None else math.ceil(e.error_m - 1e-9),
             ]
+        if e.object_id is not None:
+            det.append(e.object_id)
         dets.append(det)
     flags = (FLAG_HISTORICAL if historical else 0) | (FLAG_CAMERA if batch.camera_id != DEFAULT_CAMERA else 0)
-    version = VERSION if batch.sensor is None else VERSION_SENSOR
+    objects = any(e.object_id is not None for e in batch.events)
+    version = VERSION_OBJECTS if objects else VERSION if batch.sensor is None else VERSION_SENSOR
     rec: list[object] = [version | flags << 4, boot, seq, round(batch.t_utc * 1000), pose]
     if flags & FLAG_CAMERA:
         rec.append(batch.camera_id)
-    if batch.sensor is not None:
+    if objects:
+        rec.append(None if batch.sensor is None else batch.sensor.key)
+    elif batch.sensor is not None:
         rec.append(batch.sensor.key)
     return cbor2.dumps(rec + dets)
 
@@ -182,7 +196,16 @@ def _decode_v2(rec: list[object], flags: int) -> Record:
     return replace(base, version=2, sensor=sensor, description=info)
 
 
-def _decode_v1(rec: list[object], flags: int) -> Record:
+def _decode_v3(rec: list[object], flags: int) -> Record:
+    n_head = 6 if flags & FLAG_CAMERA else 5
+    sensor = rec[n_head] if len(rec) > n_head else -1
+    if flags & FLAG_DESCRIPTION or not (sensor is None or isinstance(sensor, int) and 0 <= sensor < 2**16):
+        raise CodecError("v3 record: no 16-bit sensor key (or null) after the head")
+    base = _decode_v1([*rec[:n_head], *rec[n_head + 1 :]], flags, objects=True)
+    return replace(base, version=3, sensor=sensor)
+
+
+def _decode_v1(rec: list[object], flags: int, objects: bool = False) -> Record:
     n_head = 6 if flags & FLAG_CAMERA else 5
     if len(rec) < n_head:
         raise CodecError(f"v1 record has {len(rec)} fields, expected at least {n_head}")
@@ -206,8 +229,12 @@ def _decode_v1(rec: list[object], flags: int) -> Record:
         ref_lat, ref_lon = lat / 1e7, lon / 1e7
     dets = []
     for d in dets_raw:
-        if not isinstance(d, list) or len(d) not in (4, 8) or not isinstance(d[3], bytes) or len(d[3]) != 8:
+        sizes = (4, 5, 8, 9) if objects else (4, 8)
+        if not isinstance(d, list) or len(d) not in sizes or not isinstance(d[3], bytes) or len(d[3]) != 8:
             raise CodecError(f"v1 record: bad detection {d!r}")
+        object_id = d.pop() if len(d) in (5, 9) else None
+        if object_id is not None and (not isinstance(object_id, int) or object_id < 0):
+            raise CodecError(f"v1 record: bad object id {object_id!r}")
         ck, conf, track = d[0], d[1], d[2]
         x1, y1, x2, y2 = (v / 65535 for v in _BOX.unpack(d[3]))
         geo: dict[str, float | None] = {}
@@ -218,11 +245,13 @@ def _decode_v1(rec: list[object], flags: int) -> Record:
                 "alt": None if d[6] is None else d[6] / 10,
                 "error_m": None if d[7] is None else float(d[7]),
             }
-        dets.append(WireDetection(ck // 4, EventKind(ck % 4), conf / 100, track, (x1, y1, x2, y2), **geo))
+        dets.append(
+            WireDetection(ck // 4, EventKind(ck % 4), conf / 100, track, (x1, y1, x2, y2), **geo, object_id=object_id)
+        )
     return Record(1, bool(flags & FLAG_HISTORICAL), boot, seq, t_ms / 1000, camera, pose, tuple(dets))
 
 
-DECODERS = {1: _decode_v1, 2: _decode_v2}
+DECODERS = {1: _decode_v1, 2: _decode_v2, 3: _decode_v3}
 
 
 def decode(payload: bytes) -> Record:

@@ -82,6 +82,7 @@ def detection_objects(
                 "class_id": d.class_id,
                 "confidence": d.confidence,
                 "track": d.track_id,
+                **({"object": d.object_id} if d.object_id is not None else {}),
                 "event": EVENT_NAMES[d.kind],
                 "lat": d.lat,
                 "lon": d.lon,
@@ -128,14 +129,18 @@ def to_geojson(objs: list[dict[str, object]]) -> list[str]:
 
 
 def to_cot(objs: list[dict[str, object]]) -> list[str]:
-    """One CoT 2.0 <event> per located detection; uid per track, so TAK moves the marker; lost tracks go stale now."""
+    """One CoT 2.0 <event> per located detection; uid per track (per object when cameras share one: one marker
+    for the object the cameras see), so TAK moves the marker; lost tracks go stale now (not a shared object's)."""
     lines = []
     for o in objs:
         if o["lat"] is None:
             continue
         t = float(o["t_utc"])  # type: ignore[arg-type]
-        stale = t if o["event"] == "lost" else t + COT_STALE_S
-        uid = f"edge-{o['vehicle']}-{o['boot']}-{o['track']}"
+        shared = o.get("object") is not None
+        stale = t if o["event"] == "lost" and not shared else t + COT_STALE_S
+        uid = f"edge-{o['vehicle']}-{o['boot']}-" + (
+            f"o{o['object']}" if shared else f"{o['track']}" if o["camera"] == "cam0" else f"{o['camera']}-{o['track']}"
+        )
         remarks = (
             f"{o['class']} {round(float(o['confidence']) * 100)}% track {o['track']} ({o['event']}) by {o['vehicle']}"  # type: ignore[arg-type]
         )

@@ -60,7 +60,7 @@ def run() -> Iterator[list[SimProcess]]:
         p.kill()
 
 
-def _frames(url: str, n: int, timeout: float = 15.0) -> int:
+def _frames(url: str, n: int, timeout: float = 15.0, shape: tuple[int, int] = (480, 640)) -> int:
     cap = cv2.VideoCapture(url)
     got = 0
     deadline = time.monotonic() + timeout
@@ -68,7 +68,7 @@ def _frames(url: str, n: int, timeout: float = 15.0) -> int:
         while got < n and time.monotonic() < deadline:
             ok, frame = cap.read()
             if ok:
-                assert frame.shape[:2] == (480, 640)
+                assert frame.shape[:2] == shape
                 got += 1
     finally:
         cap.release()
@@ -115,6 +115,28 @@ def test_record_then_replay_through_the_stream(run: list[SimProcess], tmp_path: 
     assert _frames(status["camera"], 3) == 3
     rc, err = replay.wait(timeout=60)
     assert rc == 0, err
+
+
+def test_each_camera_of_a_pair_has_its_own_stream_and_truth(run: list[SimProcess], tmp_path: Path) -> None:
+    """drone-border-pair: the EO and IR cameras served apart; the person under the trees is in the IR's truth only."""
+    rec = tmp_path / "rec"
+    pair = ROOT / "sim" / "scenarios" / "drone-border-pair.toml"
+    sim = SimProcess("--scenario", str(pair), "--duration", "6", "--record", str(rec), "--status-json")
+    run.append(sim)
+    status = json.loads(sim.line())
+    assert status["camera"] == status["cameras"]["eo"] != status["cameras"]["ir"]
+    assert _frames(status["cameras"]["eo"], 2) == 2
+    assert _frames(status["cameras"]["ir"], 2, shape=(512, 640)) == 2
+    rc, err = sim.wait(timeout=60)
+    assert rc == 0, err
+    eo = [json.loads(x) for x in (rec / "truth.jsonl").read_text().splitlines()]
+    ir = [json.loads(x) for x in (rec / "cameras" / "ir" / "truth.jsonl").read_text().splitlines()]
+    assert json.loads((rec / "cameras" / "ir" / "meta.json").read_text())["mode"] == "thermal"
+    assert len(eo) >= 10 and len(ir) >= 10
+    hidden = 5  # the sixth target of the file: the person under the trees
+    assert not any(hidden in f["target_ids"] for f in eo)
+    assert any(hidden in f["target_ids"] for f in ir)
+    assert {i for f in eo for i in f["target_ids"]} & {i for f in ir for i in f["target_ids"]}  # seen by both
 
 
 def test_bad_scenario_exits_2_naming_file_and_key(tmp_path: Path) -> None:

@@ -215,3 +215,15 @@ def test_thermal_palettes_and_day_colour_knobs() -> None:
     assert bluer[..., 0].mean() > plain[..., 0].mean() + 2 and bluer[..., 2].mean() < plain[..., 2].mean() - 2
     flat, _ = Renderer(w, options=RenderOptions(noise_day=0.0, shadows=False, contrast=0.5)).render(1.0)
     assert flat.std() < 0.6 * plain.std()
+
+
+def test_a_thermal_only_target_is_dark_to_the_day_camera_and_warm_to_the_thermal_one() -> None:
+    hidden = {**car(0, 0, 0.0), "thermal_only": True}
+    w = world({"kind": "drone", "height_m": 50.0}, {"pitch_deg": -90.0}, [car(10, 0, 0.0), hidden])
+    day_img, day = Renderer(w, mode="day", options=CLEAN).render(0.0)
+    thermal_img, thermal = Renderer(w, mode="thermal", options=CLEAN).render(0.0)
+    assert day.target_ids.tolist() == [0] and sorted(thermal.target_ids.tolist()) == [0, 1]
+    x1, y1, x2, y2 = (int(v) for v in thermal.boxes[thermal.target_ids.tolist().index(1)])
+    centre = (slice((y1 + y2) // 2 - 2, (y1 + y2) // 2 + 2), slice((x1 + x2) // 2 - 2, (x1 + x2) // 2 + 2))
+    assert thermal_img[centre].mean() > np.median(thermal_img) + 200  # 2 K warmer than the ground, at least
+    assert abs(float(day_img[centre].mean()) - float(np.median(day_img))) < 30  # only ground there by day

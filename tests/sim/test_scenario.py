@@ -105,3 +105,42 @@ def test_point_shorthand_and_defaults() -> None:
 @pytest.mark.parametrize(("t", "deg"), [(0.0, 10.0), (5.0, 40.0), (10.0, 10.0), (15.0, -20.0)])
 def test_sweep_is_a_sine(t: float, deg: float) -> None:
     assert Sweep(centre_deg=10, amplitude_deg=30, period_s=20).at(t) == pytest.approx(deg, abs=1e-9)
+
+
+PAIR = """
+[[cameras]]
+id = "day"
+brightness = 0.6
+[[cameras]]
+id = "ir"
+mode = "thermal"
+width = 320
+height = 256
+offset_right_m = 0.2
+"""
+
+
+def test_several_cameras_the_first_is_the_camera() -> None:
+    sc = load_scenario(SCENARIOS / "mss-ridge-pair.toml")
+    assert [c.id for c in sc.cameras] == ["day", "thermal"]
+    assert [c.mode for c in sc.cameras] == ["day", "thermal"]
+    assert sc.camera == sc.cameras[0].as_camera()
+    assert any(t.thermal_only for t in sc.targets)
+    border = load_scenario(SCENARIOS / "drone-border-pair.toml")
+    assert [(c.id, c.mode) for c in border.cameras] == [("eo", "day"), ("ir", "thermal")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[camera]\nwidth = 320\n" + PAIR, ": (top level): Value error, give either [camera] or [[cameras]], not both"),
+        (PAIR.replace('id = "ir"', 'id = "day"'), ": (top level): Value error, cameras: ids must differ"),
+        (PAIR.replace('id = "ir"', 'id = "i r"'), ": cameras.1.id: String should match pattern"),
+        (PAIR.replace("offset_right_m = 0.2", "offset_right_m = 20"), ": cameras.1.offset_right_m: "),
+    ],
+)
+def test_bad_camera_lists_are_named(tmp_path: Path, extra: str, message: str) -> None:
+    path = _write(tmp_path, MINIMAL + extra)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}{message}"), str(info.value)

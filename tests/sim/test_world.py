@@ -187,3 +187,23 @@ def test_dem_ground_bilinear_and_drone_height_above_it(tmp_path: Path) -> None:
     assert w.ground_alt(42.6, 19.5) == pytest.approx(1600.0)  # column 600
     assert w.ground_alt(42.3, 19.5 + 0.5 / 1200) == pytest.approx(1600.5)  # halfway to column 601
     assert w.platform(0).alt == pytest.approx(1700.0)
+
+
+def test_each_camera_sees_the_same_targets_from_its_own_place_on_the_body() -> None:
+    """[[cameras]]: one world per camera with its lens and mount; the offset is in the body frame (forward,
+    right, down): a drone heading east puts a camera 1 m to its right 1 m south of the reference point."""
+    cams = [
+        {"id": "eo", "hfov_deg": 20.0},
+        {"id": "ir", "mode": "thermal", "offset_right_m": 1.0, "offset_down_m": 0.5},
+    ]
+    w = scen({"kind": "drone", "yaw_deg": 90.0, "lean_deg_per_mps": 0.0}, [{"class": "person", "north_m": 50}],
+             cameras=cams)  # fmt: skip
+    eo, ir = w.cameras()
+    assert (eo.camera_id, ir.camera_id, eo.camera.hfov_deg, ir.camera.mode) == ("eo", "ir", 20.0, "thermal")
+    assert eo.targets(3.0) == ir.targets(3.0) == w.targets(3.0)
+    a, b = eo.platform(0.0), ir.platform(0.0)
+    n, e, d = LocalFrame(a.lat, a.lon, a.alt).to_ned(b.lat, b.lon, b.alt)
+    assert (n, e, d) == pytest.approx((-1.0, 0.0, 0.5), abs=1e-4)
+    assert w.cameras()[0].platform(0.0) == w.platform(0.0)  # the first camera without offset is the platform
+    single = scen({"kind": "drone"})
+    assert single.cameras() == [single]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import cbor2
@@ -75,6 +76,28 @@ def test_sizes_within_budget_for_large_counters() -> None:
     assert sizes[1] - sizes[0] <= 36 and sizes[2] - sizes[1] <= 36
 
 
+def test_object_id_costs_bytes_only_when_cameras_share_an_object() -> None:
+    """v3: the shared object id is the detection's last item, only when set; a single camera's record is unchanged."""
+    batch = FrameEvents(
+        "cam0", 1, 1700000000.123, _pose(yaw=math.radians(90), cam_pitch=math.radians(-30)), (_event(),)
+    )
+    assert encode(batch, 0x01020304, 5) == V1_FIXTURE_WITH_FIX  # no object id: the fixture's bytes
+    info = SensorInfo("thermal", "m.onnx", ("person",), (640, 512))
+    evs = (_event(object_id=7), _event(track=3, lat=None, object_id=300), _event(track=4))
+    payload = encode(FrameEvents("thermal", 1, 1.0, None, evs, info), 1, 2)
+    raw = cbor2.loads(payload)
+    assert raw[0] == 3 | 2 << 4 and raw[6] == info.key
+    assert [len(d) for d in raw[7:]] == [9, 5, 8] and (raw[7][-1], raw[8][-1]) == (7, 300)
+    plain = encode(FrameEvents("thermal", 1, 1.0, None, tuple(replace(e, object_id=None) for e in evs), info), 1, 2)
+    assert cbor2.loads(plain)[0] == 2 | 2 << 4
+    assert len(payload) - len(plain) == 1 + 3  # 7 fits the item head; 300 takes a 2-byte integer
+    rec = decode(payload)
+    assert (rec.version, rec.sensor, [d.object_id for d in rec.detections]) == (3, info.key, [7, 300, None])
+    assert [d.object_id for d in decode(plain).detections] == [None, None, None]
+    bare = decode(encode(FrameEvents("thermal", 1, 1.0, None, evs[:1]), 1, 2))  # without a sensor: null
+    assert (bare.version, bare.sensor, bare.detections[0].object_id) == (3, None, 7)
+
+
 def test_quantisation_by_hand() -> None:
     # 1e-7 deg lat/lon, dm altitude, centidegree angles (yaw wrapped to 0..360), percent, whole metres up.
     batch = FrameEvents("cam7", 0, 12.3456, _pose(lat=-0.00000004, lon=-179.99999996, alt=-12.34, yaw=math.radians(-90)),
@@ -123,6 +146,10 @@ def test_historical_flag_in_place_and_with_camera() -> None:
         (cbor2.dumps([1, 1, 2]), "fields"),
         (cbor2.dumps([1, 1, 2, 3, None, [1, 2, 3, b"short"]]), "bad detection"),
         (cbor2.dumps([1, "x", 2, 3, None]), "integers"),
+        (cbor2.dumps([1, 1, 2, 3, None, [1, 2, 3, b"\0" * 8, 7]]), "bad detection"),  # an object id is v3's
+        (cbor2.dumps([3, 1, 2, 3, None, None, [1, 2, 3, b"\0" * 8, "obj"]]), "bad object id"),
+        (cbor2.dumps([3, 1, 2, 3, None, None, [1, 2, 3, b"\0" * 8, 1, 2]]), "bad detection"),
+        (cbor2.dumps([3, 1, 2, 3, None, "s"]), "sensor key"),
     ],
 )
 def test_bad_payloads_raise_codec_error(payload: bytes, message: str) -> None:
@@ -145,6 +172,7 @@ events = st.builds(
     lon=lon,
     alt=st.one_of(st.none(), st.floats(-500, 9000)),
     error_m=st.one_of(st.none(), st.floats(0, 10000)),
+    object_id=st.one_of(st.none(), st.integers(0, 2**32)),
 )
 poses = st.one_of(
     st.none(),
@@ -175,6 +203,7 @@ def test_round_trip(pose: Pose | None, evs: list[GeoEvent], boot: int, seq: int,
         assert (d.class_id, d.kind, d.track_id) == (e.class_id, e.kind, e.track_id)
         assert d.confidence == pytest.approx(e.confidence, abs=0.005)
         assert d.bbox == pytest.approx(e.bbox_norm, abs=0.5 / 65535 + 1e-12)
+        assert d.object_id == e.object_id
         if e.lat is None:
             assert d.lat is None
             continue

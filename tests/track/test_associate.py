@@ -1,0 +1,154 @@
+"""Cross-camera association: the gate worked by hand, and the join / keep / split rules on small scenes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edge.track.associate import R90_PER_SIGMA, Associator, compatible, distance_m, gate_score
+from edge.track.settings import AssociationSettings
+from edge.types import EventKind, FrameEvents, GeoEvent
+
+LAT0, LON0 = 42.57, 19.90
+M_LAT = 1 / 111_320.0  # one metre north, deg
+
+
+class Collect:
+    """A sink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[FrameEvents] = []
+
+    def submit(self, batch: FrameEvents) -> None:
+        self.batches.append(batch)
+
+
+def ev(track: int, north_m: float, error_m: float = 4.3, cls: str = "person", kind: EventKind = EventKind.UPDATE,
+       east_m: float = 0.0) -> GeoEvent:  # fmt: skip
+    lon = LON0 + east_m * M_LAT / math.cos(math.radians(LAT0))
+    return GeoEvent(track, 0, cls, 0.9, kind, (0.1, 0.1, 0.2, 0.2), LAT0 + north_m * M_LAT, lon, 1200.0, error_m)
+
+
+def feed(assoc: Associator, cam: str, t: float, *events: GeoEvent) -> list[int | None]:
+    out = Collect()
+    assoc._sinks = [out]
+    assoc.submit(FrameEvents(cam, 0, t, None, events))
+    return [e.object_id for e in out.batches[0].events]
+
+
+@pytest.mark.parametrize(
+    "d, s1, s2, motion, expected",
+    [
+        (3.0, 1.0, 1.0, 0.0, 3.0 / math.sqrt(2)),  # 2.12 sigma: inside a 3.03 gate
+        (10.0, 3.0, 4.0, 0.0, 2.0),  # sqrt(9 + 16) = 5
+        (13.0, 3.0, 4.0, 12.0, 1.0),  # sqrt(9 + 16 + 144) = 13
+        (0.0, 0.0, 0.0, 0.0, 0.0),
+        (1.0, 0.0, 0.0, 0.0, math.inf),
+    ],
+)
+def test_gate_score_by_hand(d: float, s1: float, s2: float, motion: float, expected: float) -> None:
+    assert gate_score(d, s1, s2, motion) == pytest.approx(expected)
+
+
+def test_sigma_from_the_90_percent_radius_and_distance() -> None:
+    assert pytest.approx(2.1460, abs=1e-4) == R90_PER_SIGMA  # exp(-r^2 / 2) = 0.1
+    assert distance_m(LAT0, LON0, LAT0 + 100 * M_LAT, LON0) == pytest.approx(100.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "a, b, ok", [("person", "person", True), ("vehicle", "car", True), ("person", "vehicle", False), ("x", "x", True)]
+)
+def test_class_compatibility(a: str, b: str, ok: bool) -> None:
+    assert compatible(a, b) is ok
+
+
+def test_two_cameras_on_one_object_share_an_id_from_the_second_fix_on() -> None:
+    assoc = Associator([])
+    assert feed(assoc, "day", 10.0, ev(1, 0.0)) == [None]  # nobody else sees it yet
+    assert feed(assoc, "thermal", 10.05, ev(7, 2.0)) == [1]  # 2 m apart, sigmas 2 m each: 0.71 sigma
+    assert feed(assoc, "day", 10.1, ev(1, 0.5)) == [1]
+    assert assoc.health()["objects"] == 1
+
+
+@pytest.mark.parametrize(
+    "second, why",
+    [
+        (ev(7, 15.0), "15 m apart, 2 m sigmas: 5.3 sigma, outside the gate"),
+        (ev(7, 0.5, cls="vehicle"), "a vehicle is not a person"),
+    ],
+)
+def test_no_join(second: GeoEvent, why: str) -> None:
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    assert feed(assoc, "thermal", 10.05, second) == [None], why
+
+
+def test_fixes_further_apart_in_time_than_the_window_are_not_compared() -> None:
+    assoc = Associator([], AssociationSettings(window_s=0.5))
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    assert feed(assoc, "thermal", 10.6, ev(7, 0.0)) == [None]
+
+
+def test_a_cameras_own_tracks_never_join_each_other() -> None:
+    assoc = Associator([])
+    assert feed(assoc, "day", 10.0, ev(1, 0.0), ev(2, 0.5)) == [None, None]
+
+
+def test_two_close_objects_pair_up_best_first_one_track_per_camera() -> None:
+    """Two people 3 m apart, well inside each other's gate: the nearer pairs win, neither object takes both."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0, error_m=20.0), ev(2, 3.0, error_m=20.0))
+    # the thermal camera lists the far one first; each still joins its own (ids in the order of the joins)
+    assert feed(assoc, "thermal", 10.05, ev(8, 3.2, error_m=20.0), ev(9, 0.3, error_m=20.0)) == [1, 2]
+    assert feed(assoc, "day", 10.1, ev(1, 0.0, error_m=20.0), ev(2, 3.0, error_m=20.0)) == [2, 1]
+
+
+def test_a_third_track_of_a_camera_does_not_enter_an_object_that_holds_one_of_its_own() -> None:
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    feed(assoc, "thermal", 10.05, ev(7, 0.0))
+    assert feed(assoc, "thermal", 10.1, ev(7, 0.0), ev(8, 0.4)) == [1, None]
+
+
+def test_a_moving_object_gets_its_top_speed_times_the_time_gap() -> None:
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0, error_m=2.0, cls="vehicle"))
+    # 6 m in 0.3 s at up to 30 m/s: sqrt(0.93^2 * 2 + 9^2) = 9.1 m spread, 0.66 sigma
+    assert feed(assoc, "thermal", 10.3, ev(7, 6.0, error_m=2.0, cls="vehicle")) == [1]
+    slow = Associator([])
+    feed(slow, "day", 10.0, ev(1, 0.0, error_m=2.0))
+    # a person (3 m/s): 6 m in 0.3 s is 5.6 sigma
+    assert feed(slow, "thermal", 10.3, ev(7, 6.0, error_m=2.0)) == [None]
+
+
+def test_a_joined_track_leaves_after_split_after_frames_outside_the_gate() -> None:
+    assoc = Associator([], AssociationSettings(split_after=3))
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    feed(assoc, "thermal", 10.0, ev(7, 0.0))
+    t = 10.0
+    seen = []
+    for _ in range(3):  # the day track drifts off 30 m (a wrong join, or another object took the track)
+        t += 0.1
+        seen.append(feed(assoc, "day", t, ev(1, 30.0))[0])
+        feed(assoc, "thermal", t, ev(7, 0.0))
+    assert seen == [1, 1, None]
+    assert assoc.health()["splits"] == 1
+
+
+def test_lost_and_stale_tracks_are_forgotten() -> None:
+    assoc = Associator([], AssociationSettings(stale_s=2.0))
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    feed(assoc, "thermal", 10.0, ev(7, 0.0))
+    assert feed(assoc, "thermal", 10.1, ev(7, 0.0, kind=EventKind.LOST)) == [1]  # its last event still says so
+    assert assoc.health()["tracks"] == 1
+    feed(assoc, "other", 13.0, ev(3, 500.0))
+    assert assoc.health()["tracks"] == 1  # the day track, silent for 3 s, went
+
+
+def test_events_without_a_fix_pass_unchanged_and_every_sink_gets_the_batch() -> None:
+    a, b = Collect(), Collect()
+    assoc = Associator([a, b])
+    e = GeoEvent(4, 0, "person", 0.9, EventKind.NEW, (0.1, 0.1, 0.2, 0.2), no_fix_reason="no pose")
+    assoc.submit(FrameEvents("day", 0, 1.0, None, (e,)))
+    assert a.batches[0].events == (e,) and b.batches[0].events == (e,)
