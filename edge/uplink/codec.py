@@ -199,7 +199,7 @@ def _decode_v2(rec: list[object], flags: int) -> Record:
 def _decode_v3(rec: list[object], flags: int) -> Record:
     n_head = 6 if flags & FLAG_CAMERA else 5
     sensor = rec[n_head] if len(rec) > n_head else -1
-    if flags & FLAG_DESCRIPTION or not (sensor is None or isinstance(sensor, int) and 0 <= sensor < 2**16):
+    if flags & FLAG_DESCRIPTION or not (sensor is None or (isinstance(sensor, int) and 0 <= sensor < 2**16)):
         raise CodecError("v3 record: no 16-bit sensor key (or null) after the head")
     base = _decode_v1([*rec[:n_head], *rec[n_head + 1 :]], flags, objects=True)
     return replace(base, version=3, sensor=sensor)
