@@ -1,9 +1,9 @@
 """The evidence recorder: a sink like the spool and the GCS alerter (takes events without blocking, reports its
 health) that keeps the seconds around new-track alerts as MPEG-TS clips with MISB ST 0601 KLV.
 
-Threads: "clips-grab" takes the camera's newest frame at most ``fps`` times a second (never the pipeline's: it
-peeks at the camera's slot) and hands it to ffmpeg, restarting ffmpeg with backoff when it fails or the frame size
-changes; a frame that arrives while ffmpeg is busy is simply not recorded. "clips-mux" reads ffmpeg's access
+Threads: "clips-grab" hands the camera's newest frame to ffmpeg ``fps`` times a second (it peeks at the camera's
+slot, never taking a frame from the detector), restarting ffmpeg with backoff when it fails or the frame size
+changes; frames that come while ffmpeg is busy are simply not recorded. "clips-mux" reads ffmpeg's access
 units, gives each its frame's capture time as PTS and its KLV packet (the pose store's pose at that time), writes
 them into the ring's segments, cuts clips once their last second is recorded, and prunes the ring and the kept
 clips. A clip is ``<UTC time>-<class>-track<id>.ts`` with a ``.json`` sidecar: the alerts it holds and, per
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PoseAt = Callable[[float], Pose | None]
 PRUNE_EVERY_S = 60.0
+STALE_S = 2.0  # a camera frame older than this is not recorded (the camera stalled: a gap, not a frozen picture)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class ClipRecorder:
         self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._encoders: queue.Queue[Encoder | None] = queue.Queue()
-        self._pending: collections.deque[tuple[Frame, int]] = collections.deque()  # frames in ffmpeg, with their size
+        self._pending: collections.deque[tuple[Frame, float, int]] = collections.deque()  # in ffmpeg: frame, tick, enc
         self._seq_t: collections.deque[tuple[int, float]] = collections.deque(maxlen=4096)  # recorded (seq, t_mono)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -135,43 +136,50 @@ class ClipRecorder:
 
     # -- grab thread ----------------------------------------------------------------------------------------
     def _grab_loop(self) -> None:
+        """Every 1/fps s, the camera's newest frame to ffmpeg: a constant frame rate (a frame repeats while the camera
+        is slower), so that a keyframe every fps x segment_s frames is one every segment_s seconds."""
         backoff = Backoff(0.5, 10.0)
         period = 1.0 / self.s.fps
         last_seq = -1
         enc: Encoder | None = None
         next_t = time.monotonic()
         while not self._stop.is_set():
-            next_t = max(next_t + period, time.monotonic())
             self._cpu["grab"] = time.thread_time()
+            tick = time.monotonic()
             frame = self._peek()
-            if frame is not None and frame.seq != last_seq:
-                last_seq = frame.seq
-                try:
-                    fmt = pixel_format(frame.image)
-                except EncoderError as err:
-                    self._fail(str(err))
-                    self._end(enc)
-                    enc = None
-                else:
-                    size = (frame.width, frame.height, fmt)
-                    if enc is not None and enc.size != size:
-                        self._end(enc)
-                        enc = None
-                    if enc is None:
-                        enc = self._begin(size, backoff)
-                    if enc is not None:
-                        self._pending.append((frame, id(enc)))
-                        if enc.write(frame.image):
-                            with self._lock:
-                                self.frames += 1
-                            self._seq_t.append((frame.seq, frame.t_mono))
-                        else:
-                            self._fail("ffmpeg stopped taking frames")
-                            self._end(enc)
-                            enc = None
-            self._stop.wait(max(0.0, next_t - time.monotonic()))
+            if frame is not None and tick - frame.t_mono <= STALE_S:
+                if frame.seq != last_seq:
+                    last_seq = frame.seq
+                    self._seq_t.append((frame.seq, frame.t_mono))
+                enc = self._record(enc, frame, tick, backoff)
+            next_t = max(next_t + period, time.monotonic())
+            self._stop.wait(next_t - time.monotonic())
         self._end(enc)
         self._encoders.put(None)
+
+    def _record(self, enc: Encoder | None, frame: Frame, tick: float, backoff: Backoff) -> Encoder | None:
+        """Hand ``frame`` to ffmpeg as the frame of ``tick`` (t_mono s), starting ffmpeg when needed; the encoder
+        to use next time (None after a failure)."""
+        try:
+            size = (frame.width, frame.height, pixel_format(frame.image))
+        except EncoderError as err:
+            self._end(enc)
+            self._fail(str(err))
+            backoff.wait(self._stop)
+            return None
+        if enc is not None and enc.size != size:
+            self._end(enc)
+            enc = None
+        if enc is None and (enc := self._begin(size, backoff)) is None:
+            return None
+        self._pending.append((frame, tick, id(enc)))
+        if not enc.write(frame.image):
+            self._fail("ffmpeg stopped taking frames")
+            self._end(enc)
+            return None
+        with self._lock:
+            self.frames += 1
+        return enc
 
     def _begin(self, size: tuple[int, int, str], backoff: Backoff) -> Encoder | None:
         try:
@@ -213,16 +221,16 @@ class ClipRecorder:
             with self._lock:
                 self._ffmpeg_cpu_done += cpu
                 self._encoder = None
-            while self._pending and self._pending[0][1] == id(enc):  # frames ffmpeg never encoded
+            while self._pending and self._pending[0][2] == id(enc):  # frames ffmpeg never encoded
                 self._pending.popleft()
         self._take_alerts()
         if self._open is not None:
             self._cut(self._open, truncated=True)
 
     def _mux(self, enc: Encoder, unit: bytes) -> None:
-        if not self._pending or self._pending[0][1] != id(enc):
+        if not self._pending or self._pending[0][2] != id(enc):
             return  # no frame for this unit: should not happen; ignore rather than mislabel it
-        frame, _ = self._pending.popleft()
+        frame, tick, _ = self._pending.popleft()
         pose = self._pose_at(frame.t_mono)
         target = self._target()
         meta: bytes | None = None
@@ -243,13 +251,13 @@ class ClipRecorder:
             }
             if target is not None:
                 info["target"] = list(target)
-        pts = round(frame.t_mono * CLOCK_HZ)
-        if not self.ring.segments or (is_idr(unit) and self._segment_age(frame.t_mono) >= 0.5 * self.s.segment_s):
+        pts = round(tick * CLOCK_HZ)  # presentation at the tick: a repeated frame keeps its capture time in the KLV
+        if not self.ring.segments or (is_idr(unit) and self._segment_age(tick) >= 0.5 * self.s.segment_s):
             if not is_idr(unit):
                 return  # a segment must start with a keyframe
             self.ring.start_segment(self._muxer.tables())
-        self.ring.add_frame(frame.t_mono, self._muxer.frame(unit, meta, pts), info)
-        self.ring.evict(frame.t_mono)
+        self.ring.add_frame(tick, self._muxer.frame(unit, meta, pts), info)
+        self.ring.evict(tick)
 
     def _segment_age(self, t: float) -> float:
         frames = self.ring.segments[-1].frames
@@ -305,7 +313,8 @@ class ClipRecorder:
         self._open = None
         self._targets.clear()
         path = self.folder / f"{clip.name}.ts"
-        frames = self.ring.extract(clip.t0, clip.t1, path)
+        held = self.ring.extract(clip.t0, clip.t1, path)
+        frames = [info for _, info in held]
         if not frames:
             log.warning("%s: no video for clip %s", self.name, clip.name)
             return
@@ -314,7 +323,9 @@ class ClipRecorder:
             "alerts": clip.alerts,
             "pre_s": self.s.pre_s,
             "post_s": self.s.post_s,
-            "truncated": truncated,
+            "window_s": round(clip.t1 - clip.t0, 3),  # what was asked for: pre_s + post_s, or more (alerts)
+            "start_missing_s": round(max(0.0, held[0][0] - clip.t0), 3),  # the ring did not reach back so far
+            "truncated": truncated,  # the daemon stopped before the end of the window
             "frames": frames,
         }
         path.with_suffix(".json").write_text(json.dumps(side))

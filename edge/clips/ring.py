@@ -90,15 +90,15 @@ class Ring:
                 return seg.frames[-1][0]
         return None
 
-    def extract(self, t0: float, t1: float, dest: Path) -> list[dict[str, Any]]:
+    def extract(self, t0: float, t1: float, dest: Path) -> list[tuple[float, dict[str, Any]]]:
         """Write the frames from the keyframe at or before ``t0`` through the last at or before ``t1`` (t_mono s) to
-        ``dest``; the ``info`` of each frame written (empty, and no file, when the ring holds none of them)."""
-        # the first segment with a frame at or after t0 starts at the keyframe before t0 (or after, when the ring
-        # holds nothing earlier)
-        first = next((i for i, seg in enumerate(self.segments) if seg.frames and seg.frames[-1][0] >= t0), None)
-        if first is None:
+        ``dest``; (t_mono, info) of each frame written (empty, and no file, when the ring holds none of them)."""
+        newest = self.newest()
+        if newest is None or newest < t0:
             return []
-        infos: list[dict[str, Any]] = []
+        # the last segment starting at or before t0 (the first one, when the ring holds nothing so early)
+        first = max((i for i, seg in enumerate(self.segments) if seg.frames and seg.frames[0][0] <= t0), default=0)
+        infos: list[tuple[float, dict[str, Any]]] = []
         with dest.open("wb") as out:
             for seg in self.segments[first:]:
                 kept = [f for f in seg.frames if f[0] <= t1]
@@ -107,7 +107,7 @@ class Ring:
                 end = seg.frames[len(kept)][1] if len(kept) < len(seg.frames) else seg.size
                 with seg.path.open("rb") as f:
                     out.write(f.read(end))
-                infos += [f[2] for f in kept]
+                infos += [(f[0], f[2]) for f in kept]
                 if len(kept) < len(seg.frames):
                     break
         if not infos:

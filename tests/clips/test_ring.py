@@ -50,7 +50,9 @@ def test_extract_starts_at_the_keyframe_before_and_ends_at_the_last_frame_in(tmp
     fill(ring, 4, frame=b"f" * 7)
     out = tmp_path / "clip.ts"
     infos = ring.extract(1.2, 2.25, out)
-    assert [i["i"] for i in infos] == list(range(10, 23))  # keyframe at 1.0 (frame 10) .. frame 22 (2.2 s)
+    assert [i["i"] for _, i in infos] == list(range(10, 23)) and infos[0][
+        0
+    ] == 1.0  # keyframe at 1.0 (frame 10) .. frame 22 (2.2 s)
     # two segments' headers (1.0 and 1.5, 2.0) and 13 frames
     assert out.read_bytes() == HEAD + b"f" * 35 + HEAD + b"f" * 35 + HEAD + b"f" * 21
 
