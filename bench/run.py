@@ -26,6 +26,7 @@ PARTS: dict[str, str] = {
     "console": "bench.console",
     "int8": "sim.int8_bench",
     "centre": "centre.bench",
+    "thumbnails": "bench.thumbnails",
 }
 
 
