@@ -216,9 +216,11 @@ class Daemon:
         if self.uplink is not None:
             self.uplink.transport.on_command = thumbs.service.on_mqtt  # type: ignore[attr-defined]
         if link is not None and self.cfg.thumbnails.gcs_requests:
+            from edge.cameras import camera_setups
             from edge.thumbs.gcs import attach_gcs_requests
 
-            attach_gcs_requests(link, thumbs.service, [self.cfg.camera.id])
+            ids = [c.camera.id for c in camera_setups(self.cfg)] or [self.cfg.camera.id]
+            attach_gcs_requests(link, thumbs.service, ids)
         return thumbs
 
     def _clip_recorder(self, camera: Camera, poses: PoseStore, geo: GroundGeolocator, sinks: list[EventSink]) -> Stage:

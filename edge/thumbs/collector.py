@@ -65,7 +65,8 @@ class CropCollector:
         self.boot = boot
         self._classes = set(settings.classes)
         self._tracks: OrderedDict[tuple[str, int], _Track] = OrderedDict()
-        self._wanted: dict[tuple[str, int], list[tuple[GeoEvent, tuple[str, ...]]]] = {}
+        # camera -> (frame seq, what to crop of it): the newest frame's wishes per camera (a pipeline per camera)
+        self._wanted: dict[str, tuple[int, list[tuple[GeoEvent, tuple[str, ...]]]]] = {}
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._stop = False
@@ -102,12 +103,12 @@ class CropCollector:
             if which:
                 wanted.append((ev, tuple(which)))
         if wanted:
-            self._wanted = {(batch.camera_id, batch.frame_seq): wanted}  # only the newest frame's wishes
+            self._wanted[batch.camera_id] = (batch.frame_seq, wanted)
 
     def observe(self, frame: Frame, _t_infer: float = 0.0) -> None:
         """Copy the crops ``submit`` asked for out of ``frame`` and queue them for the store's thread."""
-        wanted = self._wanted.pop((frame.camera_id, frame.seq), None)
-        if not wanted:
+        seq, wanted = self._wanted.pop(frame.camera_id, (-1, []))
+        if seq != frame.seq:
             return
         for ev, which in wanted:
             x1, y1, x2, y2 = crop_region(ev.bbox_norm, frame.width, frame.height, self.settings.margin)
