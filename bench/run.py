@@ -27,6 +27,7 @@ PARTS: dict[str, str] = {
     "int8": "sim.int8_bench",
     "centre": "centre.bench",
     "thumbnails": "bench.thumbnails",
+    "clips": "bench.clips",
 }
 
 

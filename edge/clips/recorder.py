@@ -114,6 +114,7 @@ class ClipRecorder:
     def health(self) -> Health:
         enc = self._encoder
         with self._lock:
+            ffmpeg = self._ffmpeg_cpu_done + (enc.cpu_s() if enc else 0.0)
             return {
                 "state": self.state,
                 "frames": self.frames,
@@ -124,7 +125,8 @@ class ClipRecorder:
                 "clip_open": self._open.name if self._open else None,
                 "last_clip": self.last_clip,
                 "ffmpeg_restarts": self.restarts,
-                "cpu_s": round(self._ffmpeg_cpu_done + (enc.cpu_s() if enc else 0.0) + sum(self._cpu.values()), 3),
+                "ffmpeg_cpu_s": round(ffmpeg, 3),
+                "cpu_s": round(ffmpeg + sum(self._cpu.values()), 3),  # ffmpeg's and the recorder's threads
                 "last_error": self.last_error,
             }
 
