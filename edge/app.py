@@ -165,6 +165,8 @@ class Daemon:
                 raise StartupError(str(err)) from None
             sinks.append(hub)
             self._health_sinks.append(hub)
+            if thumbs is not None:
+                thumbs.service.on_sent = hub.thumbnail  # what was sent on request, beside its alert
             self.stages.append(console)
         if not setups:
             log.warning("camera.url is empty: nothing to detect on")

@@ -24,7 +24,8 @@ from edge.types import EventKind, Frame, FrameEvents, GeoEvent, Pose
 MAX_ALERTS = 200  # new-track alerts kept for the events page
 MAX_TRACKS = 256  # current tracks (boxes, trails) kept over all cameras
 TRAIL_POINTS = 60  # positions kept per track for its trail
-TRACK_TTL_S = 10.0  # a track not heard of for this long leaves the live view
+TRACK_TTL_S = 10.0
+MAX_THUMBNAILS = 16  # thumbnails sent on request kept for the events page (images in memory)  # a track not heard of for this long leaves the live view
 
 Json = dict[str, Any]
 
@@ -98,6 +99,9 @@ class ConsoleHub:
         self.counts: dict[tuple[str, str], int] = {}  # (kind, class) -> events
         self.dropped_batches = 0
         self._alert_ids = itertools.count(1)
+        self._thumb_in: deque[tuple[Json, bytes]] = deque(maxlen=MAX_THUMBNAILS)
+        self.thumbnails: OrderedDict[int, tuple[Json, bytes]] = OrderedDict()  # id -> (description, image)
+        self._thumb_ids = itertools.count(1)
 
     # -- the pipeline's side (any thread, never blocks) ------------------------------------------------------
     def submit(self, batch: FrameEvents) -> None:
@@ -117,6 +121,11 @@ class ConsoleHub:
     def report_health(self, snapshot: dict[str, object]) -> None:
         """The daemon's health snapshot (the same as health.json)."""
         self._health = dict(snapshot)
+        self._poke()
+
+    def thumbnail(self, meta: Json, data: bytes) -> None:
+        """A thumbnail the vehicle sent on request (its answer's description and the image); shown by its alert."""
+        self._thumb_in.append((meta, data))
         self._poke()
 
     def on_frame(self, fn: Callable[[Frame, float, float], None]) -> None:
@@ -164,6 +173,15 @@ class ConsoleHub:
             out.append(
                 ("events", {"camera": batch.camera_id, "frame_seq": batch.frame_seq, "pose": pose, "events": evs})
             )
+        while self._thumb_in:
+            meta, data = self._thumb_in.popleft()
+            n = next(self._thumb_ids)
+            js = {k: meta.get(k) for k in ("camera", "track", "frame", "requester", "bytes", "t_utc", "class")}
+            js["url"] = f"/api/thumbnail/{n}"
+            self.thumbnails[n] = (js, data)
+            while len(self.thumbnails) > MAX_THUMBNAILS:
+                self.thumbnails.popitem(last=False)
+            out.append(("thumbnail", js))
         health, self._health = self._health, None
         if health is not None:
             self.health = health

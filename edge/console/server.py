@@ -246,6 +246,7 @@ class ConsoleServer:
         app.router.add_get("/api/stream", self._stream)
         app.router.add_get("/api/frame/{camera}.jpg", self._frame)
         app.router.add_post("/api/ack", self._ack)
+        app.router.add_get("/api/thumbnail/{n:\\d+}", self._thumbnail)
         app.router.add_get("/api/basemap", self._basemap_image)
         app.router.add_get("/api/tiles/{z:\\d+}/{x:\\d+}/{y:\\d+}", self._tile)
         app.router.add_get("/metrics", self._metrics)
@@ -306,6 +307,7 @@ class ConsoleServer:
                 "user": request[USER],
                 "login": self.auth.required,
                 "alerts": list(self.hub.alerts),
+                "thumbnails": [js for js, _ in self.hub.thumbnails.values()],
                 "health": health,
                 "map": self.hub.map_state(),
                 "cameras": self.hub.cameras(),
@@ -345,6 +347,13 @@ class ConsoleServer:
         if jpeg is None:
             raise web.HTTPNotFound(text="no frame yet")
         return web.Response(body=jpeg.data, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def _thumbnail(self, request: web.Request) -> web.StreamResponse:
+        got = self.hub.thumbnails.get(int(request.match_info["n"]))
+        if got is None:
+            raise web.HTTPNotFound(text="no such thumbnail (only the newest are kept)")
+        kind = "image/webp" if got[1][:4] == b"RIFF" else "image/jpeg"
+        return web.Response(body=got[1], content_type=kind, headers={"Cache-Control": "no-store"})
 
     async def _ack(self, request: web.Request) -> web.StreamResponse:
         try:

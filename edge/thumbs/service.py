@@ -54,6 +54,7 @@ class ThumbnailService:
         self._thread: threading.Thread | None = None
         self.stats = {"requests": 0, "sent": 0, "refused": 0, "not_found": 0, "bytes_sent": 0}
         self.encode_ms: deque[float] = deque(maxlen=200)
+        self.on_sent: Callable[[dict[str, Any], bytes], None] | None = None  # (answer, image): e.g. the console
 
     # -- the links' side ------------------------------------------------------------------------------------
     def on_mqtt(self, topic: str, payload: bytes) -> None:
@@ -116,6 +117,8 @@ class ThumbnailService:
         items.append((int(Priority.AUDIT), now, wire.audit(record)))
         self._write_audit(record)
         self.spool.insert(items, now=now)
+        if sent is not None and self.on_sent is not None:
+            self.on_sent({"id": req_id, "requester": requester, **meta}, sent)
         if reply is not None:
             reply(status, text)
         return status

@@ -11,6 +11,7 @@ const RINGS_M = [100, 500, 1000, 2000];
 const S = {
   page: "live", camera: null, alerts: [], health: null, source: null, frameBusy: false, frameUrl: null,
   map: null, tracks: new Map(), platform: null, rings: [], footprint: null, poses: {}, filter: "", user: "local",
+  thumbs: {}, // "camera/track" -> thumbnail the vehicle sent on request (shown in its alert's row)
 };
 const $ = (id) => document.getElementById(id);
 
@@ -36,6 +37,7 @@ function connect() {
   on("alert", addAlert);
   on("ack", (m) => { const a = S.alerts.find((x) => x.id === m.id); if (a) { a.ack = m.ack; renderAlerts(); } });
   on("events", onEvents);
+  on("thumbnail", (t) => { S.thumbs[`${t.camera}/${t.track}`] = t; renderAlerts(); });
   on("health", (h) => { S.health = h; renderHealth(); });
   on("pose", (p) => updatePlatform(p.pose));
 }
@@ -120,6 +122,8 @@ function renderAlerts(fresh) {
     const pos = a.lat === null ? a.no_fix || "no fix" : `${a.lat.toFixed(5)}, ${a.lon.toFixed(5)}`;
     for (const t of [utc(a.t_utc), a.class, Math.round(a.confidence * 100) + "%", pos, fmt(a.error_m),
       `${a.camera} #${a.track_id}`]) tr.append(el("td", {}, t));
+    const thumb = S.thumbs[`${a.camera}/${a.track_id}`];
+    if (thumb) tr.lastChild.append(el("img", { class: "thumb", src: thumb.url, title: `sent to ${thumb.requester}, ${thumb.bytes} bytes` }));
     const td = el("td");
     if (a.ack) td.textContent = `ack ${a.ack.by} ${utc(a.ack.t_utc)}`;
     else {
@@ -302,6 +306,7 @@ function init(state) {
   $("ack-name-label").hidden = state.user !== "local" && state.user !== "token";
   $("ack-name").value = localStorage.getItem("edge-console-name") || "";
   $("config").textContent = JSON.stringify(state.config, null, 2);
+  for (const t of state.thumbnails || []) S.thumbs[`${t.camera}/${t.track}`] = t;
   S.alerts = state.alerts.slice().reverse();
   S.alerts.forEach((a) => addClass(a.class));
   renderAlerts();
