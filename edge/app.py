@@ -30,7 +30,6 @@ from edge.types import Frame
 if TYPE_CHECKING:
     from edge.geo.locator import GroundGeolocator
     from edge.sources.camera import Camera
-    from edge.sources.mavlink import MavlinkLink
     from edge.sources.pose import PoseStore
     from edge.thumbs.build import Thumbnails
 
@@ -101,11 +100,12 @@ class Daemon:
         except SpoolError as err:
             raise StartupError(f"vehicle.state_dir: {err}") from None
         self.spool = spool
+        thumbs = self._thumbnails()  # before the uplink, which subscribes to its requests
         writer = SpoolWriter(spool, cfg.vehicle.id, self.boot_id)
         self.stages.append(writer)
-        sinks: list[EventSink] = [writer]
+        sinks: list[EventSink] = [writer] + ([thumbs.collector] if thumbs else [])
         if cfg.mqtt.url:
-            uplink = mqtt_uplink(cfg.mqtt, spool, cfg.vehicle.id)
+            uplink = mqtt_uplink(cfg.mqtt, spool, cfg.vehicle.id, thumbs.service.on_mqtt if thumbs else None)
             self.uplink: Drainer | None = uplink
             self.stages.append(uplink)
             self._health_sinks.append(uplink)
@@ -128,14 +128,15 @@ class Daemon:
             if cfg.radio.enabled:  # records over the telemetry radio, on the alerts' byte budget
                 signed = cfg.mavlink.signing != "off"
                 self.stages.append(radio_uplink(link, cfg.radio, spool, cfg.vehicle.id, gcs.budget, signed))
+            if thumbs is not None and cfg.thumbnails.gcs_requests:
+                from edge.thumbs.gcs import attach_gcs_requests
+
+                attach_gcs_requests(link, thumbs.service, [c.camera.id for c in camera_setups(cfg)] or [cfg.camera.id])
         elif cfg.radio.enabled:
             log.warning("radio.enabled needs [mavlink] url: records are not sent over the telemetry radio")
         if cfg.gps.enabled:
             self.stages.append(GpsdSource(cfg.gps, poses, clock, state_dir=sdir))
         self._extra_health["pose"] = poses.health
-        thumbs = self._thumbnails(link if cfg.mavlink.url else None)  # before the uplink starts: it subscribes
-        if thumbs is not None:
-            sinks.append(thumbs.collector)
         # The pose sources connect while the model loads (seconds on a Pi); start() leaves them running.
         self._early = [st for st in self.stages if isinstance(st, GpsdSource | MavlinkLink)]
         for stage in self._early:
@@ -204,8 +205,8 @@ class Daemon:
             self.pipelines.append(pipeline)
             self.stages += [pipeline, camera]
 
-    def _thumbnails(self, link: MavlinkLink | None) -> Thumbnails | None:
-        """The crop collector and the request service when ``[thumbnails] enabled`` (requests by MQTT and MAVLink)."""
+    def _thumbnails(self) -> Thumbnails | None:
+        """The crop collector and the request service when ``[thumbnails] enabled``."""
         if not self.cfg.thumbnails.enabled:
             return None
         from edge.thumbs.build import build_thumbnails
@@ -215,14 +216,6 @@ class Daemon:
         except (ValueError, OSError) as err:
             raise StartupError(str(err)) from None
         self.stages += [thumbs.collector, thumbs.service]
-        if self.uplink is not None:
-            self.uplink.transport.on_command = thumbs.service.on_mqtt  # type: ignore[attr-defined]
-        if link is not None and self.cfg.thumbnails.gcs_requests:
-            from edge.cameras import camera_setups
-            from edge.thumbs.gcs import attach_gcs_requests
-
-            ids = [c.camera.id for c in camera_setups(self.cfg)] or [self.cfg.camera.id]
-            attach_gcs_requests(link, thumbs.service, ids)
         return thumbs
 
     def _clip_recorder(self, camera: Camera, poses: PoseStore, geo: GroundGeolocator, sinks: list[EventSink]) -> Stage:

@@ -61,12 +61,17 @@ IMAGE_RESERVES = {int(Priority.AUDIT): 0.25, int(Priority.IMAGE): 0.5}
 REFUSED_RETRY_S = 30.0  # wait after the broker refused the login or the TLS handshake failed
 
 
-def mqtt_uplink(settings: MqttSettings, spool: Spool, vehicle_id: str) -> Drainer:
-    """The MQTT uplink: a Drainer (a Stage named "mqtt") over an MqttTransport, with ``mqtt.bytes_per_s``."""
+def mqtt_uplink(
+    settings: MqttSettings, spool: Spool, vehicle_id: str, on_command: Callable[[str, bytes], None] | None = None
+) -> Drainer:
+    """The MQTT uplink: a Drainer (a Stage named "mqtt") over an MqttTransport, with ``mqtt.bytes_per_s``;
+    ``on_command``: takes the requests on ``edge/<vehicle>/cmd/#`` (topic, payload), called on the uplink's thread."""
     bucket = TokenBucket(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic())
     budget = SpoolBytes(bucket, IMAGE_RESERVES)
     drain = DrainSettings(ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s)
-    return Drainer(spool, MqttTransport(settings, vehicle_id), budget, drain)
+    transport = MqttTransport(settings, vehicle_id)
+    transport.on_command = on_command
+    return Drainer(spool, transport, budget, drain)
 
 
 class MqttTransport:
