@@ -130,3 +130,31 @@ def test_requesters_list_refuses_others(tmp_path: Path) -> None:
     svc.stop()
     (audit,) = [cbor2.loads(r.payload) for r in spool.head(10) if r.prio == Priority.AUDIT]
     assert audit["status"] == "refused" and audit["requester"] == "intruder"
+
+
+def test_best_is_replaced_only_by_a_clearly_better_view(parts: tuple[CropCollector, ThumbnailService, Spool]) -> None:
+    col, _, _ = parts
+    ev = _event(1, score=0.5)
+    _feed(col, 1, ev)
+    assert [k.which for k in col._jobs[-1].keys] == ["best", "latest"]
+    weaker = GeoEvent(1, 0, "person", 0.52, EventKind.UPDATE, ev.bbox_norm)  # +4 %: not "best", too soon for "latest"
+    _feed(col, 2, weaker)
+    assert len(col._jobs) == 1
+    better = GeoEvent(1, 0, "person", 0.9, EventKind.UPDATE, ev.bbox_norm)
+    _feed(col, 3, better)
+    assert [k.which for k in col._jobs[-1].keys] == ["best"] and col._jobs[-1].event.confidence == 0.9
+
+
+def test_thermal_crops_are_stretched_to_8_bits(tmp_path: Path) -> None:
+    store = CropStore(tmp_path / "c.sqlite", bytes(32), 1 << 20, 3600)
+    col = CropCollector(ThumbnailSettings(enabled=True), store, BOOT)
+    img = np.full((480, 640), 29_000, np.uint16)
+    img[200:300, 300:340] = 31_000  # a warm person
+    frame = Frame(img, time.monotonic(), 1_700_000_000.0, 5)
+    col.submit(FrameEvents("cam0", 5, frame.t_utc, None, (_event(2),)))
+    col.observe(frame)
+    col._store(col._jobs.popleft())
+    got = store.get(CropKey(BOOT, "cam0", 2, "best"))
+    assert isinstance(got, Crop)
+    crop = cv2.imdecode(np.frombuffer(got.jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert crop.dtype == np.uint8 and crop.max() > 200 and crop.min() < 50

@@ -109,3 +109,20 @@ def test_the_budget_holds_records_back(tmp_path: Path) -> None:
     d = Drainer(spool, a, SpoolBytes(TokenBucket(10.0, 150.0, time.monotonic())), DrainSettings())
     d.step(0)
     assert len(a.sent) == 2  # 150 B of tokens admit two 100 B records (the second goes into debt)
+
+
+def test_thumbnail_chunks_leave_the_upper_half_of_the_bucket_to_alerts(tmp_path: Path) -> None:
+    from edge.uplink.transports.mqtt import IMAGE_RESERVES
+
+    spool = Spool(tmp_path / "s.sqlite", SpoolSettings())
+    spool.insert([(Priority.IMAGE, time.time(), b"c%d" % i) for i in range(20)])
+    link = _Link("mqtt", 64)
+    link.size = 600  # a chunk on the wire
+    budget = SpoolBytes(TokenBucket(2000.0, 2000.0, 0.0), IMAGE_RESERVES)  # 2 kB/s, one second deep
+    drainer = Drainer(spool, link, budget, DrainSettings())
+    drainer._fill(0.0)
+    assert len(link.sent) == 2  # 2000 -> 1400 -> 800 bytes left: at most half the depth, chunks wait
+    spool.insert([(Priority.ALERT, time.time(), b"alert")])
+    link.size = 80
+    drainer._fill(0.0)  # the same instant: the alert finds room at once
+    assert link.sent[-1].payload == b"alert" and len(link.sent) == 3
