@@ -120,7 +120,7 @@ class Daemon:
             attach_pose_feed(link, poses)
             attach_utc_feed(link, clock)
             self.stages.append(link)
-            gcs = GcsAlerter(cfg.gcs, link)
+            gcs = GcsAlerter(cfg.gcs, link, camera_names=len(camera_setups(cfg)) > 1)
             if cfg.gcs.enabled:
                 self.stages.append(gcs)
                 sinks.append(gcs)

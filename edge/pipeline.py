@@ -86,6 +86,10 @@ class Pipeline:
         self._last_progress = time.monotonic()
         self._sensor_info: SensorInfo | None = None
 
+    @property
+    def detector(self) -> Detector:
+        return self._detector
+
     def start(self) -> None:
         self._threads = [
             threading.Thread(target=self._infer_loop, name="pipeline-infer", daemon=True),
@@ -99,6 +103,8 @@ class Pipeline:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=3)
+        if self._scheduler is not None:
+            self._scheduler.leave(self.name)
 
     def alive(self) -> bool:
         """True while both threads run and frames make progress (used by the systemd watchdog)."""
@@ -180,7 +186,16 @@ class Pipeline:
             self._handoff.put(None)
 
     def _turn(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._scheduler is None else self._scheduler.turn(self.name, self._priority)
+        if self._scheduler is None:
+            return nullcontext()
+        return self._scheduler.turn(self.name, self._priority, self._again)
+
+    def _again(self) -> bool:
+        """Whether the next model run can start at once: a newer frame is there, no fps cap holds it back."""
+        peek = getattr(self._camera, "peek", None)
+        frame = peek() if peek is not None else None
+        ready = frame is not None and frame.seq > self._last_seq and time.monotonic() >= self._next_start
+        return ready and not self._stop.is_set()
 
     def _track_loop(self) -> None:
         while (item := self._handoff.get()) is not None:

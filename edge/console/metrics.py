@@ -59,6 +59,20 @@ class _SnapshotCollector(Collector):
         stages: dict[str, Any] = snap.get("stages", {}) if isinstance(snap.get("stages"), dict) else {}
         cams = {name: h for name, h in stages.items() if name.startswith("camera") and isinstance(h, dict)}
         for metric, text, stage, key, counter in SNAPSHOT:
+            per_camera = {
+                n.partition(":")[2]: h for n, h in stages.items() if n.partition(":")[0] == stage and ":" in n
+            }
+            if per_camera and stage in ("pipeline", "detector"):  # several cameras: "pipeline:<id>", a label each
+                fam = (
+                    CounterMetricFamily(metric, text, labels=["camera"])
+                    if counter
+                    else GaugeMetricFamily(metric, text, labels=["camera"])
+                )
+                for cam, h in per_camera.items():
+                    if (v := _num((h if isinstance(h, dict) else {}).get(key))) is not None:
+                        fam.add_metric([cam], v)
+                yield fam
+                continue
             value = _num((stages.get(stage) or {}).get(key))
             if value is None:
                 continue

@@ -3,10 +3,13 @@
 On a small CPU every model run uses every core; two cameras running their models at once only slow each other
 (and the frames they finish are older). The scheduler lets one pipeline run its model at a time. When the model is
 free and several cameras wait with a frame, the turn goes to the highest *standing* = ``priority`` + the turns
-given to others since the camera began waiting; ties go to the one that waited longest. So with equal priorities
-the cameras alternate, a higher priority is served first, and no camera starves: a camera with a frame waiting is
-served within ``(highest priority - its priority) + (number of cameras - 1)`` turns. A camera's frame rate cap
-(``max_fps``) is kept by its pipeline, outside the scheduler: a capped camera just asks less often.
+given to others since the camera began waiting; ties go to the one that waited longest. The camera that just ran
+counts as waiting when it already has its next frame (``again``): it takes its place before the turn is given, so
+a higher priority is not undone by the moment it takes to come back. So with equal priorities the cameras
+alternate, a higher priority is served first, and no camera starves: a camera with a frame waiting is served within
+``(highest priority - its priority) + (number of cameras - 1)`` turns (two cameras at priorities 2 and 0, always
+with a frame: 2 turns of 3 to the first). A camera's frame rate cap (``max_fps``) is kept by its pipeline: a capped
+camera just asks less often.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -42,12 +45,17 @@ class ModelScheduler:
         self.max_passed: dict[str, int] = {}
 
     @contextmanager
-    def turn(self, name: str, priority: int = 0) -> Iterator[None]:
-        """Hold the model for the ``with`` block; waits while another caller holds it."""
-        me = _Waiter(name, priority, next(self._order))
+    def turn(self, name: str, priority: int = 0, again: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Hold the model for the ``with`` block; waits while another caller holds it. ``again()``, asked when the
+        block ends: whether this caller will ask at once for its next turn (its next frame is there)."""
         with self._cond:
-            if self._busy or self._waiting:
-                self._waiting.append(me)
+            placed = [w for w in (self._owner, *self._waiting) if w is not None and w.name == name]
+            me = placed[0] if placed else None  # placed when its last turn ended (and perhaps granted already)
+            if me is None:
+                me = _Waiter(name, priority, next(self._order))
+                if self._busy or self._waiting:
+                    self._waiting.append(me)
+            if me in self._waiting or self._owner is me:
                 while self._owner is not me:
                     self._cond.wait()
                 self._owner = None
@@ -59,15 +67,30 @@ class ModelScheduler:
             yield
         finally:
             with self._cond:
+                if again is not None and self._waiting and again():
+                    self._waiting.append(_Waiter(name, priority, next(self._order)))
                 self._busy = False
-                if self._waiting:
-                    nxt = max(self._waiting, key=lambda w: (w.priority + w.passed, -w.order))
-                    self._waiting.remove(nxt)
-                    for w in self._waiting:
-                        w.passed += 1
-                    self._owner = nxt
-                    self._busy = True  # held for it until it wakes
-                    self._cond.notify_all()
+                self._grant()
+
+    def leave(self, name: str) -> None:
+        """``name`` asks no more (its pipeline stops): drop its place, and the model if it was granted to it."""
+        with self._cond:
+            self._waiting = [w for w in self._waiting if w.name != name]
+            if self._owner is not None and self._owner.name == name:
+                self._owner, self._busy = None, False
+                self._grant()
+
+    def _grant(self) -> None:
+        """Give the free model to the waiter with the highest standing (lock held)."""
+        if self._busy or not self._waiting:
+            return
+        nxt = max(self._waiting, key=lambda w: (w.priority + w.passed, -w.order))
+        self._waiting.remove(nxt)
+        for w in self._waiting:
+            w.passed += 1
+        self._owner = nxt
+        self._busy = True  # held for it until it wakes
+        self._cond.notify_all()
 
     def stats(self, name: str) -> dict[str, float | int]:
         """Turns, mean wait (ms) and the most turns it was passed over in one wait, for ``name``."""

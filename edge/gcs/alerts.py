@@ -51,8 +51,16 @@ class GcsAlerter:
 
     name = "gcs"
 
-    def __init__(self, settings: GcsSettings, link: MavlinkSender, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: GcsSettings,
+        link: MavlinkSender,
+        clock: Callable[[], float] = time.monotonic,
+        camera_names: bool = False,
+    ) -> None:
+        """``camera_names``: the daemon has several cameras; each alert says which one saw it."""
         self.s = settings
+        self._camera_names = camera_names
         self.link = link
         self.clock = clock
         self._t0 = clock()
@@ -64,7 +72,7 @@ class GcsAlerter:
         self._next_health = self._t0
         self._queue: list[_Queued] = []
         self._seq = itertools.count()
-        self._last_alert: dict[int, float] = {}
+        self._last_alert: dict[tuple[str, int], float] = {}  # by (camera, track id)
         self._mav = mavlink.MAVLink(None)  # only to measure packed sizes
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -118,7 +126,7 @@ class GcsAlerter:
         while self._inbox:
             batch = self._inbox.popleft()
             for ev in batch.events:
-                self._on_event(ev, now)
+                self._on_event(ev, batch.camera_id, now)
         with self._health_lock:
             new_health, self._health_in = self._health_in, None
         if new_health is not None:
@@ -138,9 +146,10 @@ class GcsAlerter:
                     msg = mavlink.MAVLink_named_value_float_message(ms, name.encode(), value)
                 self._enqueue(LOW, msg, now)
 
-    def _on_event(self, ev: GeoEvent, now: float) -> None:
+    def _on_event(self, ev: GeoEvent, camera: str, now: float) -> None:
+        key = (camera, ev.track_id)
         if ev.kind == EventKind.LOST:
-            self._last_alert.pop(ev.track_id, None)
+            self._last_alert.pop(key, None)
             return
         if ev.confidence < self.s.min_confidence:
             return
@@ -148,18 +157,19 @@ class GcsAlerter:
             sev = SEVERITY[self.s.severity.get(ev.class_name, self.s.default_severity)]
             text_prio, status_prio = HIGH, NORMAL
         else:
-            last = self._last_alert.get(ev.track_id)
+            last = self._last_alert.get(key)
             interval = self.s.update_interval_s
             if not interval or (last is not None and now - last < interval):
                 return
             sev = SEVERITY[self.s.update_severity]
             text_prio = status_prio = LOW
-        self._last_alert[ev.track_id] = now
+        self._last_alert[key] = now
         if len(self._last_alert) > MAX_TRACKS:
             for tid in sorted(self._last_alert, key=self._last_alert.__getitem__)[: MAX_TRACKS // 2]:
                 del self._last_alert[tid]
         self.counts["alerts"] += 1
-        self._enqueue(text_prio, _statustext(alert_text(ev, self.s.ascii_only), sev), now)
+        text = alert_text(ev, self.s.ascii_only, camera if self._camera_names else "")
+        self._enqueue(text_prio, _statustext(text, sev), now)
         if self.s.tracking_status:
             geo = geo_status(ev)
             if geo is not None:

@@ -9,6 +9,7 @@ detector_fps       float   det_fps      detections per second of the detector
 uplink_connected   bool    uplink       MQTT uplink connected
 spool_backlog      int     spool        events waiting in the spool
 camera_ok          bool    cam_ok       frames are arriving
+fps_<camera id>    float   fps_<id>     one camera's frames/s (several cameras)
 =================  ======  ===========  =====================================
 
 Other numeric keys are sent under their first 10 characters. NAMED_VALUE names are at most 10 characters.
@@ -31,7 +32,8 @@ NAME_LEN = 10
 def summarize(snapshot: dict[str, object]) -> dict[str, object]:
     """The known keys from the daemon's health snapshot; a snapshot without ``stages`` is taken as already flat.
 
-    detector_fps = stages.pipeline.fps; camera_ok = every ``camera*`` stage is "streaming";
+    detector_fps = stages.pipeline.fps (summed over ``pipeline:<id>`` with several cameras, each also as
+    ``fps_<id>``, cut to 10 characters); camera_ok = every ``camera*`` stage is "streaming";
     uplink_connected = stages.mqtt.state == "connected"; spool_backlog = stages.spool.rows;
     spool_intact = stages.spool has no ``damage`` (a damaged spool found at start, moved aside).
     Keys whose stage is absent are left out.
@@ -40,9 +42,16 @@ def summarize(snapshot: dict[str, object]) -> dict[str, object]:
     if not isinstance(stages, dict):
         return dict(snapshot)
     out: dict[str, object] = {}
-    pipe, mqtt, spool = stages.get("pipeline"), stages.get("mqtt"), stages.get("spool")
-    if isinstance(pipe, dict) and isinstance(pipe.get("fps"), (int, float)):
-        out["detector_fps"] = float(pipe["fps"])
+    mqtt, spool = stages.get("mqtt"), stages.get("spool")
+    pipes = {  # "pipeline", or "pipeline:<camera id>" each with several cameras
+        str(name).partition(":")[2]: float(h["fps"])
+        for name, h in stages.items()
+        if str(name).partition(":")[0] == "pipeline" and isinstance(h, dict) and isinstance(h.get("fps"), (int, float))
+    }
+    if pipes:
+        out["detector_fps"] = sum(pipes.values())
+    if len(pipes) > 1:
+        out |= {f"fps_{cam}"[:NAME_LEN]: fps for cam, fps in pipes.items()}
     cams = [h for name, h in stages.items() if str(name).startswith("camera") and isinstance(h, dict)]
     if cams:
         out["camera_ok"] = all(h.get("state") == "streaming" for h in cams)

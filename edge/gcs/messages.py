@@ -24,8 +24,9 @@ def fit_bytes(text: str, limit: int = TEXT_BYTES) -> str:
     return raw[:limit].decode("utf-8", errors="ignore")
 
 
-def alert_text(ev: GeoEvent, ascii_only: bool = False) -> str:
-    """What the pilot reads and hears, e.g. ``person 87% 42.61234 19.94512 ±6 m #12`` (≤ 50 bytes).
+def alert_text(ev: GeoEvent, ascii_only: bool = False, camera: str = "") -> str:
+    """What the pilot reads and hears, e.g. ``person 87% 42.61234 19.94512 ±6 m #12`` (≤ 50 bytes); with
+    ``camera`` (a daemon with several cameras) the camera's id first: ``ir person 87% ...``.
 
     Updates start with ``upd``; an event without a position says ``no fix`` and why. The class name is
     shortened when the whole line would not fit, so the position is never cut.
@@ -38,7 +39,7 @@ def alert_text(ev: GeoEvent, ascii_only: bool = False) -> str:
             where += f" {pm}{ev.error_m:.0f} m"
     else:
         where = f"no fix ({ev.no_fix_reason})" if ev.no_fix_reason else "no fix"
-    prefix = "upd " if ev.kind == EventKind.UPDATE else ""
+    prefix = ("upd " if ev.kind == EventKind.UPDATE else "") + (f"{fit_bytes(camera, 12)} " if camera else "")
     tail = f" {conf} {where} #{ev.track_id}"
     room = TEXT_BYTES - len((prefix + tail).encode("utf-8"))
     name = fit_bytes(ev.class_name, max(room, 1))

@@ -1,0 +1,52 @@
+"""The daemon built from [[cameras]]: a model file used by two cameras is loaded once (one onnxruntime session),
+each camera keeps its own thresholds; a different model file is a session of its own."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.app import Daemon
+from edge.config import load_config
+
+MODEL = Path(__file__).resolve().parent / "detect" / "data" / "tiny_grid_yolov8.onnx"
+
+
+def _daemon(tmp_path: Path, ir_model: Path) -> Daemon:
+    frames = tmp_path / "frames"
+    frames.mkdir(exist_ok=True)
+    cv2.imwrite(str(frames / "0.png"), np.zeros((48, 64, 3), np.uint8))
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(
+        f'vehicle.state_dir = "{tmp_path / "state"}"\ndetector.model = "{MODEL}"\n'
+        f'[[cameras]]\nid = "day"\nurl = "{frames}"\n'
+        f'[[cameras]]\nid = "ir"\nurl = "{frames}"\npriority = 1\n'
+        f'[cameras.detector]\nmodel = "{ir_model}"\nconf_threshold = 0.8\n'
+    )
+    return Daemon(load_config(cfg))
+
+
+def test_a_model_used_by_two_cameras_is_loaded_once(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, MODEL)
+    try:
+        day, ir = (p.detector for p in daemon.pipelines)
+        assert daemon.models.loads == 1
+        assert day.session is ir.session  # type: ignore[attr-defined]
+        assert (day.settings.conf_threshold, ir.settings.conf_threshold) == (0.35, 0.8)  # type: ignore[attr-defined]
+        assert [p.name for p in daemon.pipelines] == ["pipeline:day", "pipeline:ir"]
+    finally:
+        daemon.stop()
+
+
+def test_another_model_file_is_a_session_of_its_own(tmp_path: Path) -> None:
+    other = tmp_path / "thermal.onnx"
+    shutil.copy(MODEL, other)
+    daemon = _daemon(tmp_path, other)
+    try:
+        day, ir = (p.detector for p in daemon.pipelines)
+        assert daemon.models.loads == 2 and day.session is not ir.session  # type: ignore[attr-defined]
+    finally:
+        daemon.stop()
