@@ -34,11 +34,11 @@ def router() -> Iterator[socket.socket]:
         yield s
 
 
-def _ask(s: socket.socket, port: int, track: int, limit: int) -> dict[str, Any]:
+def _ask(s: socket.socket, port: int, track: float, limit: int, which: int = 0) -> dict[str, Any]:
     """Send the request (with autopilot heartbeats) until the daemon's COMMAND_ACK and STATUSTEXT came back."""
     ap, gcs, rx = mavlink.MAVLink(None, 1, 1), mavlink.MAVLink(None, 255, 190), mavlink.MAVLink(None)
     hb = mavlink.MAVLink_heartbeat_message(mavlink.MAV_TYPE_QUADROTOR, 3, 0, 0, 4, 3)
-    cmd = mavlink.MAVLink_command_long_message(1, 191, THUMBNAIL_COMMAND, 0, track, 0, limit, 0, 0, 0, 0)
+    cmd = mavlink.MAVLink_command_long_message(1, 191, THUMBNAIL_COMMAND, 0, track, which, limit, 0, 0, 0, 0)
     got: dict[str, Any] = {}
     sent = False
     deadline = time.monotonic() + 10
@@ -91,3 +91,8 @@ def _requests(router: socket.socket, udp_port: int, spool: Spool) -> None:
     got = _ask(router, udp_port, 4, 1500)
     assert got["COMMAND_ACK"].result == mavlink.MAV_RESULT_FAILED
     assert got["STATUSTEXT"].text.startswith("thumb: unknown")
+    got = _ask(router, udp_port, float("nan"), 1500, which=5)
+    assert got["COMMAND_ACK"].result == mavlink.MAV_RESULT_FAILED
+    assert got["STATUSTEXT"].text.startswith("thumb: bad-request: track")
+    statuses = [cbor2.loads(r.payload)["status"] for r in spool.head(100) if r.prio == Priority.AUDIT]
+    assert statuses == ["ok", "unknown", "bad-request"]  # every request is in the audit
