@@ -229,7 +229,14 @@ class Daemon:
         folder = Path(self.cfg.clips.folder) if self.cfg.clips.folder else self.state_dir / "clips"
         try:
             rec = ClipRecorder(
-                self.cfg.clips, folder, camera.settings.id, camera.peek, poses.pose_at, geo.view, geo.mounting
+                self.cfg.clips,
+                folder,
+                camera.settings,
+                camera.peek,
+                poses.pose_at,
+                geo.view,
+                geo.mounting,
+                camera.to_utc,
             )
         except OSError as err:
             raise StartupError(f"clips.folder: {folder}: {err.strerror}") from None

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from edge.clips import klv
-from edge.clips.encoder import Encoder, EncoderError, pixel_format
+from edge.clips.encoder import Encoder, EncoderError, Remuxer, pixel_format, probe
 from edge.clips.metadata import View, sample
 from edge.clips.ring import Ring, prune
 from edge.clips.settings import ClipSettings
-from edge.clips.ts import CLOCK_HZ, TsMuxer, is_idr
+from edge.clips.ts import CLOCK_HZ, TsMuxer, is_keyframe
 from edge.geo.orientation import Mounting, camera_attitude
 from edge.ops.backoff import Backoff
+from edge.sources.camera_settings import CameraSettings
 from edge.stages import Health
 from edge.types import EventKind, Frame, FrameEvents, Pose
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 PoseAt = Callable[[float], Pose | None]
 PRUNE_EVERY_S = 60.0
 STALE_S = 2.0  # a camera frame older than this is not recorded (the camera stalled: a gap, not a frozen picture)
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """What a recorded frame shows: its capture time (t_mono, t_utc s), size (px), camera frame number (-1: none)."""
+
+    t_mono: float
+    t_utc: float
+    width: int
+    height: int
+    seq: int = -1
 
 
 @dataclass
@@ -60,24 +72,26 @@ class ClipRecorder:
         self,
         settings: ClipSettings,
         folder: Path,
-        camera_id: str,
+        camera: CameraSettings,
         peek: Callable[[], Frame | None],
         pose_at: PoseAt,
         view: View,
         mounting: Mounting,
+        to_utc: Callable[[float], float],
     ) -> None:
         self.s = settings
-        self.name = f"clips:{camera_id}"
+        self.name = f"clips:{camera.id}"
         self.folder = folder
-        self.camera_id = camera_id
-        self._peek, self._pose_at, self._view, self._mounting = peek, pose_at, view, mounting
+        self.camera_id = camera.id
+        self._camera = camera
+        self._peek, self._pose_at, self._view, self._mounting, self._to_utc = peek, pose_at, view, mounting, to_utc
         folder.mkdir(parents=True, exist_ok=True)
         self.ring = Ring(folder / "ring", settings.ring_s, int(settings.ring_mb * 1e6))
         self._classes = set(settings.classes)
         self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._encoders: queue.Queue[Encoder | None] = queue.Queue()
-        self._pending: collections.deque[tuple[Frame, float, int]] = collections.deque()  # in ffmpeg: frame, tick, enc
+        self._encoders: queue.Queue[Encoder | Remuxer | None] = queue.Queue()
+        self._pending: collections.deque[tuple[_Shot, float, int]] = collections.deque()  # in ffmpeg: shot, tick, enc
         self._seq_t: collections.deque[tuple[int, float]] = collections.deque(maxlen=4096)  # recorded (seq, t_mono)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -86,7 +100,8 @@ class ClipRecorder:
         self._targets: dict[int, tuple[float, float, float]] = {}  # the open clip's tracks' latest fixes
         self._cpu = {"grab": 0.0, "mux": 0.0}
         self._ffmpeg_cpu_done = 0.0
-        self._encoder: Encoder | None = None
+        self._encoder: Encoder | Remuxer | None = None
+        self._fresh = True  # the next keyframe starts a segment (a new ffmpeg session)
         self.state = "stopped"
         self.last_error = ""
         self.frames = self.units = self.clips = self.restarts = self.dropped_alerts = 0
@@ -96,7 +111,9 @@ class ClipRecorder:
     def start(self) -> None:
         prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
         self._threads = [
-            threading.Thread(target=self._grab_loop, name="clips-grab", daemon=True),
+            threading.Thread(
+                target=self._remux_loop if self.s.source == "remux" else self._grab_loop, name="clips-grab", daemon=True
+            ),
             threading.Thread(target=self._mux_loop, name="clips-mux", daemon=True),
         ]
         self.state = "starting"
@@ -117,7 +134,9 @@ class ClipRecorder:
             ffmpeg = self._ffmpeg_cpu_done + (enc.cpu_s() if enc else 0.0)
             return {
                 "state": self.state,
+                "source": self.s.source,
                 "frames": self.frames,
+                "units": self.units,
                 "ring_s": round(self.ring.span_s(), 1),
                 "ring_bytes": self.ring.size,
                 "segments_evicted": self.ring.evicted,
@@ -174,7 +193,7 @@ class ClipRecorder:
             enc = None
         if enc is None and (enc := self._begin(size, backoff)) is None:
             return None
-        self._pending.append((frame, tick, id(enc)))
+        self._pending.append((_Shot(frame.t_mono, frame.t_utc, frame.width, frame.height, frame.seq), tick, id(enc)))
         if not enc.write(frame.image):
             self._fail("ffmpeg stopped taking frames")
             self._end(enc)
@@ -183,9 +202,36 @@ class ClipRecorder:
             self.frames += 1
         return enc
 
+    def _remux_loop(self) -> None:
+        """The camera's own H.264/H.265 stream (``clips.remux_url`` or ``camera.url``) copied by ffmpeg; reopened
+        with backoff when it ends or fails."""
+        url = self.s.remux_url or self._camera.url
+        file_rate = Path(url).is_file()  # a video file plays at its own rate, as the camera replays it
+        backoff = Backoff(0.5, 10.0)
+        while not self._stop.is_set():
+            self._cpu["grab"] = time.thread_time()
+            try:
+                codec, width, height = probe(self.s, url)
+                rem = Remuxer(self.s, url, codec, (width, height), file_rate, self._camera.loop, self._log_path)
+            except EncoderError as err:
+                self._fail(str(err))
+                backoff.wait(self._stop)
+                continue
+            self.state = "recording"
+            with self._lock:
+                self._encoder = rem
+            self._encoders.put(rem)
+            while rem.proc.poll() is None and not self._stop.wait(0.2):
+                pass
+            rem.finish_input()
+            if not self._stop.is_set():
+                self._fail(f"the stream to remux ended (ffmpeg exit {rem.proc.wait()})")
+                backoff.wait(self._stop)
+        self._encoders.put(None)
+
     def _begin(self, size: tuple[int, int, str], backoff: Backoff) -> Encoder | None:
         try:
-            enc = Encoder(self.s, *size, self.ring.folder / "ffmpeg.log")
+            enc = Encoder(self.s, *size, self._log_path)
         except EncoderError as err:
             self._fail(str(err))
             backoff.wait(self._stop)
@@ -194,6 +240,10 @@ class ClipRecorder:
         self._encoder = enc
         self._encoders.put(enc)
         return enc
+
+    @property
+    def _log_path(self) -> Path:
+        return self.ring.folder / "ffmpeg.log"
 
     def _end(self, enc: Encoder | None) -> None:
         if enc is not None:
@@ -209,6 +259,9 @@ class ClipRecorder:
     def _mux_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY_S
         while (enc := self._encoders.get()) is not None:
+            self._fresh = True
+            if self._muxer.codec != enc.codec:
+                self._muxer = TsMuxer(enc.codec)
             while (units := enc.read()) is not None:
                 for unit in units:
                     self._mux(enc, unit)
@@ -229,16 +282,35 @@ class ClipRecorder:
         if self._open is not None:
             self._cut(self._open, truncated=True)
 
-    def _mux(self, enc: Encoder, unit: bytes) -> None:
+    def _shot(self, enc: Encoder | Remuxer) -> tuple[_Shot, float] | None:
+        """The frame a unit of ``enc`` shows and the tick it is presented at (t_mono s): the frame handed to the
+        encoder, or a remuxed unit's arrival (less the camera's latency)."""
+        if isinstance(enc, Remuxer):
+            tick = time.monotonic()
+            t = tick - self._camera.latency_offset_ms / 1e3
+            return _Shot(t, self._to_utc(t), enc.size[0], enc.size[1]), tick
         if not self._pending or self._pending[0][2] != id(enc):
-            return  # no frame for this unit: should not happen; ignore rather than mislabel it
-        frame, tick, _ = self._pending.popleft()
-        pose = self._pose_at(frame.t_mono)
+            return None  # no frame for this unit: should not happen; ignore rather than mislabel it
+        shot, tick, _ = self._pending.popleft()
+        return shot, tick
+
+    def _mux(self, enc: Encoder | Remuxer, unit: bytes) -> None:
+        got = self._shot(enc)
+        if got is None:
+            return
+        shot, tick = got
+        key = is_keyframe(unit, enc.codec)
+        if self._fresh or (key and self._segment_age(tick) >= 0.5 * self.s.segment_s):
+            if not key:
+                return  # a segment must start with a keyframe
+            self._fresh = False
+            self.ring.start_segment(self._muxer.tables())
+        pose = self._pose_at(shot.t_mono)
         target = self._target()
         meta: bytes | None = None
-        info: dict[str, Any] = {"t_utc": frame.t_utc, "seq": frame.seq}
+        info: dict[str, Any] = {"t_utc": shot.t_utc, "seq": shot.seq}
         if pose is not None:
-            meta = klv.encode(sample(pose, frame.t_utc, frame.width, frame.height, self._view, target))
+            meta = klv.encode(sample(pose, shot.t_utc, shot.width, shot.height, self._view, target))
             yaw, pitch, roll = camera_attitude(pose, self._mounting)
             info["pose"] = {
                 "lat": pose.lat,
@@ -254,12 +326,10 @@ class ClipRecorder:
             if target is not None:
                 info["target"] = list(target)
         pts = round(tick * CLOCK_HZ)  # presentation at the tick: a repeated frame keeps its capture time in the KLV
-        if not self.ring.segments or (is_idr(unit) and self._segment_age(tick) >= 0.5 * self.s.segment_s):
-            if not is_idr(unit):
-                return  # a segment must start with a keyframe
-            self.ring.start_segment(self._muxer.tables())
         self.ring.add_frame(tick, self._muxer.frame(unit, meta, pts), info)
         self.ring.evict(tick)
+        with self._lock:
+            self.units += 1
 
     def _segment_age(self, t: float) -> float:
         frames = self.ring.segments[-1].frames
@@ -284,7 +354,7 @@ class ClipRecorder:
                 self._alert(batch, ev.track_id, ev.class_name, ev.confidence, ev.lat, ev.lon, ev.alt)
 
     def _alert(self, batch: FrameEvents, track: int, cls: str, conf: float, *fix: float | None) -> None:
-        t = self._frame_time(batch.frame_seq)
+        t = self._frame_time(batch.frame_seq, batch.t_utc)
         record = {"t_utc": batch.t_utc, "track_id": track, "class": cls, "confidence": round(conf, 3)}
         if fix[0] is not None:
             record |= {"lat": fix[0], "lon": fix[1], "alt": fix[2]}
@@ -300,10 +370,14 @@ class ClipRecorder:
         clip.alerts.append(record)
         clip.tracks.add(track)
 
-    def _frame_time(self, seq: int) -> float:
-        """t_mono of the recorded frame nearest to camera frame ``seq`` (the alert's), or now."""
+    def _frame_time(self, seq: int, t_utc: float) -> float:
+        """t_mono of the alert's frame: of the recorded frame nearest to camera frame ``seq``, else from its age
+        by the UTC clock (a remuxed stream's units are not the detector's frames)."""
         best = min(self._seq_t, key=lambda st: abs(st[0] - seq), default=None)
-        return best[1] if best is not None and abs(best[0] - seq) <= 2 * self.s.fps else time.monotonic()
+        if best is not None and abs(best[0] - seq) <= 2 * self.s.fps:
+            return best[1]
+        now = time.monotonic()
+        return now - max(0.0, self._to_utc(now) - t_utc)
 
     def _cut_due(self, now: float) -> None:
         newest = self.ring.newest()
@@ -327,6 +401,7 @@ class ClipRecorder:
             "post_s": self.s.post_s,
             "window_s": round(clip.t1 - clip.t0, 3),  # what was asked for: pre_s + post_s, or more (alerts)
             "start_missing_s": round(max(0.0, held[0][0] - clip.t0), 3),  # the ring did not reach back so far
+            "lead_s": round(max(0.0, clip.t0 - held[0][0]), 3),  # video before the window: from the keyframe before
             "truncated": truncated,  # the daemon stopped before the end of the window
             "frames": frames,
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -15,6 +17,19 @@ class ClipSettings(Section):
         False,
         title="Record evidence clips",
         description="Off by default: while on, the last ring_s seconds of video are on the device at all times.",
+    )
+    source: Literal["encode", "remux"] = Field(
+        "encode",
+        title="Video source",
+        description="encode: the camera's frames encoded by ffmpeg (libx264); remux: the camera's own H.264/H.265 "
+        "stream copied as it is (remux_url, else camera.url: an IP camera's RTSP stream, a video file), no "
+        "decoding or encoding, keyframes where the camera puts them.",
+    )
+    remux_url: str = Field(
+        "",
+        title="Stream to remux",
+        description="source = remux: the H.264/H.265 stream to record (e.g. the camera's RTSP stream when the "
+        "detector reads another); empty: camera.url.",
     )
     classes: list[str] = Field(
         ["person", "vehicle", "boat"],

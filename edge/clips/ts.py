@@ -1,6 +1,7 @@
 """A small MPEG-TS muxer for one H.264 video stream and one KLV metadata stream, and an Annex B access-unit splitter.
 
-Layout: PAT (PID 0) -> program 1, PMT on PID 0x1000; video PID 0x100 (stream type 0x1B, the PCR PID); KLV PID
+Layout: PAT (PID 0) -> program 1, PMT on PID 0x1000; video PID 0x100 (stream type 0x1B H.264 or 0x24 H.265, the
+PCR PID); KLV PID
 0x101 (stream type 0x06 with the registration descriptor 'KLVA', as FFmpeg writes SMPTE KLV; PES private_stream_1
 with a PTS equal to its frame's). Each frame is written as its video PES then its KLV PES, so a file cut at a frame
 boundary is whole; ``tables()`` starts each segment so every segment is readable alone. Times: 90 kHz, mod 2**33.
@@ -14,8 +15,8 @@ PAT_PID, PMT_PID, VIDEO_PID, KLV_PID = 0x0000, 0x1000, 0x0100, 0x0101
 TS_SIZE = 188
 CLOCK_HZ = 90_000
 PCR_LEAD = 9_000  # the PCR runs 0.1 s ahead of presentation: the decoder's buffering delay
-AUD = 9  # H.264 access unit delimiter NAL type
-IDR = 5
+STREAM_TYPE = {"h264": 0x1B, "hevc": 0x24}
+AUD = {"h264": 9, "hevc": 35}  # access unit delimiter NAL types
 
 
 def _crc32_mpeg(data: bytes) -> int:
@@ -57,14 +58,15 @@ class TsMuxer:
     """Turns frames (an H.264 access unit, its KLV packet, its PTS) into 188-byte TS packets; keeps the continuity
     counters across calls, so consecutive segments concatenate into one stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: str = "h264") -> None:
         self._cc: dict[int, int] = {}
+        self.codec = codec
 
     def tables(self) -> bytes:
         """PAT and PMT (two TS packets)."""
         pat = _section(0x00, 1, bytes([0x00, 0x01, 0xE0 | (PMT_PID >> 8), PMT_PID & 0xFF]))
         klva = bytes([0x05, 4]) + b"KLVA"  # registration descriptor
-        streams = bytes([0x1B, 0xE0 | (VIDEO_PID >> 8), VIDEO_PID & 0xFF, 0xF0, 0x00])
+        streams = bytes([STREAM_TYPE[self.codec], 0xE0 | (VIDEO_PID >> 8), VIDEO_PID & 0xFF, 0xF0, 0x00])
         streams += bytes([0x06, 0xE0 | (KLV_PID >> 8), KLV_PID & 0xFF, 0xF0, len(klva)]) + klva
         pmt_body = bytes([0xE0 | (VIDEO_PID >> 8), VIDEO_PID & 0xFF, 0xF0, 0x00]) + streams
         pmt = _section(0x02, 1, pmt_body)
@@ -106,27 +108,30 @@ class TsMuxer:
         return bytes(out)
 
 
-def nal_units(data: bytes) -> list[tuple[int, int]]:
+def nal_units(data: bytes, codec: str = "h264") -> list[tuple[int, int]]:
     """(start, nal type) of each NAL unit in Annex B ``data``; start is the offset of its start code."""
     found = []
     i = data.find(b"\x00\x00\x01")
     while i >= 0 and i + 3 < len(data):
         start = i - 1 if i > 0 and data[i - 1] == 0 else i
-        found.append((start, data[i + 3] & 0x1F))
+        head = data[i + 3]
+        found.append((start, head & 0x1F if codec == "h264" else (head >> 1) & 0x3F))
         i = data.find(b"\x00\x00\x01", i + 3)
     return found
 
 
 class AccessUnits:
-    """Splits an H.264 Annex B byte stream with access unit delimiters (FFmpeg's ``h264_metadata=aud=insert``) into
-    access units: ``feed`` returns the units completed so far, ``flush`` the last one."""
+    """Splits an H.264 or H.265 Annex B byte stream with access unit delimiters (FFmpeg's ``h264_metadata=aud=insert``,
+    ``hevc_metadata=aud=insert``) into access units: ``feed`` returns the units completed so far, ``flush`` the last
+    one."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: str = "h264") -> None:
         self._buf = b""
+        self.codec = codec
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
-        starts = [pos for pos, kind in nal_units(self._buf) if kind == AUD]
+        starts = [pos for pos, kind in nal_units(self._buf, self.codec) if kind == AUD[self.codec]]
         units = [self._buf[a:b] for a, b in itertools.pairwise(starts)]
         if len(starts) >= 2:
             self._buf = self._buf[starts[-1] :]
@@ -137,6 +142,7 @@ class AccessUnits:
         return unit
 
 
-def is_idr(unit: bytes) -> bool:
-    """True when the access unit holds an IDR slice (a segment may start there)."""
-    return any(kind == IDR for _, kind in nal_units(unit))
+def is_keyframe(unit: bytes, codec: str = "h264") -> bool:
+    """True when the access unit can start a segment: an H.264 IDR slice (type 5), an H.265 IRAP picture (16-23)."""
+    kinds = [kind for _, kind in nal_units(unit, codec)]
+    return 5 in kinds if codec == "h264" else any(16 <= k <= 23 for k in kinds)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.clips import klv
-from edge.clips.ts import TS_SIZE, AccessUnits, TsMuxer, is_idr, nal_units
+from edge.clips.ts import TS_SIZE, AccessUnits, TsMuxer, is_keyframe, nal_units
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
 
@@ -38,7 +38,7 @@ def test_units_split_per_frame_whatever_the_chunking(tmp_path: Path) -> None:
         au = AccessUnits()
         units = [u for i in range(0, len(data), chunk) for u in au.feed(data[i : i + chunk])] + [au.flush()]
         assert len(units) == 25 and b"".join(units) == data
-        assert [i for i, u in enumerate(units) if is_idr(u)] == [0, 10, 20]
+        assert [i for i, u in enumerate(units) if is_keyframe(u)] == [0, 10, 20]
 
 
 def test_ffprobe_sees_video_and_klv_and_the_klv_decodes(tmp_path: Path) -> None:
