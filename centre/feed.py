@@ -22,7 +22,8 @@ SEEN_MAX = 200_000
 
 
 class Feed:
-    """``poll()`` once per second; returns the number of sightings created or moved."""
+    """``poll()`` once per second; returns the number of sightings created or moved. A sighting fusion merged
+    into another is deleted from the store (and sent to TAK once more, stale in a second)."""
 
     def __init__(self, cfg: CentreConfig, store: Store, cot: CotSender | None) -> None:
         self.cfg = cfg
@@ -51,11 +52,19 @@ class Feed:
             s = self.fuser.add(Detection(*row[1:]))
             if s is not None:
                 changed[s.id] = s
+        gone = {s.id: s for s in self.fuser.merged}  # merged into another sighting: no longer an object of its own
+        self.fuser.merged.clear()
+        for sid in gone:
+            changed.pop(sid, None)
         if changed:
             self.store.save_sightings([s.row() for s in changed.values()])
-            if self.cot is not None:
-                for s in changed.values():
-                    self.cot.send(sighting_cot(s.as_dict(), self.cfg.tak.stale_s))
+        if gone:
+            self.store.delete_sightings(gone)
+        if self.cot is not None:
+            for s in changed.values():
+                self.cot.send(sighting_cot(s.as_dict(), self.cfg.tak.stale_s))
+            for s in gone.values():
+                self.cot.send(sighting_cot(s.as_dict(), 1))  # TAK clients drop it within a second
         if rows:
             self.fuser.expire(max(float(r[5]) for r in rows))
         return len(changed)

@@ -1,4 +1,6 @@
 """Measure fusion against synthetic truth: two vehicles watch the same walking people; records go through the codec.
+``replay(store)`` fuses a store's detections again as ``edge-centre serve`` did, for scoring a live run against the
+simulator's truth (``sim/fleet_score.py``).
 
 Not the simulator's renderer and detector: people walk at ~1.4 m/s in a 400 m square; each vehicle (600 m apart,
 both ~300-700 m from the people) detects each person in a frame with ``p_detect``; its position error is Gaussian
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from centre.config import FusionSettings
-from centre.fusion import M_PER_DEG, R90_PER_SIGMA, Fuser, distance_m
-from centre.store.rows import Detection
+from centre.fusion import M_PER_DEG, R90_PER_SIGMA, Fuser, Sighting, distance_m
+from centre.store import Store
+from centre.store.rows import DET_COLUMNS, Detection
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 from edge.uplink.codec import decode, encode
 
@@ -98,6 +101,7 @@ def evaluate(
                     d.track_id, d.lat, d.lon, d.alt, d.error_m,
                 )  # fmt: skip
                 s = fuser.add(det)
+                fuser.merged.clear()
                 assert s is not None
                 person = tracks[v].index(d.track_id)
                 seen.setdefault(person, []).append(s.id)
@@ -110,3 +114,27 @@ def evaluate(
                 pairs_one += ids[0] == ids[1]
         fuser.expire(t)
     return EvalResult(pairs, pairs_one, updates, within)
+
+
+def replay(
+    store: Store, settings: FusionSettings | None = None, batch: int = 50_000
+) -> Iterator[tuple[Detection, Sighting]]:
+    """Fuse ``store``'s detections again in the order ``edge-centre serve`` fuses them (by id, expiring once a second
+    of detection time); yields each detection with the sighting it updated, as it stands just after (a live object:
+    read it before the next)."""
+    fuser = Fuser(settings or FusionSettings())
+    cols = ", ".join(DET_COLUMNS)
+    last_id, expired_at = 0, -math.inf
+    while rows := store._rows(
+        f"SELECT id, {cols} FROM detections WHERE id > ? ORDER BY id LIMIT {int(batch)}", [last_id]
+    ):
+        for row in rows:
+            last_id = int(row[0])
+            d = Detection(*row[1:])
+            s = fuser.add(d)
+            fuser.merged.clear()
+            if s is not None:
+                yield d, s
+            if d.t - expired_at >= 1.0:
+                fuser.expire(d.t)
+                expired_at = d.t

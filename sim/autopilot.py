@@ -110,7 +110,7 @@ class Autopilot:
         self._t0 = 0.0
         self.mav = mavlink.MAVLink(None, SYSTEM_ID, COMPONENTS[role])
         noise = world.scenario.noise
-        rng = np.random.default_rng(world.seed + 1000)
+        rng = np.random.default_rng(world.seed + 1000 + noise.seed_offset)
         self._gps = GaussMarkov(rng, noise.gps_m, noise.gps_tau_s, 2)
         self._alt = GaussMarkov(rng, noise.alt_m, noise.gps_tau_s, 1)
         self._att = GaussMarkov(rng, math.radians(noise.att_deg), 5.0, 3)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sim.record import Recorder, Recording, TlogRecorder
 from sim.render import Renderer, RenderOptions
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import ScenarioError, for_vehicle, load_scenario
 from sim.stream import MjpegServer, Pacer
 from sim.world import World
 
@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's random seed")
     p.add_argument("--mode", choices=["day", "thermal"], default=None, help="camera mode (default: the scenario's)")
+    p.add_argument("--vehicle", metavar="NAME", help="run this one of the scenario's [[vehicles]] (default: the first)")
+    p.add_argument(
+        "--start-utc",
+        type=float,
+        metavar="T",
+        help="POSIX time (s) of sim time 0, not after now: simulators given the same T see the same world at once",
+    )
     p.add_argument("--http-host", default="127.0.0.1", help="address the MJPEG stream listens on")
     p.add_argument(
         "--http-port", type=int, default=8554, help="MJPEG stream port (0 = any free port; camera i of several: +i)"
@@ -84,6 +91,8 @@ class Sim:
     """The running pieces of one ``edge sim`` invocation, started in order and stopped in reverse."""
 
     def __init__(self, args: argparse.Namespace):
+        if args.start_utc is not None and not args.start_utc <= time.time():
+            raise SimError(f"--start-utc {args.start_utc}: must not be in the future")
         self.args = args
         self.lines: list[tuple[str, str]] = []
         self.stoppers: list[Any] = []
@@ -119,6 +128,8 @@ class Sim:
             raise SimError("give --scenario FILE (or --replay DIR)")
         try:
             scenario = load_scenario(scen)
+            if a.vehicle is not None:
+                scenario = for_vehicle(scenario, a.vehicle)
         except ScenarioError as err:
             raise SimError(str(err)) from None
         if a.sitl or a.pose_log:
@@ -187,6 +198,8 @@ class Sim:
                 for w, srv, rec in zip(worlds, servers, recorders, strict=True)
             ]
         self.t0 = time.monotonic()  # sim time 0 for the camera, the autopilot and the NMEA feeder
+        if a.start_utc is not None:
+            self.t0 -= time.time() - a.start_utc
         if mav_urls:
             if self.world is None:
                 raise SimError("--mavlink needs a scenario (or a recording that holds one)")
@@ -212,6 +225,8 @@ class Sim:
             nmea = self._start(lambda: nmea_mod.NmeaFeeder(world, clock=self.clock), "--nmea-pty")
             self.lines.append(("nmea", f"pty {nmea.pty_path}"))
         duration = a.duration
+        if duration is not None:
+            duration += self.clock()  # --duration counts from now, also when sim time 0 was earlier
         if self.recording is not None and duration is None:
             duration = self.recording.frames[-1].t + 1.0 / self.fps
         for fps, tick in ticks:

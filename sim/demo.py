@@ -31,7 +31,7 @@ from typing import Any
 
 from sim.daemon_config import Sections, merge, scenario_sections, to_toml
 from sim.live_score import LiveScore, score
-from sim.scenario import load_scenario
+from sim.scenario import for_vehicle, load_scenario
 from sim.world import World
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,12 +92,16 @@ def daemon_config(
     model: str | None,
     console: dict[str, Any] | None = None,
     extra: Sections | None = None,
+    vehicle: str | None = None,
 ) -> Path:
-    """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario,
-    then ``extra`` sections over them."""
+    """The daemon's TOML for this demo (same keys as systemd/edge.toml), its camera and ground from the scenario
+    (as its vehicle ``vehicle`` sees it, and with that id, for a scenario with several), then ``extra`` sections
+    over them."""
     sc = load_scenario(scenario)
+    if vehicle is not None:
+        sc = for_vehicle(sc, vehicle)
     sections: Sections = {
-        "vehicle": {"id": "demo-01", "kind": sc.platform.kind, "state_dir": str(workdir / "state")},
+        "vehicle": {"id": vehicle or "demo-01", "kind": sc.platform.kind, "state_dir": str(workdir / "state")},
         "ops": {"status_interval_s": 2.0},
         "camera": {"url": str(status["camera"])},
         "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}"},

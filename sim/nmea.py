@@ -108,7 +108,7 @@ class NmeaFeeder:
         self._clock = clock
         self._t0 = 0.0
         noise = world.scenario.noise
-        rng = np.random.default_rng(world.seed + 2000)
+        rng = np.random.default_rng(world.seed + 2000 + noise.seed_offset)
         self._gps = GaussMarkov(rng, noise.gps_m, noise.gps_tau_s, 2)
         self._alt = GaussMarkov(rng, noise.alt_m, noise.gps_tau_s, 1)
         self._hdg = GaussMarkov(rng, math.radians(noise.att_deg), 5.0, 1)

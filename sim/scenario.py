@@ -220,6 +220,7 @@ class Noise(_Model):
     att_deg: float = Field(0.3, ge=0)
     time_offset_s: float = 0.0
     gps_tau_s: float = Field(60.0, gt=0, description="correlation time of the GPS and altitude errors, s")
+    seed_offset: int = Field(0, ge=0, description="added to the scenario's seed for this noise (one per vehicle)")
 
 
 class Scene(_Model):
@@ -231,8 +232,20 @@ class Scene(_Model):
     ambient_c: float = Field(15.0, description="air temperature for thermal mode, deg C")
 
 
+class Vehicle(_Model):
+    """One of several platforms watching the same world (``[[vehicles]]``); ``edge sim --vehicle NAME`` runs it.
+
+    ``noise`` defaults to the scenario's, with ``seed_offset`` = the vehicle's index (each its own sensor errors).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    platform: Platform
+    camera: Camera = Camera()
+    noise: Noise | None = None
+
+
 class Scenario(_Model):
-    """A whole scenario file."""
+    """A whole scenario file: one platform, or several ``vehicles`` (the first one is ``platform``/``camera``)."""
 
     name: str
     seed: int = 0
@@ -245,6 +258,23 @@ class Scenario(_Model):
     targets: list[TargetSpec] = []
     noise: Noise = Noise()
     scene: Scene = Scene()
+    vehicles: list[Vehicle] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_vehicle(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("vehicles") and "platform" not in data and "camera" not in data:
+            first = data["vehicles"][0]
+            if isinstance(first, dict):
+                data = {**data, "platform": first.get("platform"), "camera": first.get("camera", {})}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_vehicles(self) -> Scenario:
+        names = [v.name for v in self.vehicles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"vehicles: names must be unique ({', '.join(names)})")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +294,18 @@ class Scenario(_Model):
         if len(set(ids)) != len(ids):
             raise ValueError(f"cameras: ids must differ, got {ids}")
         return self
+
+
+def for_vehicle(scenario: Scenario, name: str) -> Scenario:
+    """The scenario as vehicle ``name`` of its ``vehicles`` sees it (its platform, camera and noise); ScenarioError
+    if there is no such vehicle."""
+    for i, v in enumerate(scenario.vehicles):
+        if v.name == name:
+            noise = v.noise or scenario.noise.model_copy(update={"seed_offset": i})
+            update = {"platform": v.platform, "camera": v.camera, "cameras": [], "noise": noise}
+            return scenario.model_copy(update=update)
+    have = ", ".join(v.name for v in scenario.vehicles) or "none"
+    raise ScenarioError(f"{scenario.name}: vehicles: no vehicle named {name!r} (have: {have})")
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:

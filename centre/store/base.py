@@ -170,6 +170,11 @@ class Store:
             out.append(d)
         return out
 
+    def delete_sightings(self, ids: Iterable[str]) -> int:
+        """Delete sightings by id (ones fusion merged into another)."""
+        ids = list(ids)
+        return self._exec(f"DELETE FROM sightings WHERE id IN ({', '.join('?' * len(ids))})", ids) if ids else 0
+
     def ack_sighting(self, sighting_id: str, user: str) -> bool:
         return (
             self._exec("UPDATE sightings SET acked_by = ? WHERE id = ? AND acked_by IS NULL", [user, sighting_id]) > 0

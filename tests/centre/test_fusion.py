@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import pytest
 
@@ -63,3 +64,71 @@ def test_two_vehicles_seeing_the_same_people_measured_against_truth() -> None:
     assert r.pairs_seen_by_both > 500
     assert r.one_sighting_pct >= 90.0
     assert r.within_radius_pct >= 85.0
+
+
+def test_two_tracks_one_camera_saw_at_once_end_in_two_sightings() -> None:
+    """Track 7's detection of a frame arrives before track 5's of the same frame: they are still two objects."""
+    f = Fuser(FusionSettings())
+    first = f.add(det("a", 5, 0.0, 0.0, 10.0))
+    f.add(det("a", 5, 0.5, 0.0, 10.0))
+    f.add(det("a", 7, 1.0, 1.0, 10.0))
+    f.add(det("a", 5, 1.0, 0.0, 10.0))
+    assert first is not None and len(f.sightings) == 2
+    assert f.by_track[("a", 1, "cam0", 5)] != f.by_track[("a", 1, "cam0", 7)]
+
+
+def test_a_broken_track_rejoins_and_a_lost_event_adds_nothing() -> None:
+    f = Fuser(FusionSettings())
+    s = f.add(det("a", 5, 0.0, 0.0, 10.0))
+    lost = det("a", 5, 2.0, 0.0, 10.0)
+    assert f.add(Detection(*[*astuple(lost)[:8], 2, *astuple(lost)[9:]])) is None  # kind 2: LOST, 2 s later
+    assert f.add(det("a", 9, 0.6, 1.0, 10.0)) is s  # the tracker's new id for the same object
+    assert len(f.sightings) == 1
+
+
+def test_sightings_of_one_object_merge_into_the_older() -> None:
+    f = Fuser(FusionSettings())
+    a = f.add(det("a", 1, 0.0, 0.0, 5.0))
+    b = f.add(det("b", 1, 0.1, 25.0, 5.0))  # 25 m: beyond the gate (3 * 3.29 m), a sighting of its own
+    assert a is not None and b is not None and a is not b
+    f.add(det("a", 1, 0.5, 10.0, 5.0))
+    merged = f.add(det("b", 1, 0.6, 12.0, 5.0))  # both tracks now within 2 m: one object
+    assert merged is a and list(f.sightings) == [a.id] and f.merged == [b]
+    assert a.sensors == {("a", "cam0"), ("b", "cam0")}
+
+
+def test_a_track_that_leaves_the_others_leaves_the_sighting() -> None:
+    f = Fuser(FusionSettings())
+    a = f.add(det("a", 1, 0.0, 0.0, 5.0))
+    assert f.add(det("b", 1, 0.1, 1.0, 5.0)) is a
+    f.add(det("a", 1, 0.5, 0.0, 5.0))
+    b = f.add(det("b", 1, 0.6, 30.0, 5.0))  # b's track now follows something 30 m away
+    assert b is not None and b is not a and set(a.members) == {("a", 1, "cam0", 1)}
+
+
+def test_two_objects_paired_crosswise_trade_tracks() -> None:
+    """Two people 6 m apart, first paired wrongly across the vehicles (b's detections came in the swapped order,
+    each nearest the wrong sighting); as the tracks go on, each b track moves to the sighting it fits."""
+    f = Fuser(FusionSettings())
+    p = f.add(det("a", 1, 0.0, 0.0, 6.0))
+    q = f.add(det("a", 2, 0.0, 6.0, 6.0))
+    assert f.add(det("b", 1, 0.1, 2.5, 6.0)) is p  # b's view of q, off by 3.5 m: nearer p
+    assert f.add(det("b", 2, 0.1, 3.5, 6.0)) is q  # b's view of p: p has b's camera already, so q
+    for t in (0.5, 1.0):
+        f.add(det("a", 1, t, 0.0, 6.0))
+        f.add(det("a", 2, t, 6.0, 6.0))
+        f.add(det("b", 1, t + 0.1, 6.0, 6.0))  # b's track 1 follows q
+        f.add(det("b", 2, t + 0.1, 0.0, 6.0))  # b's track 2 follows p
+    assert f.by_track[("b", 1, "cam0", 1)] == q.id and f.by_track[("b", 1, "cam0", 2)] == p.id  # type: ignore[union-attr]
+
+
+def test_a_track_whose_tracker_swapped_objects_moves_to_the_nearer_sighting() -> None:
+    f = Fuser(FusionSettings())
+    p = f.add(det("a", 1, 0.0, 0.0, 6.0))
+    q = f.add(det("a", 2, 0.0, 8.0, 6.0))
+    assert f.add(det("b", 1, 0.1, 1.0, 6.0)) is p
+    f.add(det("a", 1, 0.5, 0.0, 6.0))
+    f.add(det("a", 2, 0.5, 8.0, 6.0))
+    # b's track 1 now follows the other person: 7 m from p's a (1.8 sigma, inside p's gate), 1 m from q's
+    assert f.add(det("b", 1, 0.6, 7.0, 6.0)) is q
+    assert set(p.members) == {("a", 1, "cam0", 1)}  # type: ignore[union-attr]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -81,3 +83,22 @@ def test_bad_mavlink_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
     pytest.importorskip("sim.autopilot")
     assert cli.main(["--scenario", str(BORDER), "--http-port", "0", "--duration", "1", "--mavlink", "bogus:1"]) == 2
     assert "--mavlink: cannot start" in capsys.readouterr().err
+
+
+def test_vehicle_and_start_utc_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    pair = BORDER.with_name("border-pair.toml")
+    assert cli.main(["--scenario", str(pair), "--vehicle", "nope", "--http-port", "0", "--duration", "1"]) == 2
+    assert "vehicles: no vehicle named 'nope' (have: drone-south, drone-north)" in capsys.readouterr().err
+    future = str(time.time() + 3600)
+    assert cli.main(["--scenario", str(pair), "--start-utc", future, "--http-port", "0", "--duration", "1"]) == 2
+    assert "must not be in the future" in capsys.readouterr().err
+
+
+def test_start_utc_sets_sim_time_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two simulators given one --start-utc share sim time 0: each reports it as t0_utc."""
+    pair = BORDER.with_name("border-pair.toml")
+    start = time.time() - 30.0
+    args = ["--scenario", str(pair), "--vehicle", "drone-north", "--start-utc", repr(start), "--http-port", "0"]
+    assert cli.main([*args, "--duration", "0.3", "--status-json"]) == 0
+    status = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert status["t0_utc"] == pytest.approx(start, abs=0.05)

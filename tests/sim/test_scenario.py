@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import ScenarioError, Sweep, load_scenario, parse_scenario
+from sim.scenario import ScenarioError, Sweep, for_vehicle, load_scenario, parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 MINIMAL = """
@@ -144,3 +144,26 @@ def test_bad_camera_lists_are_named(tmp_path: Path, extra: str, message: str) ->
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(info.value).startswith(f"{path}{message}"), str(info.value)
+
+
+def test_a_fleet_scenario_gives_each_vehicle_its_platform_camera_and_noise() -> None:
+    sc = load_scenario(SCENARIOS / "border-pair.toml")
+    assert [v.name for v in sc.vehicles] == ["drone-south", "drone-north"]
+    assert sc.platform == sc.vehicles[0].platform  # alone, the file runs its first vehicle
+    north = for_vehicle(sc, "drone-north")
+    assert north.platform.orbit is not None and not north.platform.orbit.clockwise
+    assert north.camera.yaw_deg == -90.0 and north.targets == sc.targets
+    assert (for_vehicle(sc, "drone-south").noise.seed_offset, north.noise.seed_offset) == (0, 1)
+    with pytest.raises(
+        ScenarioError, match="border-pair: vehicles: no vehicle named 'x' \\(have: drone-south, drone-north\\)"
+    ):
+        for_vehicle(sc, "x")
+
+
+def test_fleet_vehicle_names_are_unique_and_checked(tmp_path: Path) -> None:
+    text = MINIMAL.replace('[platform]\nkind = "drone"\n', "")
+    two = '[[vehicles]]\nname = "a"\nplatform = {kind = "drone"}\n'
+    with pytest.raises(ScenarioError, match="names must be unique"):
+        load_scenario(_write(tmp_path, text + two + two))
+    with pytest.raises(ScenarioError, match=r"vehicles\.0\.name: String should match pattern"):
+        load_scenario(_write(tmp_path, text + two.replace('"a"', '"a b"')))

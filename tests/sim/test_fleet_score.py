@@ -1,0 +1,51 @@
+"""The fleet scorer on a store whose detections are placed by hand around the simulator's truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from centre.store import open_store
+from centre.store.rows import DetRow, RecordRow
+from sim.fleet_score import score
+from sim.scenario import load_scenario
+from sim.world import World
+
+PAIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "border-pair.toml"
+START = 1_790_000_000.0
+
+
+def _store(tmp_path: Path, world: World, b_east_m: float) -> str:
+    """Two vehicles see every person every 0.5 s for 10 s, error radius 1 m: a exactly at the truth, b
+    ``b_east_m`` east of it (metres, at home's latitude)."""
+    url = f"sqlite:///{tmp_path}/c.sqlite"
+    store = open_store(url)
+    recs: list[RecordRow] = []
+    dets: list[DetRow] = []
+    m_per_deg_lon = float(world.frame.to_ned(world.home[0], world.home[1] + 1.0, 0.0)[1])
+    for seq in range(20):
+        for v, east, boot in (("a", 0.0, 1), ("b", b_east_m, 2)):
+            t = START + 0.5 * seq + (0.1 if v == "b" else 0.0)
+            recs.append((v, boot, seq, t, "cam0", None, None, None, False, t))
+            people = [x for x in world.targets(t - START) if x.class_name == "person"]
+            for i, p in enumerate(people):
+                lon = p.lon + east / m_per_deg_lon
+                dets.append((v, boot, seq, i, t, "cam0", 0, "person", 1, 0.9, p.id + 1, p.lat, lon, p.alt, 1.0))
+    store.write(recs, dets)
+    store.close()
+    return url
+
+
+@pytest.mark.parametrize(("b_east_m", "one_pct", "within_pct"), [(0.0, 100.0, 100.0), (3.0, 0.0, 50.0)])
+def test_pairs_and_radius_against_the_truth(tmp_path: Path, b_east_m: float, one_pct: float, within_pct: float) -> None:
+    world = World(load_scenario(PAIR))
+    store = open_store(_store(tmp_path, world, b_east_m))
+    r = score(store, world, START)
+    people = sum(1 for x in world.targets(0.0) if x.class_name == "person")
+    assert r.people == people and r.detections == 2 * 20 * people and r.unmatched == 0
+    # each of a's detections has b's 0.1 s later (when people cross, b's 3 m off may be nearer the other one)
+    assert 0.95 * 20 * people <= r.pairs_seen_by_both <= 20 * people
+    assert r.one_sighting_pct == pytest.approx(one_pct)
+    assert r.within_radius_pct == pytest.approx(within_pct)
+    assert r.sightings == (people if b_east_m == 0 else 2 * people)
