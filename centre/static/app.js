@@ -79,7 +79,6 @@ function drawThumbnails(answers) {
     list.append(li);
   }
   for (const a of answers) if (a.complete) S.thumbs[`${a.vehicle}/${a.camera}/${a.track}`] = a;
-  }
 }
 
 function drawSightings(fc) {
