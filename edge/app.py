@@ -178,8 +178,8 @@ class Daemon:
                 cameras.append(Camera(c.camera, clock.to_utc))
             except CameraError as err:
                 raise StartupError(str(err).replace("camera.", f"{c.key}.", 1)) from None
-        if cfg.clips.enabled:  # evidence clips of the first camera
-            self.stages.append(self._clip_recorder(cameras[0], poses, built[0][2], sinks))
+        if cfg.clips.enabled:  # evidence clips: a recorder per camera
+            self.stages += [self._clip_recorder(cam, poses, b[2], sinks) for cam, b in zip(cameras, built, strict=True)]
         several = len(setups) > 1
         scheduler = ModelScheduler() if several else None
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]

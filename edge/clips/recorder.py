@@ -6,7 +6,7 @@ slot, never taking a frame from the detector), restarting ffmpeg with backoff wh
 changes; frames that come while ffmpeg is busy are simply not recorded. "clips-mux" reads ffmpeg's access
 units, gives each its frame's capture time as PTS and its KLV packet (the pose store's pose at that time), writes
 them into the ring's segments, cuts clips once their last second is recorded, and prunes the ring and the kept
-clips. A clip is ``<UTC time>-<class>-track<id>.ts`` with a ``.json`` sidecar: the alerts it holds and, per
+clips. A clip is ``<UTC time>-<camera>-<class>-track<id>.ts`` with a ``.json`` sidecar: the alerts it holds and, per
 frame, the pose it was written with.
 """
 
@@ -86,7 +86,7 @@ class ClipRecorder:
         self._camera = camera
         self._peek, self._pose_at, self._view, self._mounting, self._to_utc = peek, pose_at, view, mounting, to_utc
         folder.mkdir(parents=True, exist_ok=True)
-        self.ring = Ring(folder / "ring", settings.ring_s, int(settings.ring_mb * 1e6))
+        self.ring = Ring(folder / "ring" / camera.id, settings.ring_s, int(settings.ring_mb * 1e6))
         self._classes = set(settings.classes)
         self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -366,7 +366,8 @@ class ClipRecorder:
             if clip is not None:
                 self._cut(clip)
             stamp = datetime.fromtimestamp(batch.t_utc, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")[:-4] + "Z"
-            clip = self._open = _Clip(t - self.s.pre_s, t + self.s.post_s, f"{stamp}-{cls}-track{track}")
+            name = f"{stamp}-{self.camera_id}-{cls}-track{track}"
+            clip = self._open = _Clip(t - self.s.pre_s, t + self.s.post_s, name)
         clip.alerts.append(record)
         clip.tracks.add(track)
 

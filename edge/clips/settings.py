@@ -60,7 +60,9 @@ class ClipSettings(Section):
         description="Video older than this is deleted from the ring, s; at least pre_s + post_s + 2 segment_s.",
         gt=0,
     )
-    ring_mb: float = Field(200.0, title="Ring size", description="The ring's size limit, MB (oldest go first).", gt=0)
+    ring_mb: float = Field(
+        200.0, title="Ring size", description="Each camera's ring's size limit, MB (oldest go first).", gt=0
+    )
     keep_days: float = Field(30.0, title="Clip retention", description="Clips older than this are deleted, days.", gt=0)
     keep_mb: float = Field(
         2000.0, title="Clip store size", description="Size limit of the kept clips, MB (oldest go first).", gt=0
