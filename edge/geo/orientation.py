@@ -11,13 +11,15 @@ R_cam_to_ned = R_holder @ R_mount @ R_gimbal (docs/CONVENTIONS.md), where
   ``"body"`` (camera fixed to the body: holder = R_body), ``"stabilised"`` (roll and pitch held to the horizon, yaw
   following the body: holder = Rz(body yaw)) or ``"earth"`` (roll, pitch and yaw held, yaw to north: holder = I).
 
-Plain 3x3 numpy maths, no OpenCV: the codec on the ground side imports this too.
+Plain 3x3 maths on tuples (a few µs a frame: the codec calls it for every record), numpy arrays out, no OpenCV: the
+codec on the ground side imports this too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -25,29 +27,43 @@ import numpy.typing as npt
 from edge.types import Pose
 
 F64 = npt.NDArray[np.float64]
+M3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]  # rows of a 3x3
 GIMBAL_MODES = ("body", "stabilised", "earth")
+
+
+def _rot(yaw: float, pitch: float, roll: float) -> M3:
+    """Rz(yaw) @ Ry(pitch) @ Rx(roll) as rows; angles in rad."""
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
+    return (
+        (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
+        (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
+        (-sp, cp * sr, cp * cr),
+    )
+
+
+def _mul(a: M3, b: M3) -> M3:
+    """a @ b."""
+    (b00, b01, b02), (b10, b11, b12), (b20, b21, b22) = b
+    r0, r1, r2 = (
+        (x * b00 + y * b10 + z * b20, x * b01 + y * b11 + z * b21, x * b02 + y * b12 + z * b22) for x, y, z in a
+    )
+    return r0, r1, r2
 
 
 def rot_zyx(yaw: float, pitch: float, roll: float) -> F64:
     """Rz(yaw) @ Ry(pitch) @ Rx(roll) (3, 3); angles in rad."""
-    cy, sy = math.cos(yaw), math.sin(yaw)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    cr, sr = math.cos(roll), math.sin(roll)
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
+    return np.array(_rot(yaw, pitch, roll))
 
 
-def euler_zyx(r: F64) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) rad of a rotation matrix (3, 3); straight up/down puts yaw and roll all in yaw."""
-    pitch = math.asin(max(-1.0, min(1.0, -float(r[2, 0]))))
-    if abs(r[2, 0]) > 1 - 1e-9:
-        return math.atan2(-float(r[0, 1]), float(r[1, 1])), pitch, 0.0
-    return math.atan2(float(r[1, 0]), float(r[0, 0])), pitch, math.atan2(float(r[2, 1]), float(r[2, 2]))
+def euler_zyx(r: M3) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) rad of a rotation matrix; straight up/down puts yaw and roll all in yaw."""
+    (r00, r01, _), (r10, r11, _), (r20, r21, r22) = r
+    pitch = math.asin(max(-1.0, min(1.0, -r20)))
+    if abs(r20) > 1 - 1e-9:
+        return math.atan2(-r01, r11), pitch, 0.0
+    return math.atan2(r10, r00), pitch, math.atan2(r21, r22)
 
 
 @dataclass(frozen=True)
@@ -71,24 +87,33 @@ class Mounting:
     @property
     def matrix(self) -> F64:
         """R_mount (3, 3)."""
-        return rot_zyx(self.yaw, self.pitch, self.roll)
+        return np.array(self.rows)
+
+    @cached_property
+    def rows(self) -> M3:
+        """R_mount as rows."""
+        return _rot(self.yaw, self.pitch, self.roll)
 
 
 NO_MOUNT = Mounting()
 
 
+def _composed(pose: Pose, mounting: Mounting) -> M3:
+    if pose.cam_frame == "earth":
+        return _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
+    if pose.cam_frame == "body":
+        holder = _rot(pose.yaw, pose.pitch, pose.roll)
+        return _mul(_mul(holder, mounting.rows), _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll))
+    if mounting.gimbal_mode == "body":
+        return _mul(_rot(pose.yaw, pose.pitch, pose.roll), mounting.rows)
+    if mounting.gimbal_mode == "stabilised":
+        return _mul(_rot(pose.yaw, 0.0, 0.0), mounting.rows)
+    return mounting.rows
+
+
 def camera_rotation(pose: Pose, mounting: Mounting = NO_MOUNT) -> F64:
     """R_cam_to_ned (3, 3): camera-frame vectors (x optical axis, y image right, z image down) to NED."""
-    if pose.cam_frame == "earth":
-        return rot_zyx(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
-    if pose.cam_frame == "body":
-        holder = rot_zyx(pose.yaw, pose.pitch, pose.roll)
-        return holder @ mounting.matrix @ rot_zyx(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
-    if mounting.gimbal_mode == "body":
-        return rot_zyx(pose.yaw, pose.pitch, pose.roll) @ mounting.matrix
-    if mounting.gimbal_mode == "stabilised":
-        return rot_zyx(pose.yaw, 0.0, 0.0) @ mounting.matrix
-    return mounting.matrix
+    return np.array(_composed(pose, mounting))
 
 
 def lever_arm_ned(pose: Pose, offset_frd: F64) -> F64:
@@ -99,7 +124,7 @@ def lever_arm_ned(pose: Pose, offset_frd: F64) -> F64:
 
 def camera_attitude(pose: Pose, mounting: Mounting = NO_MOUNT) -> tuple[float, float, float]:
     """The camera's (yaw, pitch, roll) in NED, rad: the Euler angles of ``camera_rotation``."""
-    return euler_zyx(camera_rotation(pose, mounting))
+    return euler_zyx(_composed(pose, mounting))
 
 
 def resolved(pose: Pose, mounting: Mounting) -> Pose:

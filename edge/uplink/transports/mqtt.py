@@ -295,6 +295,7 @@ class MqttTransport:
             self._error(explain_connack(rc, self.broker, self.login))
             return False
         self.receive_max = int(getattr(props, "ReceiveMaximum", 65535)) if self.v5 else 65535
+        client.on_log = None  # socket errors matter only to explain a refused login; paho formats every packet for it
         self._connected = True
         self.session += 1
         self.state = "connected"
