@@ -43,7 +43,7 @@ from uplink_helpers import Proxy
 
 MAVPROXY = shutil.which("mavproxy.py", path=str(Path(sys.executable).parent))
 SCEN = REPO / "sim" / "scenarios" / "drone-border.toml"
-RADIO_BYTES_PER_S = 300.0  # [gcs] bytes_per_s: ~5 % of a 57.6 kbit/s SiK radio; the pipeline wants more than this
+RADIO_BYTES_PER_S = 300.0  # [gcs] bytes_per_s: ~5 % of a 57.6 kbit/s SiK radio (the pipeline wants more)
 WARMUP_S = 10.0  # after the first record by radio: past the token bucket's first burst
 WINDOW_S = 60.0
 BUDGETED = {  # what the radio budget covers: the GCS alerts and the records
@@ -202,10 +202,14 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
             "mqtt": {"keepalive_s": 2, "connect_timeout_s": 3.0, "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
             "radio": {"enabled": True},
             "gcs": {"bytes_per_s": RADIO_BYTES_PER_S},
+            # an update of every track on (nearly) every frame: more than the radio carries even when this machine
+            # is loaded and the pipeline runs at ~2 fps; tracks that survive a 2 s flicker (fewer new-track alerts)
+            "tracker": {"update_interval_s": 0.2, "lost_after_s": 2.0},
         }
         cfg = daemon_config(tmp_path, str(SCEN), status, proxy.port, 0, None, None, extra)
         daemon = procs.start("daemon", ["-m", "edge", "run", "--config", str(cfg)])
-        _wait_for(lambda: rx_out.exists() and rx_out.stat().st_size > 0, 120, "the first record by radio")
+        _wait_for(lambda: rx_out.stat().st_size > 0 or daemon.poll() is not None, 120, "the first record by radio")
+        assert daemon.poll() is None, procs.tail()
         time.sleep(WARMUP_S + WINDOW_S + 2.0)
         # The cut: every new-track record numbered so far was acknowledged by the ground over the radio.
         snap: list[tuple[int, int]] = []
@@ -216,7 +220,7 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
         proxy.blackhole(False)  # the IP link returns; both paths on at once
         # MQTT catches up with the backlog of updates the radio left; then a few seconds of both paths together
         _wait_for(lambda: proxy.c2s_bytes > 0, 30, "the daemon to reconnect to the broker")
-        time.sleep(15.0)
+        time.sleep(8.0)
         assert daemon.poll() is None, procs.tail()
         procs.stop(daemon)
         time.sleep(2.0)  # the last acknowledged records reach the receiver through the broker
@@ -234,7 +238,9 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
     assert not missing, f"new-track alerts that did not come by radio while the IP link was dead: {sorted(missing)}"
     assert len(by_radio) < len(lines)  # the radio could not carry every update: they were thinned, MQTT brought them
     # Everything the daemon numbered arrived once, or was still in its spool when it stopped.
-    summary = rx_err.read_text().strip().splitlines()[-1]
+    summaries = [line for line in rx_err.read_text().splitlines() if line.startswith("listen: ") and "records;" in line]
+    assert summaries, procs.tail()
+    summary = summaries[-1]  # the receiver's last word, printed when it stopped
     m = re.search(r"in (\d+) records; (\d+) duplicates dropped \((\d+) across radio and MQTT\)", summary)
     assert m is not None, summary
     records, duplicates, cross = (int(g) for g in m.groups())
