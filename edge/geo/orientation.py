@@ -57,9 +57,9 @@ def rot_zyx(yaw: float, pitch: float, roll: float) -> F64:
     return np.array(_rot(yaw, pitch, roll))
 
 
-def euler_zyx(r: M3) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) rad of a rotation matrix; straight up/down puts yaw and roll all in yaw."""
-    (r00, r01, _), (r10, r11, _), (r20, r21, r22) = r
+def euler_zyx(r: F64 | M3) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) rad of a rotation matrix (3, 3); straight up/down puts yaw and roll all in yaw."""
+    (r00, r01, _), (r10, r11, _), (r20, r21, r22) = r.tolist() if isinstance(r, np.ndarray) else r
     pitch = math.asin(max(-1.0, min(1.0, -r20)))
     if abs(r20) > 1 - 1e-9:
         return math.atan2(-r01, r11), pitch, 0.0
@@ -102,13 +102,18 @@ def _composed(pose: Pose, mounting: Mounting) -> M3:
     if pose.cam_frame == "earth":
         return _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll)
     if pose.cam_frame == "body":
-        holder = _rot(pose.yaw, pose.pitch, pose.roll)
-        return _mul(_mul(holder, mounting.rows), _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll))
+        holder = _mounted(_rot(pose.yaw, pose.pitch, pose.roll), mounting)
+        return _mul(holder, _rot(pose.cam_yaw, pose.cam_pitch, pose.cam_roll))
     if mounting.gimbal_mode == "body":
-        return _mul(_rot(pose.yaw, pose.pitch, pose.roll), mounting.rows)
+        return _mounted(_rot(pose.yaw, pose.pitch, pose.roll), mounting)
     if mounting.gimbal_mode == "stabilised":
-        return _mul(_rot(pose.yaw, 0.0, 0.0), mounting.rows)
+        return _mounted(_rot(pose.yaw, 0.0, 0.0), mounting)
     return mounting.rows
+
+
+def _mounted(holder: M3, mounting: Mounting) -> M3:
+    """holder @ R_mount (skipped for a mounting with no angles)."""
+    return _mul(holder, mounting.rows) if mounting.roll or mounting.pitch or mounting.yaw else holder
 
 
 def camera_rotation(pose: Pose, mounting: Mounting = NO_MOUNT) -> F64:
