@@ -220,12 +220,8 @@ class Daemon:
 
     def _clip_recorder(self, camera: Camera, poses: PoseStore, geo: GroundGeolocator, sinks: list[EventSink]) -> Stage:
         """The evidence recorder (``[clips]``): a sink of the alerts, a reader of the camera's newest frames."""
-        import shutil
-
         from edge.clips.recorder import ClipRecorder
 
-        if shutil.which(self.cfg.clips.ffmpeg) is None:
-            raise StartupError(f"clips.ffmpeg: {self.cfg.clips.ffmpeg!r} not found: install ffmpeg or set the path")
         folder = Path(self.cfg.clips.folder) if self.cfg.clips.folder else self.state_dir / "clips"
         try:
             rec = ClipRecorder(

@@ -191,6 +191,20 @@ def _console(cfg: Config) -> list[str]:
     return out
 
 
+def _clips(cfg: Config) -> list[str]:
+    c = cfg.clips
+    if not c.enabled:
+        return []
+    import shutil
+
+    tools = [("clips.ffmpeg", c.ffmpeg)]
+    if c.source == "remux":
+        tools.append(("clips.ffmpeg", str(Path(c.ffmpeg).with_name("ffprobe")) if "/" in c.ffmpeg else "ffprobe"))
+    return [
+        f"{key}: {tool!r} not found: install ffmpeg or set the path" for key, tool in tools if not shutil.which(tool)
+    ]
+
+
 # (the key a check is about, the check): each returns "key: reason" lines
 CHECKS: tuple[tuple[str, Callable[[Config], list[str]]], ...] = (
     ("vehicle.state_dir", _state_dir),
@@ -199,6 +213,7 @@ CHECKS: tuple[tuple[str, Callable[[Config], list[str]]], ...] = (
     ("geo", _geo),
     ("camera.url", _camera),
     ("console", _console),
+    ("clips", _clips),
     ("detector", _model),
 )
 

@@ -56,6 +56,8 @@ FAULTS = [
     ("input_size_negative", "detector.preprocess.input_size = [-5, 0]", "detector.preprocess.input_size"),
     ("unknown_class", "detector.class_thresholds = {persn = 0.5}", "detector.class_thresholds"),
     ("nul_in_string", 'camera.url = "/dev/video\\u0000"', "camera.url"),
+    ("clips_no_ffmpeg", 'clips.enabled = true\nclips.ffmpeg = "/nonexistent/ffmpeg"', "clips.ffmpeg"),
+    ("clips_ring_too_short", "clips.enabled = true\nclips.ring_s = 5.0", "clips.ring_s"),
 ]
 
 
