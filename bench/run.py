@@ -19,6 +19,7 @@ from pathlib import Path
 
 PARTS: dict[str, str] = {
     "vision": "bench.vision",
+    "multicam": "bench.multicam",
     "uplink": "bench.uplink",
     "bridge": "fwbridge.bench",
     "memory": "sim.membench",

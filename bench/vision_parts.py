@@ -97,6 +97,9 @@ class MemoryCamera:
     def latest(self, timeout: float, after_seq: int = -1) -> Frame | None:
         return self._slot.get(timeout, after_seq)
 
+    def peek(self) -> Frame | None:
+        return self._slot.peek()
+
 
 @dataclass
 class PipelineRun:

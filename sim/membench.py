@@ -121,8 +121,11 @@ def _plot(samples: list[tuple[float, float]], path: Path) -> None:
 
 
 def run_bench(out_dir: Path, quick: bool) -> dict[str, float]:
+    """The daemon's RSS with one camera (rss_*), then with two [[cameras]] on one model (rss_2cam_*)."""
     scenario = str(Path(__file__).parent / "scenarios" / "drone-border.toml")
-    return measure(20 if quick else 120, 15, scenario, out_dir)
+    one = measure(20 if quick else 120, 15, scenario, out_dir)
+    two = measure(20 if quick else 120, 15, scenario, out_dir / "two-cameras", cameras=2)
+    return one | {k.replace("rss_", "rss_2cam_", 1): v for k, v in two.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,12 +3,13 @@
 On a small CPU every model run uses every core; two cameras running their models at once only slow each other
 (and the frames they finish are older). The scheduler lets one pipeline run its model at a time. When the model is
 free and several cameras wait with a frame, the turn goes to the highest *standing* = ``priority`` + the turns
-given to others since the camera began waiting; ties go to the one that waited longest. The camera that just ran
+given to others since the camera began waiting; ties go to the higher priority, then to the one that waited
+longest. The camera that just ran
 counts as waiting when it already has its next frame (``again``): it takes its place before the turn is given, so
 a higher priority is not undone by the moment it takes to come back. So with equal priorities the cameras
 alternate, a higher priority is served first, and no camera starves: a camera with a frame waiting is served within
-``(highest priority - its priority) + (number of cameras - 1)`` turns (two cameras at priorities 2 and 0, always
-with a frame: 2 turns of 3 to the first). A camera's frame rate cap (``max_fps``) is kept by its pipeline: a capped
+``(highest priority - its priority) + (number of cameras - 1)`` turns (two cameras always with a frame, priorities
+differing by d: d + 1 turns to the higher for each of the lower's). A camera's frame rate cap (``max_fps``) is kept by its pipeline: a capped
 camera just asks less often.
 """
 
@@ -84,7 +85,7 @@ class ModelScheduler:
         """Give the free model to the waiter with the highest standing (lock held)."""
         if self._busy or not self._waiting:
             return
-        nxt = max(self._waiting, key=lambda w: (w.priority + w.passed, -w.order))
+        nxt = max(self._waiting, key=lambda w: (w.priority + w.passed, w.priority, -w.order))
         self._waiting.remove(nxt)
         for w in self._waiting:
             w.passed += 1

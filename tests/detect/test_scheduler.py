@@ -41,14 +41,14 @@ def test_equal_priorities_alternate() -> None:
 
 
 def test_priority_first_and_no_starvation() -> None:
-    # ir (priority 2) is served first, but day, passed over, gains a step per turn: it gets a turn at least
-    # every (2 - 0) + (2 - 1) = 3 turns
+    # ir (priority 2) is served first, but day, passed over, gains a step per turn: passed over 3 times at most
+    # ((2 - 0) + (2 - 1)); with both always asking, ir gets 3 turns for each of day's
     sched = ModelScheduler()
     order = _contend(sched, {"day": 0, "ir": 2}, 40)
     runs = "".join("d" if n == "day" else "i" for n in order)
     both = runs[1 : runs.rindex("i") + 1]  # while both ask (the first turn may go before day asked)
-    assert "iii" not in both, runs  # day is passed over twice at most (2 - 0 priority steps; the tie is day's)
-    assert both.count("i") >= 1.8 * both.count("d"), runs  # two turns of three to the higher priority
+    assert "iiii" not in both, runs
+    assert both.count("i") >= 2.7 * both.count("d"), runs  # three turns of four to the higher priority
     assert sched.stats("day")["model_turns_passed_max"] <= 3, sched.stats("day")
 
 
