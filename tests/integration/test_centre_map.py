@@ -4,12 +4,15 @@ out/centre/map.png (the README's docs/centre-map.png)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from bench.localbroker import free_port
@@ -19,6 +22,7 @@ from centre.feed import Feed
 from centre.fusion_eval import evaluate
 from centre.ingest import Ingest
 from centre.store import open_store
+from edge.thumbs import wire
 from sim.ortho import render_orthophoto
 from sim.scenario import load_scenario
 from sim.world import World
@@ -49,6 +53,7 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
     evaluate(people=6, seconds=20.0, fps=1.0, origin=((s + n) / 2, (w + e) / 2), t0=time.time() - 60,
              sink=lambda v, p: payloads.append((f"edge/{v}/detections", p)))  # fmt: skip
     ingest.handle(payloads)
+    ingest.handle(_thumbnail("mss-a", store.detections(0, time.time() + 60, vehicles=["mss-a"])[0].track))
     feed = Feed(CentreConfig(), store, None)
     while feed.poll():
         pass
@@ -84,6 +89,8 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
         labels = {el.text for el in drv.find_elements(By.CSS_SELECTOR, ".veh-label")}
         assert labels == {"mss-a", "mss-b"}
         assert drv.find_elements(By.CSS_SELECTOR, "img.leaflet-image-layer"), "no basemap drawn"
+        shown = "return [...document.querySelectorAll('#thumbs img.thumb')].filter((i) => i.naturalWidth > 0).length"
+        wait_value("the thumbnail", lambda: drv.execute_script(shown) == 1)  # sent on request, shown beside the map
         SHOTS.mkdir(parents=True, exist_ok=True)
         drv.save_screenshot(str(SHOTS / "map.png"))
         # acknowledge one alert
@@ -110,6 +117,20 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
         drv.quit()
         serve.terminate()
         serve.wait(10)
+
+
+def _thumbnail(vehicle: str, track: int) -> list[tuple[str, bytes]]:
+    """What a vehicle sends for a thumbnail request of ``track``: the answer and the image's chunks."""
+    img = np.full((64, 48, 3), 80, np.uint8)
+    cv2.rectangle(img, (12, 10), (36, 54), (40, 40, 200), -1)
+    data = cv2.imencode(".jpg", img)[1].tobytes()
+    meta = {"boot": 1, "camera": "cam0", "track": track, "frame": "best", "format": "jpeg", "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "chunks": -(-len(data) // 512), "class": "person",
+            "score": 0.8, "t_utc": time.time() - 30, "wh": [48, 64]}  # fmt: skip
+    topic = f"edge/{vehicle}/thumbnail"
+    return [(topic, wire.answer("r1", "centre", "ok", "", **meta))] + [
+        (topic, c) for c in wire.chunks("r1", "centre", data, 512)
+    ]
 
 
 def _up(base: str) -> bool:
