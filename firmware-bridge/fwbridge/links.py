@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from edge.ops.backoff import Backoff
 from edge.ops.budget import HIGH, LOW, NORMAL, LinkBudget
 from fwbridge.config import EndpointSettings, LinkSettings
 from fwbridge.frames import MAGIC_V2, Frame, FrameParser, MsgInfo
@@ -28,6 +29,12 @@ MAX_PENDING = 256 * 1024  # bytes queued for a stream link before new frames are
 UDP_BATCH = 64  # datagrams read per readiness event, for fairness between links
 MAX_HELD = 64  # alerts held for a rate-limited link (about 0.7 s of a 57,600-baud radio); more are dropped
 STATUSTEXT_ID = 253
+
+
+def link_backoff(s: LinkSettings) -> Backoff:
+    """The house reconnect schedule (``edge.ops.backoff``) on a link's keys: the first retry after
+    ``reconnect_min_s`` (jittered), doubling up to ``reconnect_max_s``."""
+    return Backoff(min(s.reconnect_min_s, s.reconnect_max_s), s.reconnect_max_s, first_s=s.reconnect_min_s)
 
 
 class Link:
@@ -56,7 +63,7 @@ class Link:
         self.signer: Signer | None = None
         self.last_seq: dict[tuple[int, int], int] = {}
         self.up = False
-        self._backoff = 0.0
+        self._backoff = link_backoff(s)
         self._next_open = 0.0
 
     # lifecycle -------------------------------------------------------------------------------------------
@@ -80,20 +87,19 @@ class Link:
 
     def _connected(self) -> None:
         """The link carries data: a healthy session resets the backoff."""
-        self._backoff = 0.0
+        self._backoff.reset()
         self.stats.state = "up"
         self.stats.opens += 1
         self.stats.last_error = ""
         log.info("%s: up", self.name)
 
     def _retry_later(self, reason: str, now: float) -> None:
-        """Opening failed: try again after a backoff that doubles from reconnect_min_s to reconnect_max_s."""
+        """Opening failed: try again after the next backoff delay (doubling up to reconnect_max_s)."""
         if reason != self.stats.last_error:
             log.warning("%s: cannot open: %s (retrying)", self.name, reason)
         self.stats.last_error = reason
         self.stats.state = "down"
-        self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
-        self._next_open = now + self._backoff
+        self._next_open = now + self._backoff.delay()
 
     def fail(self, reason: str) -> None:
         """The link broke: close it and let ``poll`` reopen it after the first backoff step."""
@@ -104,8 +110,7 @@ class Link:
         self.stats.state = "down"
         self.up = False
         self._close()
-        self._backoff = self.settings.reconnect_min_s
-        self._next_open = time.monotonic() + self._backoff
+        self._next_open = time.monotonic() + self._backoff.delay()
 
     def close(self) -> None:
         if self.up:
@@ -482,7 +487,7 @@ class TcpServer:
         self.on_client = on_client
         self.sock: socket.socket | None = None
         self._next_open = 0.0
-        self._backoff = 0.0
+        self._backoff = link_backoff(settings)
         self._count = 0
         self.last_error = ""
 
@@ -499,8 +504,7 @@ class TcpServer:
             if str(err) != self.last_error:
                 log.warning("%s: cannot listen: %s (retrying)", self.settings.name, err)
             self.last_error = str(err)
-            self._backoff = min(self.settings.reconnect_max_s, max(self.settings.reconnect_min_s, self._backoff * 2))
-            self._next_open = now + self._backoff
+            self._next_open = now + self._backoff.delay()
             return
         sock.setblocking(False)
         self.sock = sock
