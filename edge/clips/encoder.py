@@ -10,6 +10,7 @@ delimiters so the output splits per frame (``edge.clips.ts.AccessUnits``); ffmpe
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -77,10 +78,13 @@ def probe(s: ClipSettings, url: str, timeout: float = 15.0) -> tuple[str, int, i
 
 
 class _Session:
-    """A running ffmpeg whose stdout carries Annex B ``codec``."""
+    """A running ffmpeg whose stdout carries Annex B ``codec``; ``serial`` tells sessions apart, in start order."""
+
+    _serials = itertools.count()
 
     def __init__(self, cmd: list[str], codec: str, log_path: Path, stdin: int) -> None:
         self.codec = codec
+        self.serial = next(self._serials)
         self._log = log_path.open("ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=self._log)

@@ -91,7 +91,9 @@ class ClipRecorder:
         self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._encoders: queue.Queue[Encoder | Remuxer | None] = queue.Queue()
-        self._pending: collections.deque[tuple[_Shot, float, int]] = collections.deque()  # in ffmpeg: shot, tick, enc
+        self._pending: collections.deque[tuple[_Shot, float, int]] = (
+            collections.deque()
+        )  # in ffmpeg: shot, tick, session
         self._seq_t: collections.deque[tuple[int, float]] = collections.deque(maxlen=4096)  # recorded (seq, t_mono)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -193,7 +195,7 @@ class ClipRecorder:
             enc = None
         if enc is None and (enc := self._begin(size, backoff)) is None:
             return None
-        self._pending.append((_Shot(frame.t_mono, frame.t_utc, frame.width, frame.height, frame.seq), tick, id(enc)))
+        self._pending.append((_Shot(frame.t_mono, frame.t_utc, frame.width, frame.height, frame.seq), tick, enc.serial))
         if not enc.write(frame.image):
             self._fail("ffmpeg stopped taking frames")
             self._end(enc)
@@ -276,8 +278,6 @@ class ClipRecorder:
             with self._lock:
                 self._ffmpeg_cpu_done += cpu
                 self._encoder = None
-            while self._pending and self._pending[0][2] == id(enc):  # frames ffmpeg never encoded
-                self._pending.popleft()
         self._take_alerts()
         if self._open is not None:
             self._cut(self._open, truncated=True)
@@ -289,7 +289,9 @@ class ClipRecorder:
             tick = time.monotonic()
             t = tick - self._camera.latency_offset_ms / 1e3
             return _Shot(t, self._to_utc(t), enc.size[0], enc.size[1]), tick
-        if not self._pending or self._pending[0][2] != id(enc):
+        while self._pending and self._pending[0][2] < enc.serial:  # handed to a session that had gone
+            self._pending.popleft()
+        if not self._pending or self._pending[0][2] != enc.serial:
             return None  # no frame for this unit: should not happen; ignore rather than mislabel it
         shot, tick, _ = self._pending.popleft()
         return shot, tick

@@ -105,3 +105,43 @@ def test_a_stream_that_is_not_there_is_reported_and_retried(tmp_path: Path) -> N
         t0 = time.monotonic()
         rec.stop()
         assert time.monotonic() - t0 < 3.0
+
+
+def test_encoder_killed_is_restarted_and_recording_goes_on(tmp_path: Path) -> None:
+    import numpy as np
+
+    from edge.types import Frame
+
+    seq = [0]
+
+    def peek() -> Frame:  # a camera at the recorder's rate: a new frame at every look
+        seq[0] += 1
+        t = time.monotonic()
+        image = np.full((120, 160, 3), seq[0] % 256, np.uint8)
+        return Frame(image, t, host_utc(t), seq[0], "cam0")
+
+    settings = ClipSettings(enabled=True, pre_s=1.0, post_s=1.0, segment_s=0.5, ring_s=5.0)
+    geo = GroundGeolocator(GeoSettings(ground_alt_m=1000.0))
+    rec = ClipRecorder(
+        settings, tmp_path / "clips", CameraSettings(id="cam0"), peek, lambda t: replace(POSE, t_mono=t), geo.view,
+        geo.mounting, host_utc,
+    )  # fmt: skip
+    rec.start()
+    try:
+        assert wait_for(lambda: rec.health()["units"] >= 10, 20), rec.health()
+        first = rec._encoder
+        assert first is not None
+        first.proc.kill()
+        assert wait_for(lambda: rec._encoder is not None and rec._encoder is not first, 10), rec.health()
+        units = int(rec.health()["units"])  # type: ignore[call-overload]
+        assert wait_for(lambda: rec.health()["units"] >= units + 10, 20), rec.health()
+        health = rec.health()
+        assert health["ffmpeg_restarts"] == 1 and health["state"] == "recording", health
+        assert "ffmpeg stopped taking frames" in str(health["last_error"])
+        rec.submit(alert(3))
+        assert wait_for(lambda: rec.health()["clips"] == 1, 15), rec.health()
+    finally:
+        rec.stop()
+    (clip,) = (tmp_path / "clips").glob("*-cam0-person-track3.ts")
+    played = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-f", "null", "-"], capture_output=True)
+    assert played.returncode == 0 and not played.stderr, played.stderr
