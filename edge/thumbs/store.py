@@ -174,14 +174,6 @@ class CropStore:
             return "expired"
         return Crop(key, jpeg, t_utc, cls, score, (x1, y1, x2, y2), (rx1, ry1, rx2, ry2))
 
-    def forget(self, key: CropKey, now: float | None = None) -> None:
-        """Delete every crop of ``key``'s track now (remembered as expired)."""
-        now = time.time() if now is None else now
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._delete("boot=? AND camera=? AND track=?", (key.boot, key.camera, key.track), now)
-            self._db.execute("COMMIT")
-
     def _delete(self, where: str, args: tuple[object, ...], now: float) -> int:
         rows = self._db.execute(f"SELECT boot, camera, track, size FROM crops WHERE {where}", args).fetchall()
         if not rows:

@@ -111,8 +111,8 @@ def test_clear_answers(
     _, svc, spool = parts
     jpeg = cv2.imencode(".jpg", _frame(0).image[150:350, 250:390])[1].tobytes()
     svc.store.put(Crop(CropKey(BOOT, "cam0", 5, "best"), jpeg, 1.0, "person", 0.9, (0, 0, 1, 1), (0, 0, 1, 1)))
-    svc.store.put(Crop(CropKey(BOOT, "cam0", 4, "best"), jpeg, 1.0, "person", 0.9, (0, 0, 1, 1), (0, 0, 1, 1)))
-    svc.store.forget(CropKey(BOOT, "cam0", 4, "best"))
+    old = Crop(CropKey(BOOT, "cam0", 4, "best"), jpeg, 1.0, "person", 0.9, (0, 0, 1, 1), (0, 0, 1, 1))
+    svc.store.put(old, now=time.time() - 7200)  # kept two hours ago: past the store's hour
     assert svc.handle(time.time(), "mqtt", "centre", json.dumps(request_).encode()) == status
     answers = [cbor2.loads(r.payload) for r in spool.head(10) if r.prio == Priority.IMAGE]
     assert len(answers) == 1 and answers[0]["status"] == status and text in answers[0]["text"]
