@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.app import Daemon
+from edge.app import Daemon, status_line
 from edge.config import load_config
 
 MODEL = Path(__file__).resolve().parent / "detect" / "data" / "tiny_grid_yolov8.onnx"
@@ -50,3 +50,16 @@ def test_another_model_file_is_a_session_of_its_own(tmp_path: Path) -> None:
         assert daemon.models.loads == 2 and day.session is not ir.session  # type: ignore[attr-defined]
     finally:
         daemon.stop()
+
+
+def test_status_line_gives_each_cameras_rate() -> None:
+    stages = {
+        "pipeline:day": {"fps": 4.0, "events": 10},
+        "camera:day": {"state": "streaming"},
+        "pipeline:ir": {"fps": 2.5, "events": 3},
+        "camera:ir": {"state": "reconnecting"},
+    }
+    assert status_line({"stages": stages}) == (
+        "day 4.0 fps, 10 events; ir 2.5 fps, 3 events; camera:day streaming; camera:ir reconnecting"
+    )
+    assert status_line({"stages": {"pipeline": {"fps": 3.0, "events": 1}}}) == "3.0 fps, 1 events"

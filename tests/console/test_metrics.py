@@ -48,3 +48,17 @@ def test_snapshot_events_and_latency_histograms() -> None:
     inf = {s[1].get("le"): s[2] for s in fam["edge_inference_seconds"] if s[0].endswith("_bucket")}
     assert inf["0.05"] == 0.0 and inf["0.1"] == 1.0
     assert "edge_gpsd_fixes" not in fam  # no gpsd on this vehicle: no series rather than a made-up zero
+
+
+def test_several_cameras_one_series_each() -> None:
+    hub = ConsoleHub(clock=lambda: 10.0)
+    metrics = Metrics(hub)
+    pipes = {"pipeline:day": {"fps": 4.0, "frames": 40}, "pipeline:ir": {"fps": 2.0, "frames": 20}}
+    hub.report_health({"stages": {**pipes, "detector:ir": {"inference_ms_mean": 80.0}}})
+    hub.drain()
+    fam = _families(hub, metrics)
+    assert fam["edge_pipeline_fps"] == [
+        ("edge_pipeline_fps", {"camera": "day"}, 4.0),
+        ("edge_pipeline_fps", {"camera": "ir"}, 2.0),
+    ]
+    assert fam["edge_inference_ms_mean"] == [("edge_inference_ms_mean", {"camera": "ir"}, 80.0)]
