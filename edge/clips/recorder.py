@@ -86,6 +86,7 @@ class ClipRecorder:
         self._camera = camera
         self._peek, self._pose_at, self._view, self._mounting, self._to_utc = peek, pose_at, view, mounting, to_utc
         folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)  # personal data: the daemon's user only
         self.ring = Ring(folder / "ring" / camera.id, settings.ring_s, int(settings.ring_mb * 1e6))
         self._classes = set(settings.classes)
         self._alerts: queue.SimpleQueue[FrameEvents] = queue.SimpleQueue()

@@ -70,6 +70,7 @@ def test_remux_keeps_the_cameras_stream_and_adds_klv(tmp_path: Path) -> None:
     finally:
         rec.stop()
     (clip,) = (tmp_path / "clips").glob("*-person-track7.ts")
+    assert (tmp_path / "clips").stat().st_mode & 0o777 == 0o700
     info = json.loads(
         subprocess.run(
             ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(clip)],
