@@ -182,6 +182,12 @@ class Daemon:
             self.stages += [self._clip_recorder(cam, poses, b[2], sinks) for cam, b in zip(cameras, built, strict=True)]
         several = len(setups) > 1
         scheduler = ModelScheduler() if several else None
+        if several and cfg.association.enabled:  # one object seen by two cameras: one object id (before the sinks)
+            from edge.track.associate import Associator
+
+            association = Associator(sinks, cfg.association)
+            self._extra_health["association"] = association.health
+            sinks = [association]
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
         for (c, detector, geo), camera in zip(built, cameras, strict=True):

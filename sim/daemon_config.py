@@ -4,7 +4,8 @@ A field crew sets these from the camera's data sheet and a survey of the vehicle
 from the scenario: the camera's field of view and how it is held (gimbal mode and mount angles), the sensors'
 error budget (attitude, gimbal, timing), the ground (flat altitude or DEM tile), for a mast vehicle the camera
 height above the ground, and tiling for a frame much wider than the model's input. The simulated world is a local
-tangent plane, so earth curvature is off.
+tangent plane, so earth curvature is off. A scenario with several cameras gives one ``[[cameras]]`` table each
+(``camera_tables``): its stream, lens, mount and offset, and tiling for a wide frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sim.scenario import Scenario
 
-Sections = dict[str, dict[str, Any]]
+Sections = dict[str, Any]  # {section: {key: value}} or, for an array of tables, {name: [{key: value}, ...]}
 MODEL_WIDTH_PX = 640  # the default model's input width
 
 
@@ -37,12 +38,39 @@ def scenario_sections(scenario: Scenario) -> Sections:
     att = scenario.noise.att_deg
     geo |= {"gimbal_err_deg": att, "stabilised_err_deg": att, "timing_sigma_s": 0.1, "ground_sigma_m": 0.1}
     out: Sections = {"geo": geo, "pose": {"att_err_deg": att}}
-    if scenario.camera.width >= 2 * MODEL_WIDTH_PX:
-        # far targets on a wide frame: 2 x 2 tiles keep their pixels (the model sees each at ~0.8 scale, not 0.5)
-        out["detector.tiling"] = {"cols": 2, "rows": 2, "full_frame": False}
+    if scenario.camera.width >= 2 * MODEL_WIDTH_PX and not scenario.cameras:
+        out["detector.tiling"] = TILES
     if scenario.platform.kind == "mss":
         out["gps"] = {"camera_height_m": scenario.platform.mast_height_m}
     return out
+
+
+# far targets on a wide frame: 2 x 2 tiles keep their pixels (the model sees each at ~0.8 scale, not 0.5)
+TILES = {"cols": 2, "rows": 2, "full_frame": False}
+
+
+def camera_tables(scenario: Scenario, urls: dict[str, str]) -> list[dict[str, Any]]:
+    """One ``[[cameras]]`` table per camera of the scenario: ``urls`` maps camera id to its stream. The thermal
+    camera goes first when both wait for the model (it sees what the day camera cannot at dusk)."""
+    tilt = scenario.platform.tilt_deg if scenario.platform.kind == "mss" else 0.0
+    tables = []
+    for c in scenario.cameras:
+        geo = {
+            "hfov_deg": c.hfov_deg,
+            "gimbal_mode": "body" if c.frame == "body" else "stabilised" if c.yaw_follows_body else "earth",
+            "mount_roll_deg": c.roll_deg,
+            "mount_pitch_deg": c.pitch_deg + tilt,
+            "mount_yaw_deg": c.yaw_deg,
+            "offset_forward_m": c.offset_forward_m,
+            "offset_right_m": c.offset_right_m,
+            "offset_down_m": c.offset_down_m,
+        }
+        table: dict[str, Any] = {"id": c.id, "url": urls[c.id], "priority": 1 if c.mode == "thermal" else 0}
+        table["geo"] = geo
+        if c.width >= 2 * MODEL_WIDTH_PX:
+            table["detector"] = {"tiling": TILES}
+        tables.append(table)
+    return tables
 
 
 def merge(*parts: Sections) -> Sections:
@@ -50,25 +78,41 @@ def merge(*parts: Sections) -> Sections:
     out: Sections = {}
     for part in parts:
         for name, keys in part.items():
-            out.setdefault(name, {}).update(keys)
+            if isinstance(keys, list):  # an array of tables: replaced as a whole
+                out[name] = keys
+            else:
+                out.setdefault(name, {}).update(keys)
     return out
 
 
 def to_toml(sections: Sections) -> str:
-    """TOML text of flat sections of str, bool, int and float values."""
+    """TOML text of sections of str, bool, int and float values (and lists of numbers); a section that is a list
+    of tables is an array of tables, whose dict values are its sub-tables (``[[cameras]]``, ``[cameras.geo]``)."""
     lines: list[str] = []
     for name, keys in sections.items():
-        lines.append(f"[{name}]")
-        for key, value in keys.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (int, float)):
-                text = repr(value)
-            elif isinstance(value, list) and all(isinstance(v, int | float) for v in value):
-                text = json.dumps(value)  # a TOML array of numbers
-            elif isinstance(value, str):
-                text = json.dumps(value)  # a TOML basic string for any text
-            else:
-                raise TypeError(f"[{name}] {key}: cannot write {type(value).__name__} as TOML")
-            lines.append(f"{key} = {text}")
+        for table in keys if isinstance(keys, list) else [keys]:
+            _table(lines, name, table, f"[[{name}]]" if isinstance(keys, list) else f"[{name}]")
     return "\n".join(lines) + "\n"
+
+
+def _table(lines: list[str], name: str, keys: dict[str, Any], header: str) -> None:
+    lines.append(header)
+    subs = {k: v for k, v in keys.items() if isinstance(v, dict)}
+    for key, value in keys.items():
+        if key not in subs:
+            lines.append(f"{key} = {_value(name, key, value)}")
+    for key, sub in subs.items():
+        _table(lines, f"{name}.{key}", sub, f"[{name}.{key}]")
+
+
+def _value(name: str, key: str, value: Any) -> str:
+    """One TOML value: bool, int, float, text or a list of numbers."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        return json.dumps(value)  # a TOML array of numbers
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for any text
+    raise TypeError(f"[{name}] {key}: cannot write {type(value).__name__} as TOML")

@@ -29,7 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sim.daemon_config import Sections, merge, scenario_sections, to_toml
+from sim.daemon_config import Sections, camera_tables, merge, scenario_sections, to_toml
+from sim.eval_assoc import AssocScore
+from sim.eval_assoc import score as assoc_score
 from sim.live_score import LiveScore, score
 from sim.scenario import for_vehicle, load_scenario
 from sim.world import World
@@ -103,11 +105,16 @@ def daemon_config(
     sections: Sections = {
         "vehicle": {"id": vehicle or "demo-01", "kind": sc.platform.kind, "state_dir": str(workdir / "state")},
         "ops": {"status_interval_s": 2.0},
-        "camera": {"url": str(status["camera"])},
         "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}"},
         "mavlink": {"url": f"udpin:127.0.0.1:{mav_port}"},
         "detector": {"model": str(Path(model or REPO / "models" / "edge-default.onnx").resolve())},
     }
+    if sc.cameras:  # one [[cameras]] table per stream the simulator serves
+        sections["cameras"] = camera_tables(
+            sc, status.get("cameras") or {c.id: str(status["camera"]) for c in sc.cameras}
+        )
+    else:
+        sections["camera"] = {"url": str(status["camera"])}
     if "gpsd" in status:
         host, port = status["gpsd"].rsplit(":", 1)
         sections["gps"] = {"enabled": True, "host": host, "port": int(port)}
@@ -184,6 +191,7 @@ class Demo:
             sim_args.append("--nmea-pty")
         sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
         status = self.status = self._read_status(sim)
+        (self.workdir / "sim-status.json").write_text(json.dumps(status) + "\n")  # t0_utc for sim/eval_assoc.py
         if mss:
             from sim.nmea import start_gpsd
 
@@ -216,6 +224,13 @@ class Demo:
         """How far the received fixes were from the simulator's truth (call after the simulator reported)."""
         world = World(load_scenario(self.scenario), seed=self.status.get("seed"))
         return score(world, self.status["t0_utc"], self.received)
+
+    def association(self) -> AssocScore | None:
+        """How the cameras' detections were joined, against the truth; None for a scenario with one camera."""
+        sc = load_scenario(self.scenario)
+        if not sc.cameras:
+            return None
+        return assoc_score(World(sc, seed=self.status.get("seed")), self.status["t0_utc"], self.received)
 
     def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
         assert sim.stdout is not None
@@ -304,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     print("demo: stopped", file=sys.stderr)
     if demo.status:
         print(f"demo: geolocation against the simulator's truth: {demo.score().line()}", file=sys.stderr)
+        assoc = demo.association()
+        if assoc is not None:
+            print(f"demo: {assoc.line()}", file=sys.stderr)
     return 0
 
 

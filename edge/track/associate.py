@@ -13,7 +13,11 @@ The rule (docs/association.md has its limits):
    ``window_s`` of its own, whose class is compatible (``compatible``) and that lies inside the gate:
    ``d <= gate_sigma * sqrt(s1^2 + s2^2 + (v_max * dt)^2)`` (``gate_score``): s = error_m / 2.146 (error_m is a
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
-   the two fixes' time apart. Best first over all pairs of one frame (greedy on the score).
+   the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
+   from one platform with one pose error, so one object lies along nearly the same line of sight from both (azimuth
+   and depression within ``direction_sigma_deg`` each, the other's line carried on to this fix's time at the rate it
+   turned, plus 30 % of the top speed over the gap). The score is the larger of the two; a frame's fixes and the
+   candidates are paired one to one with the least sum of scores (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart).
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
@@ -29,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from edge.stages import EventSink, Health
 from edge.track.settings import AssociationSettings
-from edge.types import EventKind, FrameEvents, GeoEvent
+from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ CLASS_GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"boat", "ship", "vessel"}),
 )
 MAX_SPEED_MPS = {"person": 3.0, "vehicle": 30.0, "boat": 20.0}  # a class's top speed for the time gap; else 30
+FORBIDDEN = 1e9  # the cost of a pair outside the gate
+UNFORESEEN_SHARE = 0.3  # of the top speed, what a turning track's line of sight may stray from its extrapolation
 TrackKey = tuple[str, int]  # camera, track id
 
 
@@ -76,15 +82,27 @@ def gate_score(d_m: float, sigma1_m: float, sigma2_m: float, motion_m: float = 0
     return d_m / spread if spread > 0 else (0.0 if d_m == 0 else math.inf)
 
 
+def sight(pose: Pose, lat: float, lon: float, alt: float) -> tuple[float, float, float]:
+    """Line of sight from the camera at ``pose`` to a point: azimuth (rad, 0 = north), depression (rad, + below the
+    horizontal) and ground range (m); flat-earth, exact enough for a few km."""
+    dn = (lat - pose.lat) * M_PER_DEG
+    de = (lon - pose.lon) * M_PER_DEG * math.cos(math.radians(pose.lat))
+    ground = math.hypot(dn, de)
+    return math.atan2(de, dn), math.atan2(pose.alt - alt, ground), ground
+
+
 @dataclass
 class _Track:
-    """The newest fix of one live track (t: POSIX s; sigma: 1-sigma horizontal error, m)."""
+    """The newest fix of one live track (t: POSIX s; sigma: 1-sigma horizontal error, m) and, when the frame had a
+    pose, the line of sight to it (az, dep: rad; range_m: ground range, m) and how fast it turns (rad/s)."""
 
     t: float
     lat: float
     lon: float
     sigma: float
     class_name: str
+    sight: tuple[float, float, float] | None = None
+    rates: tuple[float, float] = (0.0, 0.0)
     object_id: int | None = None
     misses: int = 0  # frames in a row its object's other members were outside the gate
 
@@ -117,14 +135,38 @@ class Associator:
         for sink in self._sinks:
             sink.submit(batch)
 
-    def _sigma(self, ev: GeoEvent) -> float:
-        return (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
-
-    def _score(self, ev: GeoEvent, t: float, other: _Track) -> float:
+    def _fix(self, ev: GeoEvent, batch: FrameEvents, old: _Track | None) -> _Track:
+        """The track state an event gives (its object and misses carried over from ``old``)."""
         assert ev.lat is not None and ev.lon is not None
-        d = distance_m(ev.lat, ev.lon, other.lat, other.lon)
-        motion = top_speed(ev.class_name) * abs(t - other.t)
-        return gate_score(d, self._sigma(ev), other.sigma, motion)
+        sigma = (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
+        los = None if batch.pose is None or ev.alt is None else sight(batch.pose, ev.lat, ev.lon, ev.alt)
+        rates = (0.0, 0.0)
+        if old is not None and los is not None and old.sight is not None and batch.t_utc - old.t > 0.05:
+            dt = batch.t_utc - old.t
+            rates = (_wrap(los[0] - old.sight[0]) / dt, (los[1] - old.sight[1]) / dt)
+        oid, misses = (old.object_id, old.misses) if old is not None else (None, 0)
+        return _Track(batch.t_utc, ev.lat, ev.lon, sigma, ev.class_name, los, rates, oid, misses)
+
+    def _score(self, fix: _Track, other: _Track) -> float:
+        """How far apart two fixes are in gate units (inside when <= gate_sigma): on the ground within their error
+        radii, and, when both have a line of sight, along it; the larger of the two."""
+        dt = abs(fix.t - other.t)
+        speed = top_speed(fix.class_name)
+        ground = gate_score(distance_m(fix.lat, fix.lon, other.lat, other.lon), fix.sigma, other.sigma, speed * dt)
+        if fix.sight is None or other.sight is None:
+            return ground
+        # the other's line of sight carried on to this fix's time at the rate it turned, then compared: both
+        # cameras look from the same platform with the same pose error, so only their calibration and the boxes
+        # part them (direction_sigma_deg), plus what the object may have done unforeseen since
+        az = other.sight[0] + other.rates[0] * (fix.t - other.t)
+        dep = other.sight[1] + other.rates[1] * (fix.t - other.t)
+        d_az = _wrap(fix.sight[0] - az) * math.cos(fix.sight[1])
+        d_dep = fix.sight[1] - dep
+        rng = max(fix.sight[2], 1.0)
+        sigma = math.radians(self.s.direction_sigma_deg)
+        unforeseen = UNFORESEEN_SHARE * speed * dt / rng
+        along = gate_score(math.hypot(d_az, d_dep), sigma, sigma, unforeseen)
+        return max(ground, along)
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
         return [(k, tr) for k, tr in self._tracks.items() if tr.object_id == object_id]
@@ -133,78 +175,112 @@ class Associator:
         t, cam = batch.t_utc, batch.camera_id
         for key in [k for k, tr in self._tracks.items() if t - tr.t > self.s.stale_s]:
             del self._tracks[key]  # a track that went quiet without a LOST (a camera that stopped)
-        located = [ev for ev in batch.events if ev.lat is not None and ev.lon is not None]
-        for ev in located:
-            self._check_join(cam, ev, t)
-        self._join_new(cam, [ev for ev in located if self._object_of(cam, ev) is None], t)
+        fixes = {
+            ev.track_id: self._fix(ev, batch, self._tracks.get((cam, ev.track_id)))
+            for ev in batch.events
+            if ev.lat is not None and ev.lon is not None
+        }
+        for track_id, fix in fixes.items():
+            self._tracks[(cam, track_id)] = fix
+            self._check_join(cam, fix)
+        self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None])
         out = []
         for ev in batch.events:
-            key = (cam, ev.track_id)
-            if ev.lat is not None and ev.lon is not None:
-                old = self._tracks.get(key)
-                oid = old.object_id if old is not None else None
-                misses = old.misses if old is not None else 0
-                self._tracks[key] = _Track(t, ev.lat, ev.lon, self._sigma(ev), ev.class_name, oid, misses)
-            tr = self._tracks.get(key)
+            tr = self._tracks.get((cam, ev.track_id))
             oid = tr.object_id if tr is not None else None
             out.append(ev if oid is None else replace(ev, object_id=oid))
             if ev.kind == EventKind.LOST:
-                self._tracks.pop(key, None)
+                self._tracks.pop((cam, ev.track_id), None)
         return replace(batch, events=tuple(out))
 
-    def _object_of(self, cam: str, ev: GeoEvent) -> int | None:
-        tr = self._tracks.get((cam, ev.track_id))
-        return tr.object_id if tr is not None else None
+    def _fresh_others(self, cam: str, fix: _Track) -> list[tuple[TrackKey, _Track]]:
+        return [(k, o) for k, o in self._tracks.items() if k[0] != cam and abs(fix.t - o.t) <= self.s.window_s]
 
-    def _check_join(self, cam: str, ev: GeoEvent, t: float) -> None:
+    def _check_join(self, cam: str, fix: _Track) -> None:
         """Rule 1: a joined track whose partners, fresh, stay outside the gate leaves its object."""
-        tr = self._tracks.get((cam, ev.track_id))
-        if tr is None or tr.object_id is None:
+        if fix.object_id is None:
             return
-        fresh = [o for k, o in self._members(tr.object_id) if k[0] != cam and abs(t - o.t) <= self.s.window_s]
+        fresh = [o for k, o in self._fresh_others(cam, fix) if o.object_id == fix.object_id]
         if not fresh:
             return
-        if any(self._score(ev, t, o) <= self.s.gate_sigma for o in fresh):
-            tr.misses = 0
+        if any(self._score(fix, o) <= self.s.gate_sigma for o in fresh):
+            fix.misses = 0
             return
-        tr.misses += 1
-        if tr.misses >= self.s.split_after:
-            tr.object_id, tr.misses = None, 0
+        fix.misses += 1
+        if fix.misses >= self.s.split_after:
+            fix.object_id, fix.misses = None, 0
             self._splits += 1
 
-    def _join_new(self, cam: str, events: list[GeoEvent], t: float) -> None:
-        """Rules 2 and 3, best pair first over the frame's unjoined events and the other cameras' live tracks."""
-        pairs = []
-        for i, ev in enumerate(events):
-            for key, other in self._tracks.items():
-                if (
-                    key[0] == cam
-                    or abs(t - other.t) > self.s.window_s
-                    or not compatible(ev.class_name, other.class_name)
-                ):
-                    continue
-                score = self._score(ev, t, other)
-                if score <= self.s.gate_sigma:
-                    pairs.append((score, i, key))
-        pairs.sort()
-        done: set[int] = set()
-        for _, i, key in pairs:
-            other = self._tracks[key]
-            if i in done:
+    def _join_new(self, cam: str, fixes: list[tuple[int, _Track]]) -> None:
+        """Rules 2 and 3: the frame's unjoined fixes against the other cameras' live tracks, paired so that the sum
+        of the scores is least (a shared offset of one camera's fixes does not swap two close objects)."""
+        others = [
+            (key, o)
+            for key, o in self._tracks.items()
+            if key[0] != cam and (o.object_id is None or not any(k[0] == cam for k, _ in self._members(o.object_id)))
+        ]  # rule 3: an object that already holds a track of this camera takes no other
+        cost = [[FORBIDDEN] * len(others) for _ in fixes]
+        for i, (_, fix) in enumerate(fixes):
+            for j, (_, other) in enumerate(others):
+                if abs(fix.t - other.t) <= self.s.window_s and compatible(fix.class_name, other.class_name):
+                    score = self._score(fix, other)
+                    if score <= self.s.gate_sigma:
+                        cost[i][j] = score
+        for i, j in least_cost_pairs(cost):
+            if cost[i][j] >= FORBIDDEN:
                 continue
-            if other.object_id is not None and any(k[0] == cam for k, _ in self._members(other.object_id)):
-                continue  # rule 3: its object already holds a track of this camera
+            other = others[j][1]
             if other.object_id is None:
                 other.object_id, self._next_id = self._next_id, self._next_id + 1
-            ev = events[i]
-            assert ev.lat is not None and ev.lon is not None
-            self._tracks[(cam, ev.track_id)] = _Track(
-                t, ev.lat, ev.lon, self._sigma(ev), ev.class_name, other.object_id
-            )
-            done.add(i)
+            fixes[i][1].object_id = other.object_id
             self._joins += 1
 
     def health(self) -> Health:
         with self._lock:
             objects = {tr.object_id for tr in self._tracks.values() if tr.object_id is not None}
             return {"tracks": len(self._tracks), "objects": len(objects), "joins": self._joins, "splits": self._splits}
+
+
+def least_cost_pairs(cost: list[list[float]]) -> list[tuple[int, int]]:
+    """The one-to-one pairs (row, column) of least total cost of an n x m matrix (the Hungarian method, O(n^2 m));
+    every row of the smaller side gets a partner, so mark impossible pairs with a large cost and drop them after."""
+    if not cost or not cost[0]:
+        return []
+    flip = len(cost) > len(cost[0])
+    a = [list(col) for col in zip(*cost, strict=True)] if flip else cost
+    n, m = len(a), len(a[0])
+    u, v = [0.0] * (n + 1), [0.0] * (m + 1)
+    match, way = [0] * (m + 1), [0] * (m + 1)  # match[j]: the row (1-based) in column j
+    for i in range(1, n + 1):
+        match[0], j0 = i, 0
+        minv, used = [math.inf] * (m + 1), [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0, delta, j1 = match[j0], math.inf, 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = a[i0 - 1][j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j], way[j] = cur, j0
+                    if minv[j] < delta:
+                        delta, j1 = minv[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[match[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if match[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            match[j0] = match[j1]
+            j0 = j1
+    pairs = [(match[j] - 1, j - 1) for j in range(1, m + 1) if match[j]]
+    return sorted((c, r) for r, c in pairs) if flip else sorted(pairs)
+
+
+def _wrap(a: float) -> float:
+    """Angle (rad) wrapped to [-pi, pi)."""
+    return (a + math.pi) % (2.0 * math.pi) - math.pi

@@ -67,17 +67,25 @@ class AssociationSettings(Section):
         True, title="Associate cameras", description="With several cameras, give one object seen by two one id."
     )
     window_s: float = Field(
-        0.5,
+        6.0,
         title="Time window",
-        description="Two cameras' fixes at most this far apart in time (s) may be compared.",
+        description="Two cameras' fixes at most this far apart in time (s) may be compared (the gate widens by the "
+        "class's top speed times the gap); above tracker.update_interval_s, since a still track reports that seldom.",
         gt=0.0,
-        le=10.0,
+        le=60.0,
     )
     gate_sigma: float = Field(
         3.03,
         title="Gate",
         description="Largest ground distance in combined sigmas (sqrt(s1^2 + s2^2 + (v_max dt)^2)) for a join; "
         "3.03 holds 99 % of one object's pairs of fixes with independent errors (chi-square, 2 dof).",
+        gt=0.0,
+    )
+    direction_sigma_deg: float = Field(
+        0.3,
+        title="Direction sigma",
+        description="1-sigma angle (deg) between two cameras' lines of sight to one object: their mounts' relative "
+        "calibration and the boxes' pixels (the platform's pose error is the same for both).",
         gt=0.0,
     )
     split_after: int = Field(
@@ -87,7 +95,7 @@ class AssociationSettings(Section):
         ge=1,
     )
     stale_s: float = Field(
-        5.0, title="Forget after", description="A track heard nothing of for this long (s) is forgotten.", gt=0.0
+        10.0, title="Forget after", description="A track heard nothing of for this long (s) is forgotten.", gt=0.0
     )
     default_error_m: float = Field(
         20.0, title="Default error", description="90 % radius (m) assumed for a fix without error_m.", gt=0.0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.cameras import camera_setups
 from edge.config import load_config
 from sim.daemon_config import merge, to_toml
 from sim.demo import daemon_config
@@ -35,6 +36,8 @@ def test_demo_config_is_valid_and_describes_the_scenario(path: Path, tmp_path: P
     tilt = sc.platform.tilt_deg if sc.platform.kind == "mss" else 0.0
     assert cfg.geo.gimbal_mode == expected
     assert (cfg.geo.mount_pitch_deg, cfg.geo.mount_yaw_deg) == (c.pitch_deg + tilt, c.yaw_deg)
+    if sc.cameras:
+        return  # several cameras: test_each_camera_of_a_pair_is_a_cameras_table
     tiles = (cfg.detector.tiling.cols, cfg.detector.tiling.rows)
     assert tiles == ((2, 2) if sc.camera.width >= 1280 else (1, 1))
 
@@ -47,3 +50,31 @@ def test_later_sections_win_and_text_is_escaped() -> None:
     assert to_toml({"a": {"b": [42.5, -19]}}) == "[a]\nb = [42.5, -19]\n"
     with pytest.raises(TypeError, match=r"\[a\] l"):
         to_toml({"a": {"l": ["x"]}})
+
+
+@pytest.mark.parametrize("name", ["mss-ridge-pair", "drone-border-pair"])
+def test_each_camera_of_a_pair_is_a_cameras_table(name: str, tmp_path: Path) -> None:
+    """Each simulated camera: its own stream, lens, mount and offset; tiles only for the wide day frame."""
+    path = SCENARIOS[0].parent / f"{name}.toml"
+    sc = load_scenario(path)
+    urls = {c.id: f"http://127.0.0.1:{9000 + i}/stream.mjpg" for i, c in enumerate(sc.cameras)}
+    status = {"camera": urls[sc.cameras[0].id], "cameras": urls, "gpsd": "127.0.0.1:2950"}
+    setups = camera_setups(load_config(daemon_config(tmp_path, str(path), status, 1883, 14550, None)))
+    assert [(s.camera.id, s.camera.url) for s in setups] == list(urls.items())
+    tilt = sc.platform.tilt_deg if sc.platform.kind == "mss" else 0.0
+    for setup, cam in zip(setups, sc.cameras, strict=True):
+        g = setup.geo
+        assert (g.hfov_deg, g.mount_pitch_deg, g.mount_yaw_deg) == (cam.hfov_deg, cam.pitch_deg + tilt, cam.yaw_deg)
+        assert (g.offset_forward_m, g.offset_right_m, g.offset_down_m) == (
+            cam.offset_forward_m, cam.offset_right_m, cam.offset_down_m,
+        )  # fmt: skip
+        assert g.ground_alt_m == sc.ground.alt_m and g.earth_curvature is False  # the rest from [geo]
+        tiles = (setup.detector.tiling.cols, setup.detector.tiling.rows)
+        assert tiles == ((2, 2) if cam.width >= 1280 else (1, 1))
+        assert setup.priority == (1 if cam.mode == "thermal" else 0)
+
+
+def test_arrays_of_tables_with_sub_tables() -> None:
+    text = to_toml({"cameras": [{"id": "a", "geo": {"hfov_deg": 20.0}}, {"id": "b"}], "geo": {"x": 1}})
+    assert text == '[[cameras]]\nid = "a"\n[cameras.geo]\nhfov_deg = 20.0\n[[cameras]]\nid = "b"\n[geo]\nx = 1\n'
+    assert merge({"cameras": [{"id": "a"}]}, {"cameras": [{"id": "b"}]}) == {"cameras": [{"id": "b"}]}

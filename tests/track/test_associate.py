@@ -6,9 +6,17 @@ import math
 
 import pytest
 
-from edge.track.associate import R90_PER_SIGMA, Associator, compatible, distance_m, gate_score
+from edge.track.associate import (
+    R90_PER_SIGMA,
+    Associator,
+    compatible,
+    distance_m,
+    gate_score,
+    least_cost_pairs,
+    sight,
+)
 from edge.track.settings import AssociationSettings
-from edge.types import EventKind, FrameEvents, GeoEvent
+from edge.types import EventKind, FrameEvents, GeoEvent, Pose
 
 LAT0, LON0 = 42.57, 19.90
 M_LAT = 1 / 111_320.0  # one metre north, deg
@@ -95,7 +103,7 @@ def test_a_cameras_own_tracks_never_join_each_other() -> None:
     assert feed(assoc, "day", 10.0, ev(1, 0.0), ev(2, 0.5)) == [None, None]
 
 
-def test_two_close_objects_pair_up_best_first_one_track_per_camera() -> None:
+def test_two_close_objects_pair_up_one_track_per_camera() -> None:
     """Two people 3 m apart, well inside each other's gate: the nearer pairs win, neither object takes both."""
     assoc = Associator([])
     feed(assoc, "day", 10.0, ev(1, 0.0, error_m=20.0), ev(2, 3.0, error_m=20.0))
@@ -152,3 +160,73 @@ def test_events_without_a_fix_pass_unchanged_and_every_sink_gets_the_batch() -> 
     e = GeoEvent(4, 0, "person", 0.9, EventKind.NEW, (0.1, 0.1, 0.2, 0.2), no_fix_reason="no pose")
     assoc.submit(FrameEvents("day", 0, 1.0, None, (e,)))
     assert a.batches[0].events == (e,) and b.batches[0].events == (e,)
+
+
+MAST = Pose(t_mono=0.0, lat=LAT0, lon=LON0, alt=1266.0)  # 66 m above the plain (1200 m) at the origin
+
+
+def feed_seen(assoc: Associator, cam: str, t: float, *events: GeoEvent) -> list[int | None]:
+    """Like ``feed``, from a frame with the mast's pose (so lines of sight are known)."""
+    out = Collect()
+    assoc._sinks = [out]
+    assoc.submit(FrameEvents(cam, 0, t, MAST, events))
+    return [e.object_id for e in out.batches[0].events]
+
+
+def test_sight_by_hand() -> None:
+    az, dep, rng = sight(MAST, LAT0 + 500 * M_LAT, LON0, 1200.0)
+    assert (math.degrees(az), math.degrees(dep), rng) == pytest.approx((0.0, math.degrees(math.atan(66 / 500)), 500.0))
+
+
+def test_two_objects_inside_each_others_error_radii_but_on_different_lines_of_sight_stay_apart() -> None:
+    """A 4x4 at 300 m and a pickup at 320 m with 100 m radii: one place to the ground gate, yet 66 m below the mast
+    they lie 0.9 deg apart in depression (12.4 vs 11.7 deg): 2.1 sigma of 0.3 deg each, and the pair whose lines of
+    sight agree wins."""
+    assoc = Associator([])
+    feed_seen(assoc, "day", 10.0, ev(1, 300.0, error_m=100.0, cls="vehicle"))
+    assert feed_seen(assoc, "thermal", 10.05, ev(7, 320.0, error_m=100.0, cls="vehicle")) == [1]  # alone: joined
+    strict = Associator([], AssociationSettings(direction_sigma_deg=0.1))
+    feed_seen(strict, "day", 10.0, ev(1, 300.0, error_m=100.0, cls="vehicle"))
+    assert feed_seen(strict, "thermal", 10.05, ev(7, 320.0, error_m=100.0, cls="vehicle")) == [None]  # 6.3 sigma
+    both = Associator([])
+    feed_seen(both, "day", 10.0, ev(1, 300.0, error_m=100.0, cls="vehicle"), ev(2, 320.0, error_m=100.0, cls="vehicle"))
+    # the thermal camera's fixes of the two are 15 m off, both the same way (the mast's shared pose error)
+    seen = feed_seen(
+        both, "thermal", 10.05, ev(8, 335.0, error_m=100.0, cls="vehicle"), ev(9, 315.0, error_m=100.0, cls="vehicle")
+    )
+    assert seen == [1, 2]
+    # 335 m pairs with 320 m and 315 m with 300 m (least sum: 1.2 + 1.4 sigma), not 315 with 320 (0.45, the single
+    # nearest pair, which would leave 335 with 300 at 3.0)
+    day = feed_seen(
+        both, "day", 10.1, ev(1, 300.0, error_m=100.0, cls="vehicle"), ev(2, 320.0, error_m=100.0, cls="vehicle")
+    )
+    assert day == [2, 1]
+
+
+def test_a_turning_line_of_sight_is_carried_on_to_the_other_fixs_time() -> None:
+    """A walker crossing 400 m out at 1.5 m/s east: the day camera's fixes at t = 10 and 11 s (0.21 deg/s); the
+    thermal camera's at t = 14 s is 6 m further: 0.86 deg off the last day line, on its extrapolation."""
+    assoc = Associator([], AssociationSettings(direction_sigma_deg=0.1))
+    feed_seen(assoc, "day", 10.0, ev(1, 400.0, east_m=0.0))
+    feed_seen(assoc, "day", 11.0, ev(1, 400.0, east_m=1.5))
+    assert feed_seen(assoc, "thermal", 14.0, ev(7, 400.0, east_m=6.0)) == [1]
+    still = Associator([], AssociationSettings(direction_sigma_deg=0.1))
+    feed_seen(still, "day", 11.0, ev(1, 400.0, east_m=1.5))  # one fix only: no rate known
+    assert feed_seen(still, "thermal", 14.0, ev(7, 400.0, east_m=6.0)) == [1]  # 30 % of 3 m/s for 3 s: 2.7 m
+    far = Associator([], AssociationSettings(direction_sigma_deg=0.1))
+    feed_seen(far, "day", 11.0, ev(1, 400.0, east_m=1.5))
+    assert feed_seen(far, "thermal", 11.2, ev(7, 400.0, east_m=6.0)) == [None]  # 4.5 m in 0.2 s: too far
+
+
+@pytest.mark.parametrize(
+    "cost, pairs",
+    [
+        ([[1.0, 2.0], [2.0, 9.0]], [(0, 1), (1, 0)]),  # 2 + 2 beats 1 + 9
+        ([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]], [(0, 1), (1, 0), (2, 2)]),  # 1 + 2 + 2
+        ([[5.0], [1.0], [3.0]], [(1, 0)]),  # more rows than columns
+        ([[1e9, 1.0]], [(0, 1)]),
+        ([], []),
+    ],
+)
+def test_least_cost_pairs_by_hand(cost: list[list[float]], pairs: list[tuple[int, int]]) -> None:
+    assert least_cost_pairs(cost) == pairs

@@ -1,0 +1,64 @@
+"""sim/eval_assoc.py: detections made from the truth itself score as the object ids they carry say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.eval_assoc import score, truth_boxes
+from sim.scenario import load_scenario
+from sim.world import World
+
+PAIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "mss-ridge-pair.toml"
+T0 = 1_700_000_000.0
+
+
+def received(world: World, objects: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+    """What `edge listen` would print for perfect detections of every target each camera sees, 1 to 20 s at 1 Hz;
+    track = target id (+100 for the thermal camera), object from ``objects`` by (camera, target)."""
+    out = []
+    classes = {tt.id: tt for tt in world.targets(0.0)}
+    for cam in world.cameras():
+        for t in range(1, 21):
+            truth = {tt.id: tt for tt in world.targets(float(t))}
+            for tid, box in truth_boxes(cam, float(t)).items():
+                d: dict[str, Any] = {
+                    "t_utc": T0 + t + (0.05 if cam.camera_id == "thermal" else 0.0),
+                    "camera": cam.camera_id,
+                    "track": tid + (100 if cam.camera_id == "thermal" else 0),
+                    "class": classes[tid].class_name,
+                    "bbox": box.tolist(),
+                    "lat": truth[tid].lat,
+                    "lon": truth[tid].lon,
+                    "error_m": 40.0,
+                }
+                if (cam.camera_id, tid) in objects:
+                    d["object"] = objects[(cam.camera_id, tid)]
+                out.append(d)
+    return out
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World(load_scenario(PAIR))
+
+
+def test_one_id_per_target_is_all_shared_and_nothing_merged(world: World) -> None:
+    ids = {(cam, tid): tid + 1 for cam in ("day", "thermal") for tid in range(20)}
+    s = score(world, T0, received(world, ids))
+    assert s.unmatched == 0 and s.cameras["day"] > 20 and s.cameras["thermal"] > 20
+    assert s.targets_both >= 5 and s.same_pairs >= 100
+    assert (s.shared, s.merged) == (1.0, 0.0)
+    assert s.close_pairs > 0  # the patrol and the group walk nearer together than 40 m
+
+
+def test_no_ids_share_nothing_and_swapped_ids_merge(world: World) -> None:
+    none = score(world, T0, received(world, {}))
+    assert (none.shared, none.merged) == (0.0, 0.0)
+    # the thermal camera's tracks of the two people of the patrol (targets 0 and 1, 2 m apart) swapped
+    ids = {(cam, tid): tid + 1 for cam in ("day", "thermal") for tid in range(20)}
+    ids[("thermal", 0)], ids[("thermal", 1)] = 2, 1
+    s = score(world, T0, received(world, ids))
+    assert s.shared < 1.0 and s.close_merged > 0
