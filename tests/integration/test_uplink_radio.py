@@ -2,7 +2,9 @@
 autopilot), `edge run` detects on its frames, and its IP uplink to Mosquitto is black-holed. Every new-track alert
 reaches `edge listen --mavlink` through the real firmware bridge and a real MAVProxy forward, the radio's bytes stay
 within 5 % of their budget over a minute, and once the IP link returns (both paths on) nothing comes twice over the
-same link.
+same link. The bytes never exceed the budget; that they fill it (>= 95 %) is asserted when the pipeline had more to
+send than the radio carries all that minute (sampled in the spool): a heavily loaded machine (~1 fps) may not give
+that, and then the test warns instead.
 
 What the daemon produced is read from its own spool (read-only, one SQLite snapshot): when no new-track record waits
 there any more and its writer's next sequence number is S, every new-track record below S went by radio (nothing else
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +38,7 @@ from pymavlink import mavutil
 from bench.localbroker import LocalBroker
 from edge.types import Priority
 from edge.uplink.codec import decode
+from edge.uplink.settings import RadioSettings
 from sim.daemon_config import Sections
 from sim.demo import REPO, daemon_config
 
@@ -100,6 +104,38 @@ def _left_in_spool(path: Path) -> list[int]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT payload FROM queue WHERE prio != ?", (int(Priority.HEALTH),)).fetchall()
     return sorted(decode(bytes(p)).seq for (p,) in rows)
+
+
+class Backlog:
+    """Samples, once a second, how many records the radio may send wait in the daemon's spool (new-track ones, and
+    updates younger than ``[radio] update_max_age_s``); while more wait than its in-flight window, the radio is
+    held back by its budget alone."""
+
+    def __init__(self, spool: Path, settings: RadioSettings) -> None:
+        self.spool = spool
+        self.settings = settings
+        self.samples: list[tuple[float, int]] = []  # (time.time(), records waiting)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        query = "SELECT count(*) FROM queue WHERE prio = ? OR (prio = ? AND t_created > ?)"
+        while not self._stop.wait(1.0):
+            now = time.time()
+            with sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True, timeout=10) as db:
+                args = (int(Priority.ALERT), int(Priority.UPDATE), now - self.settings.update_max_age_s)
+                (n,) = db.execute(query, args).fetchone()
+            self.samples.append((now, int(n)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def saturated(self, t0: float, t1: float) -> bool:
+        """Whether the radio had more to send than its window at every sample between ``t0`` and ``t1``."""
+        inside = [n for t, n in self.samples if t0 <= t < t1]
+        return len(inside) >= 0.8 * (t1 - t0) and min(inside) > self.settings.max_inflight
 
 
 class Procs:
@@ -210,7 +246,9 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
         daemon = procs.start("daemon", ["-m", "edge", "run", "--config", str(cfg)])
         _wait_for(lambda: rx_out.stat().st_size > 0 or daemon.poll() is not None, 120, "the first record by radio")
         assert daemon.poll() is None, procs.tail()
+        backlog = Backlog(spool, RadioSettings(enabled=True))
         time.sleep(WARMUP_S + WINDOW_S + 2.0)
+        backlog.stop()
         # The cut: every new-track record numbered so far was acknowledged by the ground over the radio.
         snap: list[tuple[int, int]] = []
         _wait_for(lambda: snap.append(_spool_snapshot(spool)) or snap[-1][0] == 0, 30, "no alert waiting in the spool")
@@ -236,7 +274,6 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
     radio_keys = {_key(d) for d in by_radio}
     missing = new_tracks - radio_keys
     assert not missing, f"new-track alerts that did not come by radio while the IP link was dead: {sorted(missing)}"
-    assert len(by_radio) < len(lines)  # the radio could not carry every update: they were thinned, MQTT brought them
     # Everything the daemon numbered arrived once, or was still in its spool when it stopped.
     summaries = [line for line in rx_err.read_text().splitlines() if line.startswith("listen: ") and "records;" in line]
     assert summaries, procs.tail()
@@ -260,8 +297,18 @@ def test_edge_run_alerts_reach_the_ground_over_the_radio_while_the_ip_link_is_de
     window = sum(n for t, n, _ in stamped if t0 <= t < t0 + WINDOW_S)
     budget = RADIO_BYTES_PER_S * WINDOW_S
     tunnel = sum(n for t, n, kind in stamped if t0 <= t < t0 + WINDOW_S and kind == "TUNNEL")
+    saturated = backlog.saturated(t0, t0 + WINDOW_S)
     print(
         f"radio: {window} B in {WINDOW_S:.0f} s (records {tunnel} B), budget {budget:.0f} B ({window / budget:.3f}); "
+        f"{'always' if saturated else 'NOT always'} more waiting than the radio's window "
+        f"(least {min((n for t, n in backlog.samples if t0 <= t < t0 + WINDOW_S), default=-1)}); "
         f"{len(new_tracks)} new tracks before the cut, {len(by_radio)} of {len(lines)} detections by radio; {summary}"
     )
-    assert abs(window / budget - 1.0) <= 0.05
+    assert window <= 1.05 * budget  # never more than the budget
+    if saturated:  # with always more to send than the budget lets through, the budget is used, not wasted
+        assert window >= 0.95 * budget
+        assert len(by_radio) < len(lines)  # the radio could not carry every update; MQTT brought the rest
+    else:  # a heavily loaded machine: the pipeline made less than the radio carries
+        warnings.warn(
+            f"the radio had too little to send to fill its budget: {window} B of {budget:.0f} B", stacklevel=1
+        )
