@@ -113,8 +113,12 @@ def test_a_bad_shared_detector_key_is_named_once(tmp_path: Path) -> None:
     assert [p.split(": ")[1] for p in _problems(path)] == ["detector.conf_threshold"]
 
 
-def test_check_config_names_the_camera_whose_model_is_missing(tmp_path: Path) -> None:
-    path = _write(tmp_path, TWO.replace("conf_threshold = 0.2", f'model = "{tmp_path}/gone.onnx"'))
-    res = _edge("check-config", str(path))
-    assert res.returncode == 2, res.stdout
-    assert any(line.startswith(f"{path}: cameras[1].detector.model: ") for line in res.stderr.splitlines()), res.stderr
+def test_check_config_names_the_camera_whose_model_or_video_is_missing(tmp_path: Path) -> None:
+    for text, key in (
+        (TWO.replace("conf_threshold = 0.2", f'model = "{tmp_path}/gone.onnx"'), "cameras[1].detector.model"),
+        (TWO.replace('"frames"', f'"{tmp_path}/gone.mp4"', 1), "cameras[0].url"),
+    ):
+        path = _write(tmp_path, text)
+        res = _edge("check-config", str(path))
+        assert res.returncode == 2, res.stdout
+        assert any(line.startswith(f"{path}: {key}: ") for line in res.stderr.splitlines()), res.stderr

@@ -97,7 +97,7 @@ def test_two_streams_one_dies_the_other_runs_on_and_the_dead_one_returns(tmp_pat
             p = stages[f"pipeline:{cam}"]
             assert p["inference_ms"] is not None and p["frame_age_ms"] is not None and "frames_dropped" in p
         both = _fps(state, "pipeline:day", 4.0)
-        assert both > 0.3 * FPS, both
+        assert both > 0.25 * FPS, both
 
         servers["ir"].stop()  # one stream dies
         assert wait_for(lambda: _health(state)["camera:ir"]["state"] != "streaming", 10.0)
