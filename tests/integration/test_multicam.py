@@ -26,10 +26,13 @@ MODEL = REPO / "tests" / "detect" / "data" / "tiny_grid_yolov8.onnx"
 FPS = 12.0
 
 
-def _image() -> np.ndarray:
+def _image(x0: int) -> np.ndarray:
     img = np.zeros((240, 320, 3), np.uint8)
-    img[88:120, 64:96] = (0, 0, 255)  # a red square filling one cell of the test model's grid
+    img[88:120, x0 : x0 + 32] = (0, 0, 255)  # a red square filling one cell of the test model's grid
     return img
+
+
+X0 = {"day": 64, "ir": 192}  # each camera sees its square elsewhere: a detection tells which camera saw it
 
 
 def _health(state: Path) -> dict[str, Any]:
@@ -52,8 +55,8 @@ def test_two_streams_one_dies_the_other_runs_on_and_the_dead_one_returns(tmp_pat
     servers = {cam: MjpegServer() for cam in ("day", "ir")}
     for s in servers.values():
         s.start()
-    img = _image()
-    pacer = Pacer(FPS, lambda i, t: [s.publish(img) for s in servers.values()])
+    imgs = {cam: _image(x0) for cam, x0 in X0.items()}
+    pacer = Pacer(FPS, lambda i, t: [s.publish(imgs[cam]) for cam, s in servers.items()])
     pacer.start()
     state = tmp_path / "state"
     cams = "".join(f'[[cameras]]\nid = "{cam}"\nurl = "{s.url}"\nstall_timeout_s = 1.0\n' for cam, s in servers.items())
@@ -90,6 +93,9 @@ def test_two_streams_one_dies_the_other_runs_on_and_the_dead_one_returns(tmp_pat
             tmp_path / "daemon.log"
         ).read_text()[-3000:]
         assert {o["vehicle"] for o in seen} == {"mc-01"} and all(o["class"] for o in seen)
+        for o in seen:  # each detection under the id of the camera that saw it
+            x = (o["bbox"][0] + o["bbox"][2]) / 2 * 320
+            assert abs(x - (X0[o["camera"]] + 16)) < 12, o
         names = {"pipeline:day", "pipeline:ir", "camera:day", "camera:ir", "detector:day", "detector:ir"}
         assert wait_for(lambda: names <= set(_health(state)), 15.0), _health(state)
         stages = _health(state)
