@@ -156,11 +156,11 @@ class Pipeline:
         try:
             while not self._stop.is_set():
                 self._last_progress = time.monotonic()
-                # with a frame in hand, only look whether the next is there: never hold one back waiting for a camera
                 if (wait := self._next_start - time.monotonic()) > 0:  # max_fps
                     hand_on()
                     self._stop.wait(min(wait, 0.5))
                     continue
+                # with a frame in hand, only look whether the next is there: never hold one back waiting for a camera
                 frame = self._camera.latest(timeout=0.5 if pending is None else 0.0, after_seq=self._last_seq)
                 if frame is None:
                     hand_on()

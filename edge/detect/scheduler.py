@@ -4,13 +4,12 @@ On a small CPU every model run uses every core; two cameras running their models
 (and the frames they finish are older). The scheduler lets one pipeline run its model at a time. When the model is
 free and several cameras wait with a frame, the turn goes to the highest *standing* = ``priority`` + the turns
 given to others since the camera began waiting; ties go to the higher priority, then to the one that waited
-longest. The camera that just ran
-counts as waiting when it already has its next frame (``again``): it takes its place before the turn is given, so
-a higher priority is not undone by the moment it takes to come back. So with equal priorities the cameras
-alternate, a higher priority is served first, and no camera starves: a camera with a frame waiting is served within
-``(highest priority - its priority) + (number of cameras - 1)`` turns (two cameras always with a frame, priorities
-differing by d: d + 1 turns to the higher for each of the lower's). A camera's frame rate cap (``max_fps``) is kept by its pipeline: a capped
-camera just asks less often.
+longest. The camera that just ran counts as waiting when it already has its next frame (``again``): it takes its
+place before the turn is given, so a higher priority is not undone by the moment it takes to come back. So equal
+priorities alternate, a higher priority is served first, and no camera starves: a camera with a frame waiting is
+served within ``(highest priority - its priority) + (number of cameras - 1)`` turns (two cameras always with a
+frame, priorities d apart: d + 1 turns to the higher for each of the lower's). A camera's frame rate cap
+(``max_fps``) is kept by its pipeline: a capped camera just asks less often.
 """
 
 from __future__ import annotations
