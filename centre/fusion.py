@@ -164,13 +164,12 @@ class Fuser:
         return others is None or self._d2(me, others) <= self.s.gate_sigma**2
 
     def _trade(self, s: Sighting, key: TrackKey, me: Member) -> Sighting:
-        """Rule 1b: two objects close together paired crosswise (A's track of one with B's of the other) trade:
-        when another sighting holds one live track of this camera, and each of the two tracks lies nearer (sum of
-        squared combined sigmas) to what the other cameras see in the other sighting, they swap sightings.
-        Returns the sighting ``key`` now feeds."""
+        """Rule 1b: two objects close together paired crosswise (A's track of one with B's of the other), or the
+        wrong one of two tracks paired: when another sighting holds one live track of this camera, and the two
+        tracks fit better the other way round (sum of squared combined sigmas from what the other cameras see in
+        each sighting; a track alone costs the gate squared), they swap sightings. Returns the sighting ``key``
+        now feeds."""
         mine = self._others(s, key, me.t)
-        if mine is None:
-            return s
         for o in self.sightings.values():
             if o is s or o.class_name != s.class_name or abs(me.t - o.t_last) > self.s.window_s:
                 continue
@@ -181,8 +180,8 @@ class Fuser:
             m2, theirs = o.members[k2], self._others(o, k2, me.t)
             if theirs is None or me.t - m2.t > self.s.window_s:
                 continue
-            swapped = self._d2(me, theirs), self._d2(m2, mine)
-            if max(swapped) <= self.s.gate_sigma**2 and sum(swapped) < self._d2(me, mine) + self._d2(m2, theirs):
+            swapped = self._d2(me, theirs), self._cost(m2, mine)
+            if max(swapped) <= self.s.gate_sigma**2 and sum(swapped) < self._cost(me, mine) + self._d2(m2, theirs):
                 s.members.pop(key, None)
                 del o.members[k2]
                 s.members[k2], self.by_track[k2] = m2, s.id
@@ -190,6 +189,10 @@ class Fuser:
                 self._estimate(s)
                 return o
         return s
+
+    def _cost(self, m: Member, at: tuple[float, float, float] | None) -> float:
+        """``_d2`` of m from ``at``, or the gate squared when there is nothing to pair with."""
+        return self.s.gate_sigma**2 if at is None else self._d2(m, at)
 
     def _switch(self, s: Sighting, key: TrackKey, me: Member) -> Sighting:
         """Rule 1c: a track whose tracker swapped objects (or that was paired wrongly) moves to another sighting

@@ -106,13 +106,17 @@ class FleetRun:
         finally:
             store.close()
 
-    def stop(self, settle_s: float = 3.0) -> None:
-        """Stop the vehicles, give the centre ``settle_s`` to store and fuse what they sent, then stop the rest."""
+    def stop_vehicles(self, settle_s: float = 3.0) -> None:
+        """Stop the simulators and daemons, then give the centre ``settle_s`` to store and fuse what they sent."""
         vehicles = [p for p in self.procs if p[0].startswith(("sim-", "daemon-"))]
         for _name, proc in reversed(vehicles):
             _terminate(proc)
-        if any(name == "centre-serve" for name, _ in self.procs):
+        if any(name == "centre-serve" and proc.poll() is None for name, proc in self.procs):
             time.sleep(settle_s)
+
+    def stop(self) -> None:
+        """Stop the vehicles (``stop_vehicles``), then the centre and the broker."""
+        self.stop_vehicles()
         for _name, proc in reversed(self.procs):
             _terminate(proc)
 

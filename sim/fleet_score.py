@@ -3,8 +3,9 @@
 Several vehicles of one scenario (``[[vehicles]]``, each an ``edge sim --vehicle NAME --start-utc T`` feeding its own
 ``edge run``) publish to the centre; ``edge-centre`` stores and fuses what they see. This replays the fusion over the
 stored detections exactly as ``edge-centre serve`` ran it (``centre.fusion_eval.replay``: by id, the same rule) and
-matches each detection of ``class_name`` to the nearest true target at the same sim time (``t_utc - T``): one of
-that class within ``gate_m``, or else unmatched (a false alarm, or another class's target misnamed). Two figures, as in the issue's goals:
+matches each detection to a true target at the same sim time (``t_utc - T``): within each frame (one record),
+detection-target pairs nearest first, each used once, within ``gate_m`` (as multi-object tracking benchmarks
+match); a detection of ``class_name`` matched to no target, or to one of another class, is unmatched. Two figures, as in the issue's goals:
 
 - ``one_sighting_pct``: of the times a person was seen by two vehicles at once (a detection of that person by one
   vehicle and the other vehicle's detection of the same person nearest in time, at most ``at_once_s`` apart), the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 
@@ -29,6 +31,7 @@ from centre.config import FusionSettings
 from centre.fusion import distance_m
 from centre.fusion_eval import replay
 from centre.store import Store, open_store
+from centre.store.rows import Detection
 from sim.scenario import ScenarioError, load_scenario
 from sim.world import TargetTruth, World
 
@@ -73,9 +76,35 @@ class FleetScore:
         )
 
 
-def _nearest(world: World, t: float, lat: float, lon: float) -> tuple[TargetTruth, float]:
-    """The true target nearest (lat, lon) at sim time t, of any class, and its distance (m)."""
-    return min(((truth, distance_m(lat, lon, truth.lat, truth.lon)) for truth in world.targets(t)), key=lambda x: x[1])
+DetKey = tuple[str, int, int, int]  # vehicle, boot, seq, index
+
+
+def _labels(store: Store, world: World, start_utc: float, gate_m: float) -> dict[DetKey, tuple[TargetTruth, float]]:
+    """Each detection's true target and distance (m): within each frame (record), detection-target pairs nearest
+    first, each target and detection used once (one camera's frame shows each object once), within ``gate_m``."""
+    frames: dict[tuple[str, int, int], list[Detection]] = {}
+    for d in store.detections(0.0, math.inf, limit=10_000_000):
+        if d.lat is not None and d.lon is not None:
+            frames.setdefault((d.vehicle, d.boot, d.seq), []).append(d)
+    out: dict[DetKey, tuple[TargetTruth, float]] = {}
+    for dets in frames.values():
+        truths = world.targets(dets[0].t - start_utc)
+        pairs = sorted(
+            (distance_m(d.lat, d.lon, x.lat, x.lon), i, j)  # type: ignore[arg-type]
+            for i, d in enumerate(dets)
+            for j, x in enumerate(truths)
+        )
+        used_d: set[int] = set()
+        used_t: set[int] = set()
+        for dist, i, j in pairs:
+            if dist > gate_m:
+                break
+            if i not in used_d and j not in used_t:
+                used_d.add(i)
+                used_t.add(j)
+                d = dets[i]
+                out[(d.vehicle, d.boot, d.seq, d.idx)] = (truths[j], dist)
+    return out
 
 
 def score(
@@ -93,12 +122,13 @@ def score(
     seen: dict[tuple[int, str], list[tuple[float, str]]] = {}
     detections = unmatched = own_within = updates = within = 0
     sighting_ids: set[str] = set()
+    labels = _labels(store, world, start_utc, gate_m)
     for d, s in replay(store, settings):
         sighting_ids.add(s.id)
         if d.class_name != class_name or d.lat is None or d.lon is None:
             continue
-        truth, err = _nearest(world, d.t - start_utc, d.lat, d.lon)
-        if err > gate_m or truth.class_name != class_name:  # a false alarm, or another class's target
+        truth, err = labels.get((d.vehicle, d.boot, d.seq, d.idx), (None, math.inf))
+        if truth is None or truth.class_name != class_name:  # a false alarm, or another class's target
             unmatched += 1
             continue
         target, lat, lon = truth.id, truth.lat, truth.lon
