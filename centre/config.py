@@ -88,6 +88,14 @@ class FusionSettings(Section):
     )
     window_s: float = Field(2.0, title="Time window", description="Detections this close in time may join (s).", gt=0)
     stale_s: float = Field(10.0, title="Stale after", description="A sighting not seen for this long ends (s).", gt=0)
+    error_correlation: float = Field(
+        0.3,
+        title="Error correlation",
+        description="How alike two vehicles' position errors are (0: independent, 1: the same); a shared bias "
+        "(one geolocation model, one map) that fusion cannot average out, kept in the fused radius.",
+        ge=0,
+        le=1,
+    )
     default_error_m: float = Field(
         25.0, title="Default error", description="90 % radius assumed when a detection has none (m).", gt=0
     )

@@ -17,17 +17,19 @@ def det(vehicle: str, track: int, t: float, north_m: float, err: float, cls: str
     return Detection(vehicle, 1, 0, 0, t, "cam0", 0, cls, 1, 0.9, track, 48.0 + north_m / M_PER_DEG, 17.0, None, err)
 
 
-def test_two_equal_errors_meet_in_the_middle_with_sigma_over_root_two() -> None:
-    f = Fuser(FusionSettings())
+@pytest.mark.parametrize("rho", [0.0, 0.3, 1.0])
+def test_two_equal_errors_meet_in_the_middle_with_sigma_over_root_two_when_independent(rho: float) -> None:
+    f = Fuser(FusionSettings(error_correlation=rho))
     f.add(det("a", 1, 0.0, 0.0, 10.0))
     s = f.add(det("b", 7, 0.0, 6.0, 10.0))  # 6 m apart, gate 3 * sqrt(2) * 4.66 = 19.8 m
     assert s is not None and len(f.sightings) == 1 and s.sensors == {("a", "cam0"), ("b", "cam0")}
     assert (s.lat - 48.0) * M_PER_DEG == pytest.approx(3.0, abs=1e-3)
-    assert s.error_m == pytest.approx(10.0 / math.sqrt(2), rel=1e-6)
+    # var = (s^2 + s^2) / 4 + rho * 2 * s^2 / 4 = s^2 (1 + rho) / 2: rho = 1 (one shared error) averages nothing away
+    assert s.error_m == pytest.approx(10.0 * math.sqrt((1 + rho) / 2), rel=1e-6)
 
 
 def test_inverse_variance_weights_favour_the_precise_sensor() -> None:
-    f = Fuser(FusionSettings())
+    f = Fuser(FusionSettings(error_correlation=0.0))
     f.add(det("a", 1, 0.0, 0.0, 5.0))
     s = f.add(det("b", 1, 0.5, 10.0, 20.0))  # weights 1/5^2 : 1/20^2 = 16 : 1 -> 10/17 m north
     assert s is not None
