@@ -52,6 +52,10 @@ class LocalPostgres:
                     raise
                 time.sleep(0.2)
 
+    def pid(self) -> int:
+        """The postmaster's process id (its first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def _run(self, *cmd: str) -> None:
         subprocess.run([*self._as, *cmd], check=True, capture_output=True, cwd=self.dir)
 

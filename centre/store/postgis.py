@@ -6,6 +6,9 @@ rows and took ~250 ms; the btree with the GiST index (a bitmap AND) reads only t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import psycopg
 
 from centre.store.base import SIGHTING_COLUMNS, Store
@@ -45,7 +48,10 @@ CREATE TABLE IF NOT EXISTS thumbnails (
   payload bytea NOT NULL, PRIMARY KEY (vehicle, requester, id, n));
 """
 
-# A batch is COPied into temporary tables (much faster than row INSERTs), then moved with ON CONFLICT DO NOTHING.
+# A batch is COPied straight into the tables (a savepoint around it). A batch with a row already stored (a
+# redelivery after a worker was killed between its commit and its PUBACKs, rare) fails on the unique key; it is then
+# COPied into temporary tables and moved with ON CONFLICT DO NOTHING. The staging path for every batch took ~1.5x the
+# database time of the direct COPY.
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS records_in (
   vehicle text, boot bigint, seq bigint, t double precision, camera text, lat double precision,
@@ -68,6 +74,8 @@ class PostgisStore(Store):
     ph = "%s"
 
     def __init__(self, url: str) -> None:
+        self.direct_batches = 0  # batches COPied straight in
+        self.staged_batches = 0  # batches with a row already stored, moved through the staging tables
         self.conn = psycopg.connect(url)
         with self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])  # held until the commit
@@ -76,15 +84,25 @@ class PostgisStore(Store):
 
     def _write_rows(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
         with self.conn.cursor() as cur:
+            try:
+                with self.conn.transaction():  # a savepoint: the vehicle states before it stay
+                    self._copy(cur, "records", _RC, recs)
+                    self._copy(cur, "detections", _DC, dets)
+                self.direct_batches += 1
+                return
+            except psycopg.errors.UniqueViolation:
+                self.staged_batches += 1
             cur.execute(STAGING)
-            with cur.copy(f"COPY records_in ({_RC}) FROM STDIN") as cp:
-                for r in recs:
-                    cp.write_row(r)
-            with cur.copy(f"COPY detections_in ({_DC}) FROM STDIN") as cp:
-                for d in dets:
-                    cp.write_row(d)
+            self._copy(cur, "records_in", _RC, recs)
+            self._copy(cur, "detections_in", _DC, dets)
             cur.execute(MOVE_RECORDS)
             cur.execute(MOVE_DETECTIONS)
+
+    @staticmethod
+    def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
 
     def _bbox_clause(self) -> str:
         return "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"

@@ -48,6 +48,7 @@ FLAG_CAMERA = 2
 FLAG_DESCRIPTION = 4
 DEFAULT_CAMERA = "cam0"
 _BOX = struct.Struct(">4H")
+_KINDS = {k.value: k for k in EventKind}
 
 
 class CodecError(ValueError):
@@ -228,26 +229,39 @@ def _decode_v1(rec: list[object], flags: int, objects: bool = False) -> Record:
         pose = SensorPose(lat / 1e7, lon / 1e7, alt / 10, yaw / 100, pitch / 100, roll / 100)
         ref_lat, ref_lon = lat / 1e7, lon / 1e7
     dets = []
-    for d in dets_raw:
-        sizes = (4, 5, 8, 9) if objects else (4, 8)
+    sizes = (4, 5, 8, 9) if objects else (4, 8)
+    for d in dets_raw:  # the hot loop of the centre's ingest: no generators, dicts or enum calls per detection
         if not isinstance(d, list) or len(d) not in sizes or not isinstance(d[3], bytes) or len(d[3]) != 8:
             raise CodecError(f"v1 record: bad detection {d!r}")
         object_id = d.pop() if len(d) in (5, 9) else None
         if object_id is not None and (not isinstance(object_id, int) or object_id < 0):
             raise CodecError(f"v1 record: bad object id {object_id!r}")
         ck, conf, track = d[0], d[1], d[2]
-        x1, y1, x2, y2 = (v / 65535 for v in _BOX.unpack(d[3]))
-        geo: dict[str, float | None] = {}
+        kind = _KINDS.get(ck % 4)
+        if kind is None:
+            kind = EventKind(ck % 4)  # raises ValueError: not a kind
+        x1, y1, x2, y2 = _BOX.unpack(d[3])
+        box = (x1 / 65535, y1 / 65535, x2 / 65535, y2 / 65535)
         if len(d) == 8:
-            geo = {
-                "lat": round(ref_lat + d[4] / 1e6, 7),
-                "lon": round(ref_lon + d[5] / 1e6, 7),
-                "alt": None if d[6] is None else d[6] / 10,
-                "error_m": None if d[7] is None else float(d[7]),
-            }
-        dets.append(
-            WireDetection(ck // 4, EventKind(ck % 4), conf / 100, track, (x1, y1, x2, y2), **geo, object_id=object_id)
-        )
+            alt, err = d[6], d[7]
+            lat, lon = round(ref_lat + d[4] / 1e6, 7), round(ref_lon + d[5] / 1e6, 7)
+            alt_m = None if alt is None else alt / 10
+            dets.append(
+                WireDetection(
+                    ck // 4,
+                    kind,
+                    conf / 100,
+                    track,
+                    box,
+                    lat,
+                    lon,
+                    alt_m,
+                    None if err is None else float(err),
+                    object_id,
+                )
+            )
+        else:
+            dets.append(WireDetection(ck // 4, kind, conf / 100, track, box, object_id=object_id))
     return Record(1, bool(flags & FLAG_HISTORICAL), boot, seq, t_ms / 1000, camera, pose, tuple(dets))
 
 

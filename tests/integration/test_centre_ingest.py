@@ -12,8 +12,10 @@ import pytest
 
 from bench.localbroker import LocalBroker
 from centre.fleet import FleetPlan, make_payloads, publish
+from centre.ingest import Ingest
 from centre.localpg import LocalPostgres
 from centre.store import open_store
+from centre.store.postgis import PostgisStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from centre_helpers import Worker, write_config
@@ -107,3 +109,19 @@ def test_postgres_crashing_mid_stream_loses_nothing(tmp_path: Path) -> None:
             assert worker.proc is not None and worker.proc.poll() is None
         finally:
             worker.stop()
+
+
+def test_a_batch_partly_stored_already_keeps_its_new_rows_and_the_vehicle_state(store_url: str) -> None:
+    plan = FleetPlan(vehicles=1, records=20, dets_per_record=3)
+    msgs = [("edge/veh-00/detections", p) for p in make_payloads(plan)["veh-00"]]
+    ingest = Ingest(open_store(store_url), ("person", "vehicle", "boat"))
+    try:
+        ingest.handle(msgs[:10])
+        ingest.handle([("edge/veh-00/status", b"online"), *msgs[5:]])  # 5 redelivered, 10 new, one state
+        assert ingest.store.count("records") == 20
+        assert ingest.store.count("detections") == 60
+        assert ingest.store.states()["veh-00"]["status"] == "online"
+        if isinstance(ingest.store, PostgisStore):  # COPY straight in; the second batch through the staging tables
+            assert (ingest.store.direct_batches, ingest.store.staged_batches) == (1, 1)
+    finally:
+        ingest.store.close()
