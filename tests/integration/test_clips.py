@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.geo.orientation import euler_zyx, rot_zyx
+from edge.geo.orientation import camera_attitude, euler_zyx, rot_zyx
 from sim.demo import REPO, Demo
+from sim.scenario import load_scenario
+from sim.world import World
 
 klvdata = pytest.importorskip("klvdata")
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")]
@@ -53,7 +55,8 @@ def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def test_clips_around_alerts_play_and_carry_the_pose(tmp_path: Path) -> None:
-    demo = Demo(str(REPO / "sim" / "scenarios" / "drone-border.toml"), tmp_path, extra={"clips": CLIPS})
+    scenario = str(REPO / "sim" / "scenarios" / "drone-border.toml")
+    demo = Demo(scenario, tmp_path, extra={"clips": CLIPS})
     try:
         demo.follow(demo.start(), echo=False)
         time.sleep(30)
@@ -67,6 +70,8 @@ def test_clips_around_alerts_play_and_carry_the_pose(tmp_path: Path) -> None:
     health = json.loads((tmp_path / "state" / "health.json").read_text())["stages"]["clips:cam0"]
     assert health["state"] == "recording" and health["ffmpeg_restarts"] == 0, health
     assert health["ring_s"] <= 20.0 + SEGMENT_S + 0.5, health
+    world, t0 = World(load_scenario(scenario), seed=demo.status.get("seed")), float(demo.status["t0_utc"])
+    off_m, off_deg = [], []  # the KLV against the simulator's truth at its time stamp
     checked, leads = 0, []
     for side_path in whole:
         side, clip = sides[side_path], side_path.with_suffix(".ts")
@@ -101,6 +106,11 @@ def test_clips_around_alerts_play_and_carry_the_pose(tmp_path: Path) -> None:
             cam = np.degrees(euler_zyx(r @ rot_zyx(*(math.radians(k[n]) for n in rel))))
             for got, want in zip(cam, (p["cam_yaw_deg"], p["cam_pitch_deg"], p["cam_roll_deg"]), strict=True):
                 assert angle_diff(float(got), want) < 0.1, (cam, p)
+            truth = world.platform(k["PrecisionTimeStamp"].timestamp() - t0)
+            off_m.append(metres(k["SensorLatitude"], k["SensorLongitude"], truth.lat, truth.lon))
+            off_deg.append(
+                max(angle_diff(a, math.degrees(b)) for a, b in zip(cam[:2], camera_attitude(truth)[:2], strict=True))
+            )
             assert k["SensorHorizontalFieldOfView"] == pytest.approx(22.0, abs=0.01)  # the scenario's camera
             assert "FrameCenterLatitude" in k
             if "target" in f:
@@ -111,4 +121,7 @@ def test_clips_around_alerts_play_and_carry_the_pose(tmp_path: Path) -> None:
         assert targets > 0  # after the alert, the target's location rides along
         checked += 1
     assert checked >= 1
+    print(f"clips: {checked} checked, KLV vs truth median {np.median(off_m):.2f} m, {np.median(off_deg):.2f} deg")
+    # the pose store's poses are the drone's (GPS noise 1.5 m, attitude 0.3 deg, frames stamped on arrival)
+    assert float(np.median(off_m)) < 5.0 and float(np.median(off_deg)) < 1.5, (np.median(off_m), np.median(off_deg))
     assert min(leads) <= 1.5 * SEGMENT_S, leads  # a segment in steady state (~1 s keyframes at 10 frames/s)
