@@ -48,6 +48,9 @@ class FleetScore:
     own_within: int
     pairs_seen_by_both: int
     pairs_one_sighting: int
+    pairs_apart: int  # of those, the times the person was apart_m or more from every other target
+    pairs_apart_one_sighting: int
+    apart_m: float
     updates: int
     updates_within_radius: int
     people: int
@@ -59,16 +62,22 @@ class FleetScore:
         return 100.0 * self.pairs_one_sighting / max(1, self.pairs_seen_by_both)
 
     @property
+    def apart_one_sighting_pct(self) -> float:
+        return 100.0 * self.pairs_apart_one_sighting / max(1, self.pairs_apart)
+
+    @property
     def within_radius_pct(self) -> float:
         return 100.0 * self.updates_within_radius / max(1, self.updates)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {**asdict(self), "one_sighting_pct": self.one_sighting_pct, "within_radius_pct": self.within_radius_pct}
+        pcts = ("one_sighting_pct", "apart_one_sighting_pct", "within_radius_pct")
+        return {**asdict(self), **{k: getattr(self, k) for k in pcts}}
 
     def line(self) -> str:
         return (
             f"{self.pairs_seen_by_both} times a person was seen by two vehicles at once: "
-            f"{self.one_sighting_pct:.1f} % one sighting; {self.updates} sighting updates: "
+            f"{self.one_sighting_pct:.1f} % one sighting ({self.apart_one_sighting_pct:.1f} % of the "
+            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else); {self.updates} sighting updates: "
             f"{self.within_radius_pct:.1f} % within their reported radius of the truth "
             f"({self.detections} detections of {self.people} people, "
             f"{100.0 * self.own_within / max(1, self.detections):.0f} % within their own radius, "
@@ -107,6 +116,13 @@ def _labels(store: Store, world: World, start_utc: float, gate_m: float) -> dict
     return out
 
 
+def _apart_m(world: World, t: float, target: int) -> float:
+    """Distance (m) from target ``target`` to the nearest other target at sim time t."""
+    truths = world.targets(t)
+    me = next(x for x in truths if x.id == target)
+    return min((distance_m(me.lat, me.lon, x.lat, x.lon) for x in truths if x.id != target), default=math.inf)
+
+
 def score(
     store: Store,
     world: World,
@@ -115,11 +131,12 @@ def score(
     class_name: str = "person",
     gate_m: float = 15.0,
     at_once_s: float = 0.5,
+    apart_m: float = 10.0,
 ) -> FleetScore:
     """Score ``store`` (fused with ``settings``, default the centre's) against ``world``, whose sim time 0 was
-    ``start_utc`` (POSIX s)."""
+    ``start_utc`` (POSIX s). ``apart_m``: a person at least this far from every other target counts as apart too."""
     # per (target, vehicle): detection times and the sighting each joined, in time order
-    seen: dict[tuple[int, str], list[tuple[float, str]]] = {}
+    seen: dict[tuple[int, str], list[tuple[float, str]]] = {}  # (target, vehicle): (time, sighting id)
     detections = unmatched = own_within = updates = within = 0
     sighting_ids: set[str] = set()
     labels = _labels(store, world, start_utc, gate_m)
@@ -137,7 +154,7 @@ def score(
         seen.setdefault((target, d.vehicle), []).append((d.t, s.id))
         updates += 1
         within += distance_m(s.lat, s.lon, lat, lon) <= s.error_m
-    pairs = one = 0
+    pairs = one = alone = alone_one = 0
     for (target, vehicle), mine in seen.items():
         for (other_target, other), theirs in seen.items():
             if other_target != target or other <= vehicle:  # each pair of vehicles once
@@ -151,12 +168,18 @@ def score(
                     j = min(near, key=lambda k: abs(times[k] - t))
                     pairs += 1
                     one += theirs[j][1] == sid
+                    if _apart_m(world, t - start_utc, target) >= apart_m:
+                        alone += 1
+                        alone_one += theirs[j][1] == sid
     return FleetScore(
         detections=detections,
         unmatched=unmatched,
         own_within=own_within,
         pairs_seen_by_both=pairs,
         pairs_one_sighting=one,
+        pairs_apart=alone,
+        pairs_apart_one_sighting=alone_one,
+        apart_m=apart_m,
         updates=updates,
         updates_within_radius=within,
         people=len({t for t, _ in seen}),

@@ -47,5 +47,7 @@ def test_pairs_and_radius_against_the_truth(tmp_path: Path, b_east_m: float, one
     # each of a's detections has b's 0.1 s later (when people cross, b's 3 m off may be nearer the other one)
     assert 0.95 * 20 * people <= r.pairs_seen_by_both <= 20 * people
     assert r.one_sighting_pct == pytest.approx(one_pct)
+    assert 0 < r.pairs_apart < r.pairs_seen_by_both  # now and then a person is 10 m from everyone else
+    assert r.pairs_apart_one_sighting == (r.pairs_apart if b_east_m == 0 else 0)
     assert r.within_radius_pct == pytest.approx(within_pct)
     assert r.sightings == (people if b_east_m == 0 else 2 * people)
