@@ -133,8 +133,9 @@ class Fuser:
             s.members.pop(key, None)
             s = None
         if s is not None:
-            s = self._trade(s, key, me)
-            s = self._switch(s, key, me)
+            near = [o for o in self.sightings.values() if o is not s and self._may_reach(o, s.class_name, me)]
+            s = self._trade(s, key, me, near)
+            s = self._switch(s, key, me, [o for o in near if o is not s])
         if s is None:
             s = self._nearest(d.class_name, me, {key: me})
         if s is None:
@@ -166,16 +167,14 @@ class Fuser:
         others = self._others(s, key, me.t)
         return others is None or self._d2(me, others) <= self.s.gate_sigma**2
 
-    def _trade(self, s: Sighting, key: TrackKey, me: Member) -> Sighting:
+    def _trade(self, s: Sighting, key: TrackKey, me: Member, near: list[Sighting]) -> Sighting:
         """Rule 1b: two objects close together paired crosswise (A's track of one with B's of the other), or the
         wrong one of two tracks paired: when another sighting holds one live track of this camera, and the two
         tracks fit better the other way round (sum of squared combined sigmas from what the other cameras see in
         each sighting; a track alone costs the gate squared), they swap sightings. Returns the sighting ``key``
         now feeds."""
         mine = self._others(s, key, me.t)
-        for o in self.sightings.values():
-            if o is s or o.class_name != s.class_name or abs(me.t - o.t_last) > self.s.window_s:
-                continue
+        for o in near:
             twins = [k for k in o.members if k[:3] == key[:3]]
             if len(twins) != 1 or any(k[:3] == key[:3] and k != key for k in s.members):
                 continue
@@ -197,16 +196,14 @@ class Fuser:
         """``_d2`` of m from ``at``, or the gate squared when there is nothing to pair with."""
         return self.s.gate_sigma**2 if at is None else self._d2(m, at)
 
-    def _switch(self, s: Sighting, key: TrackKey, me: Member) -> Sighting:
+    def _switch(self, s: Sighting, key: TrackKey, me: Member, near: list[Sighting]) -> Sighting:
         """Rule 1c: a track whose tracker swapped objects (or that was paired wrongly) moves to another sighting
         that may hold it and lies nearer by more than ``SWITCH_D2`` squared sigmas."""
         mine = self._others(s, key, me.t)
         if mine is None:
             return s
         best, best_d2 = s, self._d2(me, mine) - SWITCH_D2
-        for o in self.sightings.values():
-            if o is s or o.class_name != s.class_name or abs(me.t - o.t_last) > self.s.window_s:
-                continue
+        for o in near:
             theirs = self._others(o, key, me.t)
             d2 = math.inf if theirs is None else self._d2(me, theirs)
             if d2 < best_d2 and not self._one_camera_two_objects(o.members, {key: me}):
@@ -216,6 +213,14 @@ class Fuser:
             if s.members:
                 self._estimate(s)
         return best
+
+    def _may_reach(self, o: Sighting, class_name: str, me: Member) -> bool:
+        """A cheap first look for rules 1b and 1c (``near``: the sightings that pass): ``o`` is of ``class_name``, seen within ``window_s`` of ``me``
+        and within twice the gate of it (its members' spread aside)."""
+        if o.class_name != class_name or abs(me.t - o.t_last) > self.s.window_s:
+            return False
+        reach = 2.0 * self.s.gate_sigma * (o.error_m / R90_PER_SIGMA + me.sigma)
+        return distance_m(o.lat, o.lon, me.lat, me.lon) <= reach
 
     def _others(self, s: Sighting, key: TrackKey, t: float) -> tuple[float, float, float] | None:
         """What the cameras other than ``key``'s see of ``s`` within ``window_s`` of t (see ``_combine``)."""
