@@ -5,18 +5,12 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from edge.settings_base import Section
+from edge.settings_base import Section, load_toml
 from edge.uplink.conn import parse_url
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 class MqttSettings(Section):
@@ -164,18 +158,4 @@ class CentreConfigError(Exception):
 
 def load_centre_config(path: str | Path) -> CentreConfig:
     """Read and validate ``path``; CentreConfigError with ``FILE: key: problem`` lines when it is not usable."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise CentreConfigError(f"{p}: cannot read: {err.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise CentreConfigError(f"{p}: not valid TOML: {err}") from None
-    try:
-        return CentreConfig.model_validate(data)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            key = ".".join(str(x) for x in e["loc"]) or "(top level)"
-            lines.append(f"{p}: {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
-        raise CentreConfigError("\n".join(lines)) from None
+    return load_toml(path, CentreConfig, CentreConfigError)

@@ -5,16 +5,33 @@ Rules every section gets without asking: floats are finite (no inf/nan), no stri
 field typed ``FilePath`` / ``FileOrDir`` (optionally ``| None``; "" and None mean unset) is, when the config is
 loaded from a file (validation context ``{CONFIG_DIR: folder}``), made absolute under the config's folder and
 must name something that exists, of the right kind, that this process can read.
+
+``load_toml`` reads a TOML file into a section model for the programs with their own config file (``edge-bridge``,
+``edge-centre``): every problem is one ``FILE: dotted.key: reason`` line.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 PAIRS = (("min", "max"), ("low", "high"))  # name words of a lower bound and its upper bound
 CONFIG_DIR = "config_dir"  # validation-context key: the folder relative paths are anchored to
@@ -92,3 +109,29 @@ class Section(BaseModel):
                             {"field": name, "value": a, "partner": partner, "bound": b},
                         )
         return self
+
+
+S = TypeVar("S", bound=Section)
+
+
+def load_toml(path: str | Path, model: type[S], error: type[Exception]) -> S:
+    """Read ``path`` (TOML) and validate it as ``model``; raise ``error`` whose message has one
+    ``FILE: dotted.key: reason`` line per problem (a whole-config check's message names its keys itself)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise error(f"{p}: cannot read: {err.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{p}: not valid TOML: {err}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            if not e["loc"] and e["type"] == "value_error":
+                lines.append(f"{p}: {e['ctx']['error']}")
+                continue
+            key = ".".join(str(x) for x in e["loc"]) or "(top level)"
+            lines.append(f"{p}: {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
+        raise error("\n".join(lines)) from None

@@ -5,18 +5,12 @@ Every key has a default; unknown keys are errors that name the file and the dott
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from edge.settings_base import Section
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from edge.settings_base import Section, load_toml
 
 # HEARTBEAT, SYS_STATUS, GPS_RAW_INT, ATTITUDE, GLOBAL_POSITION_INT, VFR_HUD, COMMAND_INT/LONG/ACK
 HIGH_PRIORITY_IDS = [0, 1, 24, 30, 33, 74, 75, 76, 77]
@@ -170,21 +164,4 @@ class BridgeConfigError(Exception):
 
 def load_bridge_config(path: str | Path) -> BridgeConfig:
     """Read and validate ``path``; BridgeConfigError with ``FILE: key: problem`` lines when it is not usable."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BridgeConfigError(f"{p}: cannot read: {err.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise BridgeConfigError(f"{p}: not valid TOML: {err}") from None
-    try:
-        return BridgeConfig.model_validate(data)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            if not e["loc"] and e["type"] == "value_error":  # a whole-config check whose message names the key
-                lines.append(f"{p}: {e['ctx']['error']}")
-                continue
-            key = ".".join(str(x) for x in e["loc"]) or "(top level)"
-            lines.append(f"{p}: {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
-        raise BridgeConfigError("\n".join(lines)) from None
+    return load_toml(path, BridgeConfig, BridgeConfigError)
