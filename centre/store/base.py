@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from centre.store.rows import DET_COLUMNS, RECORD_COLUMNS, Detection, DetRow, Gap, RecordRow
+from centre.store.rows import DET_COLUMNS, Detection, DetRow, Gap, RecordRow
 
 ROLES = ("operator", "analyst", "admin")
 SIGHTING_COLUMNS = ("id", "t_first", "t_last", "class", "lat", "lon", "error_m", "n_sensors", "members", "acked_by")
@@ -51,9 +51,6 @@ class Store:
 
     def _bbox_clause(self) -> str:
         """A WHERE fragment for west, south, east, north (4 placeholders)."""
-        raise NotImplementedError
-
-    def _upsert_sighting_sql(self) -> str:
         raise NotImplementedError
 
     # --- writing -------------------------------------------------------------------------------------------------
@@ -157,7 +154,7 @@ class Store:
         if not rows:
             return
         cur = self.conn.cursor()
-        cur.executemany(self._upsert_sighting_sql(), rows)
+        cur.executemany(self._q(UPSERT_SIGHTING), rows)
         self.conn.commit()
 
     def sightings(self, t0: float, t1: float, open_only: bool = False) -> list[dict[str, Any]]:
@@ -274,7 +271,16 @@ class Store:
         self.conn.close()
 
 
-RECORD_INSERT = (
-    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
+def insert_sql(table: str, columns: Sequence[str], source: str = "") -> str:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of ``columns``: the rows of table ``source`` (same columns), or one row
+    of ``?`` placeholders."""
+    cols = ", ".join(columns)
+    rows = f"SELECT {cols} FROM {source}" if source else f"VALUES ({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({cols}) {rows} ON CONFLICT DO NOTHING"
+
+
+_SET = ", ".join(f"{c} = excluded.{c}" for c in SIGHTING_COLUMNS[1:-1])
+UPSERT_SIGHTING = (
+    f"INSERT INTO sightings ({', '.join(SIGHTING_COLUMNS[:-1])}) VALUES ({', '.join('?' * (len(SIGHTING_COLUMNS) - 1))})"
+    f" ON CONFLICT (id) DO UPDATE SET {_SET}"
 )

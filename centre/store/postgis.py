@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from centre.store.base import SIGHTING_COLUMNS, Store
+from centre.store.base import Store, insert_sql
 from centre.store.rows import DET_COLUMNS, RECORD_COLUMNS, DetRow, RecordRow
 
 SCHEMA = """
@@ -62,8 +62,8 @@ CREATE TEMP TABLE IF NOT EXISTS detections_in (
   error_m real) ON COMMIT DELETE ROWS;
 """
 _RC, _DC = ", ".join(RECORD_COLUMNS), ", ".join(DET_COLUMNS)
-MOVE_RECORDS = f"INSERT INTO records ({_RC}) SELECT {_RC} FROM records_in ON CONFLICT DO NOTHING"
-MOVE_DETECTIONS = f"INSERT INTO detections ({_DC}) SELECT {_DC} FROM detections_in ON CONFLICT DO NOTHING"
+MOVE_RECORDS = insert_sql("records", RECORD_COLUMNS, source="records_in")
+MOVE_DETECTIONS = insert_sql("detections", DET_COLUMNS, source="detections_in")
 
 _LOCK = 0x6564_6765  # advisory lock: several workers starting at once create the schema one after the other
 
@@ -106,11 +106,3 @@ class PostgisStore(Store):
 
     def _bbox_clause(self) -> str:
         return "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-
-    def _upsert_sighting_sql(self) -> str:
-        cols = SIGHTING_COLUMNS[:-1]
-        sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-        return (
-            f"INSERT INTO sightings ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-            f"ON CONFLICT (id) DO UPDATE SET {sets}"
-        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from centre.store.base import RECORD_INSERT, SIGHTING_COLUMNS, Store
-from centre.store.rows import DET_COLUMNS, DetRow, RecordRow
+from centre.store.base import Store, insert_sql
+from centre.store.rows import DET_COLUMNS, RECORD_COLUMNS, DetRow, RecordRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -35,10 +35,8 @@ CREATE TABLE IF NOT EXISTS thumbnails (
   payload BLOB NOT NULL, PRIMARY KEY (vehicle, requester, id, n));
 """
 
-DET_INSERT = (
-    f"INSERT INTO detections ({', '.join(DET_COLUMNS)}) VALUES ({', '.join('?' * len(DET_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
-)
+RECORD_INSERT = insert_sql("records", RECORD_COLUMNS)
+DET_INSERT = insert_sql("detections", DET_COLUMNS)
 
 
 class SqliteStore(Store):
@@ -61,11 +59,3 @@ class SqliteStore(Store):
 
     def _bbox_clause(self) -> str:
         return "lon >= ? AND lat >= ? AND lon <= ? AND lat <= ?"
-
-    def _upsert_sighting_sql(self) -> str:
-        cols = SIGHTING_COLUMNS[:-1]
-        sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-        return (
-            f"INSERT INTO sightings ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT (id) DO UPDATE SET {sets}"
-        )
