@@ -198,7 +198,7 @@ def _clips(cfg: Config) -> list[str]:
     import shutil
 
     tools = [("clips.ffmpeg", c.ffmpeg)]
-    if c.source == "remux":
+    if c.source != "encode":
         tools.append(("clips.ffmpeg", str(Path(c.ffmpeg).with_name("ffprobe")) if "/" in c.ffmpeg else "ffprobe"))
     return [
         f"{key}: {tool!r} not found: install ffmpeg or set the path" for key, tool in tools if not shutil.which(tool)

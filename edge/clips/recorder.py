@@ -105,6 +105,7 @@ class ClipRecorder:
         self._ffmpeg_cpu_done = 0.0
         self._encoder: Encoder | Remuxer | None = None
         self._fresh = True  # the next keyframe starts a segment (a new ffmpeg session)
+        self.source = settings.source  # "encode" or "remux" once decided
         self.state = "stopped"
         self.last_error = ""
         self.frames = self.units = self.clips = self.restarts = self.dropped_alerts = 0
@@ -114,9 +115,7 @@ class ClipRecorder:
     def start(self) -> None:
         prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
         self._threads = [
-            threading.Thread(
-                target=self._remux_loop if self.s.source == "remux" else self._grab_loop, name="clips-grab", daemon=True
-            ),
+            threading.Thread(target=self._source_loop, name="clips-grab", daemon=True),
             threading.Thread(target=self._mux_loop, name="clips-mux", daemon=True),
         ]
         self.state = "starting"
@@ -137,7 +136,7 @@ class ClipRecorder:
             ffmpeg = self._ffmpeg_cpu_done + (enc.cpu_s() if enc else 0.0)
             return {
                 "state": self.state,
-                "source": self.s.source,
+                "source": self.source,
                 "frames": self.frames,
                 "units": self.units,
                 "ring_s": round(self.ring.span_s(), 1),
@@ -204,6 +203,23 @@ class ClipRecorder:
         with self._lock:
             self.frames += 1
         return enc
+
+    def _source_loop(self) -> None:
+        """``clips.source``: remux, encode, or auto: remux a network stream or video file that ffprobe finds to be
+        H.264/H.265, encode anything else (a V4L2 device or a pipeline is never opened twice)."""
+        url = self.s.remux_url or self._camera.url
+        remux = self.s.source == "remux"
+        if self.s.source == "auto" and ("://" in url or Path(url).is_file()) and "!" not in url:
+            try:
+                probe(self.s, url)
+                remux = True
+            except EncoderError as err:
+                log.info("%s: encoding the camera's frames (%s)", self.name, err)
+        self.source = "remux" if remux else "encode"
+        if remux:
+            self._remux_loop()
+        else:
+            self._grab_loop()
 
     def _remux_loop(self) -> None:
         """The camera's own H.264/H.265 stream (``clips.remux_url`` or ``camera.url``) copied by ffmpeg; reopened

@@ -18,12 +18,13 @@ class ClipSettings(Section):
         title="Record evidence clips",
         description="Off by default: while on, the last ring_s seconds of video are on the device at all times.",
     )
-    source: Literal["encode", "remux"] = Field(
-        "encode",
+    source: Literal["auto", "encode", "remux"] = Field(
+        "auto",
         title="Video source",
         description="encode: the camera's frames encoded by ffmpeg (libx264); remux: the camera's own H.264/H.265 "
         "stream copied as it is (remux_url, else camera.url: an IP camera's RTSP stream, a video file), no "
-        "decoding or encoding, keyframes where the camera puts them.",
+        "decoding or encoding, keyframes where the camera puts them; auto: remux where ffprobe finds the stream "
+        "or file to be H.264/H.265, else encode (a V4L2 device or a GStreamer pipeline is always encoded).",
     )
     remux_url: str = Field(
         "",

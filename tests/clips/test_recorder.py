@@ -40,7 +40,7 @@ def wait_for(what: Callable[[], bool], timeout: float) -> bool:
 
 
 def recorder(tmp_path: Path, url: str, **keys: object) -> ClipRecorder:
-    settings = ClipSettings(enabled=True, source="remux", pre_s=2.0, post_s=2.0, segment_s=1.0, ring_s=10.0, **keys)
+    settings = ClipSettings(enabled=True, pre_s=2.0, post_s=2.0, segment_s=1.0, ring_s=10.0, **keys)
     geo = GroundGeolocator(GeoSettings(ground_alt_m=1000.0))
     cam = CameraSettings(id="cam0", url=url, loop=True)
     return ClipRecorder(
@@ -61,10 +61,11 @@ def test_remux_keeps_the_cameras_stream_and_adds_klv(tmp_path: Path) -> None:
          "-preset", "ultrafast", "-pix_fmt", "yuv444p", "-g", "10", "-f", "mpegts", str(src)],
         check=True,
     )  # fmt: skip
-    rec = recorder(tmp_path, str(src))
+    rec = recorder(tmp_path, str(src))  # source "auto": ffprobe finds H.264
     rec.start()
     try:
         assert wait_for(lambda: rec.health()["units"] >= 30, 20), rec.health()  # 3 s in the ring
+        assert rec.health()["source"] == "remux"
         rec.submit(alert(7))
         assert wait_for(lambda: rec.health()["clips"] == 1, 15), rec.health()
     finally:
@@ -96,7 +97,7 @@ def test_remux_keeps_the_cameras_stream_and_adds_klv(tmp_path: Path) -> None:
 
 
 def test_a_stream_that_is_not_there_is_reported_and_retried(tmp_path: Path) -> None:
-    rec = recorder(tmp_path, str(tmp_path / "missing.ts"))
+    rec = recorder(tmp_path, str(tmp_path / "missing.ts"), source="remux")
     rec.start()
     try:
         assert wait_for(lambda: rec.health()["ffmpeg_restarts"] >= 2, 15), rec.health()

@@ -69,6 +69,7 @@ def test_clips_around_alerts_play_and_carry_the_pose(tmp_path: Path) -> None:
     assert whole, (sorted(p.name for p in folder.iterdir()), log)
     health = json.loads((tmp_path / "state" / "health.json").read_text())["stages"]["clips:cam0"]
     assert health["state"] == "recording" and health["ffmpeg_restarts"] == 0, health
+    assert health["source"] == "encode"  # "auto" on the simulator's MJPEG stream
     assert health["ring_s"] <= 20.0 + SEGMENT_S + 0.5, health
     world, t0 = World(load_scenario(scenario), seed=demo.status.get("seed")), float(demo.status["t0_utc"])
     off_m, off_deg = [], []  # the KLV against the simulator's truth at its time stamp
