@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             if (name := run.failed()) is not None:
                 print(f"{PROG}: {name} exited: see {workdir / (name + '.log')}", file=sys.stderr)
                 break
+    except (RuntimeError, OSError) as err:  # a part that did not start: its log says why
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
     finally:
         run.stop()
     result = run.score()

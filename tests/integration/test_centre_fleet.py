@@ -68,6 +68,7 @@ def test_two_vehicles_one_world_fused_against_the_truth(tmp_path: Path) -> None:
             add_user(store, "olga", "operator", "op-pass")
             _screenshot(f"http://127.0.0.1:{run.api_port}", run.vehicles, store.count("detections"))
         sightings = store.sightings(0, time.time() + 60)
+        store.close()
     finally:
         run.stop()
         stop.set()
