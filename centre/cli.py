@@ -1,4 +1,4 @@
-"""``edge-centre``: the coordination centre's commands (ingest, serve, gaps, export, retention, user)."""
+"""``edge-centre``: the coordination centre's commands (ingest, serve, gaps, export, retention, user, thumbnail)."""
 
 from __future__ import annotations
 
@@ -104,12 +104,26 @@ def _cmd_retention(cfg: CentreConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_thumbnail(cfg: CentreConfig, ns: argparse.Namespace) -> int:
+    from centre.ask import ask_thumbnail
+
+    request = {"camera": ns.camera, "track": ns.track, "frame": ns.frame, "max_bytes": ns.max_bytes,
+               "format": ns.format, **({"boot": int(ns.boot, 16)} if ns.boot else {})}  # fmt: skip
+    ok, text = ask_thumbnail(cfg, request, ns.vehicle)
+    if not ok:
+        print(f"edge-centre thumbnail: {text}", file=sys.stderr)
+        return 1
+    print(f"asked {ns.vehicle} for track {ns.track} (request {text}); the answer arrives through ingest")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[CentreConfig, argparse.Namespace], int]]] = {
     "ingest": ("one ingest worker: MQTT shared subscription -> database, exactly once", _cmd_ingest),
     "gaps": ("list the sequence numbers that never arrived, per vehicle and boot", _cmd_gaps),
     "serve": ("the map, the GeoJSON API and exports; fuses sightings and sends CoT", _cmd_serve),
     "user": ("add or replace a user (password from $EDGE_CENTRE_PASSWORD)", _cmd_user),
     "retention": ("delete what is older than its retention period (run daily, e.g. a systemd timer)", _cmd_retention),
+    "thumbnail": ("ask a vehicle for the crop of a track (audited; the image arrives through ingest)", _cmd_thumbnail),
 }
 
 
@@ -127,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "gaps":
             sp.add_argument("--vehicle", default="", help="only this vehicle")
+        if name == "thumbnail":
+            sp.add_argument("vehicle", help="vehicle id")
+            sp.add_argument("track", type=int, help="track id (as in its detections)")
+            sp.add_argument("--boot", default="", help="the daemon run (hex, as in gaps); default: its current one")
+            sp.add_argument("--camera", default="cam0")
+            sp.add_argument("--frame", choices=["best", "latest"], default="best")
+            sp.add_argument("--max-bytes", type=int, default=4000, help="the image's bytes at most")
+            sp.add_argument("--format", choices=["jpeg", "webp"], default="jpeg")
         if name == "user":
             sp.add_argument("name", help="login name")
             sp.add_argument("role", choices=["operator", "analyst", "admin"])

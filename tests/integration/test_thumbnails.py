@@ -9,6 +9,7 @@ crops that expired or were never kept get their answer; every request is in the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,6 +29,8 @@ import pytest
 
 from bench.localbroker import LocalBroker
 from bench.waits import wait_for
+from centre.store import open_store
+from centre.thumbnails import assemble
 from edge.thumbs.wire import Image, Reassembler
 from edge.types import EventKind
 from edge.uplink.codec import CodecError, decode
@@ -87,11 +90,22 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield b
 
 
-def _spawn(tmp_path: Path, name: str, args: list[str], env: dict[str, str], out: int | None = None) -> Any:
+def _spawn(
+    tmp_path: Path, name: str, args: list[str], env: dict[str, str], out: int | None = None, module: str = "edge"
+) -> Any:
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "edge", *args], stdout=out or log, stderr=log, cwd=REPO, env=env, start_new_session=True
+        [sys.executable, "-m", module, *args], stdout=out or log, stderr=log, cwd=REPO, env=env, start_new_session=True
     )
+
+
+def _centre_config(tmp_path: Path, port: int, user: str) -> Path:
+    path = tmp_path / f"centre-{user}.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite://{tmp_path}/centre.db"\n'
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nusername = "{user}"\nclient_id = "centre-{user}"\n'
+    )
+    return path
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -118,6 +132,16 @@ def _alerts(messages: list[tuple[float, bytes]]) -> list[tuple[float, float, int
         seen.add((rec.boot, rec.seq))
         out += [(t, rec.t_utc, d.class_id, d.track_id) for d in rec.detections if d.kind == EventKind.NEW]
     return out
+
+
+def _live_track(messages: list[tuple[float, bytes]]) -> int:
+    """A track in the newest record received (still seen: its latest crop is renewed)."""
+    for _, payload in reversed(messages):
+        with contextlib.suppress(CodecError):
+            dets = [d.track_id for d in decode(payload).detections if d.kind != EventKind.LOST]
+            if dets:
+                return dets[0]
+    raise AssertionError("no record with a live track")
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -148,6 +172,9 @@ def test_centre_asks_for_a_thumbnail_of_a_live_track(tmp_path: Path, broker: Loc
         listen = ["listen", "--broker", f"mqtt://127.0.0.1:{broker.port}", "--username", "centre", "--images",
                   str(tmp_path / "images"), "--report-s", "0"]  # fmt: skip
         procs.append(_spawn(tmp_path, "listen", listen, {**env, "EDGE_MQTT_PASSWORD": PASSWORDS["centre"]}))
+        centre_env = {**env, "EDGE_CENTRE_MQTT_PASSWORD": PASSWORDS["centre"]}
+        centre_cfg = str(_centre_config(tmp_path, broker.port, "centre"))
+        procs.append(_spawn(tmp_path, "ingest", ["--config", centre_cfg, "ingest"], centre_env, module="centre"))
         logs = lambda: {p.name: p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("*.log")}  # noqa: E731
         assert wait_for(lambda: _alerts(centre.on("detections")), 90), logs()
         first = _alerts(centre.on("detections"))[0]
@@ -204,8 +231,25 @@ def test_centre_asks_for_a_thumbnail_of_a_live_track(tmp_path: Path, broker: Loc
 
         assert wait_for(lambda: "c2" in answers() and all(f"old-{t}" in answers() for t in old), 30), answers()
         assert all(len(images()[r].data) <= 2 * LIMIT for r in more if r in images())
-        audit = [cbor2.loads(p) for _, p in centre.on("audit")]
-        assert wait_for(lambda: len([cbor2.loads(p) for _, p in centre.on("audit")]) >= 2 + len(old), 20)
+        # `edge-centre thumbnail` asks as the centre's user; the image lands in the centre's store through ingest
+        live = _live_track(centre.on("detections"))
+        ask = [sys.executable, "-m", "centre", "--config", centre_cfg, "thumbnail", VEHICLE, str(live)]
+        done = subprocess.run([*ask, "--frame", "latest"], env=centre_env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        store = open_store(f"sqlite://{tmp_path}/centre.db")
+        at_centre = lambda: [a for a in assemble(store.thumbnail_parts())[0] if a.get("frame") == "latest"]  # noqa: E731
+        assert wait_for(lambda: at_centre() and at_centre()[0]["complete"], 30), logs()
+        bad_cfg = str(_centre_config(tmp_path, broker.port, "intruder"))
+        bad_env = {**env, "EDGE_CENTRE_MQTT_PASSWORD": PASSWORDS["intruder"]}
+        bad = subprocess.run(
+            [sys.executable, "-m", "centre", "--config", bad_cfg, "thumbnail", VEHICLE, "1"],
+            env=bad_env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert bad.returncode == 1 and "the broker refused the request" in bad.stderr, bad.stderr
+        assert wait_for(lambda: len([cbor2.loads(p) for _, p in centre.on("audit")]) >= 3 + len(old), 20)
+        logged = [(u, a) for _, u, a, _ in store.audit_log()]
+        assert ("demo-01:centre", "vehicle thumbnail request: ok") in logged  # the vehicle's audit, at the centre
+        store.close()
         audit = [cbor2.loads(p) for _, p in centre.on("audit")]
         alerts = _alerts(centre.on("detections"))
     finally:
