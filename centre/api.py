@@ -40,7 +40,9 @@ from edge.console.settings import ConsoleSettings
 
 log = logging.getLogger("centre.api")
 STATIC = Path(__file__).parent / "static"
-LEAFLET = Path(edge.__file__).parent / "console" / "static" / "vendor" / "leaflet"  # the vehicle console's copy
+CONSOLE = Path(edge.__file__).parent / "console" / "static"
+LEAFLET = CONSOLE / "vendor" / "leaflet"  # the vehicle console's copy
+BASEMAP_JS = CONSOLE / "basemap.js"  # the console's basemap set-up
 COOKIE = "edge_centre"
 USER = web.RequestKey("user", tuple)
 PUBLIC = ("/login", "/api/login", "/static/", "/vendor/")
@@ -140,6 +142,7 @@ class CentreApi:
             r.add_static("/static", STATIC, follow_symlinks=False)
         if LEAFLET.is_dir():
             r.add_static("/vendor/leaflet", LEAFLET, follow_symlinks=False)
+        r.add_get("/vendor/basemap.js", self._basemap_js)
         return app
 
     async def _who(self, request: web.Request) -> tuple[str, str] | None:
@@ -256,6 +259,9 @@ class CentreApi:
         if img is None:
             raise web.HTTPNotFound(text="no such thumbnail (or not all of it has arrived)")
         return web.Response(body=img.data, content_type=MEDIA.get(str(img.meta.get("format")), "image/jpeg"))
+
+    async def _basemap_js(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(BASEMAP_JS)
 
     async def _basemap_info(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.basemap.info())

@@ -24,26 +24,7 @@ function initMap(basemap) {
   const map = L.map("map", { attributionControl: false, maxZoom: 22 });
   S.map = map;
   L.control.scale({ metric: true, imperial: false }).addTo(map);
-  if (basemap.kind === "image") {
-    const [s, w, n, e] = basemap.bounds;
-    L.imageOverlay("/api/basemap.img", [[s, w], [n, e]]).addTo(map);
-  } else if (basemap.kind === "tiles") {
-    L.tileLayer("/api/tiles/{z}/{x}/{y}", { minZoom: basemap.minzoom, maxNativeZoom: basemap.maxzoom, maxZoom: 22 }).addTo(map);
-  } else {
-    const Grid = L.GridLayer.extend({
-      createTile() {
-        const t = document.createElement("canvas");
-        t.width = t.height = 256;
-        const g = t.getContext("2d");
-        g.strokeStyle = "rgba(200,210,220,0.25)";
-        g.strokeRect(0, 0, 256, 256);
-        return t;
-      },
-    });
-    new Grid().addTo(map);
-  }
-  if (basemap.bounds) { const [s, w, n, e] = basemap.bounds; map.fitBounds([[s, w], [n, e]]); }
-  else map.setView([0, 0], 2);
+  addBasemap(map, basemap, "/api/basemap.img");
   for (const name of ["detections", "sightings", "vehicles"]) S.layers[name] = L.layerGroup().addTo(map);
 }
 
