@@ -33,6 +33,7 @@ from edge.uplink.spool import Spool
 log = logging.getLogger("edge.thumbs.service")
 audit_log = logging.getLogger("edge.audit")
 QUEUE = 16  # requests waiting at most; more are answered "busy"
+FLOOD = 4 * QUEUE  # beyond this many waiting (answers "busy" included), requests are dropped and counted
 AUDIT_FILE = "thumbnail-audit.jsonl"
 Reply = Callable[[str, str], None]  # (status, text): a link's own answer (the ground station's COMMAND_ACK)
 
@@ -52,7 +53,7 @@ class ThumbnailService:
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
-        self.stats = {"requests": 0, "sent": 0, "refused": 0, "not_found": 0, "bytes_sent": 0}
+        self.stats = {"requests": 0, "sent": 0, "refused": 0, "not_found": 0, "bytes_sent": 0, "dropped": 0}
         self.encode_ms: deque[float] = deque(maxlen=200)
         self.on_sent: Callable[[dict[str, Any], bytes], None] | None = None  # (answer, image): e.g. the console
 
@@ -69,6 +70,9 @@ class ThumbnailService:
     def submit(self, via: str, requester: str, request: bytes | wire.Request, reply: Reply | None = None) -> None:
         """Queue one request; never blocks. Beyond ``QUEUE`` waiting, a request is answered "busy"."""
         with self._cond:
+            if len(self._queue) >= FLOOD:
+                self.stats["dropped"] += 1
+                return
             busy = len(self._queue) >= QUEUE
             self._queue.append((time.time(), via, requester, None if busy else request, reply))
             self._cond.notify()
@@ -92,6 +96,8 @@ class ThumbnailService:
                 req = raw if isinstance(raw, wire.Request) else wire.parse_request(raw)
             except wire.BadRequest as err:
                 status, text = "bad-request", str(err)
+                if isinstance(raw, bytes):  # what was asked, as it came
+                    summary = {"raw": raw[:256].decode("utf-8", "replace")}
             else:
                 req_id = req.id
                 summary = req.model_dump()

@@ -13,7 +13,7 @@ import pytest
 
 from edge.thumbs import wire
 from edge.thumbs.collector import CropCollector, crop_region
-from edge.thumbs.service import ThumbnailService
+from edge.thumbs.service import FLOOD, QUEUE, ThumbnailService
 from edge.thumbs.settings import ThumbnailSettings
 from edge.thumbs.store import Crop, CropKey, CropStore
 from edge.types import EventKind, Frame, FrameEvents, GeoEvent, Priority
@@ -116,6 +116,24 @@ def test_clear_answers(
     assert svc.handle(time.time(), "mqtt", "centre", json.dumps(request_).encode()) == status
     answers = [cbor2.loads(r.payload) for r in spool.head(10) if r.prio == Priority.IMAGE]
     assert len(answers) == 1 and answers[0]["status"] == status and text in answers[0]["text"]
+    (audit,) = [cbor2.loads(r.payload) for r in spool.head(10) if r.prio == Priority.AUDIT]
+    assert audit["status"] == status and (audit["request"].get("track") or json.loads(audit["request"]["raw"])["track"])
+
+
+def test_a_flood_of_requests_is_answered_busy_then_dropped(
+    parts: tuple[CropCollector, ThumbnailService, Spool],
+) -> None:
+    _, svc, spool = parts
+    for i in range(100):  # the service's thread is not started: everything waits
+        svc.submit("mqtt", "centre", json.dumps({"id": str(i), "track": 1, "max_bytes": 900}).encode())
+    assert svc.stats["dropped"] == 100 - FLOOD
+    svc.start()
+    deadline = time.monotonic() + 10
+    while svc.stats["requests"] < FLOOD and time.monotonic() < deadline:
+        time.sleep(0.05)
+    svc.stop()
+    answers = [cbor2.loads(r.payload)["status"] for r in spool.head(1000) if r.prio == Priority.IMAGE]
+    assert answers.count("busy") == FLOOD - QUEUE and answers.count("unknown") == QUEUE
 
 
 def test_requesters_list_refuses_others(tmp_path: Path) -> None:
