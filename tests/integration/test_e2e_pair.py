@@ -1,6 +1,7 @@
-"""Two cameras end to end, scored against the simulator's truth: mss-ridge-pair (the mast's day and thermal
-cameras at dusk) served by the real simulator as two MJPEG streams, one `edge run` with both as `[[cameras]]`,
-Mosquitto, `edge listen`.
+"""Two cameras end to end, scored against the simulator's truth: drone-border-pair (a drone's EO/IR gimbal; the
+lighter of the two pair scenarios: two 640 px frames, where mss-ridge-pair's 1280 px day camera runs four tiles)
+served by the real simulator as two MJPEG streams, one `edge run` with both as `[[cameras]]`, Mosquitto,
+`edge listen`.
 
 Both cameras' detections must reach the broker naming their camera, land near true targets, and the association must
 give one object seen by both cameras one object id while keeping the close-walking people apart. The thresholds are
@@ -19,12 +20,12 @@ from sim.live_score import score
 from sim.scenario import load_scenario
 from sim.world import World
 
-SCENARIO = REPO / "sim" / "scenarios" / "mss-ridge-pair.toml"
+SCENARIO = REPO / "sim" / "scenarios" / "drone-border-pair.toml"
 SECONDS = 75.0
 SLOW_TRACKER = {"tracker": {"tentative_max_age_s": 3.0, "lost_after_s": 4.0}}
 
 
-def test_day_and_thermal_detections_reach_the_broker_joined_where_they_see_one_object(tmp_path: Path) -> None:
+def test_eo_and_ir_detections_reach_the_broker_joined_where_they_see_one_object(tmp_path: Path) -> None:
     demo = Demo(str(SCENARIO), tmp_path, extra=SLOW_TRACKER)
     try:
         demo.follow(demo.start(), echo=False)
@@ -32,19 +33,19 @@ def test_day_and_thermal_detections_reach_the_broker_joined_where_they_see_one_o
     finally:
         demo.stop()
     logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
-    assert set(demo.status["cameras"]) == {"day", "thermal"}, demo.status
+    assert set(demo.status["cameras"]) == {"eo", "ir"}, demo.status
     received = demo.received
     per_camera = Counter(str(d["camera"]) for d in received if d.get("lat") is not None)
-    assert per_camera["day"] >= 10 and per_camera["thermal"] >= 10, (per_camera, logs)
+    assert per_camera["eo"] >= 20 and per_camera["ir"] >= 20, (per_camera, logs)
     world = World(load_scenario(SCENARIO), seed=demo.status.get("seed"))
-    for cam in ("day", "thermal"):
+    for cam in ("eo", "ir"):
         fixes = score(world, demo.status["t0_utc"], [d for d in received if d["camera"] == cam])
         print(cam, fixes.line())
-        # fixes of both cameras land on real targets, as near as mss-ridge's single camera (~20 m median, 1-6 km)
-        assert fixes.unmatched <= 0.15 * fixes.fixes and fixes.median_m <= 40.0, (cam, fixes)
+        # fixes of both cameras land on real targets, about as near as drone-border's single camera (~3 m median)
+        assert fixes.unmatched <= 0.15 * fixes.fixes and fixes.median_m <= 8.0, (cam, fixes)
     assoc = demo.association()
     assert assoc is not None
     print(assoc.line())
-    assert assoc.targets_both >= 2 and assoc.same_pairs >= 20, (assoc, logs)
-    assert assoc.shared >= 0.8, assoc  # >= 95 % over long runs
-    assert assoc.close_pairs == 0 or assoc.merged <= 0.15, assoc  # <= 5 % over long runs
+    assert assoc.targets_both >= 3 and assoc.track_pairs >= 5, (assoc, logs)
+    assert assoc.objects_shared >= 0.6, assoc  # README: Several cameras has the figures of long runs
+    assert assoc.close_pairs == 0 or assoc.merged <= 0.15, assoc

@@ -203,9 +203,9 @@ def test_two_objects_inside_each_others_error_radii_but_on_different_lines_of_si
     assert day == [2, 1]
 
 
-def test_a_turning_line_of_sight_is_carried_on_to_the_other_fixs_time() -> None:
-    """A walker crossing 400 m out at 1.5 m/s east: the day camera's fixes at t = 10 and 11 s (0.21 deg/s); the
-    thermal camera's at t = 14 s is 6 m further: 0.86 deg off the last day line, on its extrapolation."""
+def test_a_moving_track_is_carried_on_its_velocity_to_the_other_fixs_time() -> None:
+    """A walker crossing 400 m out at 1.5 m/s east: the day camera's fixes at t = 10 and 11 s; the thermal camera's
+    at t = 14 s is 4.5 m further, 0.64 deg off the last day fix's line of sight, exactly where its velocity says."""
     assoc = Associator([], AssociationSettings(direction_sigma_deg=0.1))
     feed_seen(assoc, "day", 10.0, ev(1, 400.0, east_m=0.0))
     feed_seen(assoc, "day", 11.0, ev(1, 400.0, east_m=1.5))

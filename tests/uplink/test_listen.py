@@ -93,6 +93,25 @@ def test_cot_event_per_located_detection() -> None:
     assert first.get("type") == "a-u-G-U" and first.get("stale") == "2023-11-14T22:14:20.500Z"
 
 
+def test_the_cameras_of_one_object_print_its_id_and_share_one_cot_marker() -> None:
+    """Record v3: the day and thermal tracks of one object print "object"; CoT gives them one uid (a lost track of a
+    shared object does not end the marker); another camera's unjoined track gets a uid of its own."""
+    p = Pose(0.0, 42.0, 19.0, 400.0)
+
+    def ev(track: int, kind: EventKind, obj: int | None) -> GeoEvent:
+        return GeoEvent(track, 0, "x", 0.5, kind, (0.1, 0.2, 0.3, 0.4), 42.01, 19.02, 300.0, 7.0, object_id=obj)
+
+    day = encode(FrameEvents("cam0", 0, 1_700_000_000.5, p, (ev(4, EventKind.NEW, 3),)), 9, 0)
+    ir = encode(FrameEvents("ir", 0, 1_700_000_000.6, p, (ev(7, EventKind.LOST, 3), ev(8, EventKind.NEW, None))), 9, 1)
+    r = Receiver("json")
+    objs = [json.loads(line) for line in r.handle("edge/v1/detections", day) + r.handle("edge/v1/detections", ir)]
+    assert [(o["camera"], o["track"], o.get("object")) for o in objs] == [("cam0", 4, 3), ("ir", 7, 3), ("ir", 8, None)]
+    cot = Receiver("cot")
+    events = [ET.fromstring(x) for x in cot.handle("edge/v1/detections", day) + cot.handle("edge/v1/detections", ir)]
+    assert [e.get("uid") for e in events] == ["edge-v1-9-o3", "edge-v1-9-o3", "edge-v1-9-ir-8"]
+    assert events[1].get("stale") != events[1].get("time")
+
+
 def test_receiver_names_classes_from_the_sensor_description_and_says_when_cot_leaves_records_out(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
