@@ -10,13 +10,14 @@ The rule (docs/association.md has its limits):
 1. A track joined to an object stays in it while it lives; it leaves when the object's other members are fresh
    (within ``window_s``) yet outside the gate for ``split_after`` frames in a row.
 2. A track not in an object is joined to the best-scoring live track of another camera whose newest fix is within
-   ``window_s`` of its own, whose class is compatible (``compatible``) and that lies inside the gate:
+   ``join_within_s`` of its own, whose class is compatible (``compatible``) and that lies inside the gate:
    ``d <= gate_sigma * sqrt(s1^2 + s2^2 + (v_max * dt)^2)`` (``gate_score``): s = error_m / 2.146 (error_m is a
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
    the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
    from one platform with one pose error, so one object lies along nearly the same line of sight from both (azimuth
    and depression within ``direction_sigma_deg`` each, both seen from this frame's pose, the other fix carried on
-   to this fix's time on its track's velocity, plus 30 % of the top speed over the gap). The score is the larger of the two; a frame's fixes and the
+   to this fix's time on its track's velocity, plus what it may have done unforeseen over the gap: 0.5 a dt^2 +
+   0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's velocity is known). The score is the larger of the two; a frame's fixes and the
    candidates are paired one to one with the least sum of scores (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart).
 
@@ -49,7 +50,9 @@ CLASS_GROUPS: tuple[frozenset[str], ...] = (
 MAX_SPEED_MPS = {"person": 3.0, "vehicle": 30.0, "boat": 20.0}  # a class's top speed for the time gap; else 30
 FORBIDDEN = 1e9  # the cost of a pair outside the gate
 MIN_VELOCITY_DT_S = 0.3  # two fixes at least this far apart (s) give a velocity
-UNFORESEEN_SHARE = 0.3  # of the top speed, what a turning track's line of sight may stray from its extrapolation
+UNFORESEEN_SHARE = 0.3  # of the top speed: how far a track whose velocity is not known yet may have gone
+UNFORESEEN_ACCEL_MPS2 = 1.0  # a track moving on its velocity: how hard it may have sped up, turned or stopped
+UNFORESEEN_SPEED_MPS = 0.5  # and how far off its velocity may be  # of the top speed, what a turning track's line of sight may stray from its extrapolation
 TrackKey = tuple[str, int]  # camera, track id
 
 
@@ -173,14 +176,22 @@ class Associator:
         pose = fix.pose or other.pose
         if pose is None or fix.alt is None or other.alt is None:
             return ground
-        # both seen from the platform now, the other carried on to now on its velocity: the cameras share the
+        # both seen from the platform, one carried to the other's time on its velocity: the cameras share the
         # platform and its pose error, so only their calibration and the boxes part one object's two lines of sight
-        # (direction_sigma_deg), plus what the object may have done unforeseen since
-        az, dep, rng = sight(pose, fix.lat, fix.lon, fix.alt)
-        az2, dep2, _ = sight(pose, *other.at(fix.t), other.alt)
+        # (direction_sigma_deg), plus what the object may have done unforeseen in between
+        here, there = (fix.lat, fix.lon), other.at(fix.t)
+        if other.vel is None and fix.vel is not None:  # carry the one whose velocity is known
+            here, there, pose = fix.at(other.t), (other.lat, other.lon), other.pose or pose
+        if fix.vel is None and other.vel is None:
+            unforeseen_m = UNFORESEEN_SHARE * speed * dt  # how it moves is not known yet
+        else:
+            unforeseen_m = min(speed * dt, 0.5 * UNFORESEEN_ACCEL_MPS2 * dt * dt + UNFORESEEN_SPEED_MPS * dt)
+        az, dep, rng = sight(pose, *here, fix.alt)
+        az2, dep2, _ = sight(pose, *there, other.alt)
         sigma = math.radians(self.s.direction_sigma_deg)
-        unforeseen = UNFORESEEN_SHARE * speed * dt / max(rng, 1.0)
-        along = gate_score(math.hypot(_wrap(az - az2) * math.cos(dep), dep - dep2), sigma, sigma, unforeseen)
+        along = gate_score(
+            math.hypot(_wrap(az - az2) * math.cos(dep), dep - dep2), sigma, sigma, unforeseen_m / max(rng, 1.0)
+        )
         return max(ground, along)
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
@@ -237,7 +248,7 @@ class Associator:
         cost = [[FORBIDDEN] * len(others) for _ in fixes]
         for i, (_, fix) in enumerate(fixes):
             for j, (_, other) in enumerate(others):
-                if abs(fix.t - other.t) <= self.s.window_s and compatible(fix.class_name, other.class_name):
+                if abs(fix.t - other.t) <= self.s.join_within_s and compatible(fix.class_name, other.class_name):
                     score = self._score(fix, other)
                     if score <= self.s.gate_sigma:
                         cost[i][j] = score

@@ -69,8 +69,16 @@ class AssociationSettings(Section):
     window_s: float = Field(
         6.0,
         title="Time window",
-        description="Two cameras' fixes at most this far apart in time (s) may be compared (the gate widens by the "
-        "class's top speed times the gap); above tracker.update_interval_s, since a still track reports that seldom.",
+        description="A joined track's partners count as fresh (rule: leave after split_after misses) while their fixes "
+        "are at most this far apart (s); above tracker.update_interval_s, since a still track reports that seldom.",
+        gt=0.0,
+        le=60.0,
+    )
+    join_within_s: float = Field(
+        2.0,
+        title="Join window",
+        description="A track joins another camera's only when their newest fixes are at most this far apart (s); "
+        "once joined, window_s holds.",
         gt=0.0,
         le=60.0,
     )

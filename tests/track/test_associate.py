@@ -92,8 +92,8 @@ def test_no_join(second: GeoEvent, why: str) -> None:
     assert feed(assoc, "thermal", 10.05, second) == [None], why
 
 
-def test_fixes_further_apart_in_time_than_the_window_are_not_compared() -> None:
-    assoc = Associator([], AssociationSettings(window_s=0.5))
+def test_fixes_further_apart_in_time_than_the_join_window_are_not_joined() -> None:
+    assoc = Associator([], AssociationSettings(join_within_s=0.5))
     feed(assoc, "day", 10.0, ev(1, 0.0))
     assert feed(assoc, "thermal", 10.6, ev(7, 0.0)) == [None]
 
@@ -205,14 +205,14 @@ def test_two_objects_inside_each_others_error_radii_but_on_different_lines_of_si
 
 def test_a_moving_track_is_carried_on_its_velocity_to_the_other_fixs_time() -> None:
     """A walker crossing 400 m out at 1.5 m/s east: the day camera's fixes at t = 10 and 11 s; the thermal camera's
-    at t = 14 s is 4.5 m further, 0.64 deg off the last day fix's line of sight, exactly where its velocity says."""
+    at t = 12.5 s is 2.25 m further, 0.32 deg off the last day fix's line of sight, exactly where its velocity says."""
     assoc = Associator([], AssociationSettings(direction_sigma_deg=0.1))
     feed_seen(assoc, "day", 10.0, ev(1, 400.0, east_m=0.0))
     feed_seen(assoc, "day", 11.0, ev(1, 400.0, east_m=1.5))
-    assert feed_seen(assoc, "thermal", 14.0, ev(7, 400.0, east_m=6.0)) == [1]
+    assert feed_seen(assoc, "thermal", 12.5, ev(7, 400.0, east_m=3.75)) == [1]
     still = Associator([], AssociationSettings(direction_sigma_deg=0.1))
-    feed_seen(still, "day", 11.0, ev(1, 400.0, east_m=1.5))  # one fix only: no rate known
-    assert feed_seen(still, "thermal", 14.0, ev(7, 400.0, east_m=6.0)) == [1]  # 30 % of 3 m/s for 3 s: 2.7 m
+    feed_seen(still, "day", 11.0, ev(1, 400.0, east_m=1.5))  # one fix only: no velocity known
+    assert feed_seen(still, "thermal", 12.5, ev(7, 400.0, east_m=3.75)) == [1]  # 30 % of 3 m/s for 1.5 s: 1.35 m
     far = Associator([], AssociationSettings(direction_sigma_deg=0.1))
     feed_seen(far, "day", 11.0, ev(1, 400.0, east_m=1.5))
     assert feed_seen(far, "thermal", 11.2, ev(7, 400.0, east_m=6.0)) == [None]  # 4.5 m in 0.2 s: too far
@@ -230,3 +230,17 @@ def test_a_moving_track_is_carried_on_its_velocity_to_the_other_fixs_time() -> N
 )
 def test_least_cost_pairs_by_hand(cost: list[list[float]], pairs: list[tuple[int, int]]) -> None:
     assert least_cost_pairs(cost) == pairs
+
+
+def test_a_moving_track_is_carried_back_to_a_still_ones_time() -> None:
+    """mss-ridge-pair, measured: a parked pickup 480 m out (one day fix, velocity not known) and a 4x4 crawling 260 m
+    out (thermal, 1.5 m/s east), 3 s apart: the 4x4 carried back 3 s, then 6.1 deg apart in depression with
+    0.5 * 1 * 3^2 + 0.5 * 3 = 6 m (1.3 deg) unforeseen: 4.5 sigma, not one object (30 % of a vehicle's 30 m/s for
+    3 s, 27 m, would have passed it)."""
+    assoc = Associator([])
+    feed_seen(assoc, "day", 20.0, ev(2, 480.0, error_m=80.0, cls="vehicle"))
+    feed_seen(assoc, "thermal", 21.0, ev(1, 260.0, east_m=0.0, error_m=40.0, cls="vehicle"))
+    feed_seen(assoc, "thermal", 22.0, ev(1, 260.0, east_m=1.5, error_m=40.0, cls="vehicle"))
+    assert feed_seen(assoc, "thermal", 23.0, ev(1, 260.0, east_m=3.0, error_m=40.0, cls="vehicle")) == [None]
+    # the day camera's own fix of the 4x4 a moment later joins it
+    assert feed_seen(assoc, "day", 23.1, ev(5, 262.0, east_m=3.2, error_m=40.0, cls="vehicle")) == [1]
