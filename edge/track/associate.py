@@ -19,7 +19,9 @@ The rule (docs/association.md has its limits):
    to this fix's time on its track's velocity, plus what it may have done unforeseen over the gap: 0.5 a dt^2 +
    0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's velocity is known). The score is the larger of the two; a frame's fixes and the
    candidates are paired one to one with the least sum of scores (``least_cost_pairs``).
-3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart).
+3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart). A
+   camera's track silent for more than ``join_within_s`` gives its place to a new track of that camera (the tracker
+   lost it and started again; its LOST event comes only after tracker.lost_after_s).
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
@@ -237,14 +239,19 @@ class Associator:
             fix.object_id, fix.misses = None, 0
             self._splits += 1
 
+    def _holds(self, object_id: int, cam: str, t: float) -> bool:
+        """Rule 3: the object holds a track of camera ``cam`` with a fix at most join_within_s before ``t``."""
+        return any(k[0] == cam and t - o.t <= self.s.join_within_s for k, o in self._members(object_id))
+
     def _join_new(self, cam: str, fixes: list[tuple[int, _Track]]) -> None:
         """Rules 2 and 3: the frame's unjoined fixes against the other cameras' live tracks, paired so that the sum
         of the scores is least (a shared offset of one camera's fixes does not swap two close objects)."""
+        t = fixes[0][1].t if fixes else 0.0
         others = [
             (key, o)
             for key, o in self._tracks.items()
-            if key[0] != cam and (o.object_id is None or not any(k[0] == cam for k, _ in self._members(o.object_id)))
-        ]  # rule 3: an object that already holds a track of this camera takes no other
+            if key[0] != cam and (o.object_id is None or not self._holds(o.object_id, cam, t))
+        ]
         cost = [[FORBIDDEN] * len(others) for _ in fixes]
         for i, (_, fix) in enumerate(fixes):
             for j, (_, other) in enumerate(others):
@@ -258,6 +265,9 @@ class Associator:
             other = others[j][1]
             if other.object_id is None:
                 other.object_id, self._next_id = self._next_id, self._next_id + 1
+            for k, stale in self._members(other.object_id):
+                if k[0] == cam:
+                    stale.object_id = None  # this camera's old track of it, silent since: the new one takes over
             fixes[i][1].object_id = other.object_id
             self._joins += 1
 

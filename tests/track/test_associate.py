@@ -244,3 +244,16 @@ def test_a_moving_track_is_carried_back_to_a_still_ones_time() -> None:
     assert feed_seen(assoc, "thermal", 23.0, ev(1, 260.0, east_m=3.0, error_m=40.0, cls="vehicle")) == [None]
     # the day camera's own fix of the 4x4 a moment later joins it
     assert feed_seen(assoc, "day", 23.1, ev(5, 262.0, east_m=3.2, error_m=40.0, cls="vehicle")) == [1]
+
+
+def test_a_new_track_takes_the_place_of_its_cameras_silent_one() -> None:
+    """The thermal tracker loses the object and starts a new track before the old one's LOST: while the old one was
+    heard within join_within_s (2 s) the new one stays out (rule 3); after that it takes the old one's place."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    feed(assoc, "thermal", 10.0, ev(7, 0.0))
+    feed(assoc, "day", 11.0, ev(1, 0.0))
+    assert feed(assoc, "thermal", 11.0, ev(9, 0.3)) == [None]  # track 7 heard 1 s ago
+    feed(assoc, "day", 12.5, ev(1, 0.0))
+    assert feed(assoc, "thermal", 12.5, ev(9, 0.3)) == [1]  # 2.5 s: track 9 takes over
+    assert feed(assoc, "thermal", 12.6, ev(7, 0.0, kind=EventKind.LOST)) == [None]
