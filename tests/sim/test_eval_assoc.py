@@ -50,13 +50,13 @@ def test_one_id_per_target_is_all_shared_and_nothing_merged(world: World) -> Non
     s = score(world, T0, received(world, ids))
     assert s.unmatched == 0 and s.cameras["day"] > 20 and s.cameras["thermal"] > 20
     assert s.targets_both >= 5 and s.same_pairs >= 100
-    assert (s.shared, s.merged) == (1.0, 0.0)
+    assert (s.shared, s.shared_any, s.objects_shared, s.merged) == (1.0, 1.0, 1.0, 0.0)
     assert s.close_pairs > 0  # the patrol and the group walk nearer together than 40 m
 
 
 def test_no_ids_share_nothing_and_swapped_ids_merge(world: World) -> None:
     none = score(world, T0, received(world, {}))
-    assert (none.shared, none.merged) == (0.0, 0.0)
+    assert (none.shared, none.shared_any, none.objects_shared, none.merged) == (0.0, 0.0, 0.0, 0.0)
     # the thermal camera's tracks of the two people of the patrol (targets 0 and 1, 2 m apart) swapped
     ids = {(cam, tid): tid + 1 for cam in ("day", "thermal") for tid in range(20)}
     ids[("thermal", 0)], ids[("thermal", 1)] = 2, 1
