@@ -13,6 +13,10 @@ match); a detection of ``class_name`` matched to no target, or to one of another
 - ``within_radius_pct``: of the sighting updates those detections made, the share whose fused position lies within
   the sighting's reported 90 % radius of the true person (at the detection's time).
 
+And the cost of merging: ``wrong_merge_pct``, of the pairs put in one sighting (a detection by one vehicle and the
+other vehicle's detection nearest in time, at most ``at_once_s`` apart, of the same person or of another one), the
+share that were two different people.
+
 Command line, after a run (``python -m sim.fleet_run`` prints the same)::
 
     python -m sim.fleet_score --scenario sim/scenarios/border-pair.toml --start-utc T --store sqlite:///centre.db
@@ -50,6 +54,7 @@ class FleetScore:
     pairs_one_sighting: int
     pairs_apart: int  # of those, the times the person was apart_m or more from every other target
     pairs_apart_one_sighting: int
+    pairs_wrong_merge: int  # a person and another person seen at once by the other vehicle, put in one sighting
     apart_m: float
     updates: int
     updates_within_radius: int
@@ -69,15 +74,20 @@ class FleetScore:
     def within_radius_pct(self) -> float:
         return 100.0 * self.updates_within_radius / max(1, self.updates)
 
+    @property
+    def wrong_merge_pct(self) -> float:
+        return 100.0 * self.pairs_wrong_merge / max(1, self.pairs_one_sighting + self.pairs_wrong_merge)
+
     def as_dict(self) -> dict[str, float | int]:
-        pcts = ("one_sighting_pct", "apart_one_sighting_pct", "within_radius_pct")
+        pcts = ("one_sighting_pct", "apart_one_sighting_pct", "within_radius_pct", "wrong_merge_pct")
         return {**asdict(self), **{k: getattr(self, k) for k in pcts}}
 
     def line(self) -> str:
         return (
             f"{self.pairs_seen_by_both} times a person was seen by two vehicles at once: "
             f"{self.one_sighting_pct:.1f} % one sighting ({self.apart_one_sighting_pct:.1f} % of the "
-            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else); {self.updates} sighting updates: "
+            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else), {self.pairs_wrong_merge} times two "
+            f"different people were ({self.wrong_merge_pct:.1f} % of the pairs merged); {self.updates} sighting updates: "
             f"{self.within_radius_pct:.1f} % within their reported radius of the truth "
             f"({self.detections} detections of {self.people} people, "
             f"{100.0 * self.own_within / max(1, self.detections):.0f} % within their own radius, "
@@ -154,23 +164,28 @@ def score(
         seen.setdefault((target, d.vehicle), []).append((d.t, s.id))
         updates += 1
         within += distance_m(s.lat, s.lon, lat, lon) <= s.error_m
-    pairs = one = alone = alone_one = 0
+    pairs = one = alone = alone_one = wrong = 0
+    for theirs in seen.values():
+        theirs.sort()
     for (target, vehicle), mine in seen.items():
         for (other_target, other), theirs in seen.items():
-            if other_target != target or other <= vehicle:  # each pair of vehicles once
+            if other <= vehicle:  # each pair of vehicles once
                 continue
-            theirs.sort()
             times = [t for t, _ in theirs]
             for t, sid in mine:
                 i = bisect.bisect_left(times, t)
                 near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - t) <= at_once_s]
-                if near:
-                    j = min(near, key=lambda k: abs(times[k] - t))
-                    pairs += 1
-                    one += theirs[j][1] == sid
-                    if _apart_m(world, t - start_utc, target) >= apart_m:
-                        alone += 1
-                        alone_one += theirs[j][1] == sid
+                if not near:
+                    continue
+                same = theirs[min(near, key=lambda k: abs(times[k] - t))][1] == sid
+                if other_target != target:
+                    wrong += same
+                    continue
+                pairs += 1
+                one += same
+                if _apart_m(world, t - start_utc, target) >= apart_m:
+                    alone += 1
+                    alone_one += same
     return FleetScore(
         detections=detections,
         unmatched=unmatched,
@@ -179,6 +194,7 @@ def score(
         pairs_one_sighting=one,
         pairs_apart=alone,
         pairs_apart_one_sighting=alone_one,
+        pairs_wrong_merge=wrong,
         apart_m=apart_m,
         updates=updates,
         updates_within_radius=within,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from centre.config import FusionSettings
 from centre.store import open_store
 from centre.store.rows import DetRow, RecordRow
 from sim.fleet_score import score
@@ -51,3 +52,17 @@ def test_pairs_and_radius_against_the_truth(tmp_path: Path, b_east_m: float, one
     assert r.pairs_apart_one_sighting == (r.pairs_apart if b_east_m == 0 else 0)
     assert r.within_radius_pct == pytest.approx(within_pct)
     assert r.sightings == (people if b_east_m == 0 else 2 * people)
+    assert r.pairs_wrong_merge == 0 and r.wrong_merge_pct == 0.0
+
+
+def test_two_people_put_in_one_sighting_count_as_wrong_merges(tmp_path: Path) -> None:
+    """b 3 m off with a 1 m radius: the default gate keeps every pair apart, a gate of 10,000 sigmas pairs each of
+    b's detections with the nearest sighting, now and then another person's."""
+    world = World(load_scenario(PAIR))
+    store = open_store(_store(tmp_path, world, 3.0))
+    assert score(store, world, START).pairs_wrong_merge == 0
+    r = score(store, world, START, FusionSettings(gate_sigma=10_000.0))
+    assert r.pairs_wrong_merge > 0
+    assert r.wrong_merge_pct == pytest.approx(
+        100.0 * r.pairs_wrong_merge / (r.pairs_one_sighting + r.pairs_wrong_merge)
+    )
