@@ -182,7 +182,8 @@ class Daemon:
             self.stages += [self._clip_recorder(cam, poses, b[2], sinks) for cam, b in zip(cameras, built, strict=True)]
         several = len(setups) > 1
         scheduler = ModelScheduler() if several else None
-        if several and cfg.association.enabled:  # one object seen by two cameras: one object id (before the sinks)
+        associate = several and cfg.association.enabled
+        if associate:  # one object seen by two cameras: one object id (before the sinks)
             from edge.track.associate import Associator
 
             association = Associator(sinks, cfg.association)
@@ -192,7 +193,7 @@ class Daemon:
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
         for (c, detector, geo), camera in zip(built, cameras, strict=True):
             still = c.camera.still_images == "yes" or (c.camera.still_images == "auto" and camera.kind == "folder")
-            tracker = StillTracker() if still else ByteTracker(cfg.tracker)
+            tracker = StillTracker() if still else ByteTracker(cfg.tracker, report_seen=associate)
             suffix = f":{c.camera.id}" if several else ""
             pipeline = Pipeline(
                 camera,

@@ -116,7 +116,7 @@ class Pipeline:
         dets = finish()
         tracks = self._tracker.update(dets, frame.t_mono)
         n = 0
-        if len(tracks):
+        if len(tracks) or len(tracks.seen):  # seen: only for the association, which passes on frames with events
             batch = self._geo.locate(frame, tracks, self._poses.pose_at(frame.t_mono), self._detector.class_names)
             batch = replace(batch, sensor=self._sensor(frame))
             for sink in self._sinks:

@@ -229,6 +229,9 @@ class FrameEvents:
     pose: Pose | None
     events: tuple[GeoEvent, ...]
     sensor: SensorInfo | None = None  # the camera's description (model, class names, frame size), when known
+    # fixes of tracks seen in this frame without an event (TrackEvents.seen), for the cross-camera association only:
+    # it drops them before the sinks, so they are never spooled or sent
+    seen: tuple[GeoEvent, ...] = ()
 
     @property
     def priority(self) -> Priority:
@@ -240,11 +243,14 @@ class TrackEvents:
     """What the tracker reports for one frame: only tracks with something to say.
 
     dets: boxes (for LOST events the last known box) with ``track_id`` set;
-    kinds: (N,) int8 EventKind values aligned with ``dets``.
+    kinds: (N,) int8 EventKind values aligned with ``dets``;
+    seen: the other confirmed tracks matched in this frame (filtered boxes, ``track_id`` set), only from a tracker
+    asked for them (the cross-camera association needs every frame's fixes, not only the events').
     """
 
     dets: Detections
     kinds: npt.NDArray[np.int8]
+    seen: Detections = field(default_factory=Detections.empty)
 
     def __post_init__(self) -> None:
         kinds = np.asarray(self.kinds, np.int8).reshape(-1)

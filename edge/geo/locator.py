@@ -34,7 +34,7 @@ from edge.geo.projection import REASONS, Ground, Miss
 from edge.geo.settings import GeoSettings
 from edge.geo.terrain import FlatGround, Terrain, open_dem
 from edge.geo.wgs84 import LocalNed
-from edge.types import EventKind, Frame, FrameEvents, GeoEvent, Pose, TrackEvents
+from edge.types import Detections, EventKind, Frame, FrameEvents, GeoEvent, Pose, TrackEvents
 
 F64 = npt.NDArray[np.float64]
 NO_POSE = "no pose"
@@ -186,7 +186,22 @@ class GroundGeolocator:
                 )
             )
         seen = None if pose is None else resolved(self.at_camera(pose), self.mounting)
-        return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, seen, tuple(events))
+        quiet = self._seen(frame, tracks.seen, pose, class_names)
+        return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, seen, tuple(events), seen=quiet)
+
+    def _seen(self, frame: Frame, dets: Detections, pose: Pose | None, class_names: list[str]) -> tuple[GeoEvent, ...]:
+        """Fixes of the tracks seen without an event (``TrackEvents.seen``): located ones only, as UPDATEs."""
+        if not len(dets):
+            return ()
+        names = [class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in dets.class_id]
+        f = self.fix_boxes(dets.xyxy, names, frame.width, frame.height, pose)
+        out = []
+        for i in np.flatnonzero([r is None for r in f.reason]):
+            box = (0.0, 0.0, 0.0, 0.0)  # not sent: the association reads the fix only
+            fix = float(f.lat[i]), float(f.lon[i]), float(f.alt[i]), float(f.error_m[i]), float(f.range_m[i])
+            cls, score = int(dets.class_id[i]), float(dets.score[i])
+            out.append(GeoEvent(int(dets.track_id[i]), cls, names[i], score, EventKind.UPDATE, box, *fix))
+        return tuple(out)
 
     def fix_boxes(self, xyxy: npt.ArrayLike, names: list[str], width: int, height: int, pose: Pose | None) -> Fixes:
         """Fixes for boxes (N, 4) px of classes ``names`` (N) in a ``width`` x ``height`` image seen from ``pose``."""

@@ -1,8 +1,10 @@
 """Cross-camera association: one object seen by two cameras of the platform gets one shared object id.
 
 A sink stage between the cameras' pipelines and the real sinks (spool, GCS, console): each frame's events come in
-from their camera's pipeline thread, leave at once with ``GeoEvent.object_id`` set where the event's track is joined
-to another camera's track, and go on to every sink. It keeps only the newest fix of each live track (a few dozen
+from their camera's pipeline thread with the fixes of its other confirmed tracks (``FrameEvents.seen``: the two
+cameras' tracks meet on fixes a frame apart, not on events seconds apart), leave at once with ``GeoEvent.object_id``
+set where the event's track is joined to another camera's track, and go on to every sink (``seen`` dropped; a frame
+without events goes nowhere). It keeps only the newest fix of each live track (a few dozen
 small records) and never waits.
 
 The rule (docs/association.md has its limits):
@@ -145,9 +147,12 @@ class Associator:
         """Nothing to stop."""
 
     def submit(self, batch: FrameEvents) -> None:
-        """Assign object ids to ``batch``'s events and pass it on (never waits)."""
+        """Assign object ids to ``batch``'s events and pass it on without its ``seen`` fixes, unless it has no
+        events (never waits)."""
         with self._lock:
             batch = self._assign(batch)
+        if not batch.events:  # a frame of tracks seen without an event: nothing to send
+            return
         for sink in self._sinks:
             sink.submit(batch)
 
@@ -205,7 +210,7 @@ class Associator:
             del self._tracks[key]  # a track that went quiet without a LOST (a camera that stopped)
         fixes = {
             ev.track_id: self._fix(ev, batch, self._tracks.get((cam, ev.track_id)))
-            for ev in batch.events
+            for ev in batch.events + batch.seen
             if ev.lat is not None and ev.lon is not None
         }
         for track_id, fix in fixes.items():
@@ -219,7 +224,7 @@ class Associator:
             out.append(ev if oid is None else replace(ev, object_id=oid))
             if ev.kind == EventKind.LOST:
                 self._tracks.pop((cam, ev.track_id), None)
-        return replace(batch, events=tuple(out))
+        return replace(batch, events=tuple(out), seen=())
 
     def _fresh_others(self, cam: str, fix: _Track) -> list[tuple[TrackKey, _Track]]:
         return [(k, o) for k, o in self._tracks.items() if k[0] != cam and abs(fix.t - o.t) <= self.s.window_s]

@@ -85,12 +85,14 @@ def _pad_cols(a: np.ndarray, width: int) -> np.ndarray:
 
 
 class ByteTracker:
-    """``edge.stages.Tracker``: ``update`` returns only tracks with an event in this frame."""
+    """``edge.stages.Tracker``: ``update`` returns only tracks with an event in this frame, and with ``report_seen``
+    the other confirmed tracks matched in it (``TrackEvents.seen``)."""
 
     name = "tracker"
 
-    def __init__(self, settings: TrackerSettings) -> None:
+    def __init__(self, settings: TrackerSettings, report_seen: bool = False) -> None:
         self.s = settings
+        self.report_seen = report_seen
         self._t = _Tracks()
         self._next_id = 1
         self.frames = 0
@@ -156,6 +158,10 @@ class ByteTracker:
                 parts.append(Detections.trusted(boxes, tr.score[idx], tr.klass[idx], tr.ids[idx]))
                 kinds.append(np.full(len(idx), int(kind), np.int8))
                 self.events[kind.name.lower()] += len(idx)
+        seen = Detections.empty()
+        if self.report_seen and len(matched):
+            quiet = matched[tr.confirmed[matched] & ~new_conf[matched] & ~upd[matched]]
+            seen = Detections.trusted(self._boxes(tr, quiet), tr.score[quiet], tr.klass[quiet], tr.ids[quiet])
         drop = lost | stale
         if drop.any():
             self._t = tr.select(~drop)
@@ -177,8 +183,8 @@ class ByteTracker:
                 kinds.append(np.full(n, int(EventKind.NEW), np.int8))
                 self.events["new"] += n
         if not parts:
-            return TrackEvents(Detections.empty(), np.empty(0, np.int8))
-        return TrackEvents(Detections.concat(parts), np.concatenate(kinds))
+            return TrackEvents(Detections.empty(), np.empty(0, np.int8), seen)
+        return TrackEvents(Detections.concat(parts), np.concatenate(kinds), seen)
 
     def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
         """Filtered boxes (xyxy float32) of tracks ``idx``."""

@@ -257,3 +257,17 @@ def test_a_new_track_takes_the_place_of_its_cameras_silent_one() -> None:
     feed(assoc, "day", 12.5, ev(1, 0.0))
     assert feed(assoc, "thermal", 12.5, ev(9, 0.3)) == [1]  # 2.5 s: track 9 takes over
     assert feed(assoc, "thermal", 12.6, ev(7, 0.0, kind=EventKind.LOST)) == [None]
+
+
+def test_tracks_seen_without_an_event_keep_their_fixes_fresh_and_are_never_passed_on() -> None:
+    """A still object: camera day's only event was 3 s ago (> join_within_s), but its track was seen in every frame
+    since (``FrameEvents.seen``): the thermal camera's NEW joins it at once; seen-only frames reach no sink."""
+    out = Collect()
+    assoc = Associator([out])
+    assoc.submit(FrameEvents("day", 0, 10.0, None, (ev(1, 0.0, kind=EventKind.NEW),)))
+    for t in (11.0, 12.0, 13.0):
+        assoc.submit(FrameEvents("day", 0, t, None, (), seen=(ev(1, 0.1),)))
+    assoc.submit(FrameEvents("thermal", 0, 13.05, None, (ev(7, 1.0, kind=EventKind.NEW),), seen=(ev(8, 40.0),)))
+    assert [b.camera_id for b in out.batches] == ["day", "thermal"]
+    assert [e.object_id for e in out.batches[1].events] == [1]
+    assert all(b.seen == () for b in out.batches)

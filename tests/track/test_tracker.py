@@ -148,3 +148,17 @@ def test_kalman_update_matches_the_matrix_form() -> None:
         k = cov[i] @ h.T @ np.linalg.inv(s)
         np.testing.assert_allclose(m2[i], mean[i] + k @ (z - h @ mean[i]), rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(c2[i], (np.eye(8) - k @ h) @ cov[i], rtol=1e-9, atol=1e-9)
+
+
+def test_report_seen_gives_the_confirmed_tracks_matched_without_an_event() -> None:
+    box, far = (100, 100, 140, 140, 0.9, 0), (300, 300, 340, 340, 0.9, 0)
+    for report_seen in (False, True):
+        tr = ByteTracker(TrackerSettings(min_hits=2, update_interval_s=0), report_seen=report_seen)
+        tr.update(dets(box, far), 0.0)
+        first = tr.update(dets(box, far), 0.1)
+        assert events(first) == [(1, NEW), (2, NEW)] and len(first.seen) == 0  # an event: not in seen
+        quiet = tr.update(dets(box), 0.2)  # 1 seen, nothing to say; 2 unseen
+        assert events(quiet) == []
+        assert quiet.seen.track_id.tolist() == ([1] if report_seen else [])
+        if report_seen:
+            np.testing.assert_allclose(quiet.seen.xyxy[0], box[:4], atol=1.0)
