@@ -275,3 +275,15 @@ def test_lost_event_keeps_the_tracks_last_fix() -> None:
     # a track never located (or already lost) gets the box through this pose
     again = g.locate(frame, TrackEvents(dets, np.array([EventKind.LOST])), later, ["person"]).events[0]
     assert again.lat is not None and again.lat > first.lat  # type: ignore[operator]
+
+
+def test_locate_gives_the_fixes_of_tracks_seen_without_an_event() -> None:
+    """TrackEvents.seen (for the association): located like events, those without a fix left out."""
+    frame = Frame(np.zeros((H, W, 3), np.uint8), t_mono=5.0, t_utc=1.7e9, seq=42)
+    up = [0, 0, 10, 10]  # the top corner of a 20° down-look (vertical field 46°): above the horizon, no fix
+    seen = Detections(np.array([CENTRE_BOX, up]), np.array([0.9, 0.5]), np.array([0, 0]), np.array([3, 4]))
+    pose = Pose(5.0, 42.0, 19.0, 100.0, cam_pitch=-20 * DEG, **EXACT)
+    batch = geo().locate(frame, TrackEvents(Detections.empty(), np.empty(0, np.int8), seen), pose, ["person"])
+    assert batch.events == () and [(e.track_id, e.class_name) for e in batch.seen] == [(3, "person")]
+    fix = geo().fix_boxes([CENTRE_BOX], ["person"], W, H, pose)
+    assert (batch.seen[0].lat, batch.seen[0].lon, batch.seen[0].error_m) == (fix.lat[0], fix.lon[0], fix.error_m[0])
