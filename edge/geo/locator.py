@@ -190,14 +190,16 @@ class GroundGeolocator:
         return FrameEvents(frame.camera_id, frame.seq, frame.t_utc, seen, tuple(events), seen=quiet)
 
     def _seen(self, frame: Frame, dets: Detections, pose: Pose | None, class_names: list[str]) -> tuple[GeoEvent, ...]:
-        """Fixes of the tracks seen without an event (``TrackEvents.seen``): located ones only, as UPDATEs."""
+        """UPDATE events of the tracks seen without one (``TrackEvents.seen``), located ones only (the association
+        reads their fixes, and sends one when its track's object id changed)."""
         if not len(dets):
             return ()
         names = [class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in dets.class_id]
         f = self.fix_boxes(dets.xyxy, names, frame.width, frame.height, pose)
+        boxes = np.clip(dets.xyxy / np.array([frame.width, frame.height] * 2, np.float64), 0.0, 1.0)
         out = []
         for i in np.flatnonzero([r is None for r in f.reason]):
-            box = (0.0, 0.0, 0.0, 0.0)  # not sent: the association reads the fix only
+            box = (float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3]))
             fix = float(f.lat[i]), float(f.lon[i]), float(f.alt[i]), float(f.error_m[i]), float(f.range_m[i])
             cls, score = int(dets.class_id[i]), float(dets.score[i])
             out.append(GeoEvent(int(dets.track_id[i]), cls, names[i], score, EventKind.UPDATE, box, *fix))

@@ -25,6 +25,11 @@ The rule (docs/association.md has its limits):
    camera's track silent for more than ``join_within_s`` gives its place to a new track of that camera (the tracker
    lost it and started again; its LOST event comes only after tracker.lost_after_s).
 
+4. A track whose object id changed since its newest event (it joined, left, or its object's first member got the
+   id when the second joined) sends an UPDATE in its next frame seen (from ``FrameEvents.seen``) carrying the new
+   one, so the ground side does not keep an old id until the track's next event (up to
+   tracker.update_interval_s).
+
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
 
@@ -115,6 +120,7 @@ class _Track:
     vel: tuple[float, float] | None = None
     object_id: int | None = None
     misses: int = 0  # frames in a row its object's other members were outside the gate
+    sent: int | None = None  # the object id its newest event sent carried
 
     def at(self, t: float) -> tuple[float, float]:
         """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
@@ -139,6 +145,7 @@ class Associator:
         self._next_id = 1
         self._joins = 0
         self._splits = 0
+        self._announced = 0
 
     def start(self) -> None:
         """Nothing runs on its own."""
@@ -163,7 +170,7 @@ class Associator:
         fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose)
         if old is None:
             return fix
-        fix.object_id, fix.misses, fix.vel = old.object_id, old.misses, old.vel
+        fix.object_id, fix.misses, fix.vel, fix.sent = old.object_id, old.misses, old.vel, old.sent
         dt = fix.t - old.t
         if dt >= MIN_VELOCITY_DT_S:  # velocity from the last two fixes, half of it kept, capped at the top speed
             vn = (fix.lat - old.lat) * M_PER_DEG / dt
@@ -224,6 +231,14 @@ class Associator:
             out.append(ev if oid is None else replace(ev, object_id=oid))
             if ev.kind == EventKind.LOST:
                 self._tracks.pop((cam, ev.track_id), None)
+            elif tr is not None:
+                tr.sent = oid
+        for ev in batch.seen:  # rule 4: a track whose object id changed says so in its next frame
+            tr = self._tracks.get((cam, ev.track_id))
+            if tr is not None and tr.object_id != tr.sent:
+                out.append(replace(ev, object_id=tr.object_id))
+                tr.sent = tr.object_id
+                self._announced += 1
         return replace(batch, events=tuple(out), seen=())
 
     def _fresh_others(self, cam: str, fix: _Track) -> list[tuple[TrackKey, _Track]]:
@@ -279,7 +294,8 @@ class Associator:
     def health(self) -> Health:
         with self._lock:
             objects = {tr.object_id for tr in self._tracks.values() if tr.object_id is not None}
-            return {"tracks": len(self._tracks), "objects": len(objects), "joins": self._joins, "splits": self._splits}
+            h: Health = {"tracks": len(self._tracks), "objects": len(objects), "joins": self._joins}
+            return {**h, "splits": self._splits, "announced": self._announced}
 
 
 def least_cost_pairs(cost: list[list[float]]) -> list[tuple[int, int]]:

@@ -270,4 +270,10 @@ def test_tracks_seen_without_an_event_keep_their_fixes_fresh_and_are_never_passe
     assoc.submit(FrameEvents("thermal", 0, 13.05, None, (ev(7, 1.0, kind=EventKind.NEW),), seen=(ev(8, 40.0),)))
     assert [b.camera_id for b in out.batches] == ["day", "thermal"]
     assert [e.object_id for e in out.batches[1].events] == [1]
-    assert all(b.seen == () for b in out.batches)
+    # rule 4: day's track got the id when thermal's joined it; its next frame seen says so, once
+    for t in (14.0, 15.0):
+        assoc.submit(FrameEvents("day", 0, t, None, (), seen=(ev(1, 0.1),)))
+    assert [(b.camera_id, [(e.track_id, e.object_id) for e in b.events]) for b in out.batches[2:]] == [
+        ("day", [(1, 1)])
+    ]
+    assert all(b.seen == () for b in out.batches) and assoc.health()["announced"] == 1
