@@ -45,6 +45,8 @@ class LocalBroker:
         self.start()
 
     def start(self, timeout: float = 10.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"mosquitto on {self.port} is already running (the constructor starts it)")
         with self.log.open("ab") as logf:
             self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=logf, stderr=logf)
         deadline = time.monotonic() + timeout

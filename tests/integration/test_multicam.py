@@ -50,8 +50,7 @@ def _fps(state: Path, stage: str, seconds: float) -> float:
 
 
 def test_two_streams_one_dies_the_other_runs_on_and_the_dead_one_returns(tmp_path: Path) -> None:
-    broker = LocalBroker(tmp_path / "broker")
-    broker.start()
+    broker = LocalBroker(tmp_path / "broker")  # started
     servers = {cam: MjpegServer() for cam in ("day", "ir")}
     for s in servers.values():
         s.start()
