@@ -135,6 +135,24 @@ def demo_basemap(workdir: Path, scenario: str, status: dict[str, Any]) -> dict[s
     return {"basemap": str(path), "basemap_bounds": list(bounds)}
 
 
+def sim_status_line(sim: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> dict[str, Any]:
+    """The JSON line ``edge sim --status-json`` prints once its parts run; SystemExit naming ``log`` if none came."""
+    out: dict[str, Any] = {}
+
+    def read() -> None:
+        assert sim.stdout is not None
+        line = sim.stdout.readline()
+        if line:
+            out.update(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not out:
+        raise SystemExit(f"the simulator did not report its addresses: see {log}")
+    return out
+
+
 class Demo:
     """Starts the processes in order and stops them in reverse."""
 
@@ -190,7 +208,7 @@ class Demo:
         if mss:
             sim_args.append("--nmea-pty")
         sim = self._spawn("sim", sim_args, stdout=subprocess.PIPE)
-        status = self.status = self._read_status(sim)
+        status = self.status = sim_status_line(sim, self.workdir / "sim.log", 30.0)
         (self.workdir / "sim-status.json").write_text(json.dumps(status) + "\n")  # t0_utc for sim/eval_assoc.py
         if mss:
             from sim.nmea import start_gpsd
@@ -231,23 +249,6 @@ class Demo:
         if not sc.cameras:
             return None
         return assoc_score(World(sc, seed=self.status.get("seed")), self.status["t0_utc"], self.received)
-
-    def _read_status(self, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
-        assert sim.stdout is not None
-        result: dict[str, Any] = {}
-
-        def read() -> None:
-            assert sim.stdout is not None
-            line = sim.stdout.readline()
-            if line:
-                result.update(json.loads(line))
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout=30)
-        if not result:
-            raise SystemExit(f"the simulator did not report its addresses: see {self.workdir / 'sim.log'}")
-        return result
 
     def stop(self) -> None:
         for stopper in reversed(self.stoppers):

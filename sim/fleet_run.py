@@ -22,10 +22,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from centre.store import open_store
-from sim.demo import REPO, daemon_config, free_port, start_mosquitto
+from sim.demo import REPO, daemon_config, free_port, sim_status_line, start_mosquitto
 from sim.fleet_score import FleetScore, score
 from sim.ortho import render_orthophoto
 from sim.scenario import load_scenario
@@ -80,7 +79,7 @@ class FleetRun:
                  "--http-port", str(free_port()), "--mavlink", f"udpout:127.0.0.1:{mav_port}", "--status-json"],
                 subprocess.PIPE,
             )  # fmt: skip
-            status = _status_line(sim, self.workdir / f"sim-{name}.log")
+            status = sim_status_line(sim, self.workdir / f"sim-{name}.log")
             cfg = daemon_config(vdir, self.scenario, status, mqtt_port, mav_port, None, vehicle=name)
             self._spawn(f"daemon-{name}", ["edge", "run", "--config", str(cfg)])
         world = World(self.sc)
@@ -129,24 +128,6 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _status_line(sim: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> dict[str, Any]:
-    """The JSON line ``edge sim --status-json`` prints once its parts run."""
-    out: dict[str, Any] = {}
-
-    def read() -> None:
-        assert sim.stdout is not None
-        line = sim.stdout.readline()
-        if line:
-            out.update(json.loads(line))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not out:
-        raise RuntimeError(f"the simulator did not report its addresses: see {log}")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
