@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.demo import REPO, Demo, daemon_config, free_port, start_mosquitto
+from sim.demo import REPO, Demo, daemon_config, free_port, sim_status_line, start_mosquitto
 from sim.nmea import start_gpsd
 from sim.scenario import load_scenario
 from sim.world import World
@@ -66,7 +66,8 @@ class GpsdOnlyDemo(FakeClockDemo):
         mqtt_port = free_port()
         self.procs.append(("mosquitto", start_mosquitto(self.workdir, mqtt_port)))
         args = ["sim", "--scenario", self.scenario, "--http-port", str(free_port()), "--status-json", "--nmea-pty"]
-        status = self.status = self._read_status(self._spawn("sim", args, stdout=subprocess.PIPE))
+        sim = self._spawn("sim", args, stdout=subprocess.PIPE)
+        status = self.status = sim_status_line(sim, self.workdir / "sim.log", 30.0)
         gpsd = start_gpsd(str(status["nmea"]).removeprefix("pty "), free_port())
         self.stoppers.append(gpsd.stop)
         status["gpsd"] = gpsd.address
