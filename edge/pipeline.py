@@ -192,8 +192,7 @@ class Pipeline:
 
     def _again(self) -> bool:
         """Whether the next model run can start at once: a newer frame is there, no fps cap holds it back."""
-        peek = getattr(self._camera, "peek", None)
-        frame = peek() if peek is not None else None
+        frame = self._camera.peek()
         ready = frame is not None and frame.seq > self._last_seq and time.monotonic() >= self._next_start
         return ready and not self._stop.is_set()
 

@@ -36,6 +36,10 @@ class CameraSource(Stage, Protocol):
         """The newest frame with ``seq > after_seq``, waiting up to ``timeout`` s; None if none came."""
         ...
 
+    def peek(self) -> Frame | None:
+        """The newest frame without waiting and without taking it (None before the first)."""
+        ...
+
 
 class PoseStore(Protocol):
     """Time-indexed poses from every source."""

@@ -34,6 +34,9 @@ class SlotCamera:
             f = self.frame
             return f if f is not None and f.seq > after_seq else None
 
+    def peek(self) -> Frame | None:
+        return self.frame
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def health(self) -> dict[str, object]:
