@@ -52,9 +52,16 @@ def _workers(out: Path, port: int, url: str) -> list[subprocess.Popen[bytes]]:
     return procs
 
 
+def _subscriptions(out: Path) -> int:
+    """How many times the workers' logs (appended to by every run) say a worker subscribed."""
+    logs = [out / f"w{i}.log" for i in range(WORKERS)]
+    return sum(log.read_text().count("subscribed to") for log in logs if log.exists())
+
+
 def _wait_subscribed(out: Path, n: int, timeout: float = 30.0) -> None:
+    """Wait until the logs say a worker subscribed ``n`` times in all."""
     deadline = time.monotonic() + timeout
-    while sum((out / f"w{i}.log").read_text().count("subscribed to") for i in range(WORKERS)) < n:
+    while _subscriptions(out) < n:
         if time.monotonic() > deadline:
             raise RuntimeError("ingest workers did not subscribe")
         time.sleep(0.05)
@@ -76,9 +83,10 @@ def ingest_rate(out: Path, pg: LocalPostgres, quick: bool) -> tuple[float, float
     # the broker holds the backlog in memory: saving 10^5 queued messages every second (the tests' autosave)
     # would measure the broker's disk, not the ingest
     with LocalBroker(out / "broker", extra_conf="max_inflight_messages 0\npersistence false\n") as broker:
+        before = _subscriptions(out)
         procs = _workers(out, broker.port, pg.url)  # create the sessions and the shared subscription ...
         try:
-            _wait_subscribed(out, WORKERS)
+            _wait_subscribed(out, before + WORKERS)
         finally:
             _stop(procs)  # ... then let the fleet's records queue in the broker
         publish(broker.port, payloads, 0.0, timeout=600)
