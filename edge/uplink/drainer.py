@@ -6,15 +6,21 @@ letter, the historical flag and the health record. A transport only connects, fr
 Several drainers may drain one spool (MQTT when the LTE link is up, the radio always): each skips rows another has
 had in flight for less than ``hold_s``, and a row acked by either is deleted once (at-least-once across links;
 receivers dedup by vehicle, boot and sequence).
+
+Rows go by priority, except that a priority given a ``share`` (thumbnails) whose rows wait while it had less than
+that share of the bytes sent lately goes right after the alerts, ahead of the updates: track updates at 10 fps can
+fill a thin link's budget by themselves, and must not starve an image someone asked for.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cbor2
@@ -26,6 +32,8 @@ from edge.uplink.spool import Row, Spool
 
 log = logging.getLogger("edge.uplink.drainer")
 MAX_ATTEMPTS = 5  # counted refusals of one row before it is dead-lettered
+SHARE_TAU_S = 10.0  # time constant of the averages of bytes sent that shares are measured against (s)
+SHARE_RECHECK_S = 0.25  # a priority owed its share with no rows waiting is looked for again after this (s)
 
 
 class Budget(Protocol):
@@ -37,12 +45,14 @@ class Budget(Protocol):
 @dataclass(frozen=True, slots=True)
 class DrainSettings:
     """ack_timeout_s: unacknowledged this long -> sent again; historical_after_s: older when sent -> flagged;
-    hold_s: rows another transport sent less than this long ago are left to it."""
+    hold_s: rows another transport sent less than this long ago are left to it; shares: priority -> fraction of
+    the bytes sent (averaged over ``SHARE_TAU_S``) its waiting rows are owed, sent after alerts until they have it."""
 
     ack_timeout_s: float = 60.0
     historical_after_s: float = 10.0
     hold_s: float = 5.0
     max_attempts: int = MAX_ATTEMPTS
+    shares: Mapping[int, float] = field(default_factory=dict)
 
 
 class Drainer:
@@ -61,6 +71,9 @@ class Drainer:
         self._draining = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._recent: dict[int, float] = {}  # bytes sent per priority, decaying with SHARE_TAU_S
+        self._recent_t = 0.0
+        self._share_idle_until: dict[int, float] = {}  # priority -> monotonic s
         self.stats = {"sent": 0, "acked": 0, "dead_letter": 0, "refused": 0, "resent": 0, "max_inflight_seen": 0}
         self.sent_bytes = 0
 
@@ -160,13 +173,44 @@ class Drainer:
             return None  # everything: the plain (fastest) query
         return {p: (wall - age if age != float("inf") else 0.0) for p, age in carries.items()}
 
+    def _owed(self, now: float, since: dict[int, float] | None) -> list[int]:
+        """The priorities with a share that had less than it of the bytes sent lately (and may have rows)."""
+        if not self.settings.shares:
+            return []
+        decay = math.exp(-(now - self._recent_t) / SHARE_TAU_S) if now > self._recent_t else 1.0
+        self._recent = {p: b * decay for p, b in self._recent.items()}
+        self._recent_t = max(now, self._recent_t)
+        total = sum(self._recent.values())
+        return [
+            p
+            for p, share in self.settings.shares.items()
+            if (since is None or p in since)
+            and now >= self._share_idle_until.get(p, 0.0)
+            and self._recent.get(p, 0.0) < share * total
+        ]
+
+    def _head(self, window: int, busy: set[int], now: float, wall: float) -> list[Row]:
+        """The rows to offer next: by priority, or alerts then owed priorities then the rest (see ``shares``)."""
+        since = self._since(wall)
+        owed = self._owed(now, since)
+        if not owed:
+            return self.spool.head(window, busy, since)
+        first = [p for p in (int(Priority.ALERT), *owed) if since is None or p in since]
+        lead = self.spool.head(window, busy, {p: since[p] if since else 0.0 for p in first})
+        for p in owed:
+            if not any(r.prio == p for r in lead):
+                self._share_idle_until[p] = now + SHARE_RECHECK_S
+        if len(lead) >= window:
+            return lead
+        return lead + self.spool.head(window - len(lead), busy | {r.id for r in lead}, since)
+
     def _fill(self, now: float) -> None:
         window = self.transport.window() - len(self._inflight)
         if window <= 0 or self.spool.rows <= len(self._inflight):
             return
         busy = self.spool.busy(self.name, self.settings.hold_s, now)
         wall = time.time()
-        for row in self.spool.head(window, busy, self._since(wall)):
+        for row in self._head(window, busy, now, wall):
             if row.t_expire <= wall:
                 self.spool.purge_expired(wall)
                 return
@@ -188,4 +232,6 @@ class Drainer:
         self.stats["sent"] += 1
         self.stats["max_inflight_seen"] = max(self.stats["max_inflight_seen"], len(self._inflight))
         self.sent_bytes += size
+        if self.settings.shares:
+            self._recent[row.prio] = self._recent.get(row.prio, 0.0) + size
         return True

@@ -69,6 +69,14 @@ class MqttSettings(Section):
         ge=0,
     )
     burst_s: float = Field(1.0, title="Budget burst", description="Token bucket depth in seconds of the budget.", gt=0)
+    image_share: float = Field(
+        0.3,
+        title="Thumbnail share",
+        description="Fraction of the bytes sent a requested thumbnail is owed while it goes out, ahead of track "
+        "updates (new-track alerts always go first).",
+        gt=0,
+        lt=1,
+    )
     reconnect_min_s: float = Field(
         0.5,
         title="Reconnect backoff start",

@@ -151,11 +151,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
-@pytest.mark.xfail(
-    reason="known defect (issue 21 open): at 10 fps on an idle machine the tracks' updates fill the 2 kB/s budget and "
-    "the image chunks, below them and held to the bucket's upper half, starve; passes on a loaded machine",
-    strict=False,
-)
 def test_centre_asks_for_a_thumbnail_of_a_live_track(tmp_path: Path, broker: LocalBroker) -> None:
     env = {**os.environ, "EDGE_MQTT_PASSWORD": PASSWORDS["edge"], "EDGE_THUMBNAIL_KEY": KEY}
     mav_port = free_port()

@@ -126,3 +126,32 @@ def test_thumbnail_chunks_leave_the_upper_half_of_the_bucket_to_alerts(tmp_path:
     link.size = 80
     drainer._fill(0.0)  # the same instant: the alert finds room at once
     assert link.sent[-1].payload == b"alert" and len(link.sent) == 3
+
+
+def test_a_thumbnail_gets_its_share_when_updates_fill_the_budget(tmp_path: Path) -> None:
+    from edge.uplink.transports.mqtt import IMAGE_RESERVES
+
+    class Sized(_Link):
+        def cost(self, rec: Outgoing) -> int:
+            return len(rec.payload)
+
+    spool = Spool(tmp_path / "s.sqlite", SpoolSettings())
+    wall = time.time()
+    spool.insert([(Priority.UPDATE, wall, b"u" * 100) for _ in range(1000)])  # more than 2 kB/s can carry in 20 s
+    spool.insert([(Priority.IMAGE, wall, b"c" * 600) for _ in range(10)])  # a 6 kB image in chunks
+    link = Sized("mqtt", 64)
+    budget = SpoolBytes(TokenBucket(2000.0, 2000.0, 0.0), IMAGE_RESERVES)  # 2 kB/s, one second deep
+    drainer = Drainer(spool, link, budget, DrainSettings(shares={int(Priority.IMAGE): 0.3}))
+    alert_at, alert_sent = 8.0, None
+    for k in range(200):  # 20 s in 0.1 s steps; the broker acknowledges everything at once
+        now = k * 0.1
+        if now == alert_at:
+            spool.insert([(Priority.ALERT, time.time(), b"a" * 80)])
+        drainer._fill(now)
+        drainer.deliver([Delivery(r.row_id) for r in link.sent if r.row_id in drainer._inflight], now)
+        if alert_sent is None and any(r.prio == Priority.ALERT for r in link.sent):
+            alert_sent = now
+    sent = {p: sum(len(r.payload) for r in link.sent if r.prio == p) for p in (Priority.UPDATE, Priority.IMAGE)}
+    assert sent[Priority.IMAGE] == 6000  # the whole image went, though updates were always waiting
+    assert sent[Priority.UPDATE] >= 0.6 * (sent[Priority.UPDATE] + sent[Priority.IMAGE])  # and took no more
+    assert alert_sent == alert_at  # the alert still went first, at once

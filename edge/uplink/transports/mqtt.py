@@ -58,6 +58,9 @@ QUOTA_EXCEEDED = 0x97
 INF = float("inf")
 # Thumbnails and audit records leave this much of the byte bucket to new-track alerts (fractions of its depth).
 IMAGE_RESERVES = {int(Priority.AUDIT): 0.25, int(Priority.IMAGE): 0.5}
+# Shares of the bytes sent that health and audit records are owed while they wait: updates filling the budget must
+# not starve the vehicle's health or the record of who asked for imagery (thumbnails: ``mqtt.image_share``).
+RECORD_SHARES = {int(Priority.HEALTH): 0.05, int(Priority.AUDIT): 0.05}
 REFUSED_RETRY_S = 30.0  # wait after the broker refused the login or the TLS handshake failed
 
 
@@ -68,7 +71,10 @@ def mqtt_uplink(
     ``on_command``: takes the requests on ``edge/<vehicle>/cmd/#`` (topic, payload), called on the uplink's thread."""
     bucket = TokenBucket(settings.bytes_per_s, settings.bytes_per_s * settings.burst_s, time.monotonic())
     budget = SpoolBytes(bucket, IMAGE_RESERVES)
-    drain = DrainSettings(ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s)
+    shares = {**RECORD_SHARES, int(Priority.IMAGE): settings.image_share}
+    drain = DrainSettings(
+        ack_timeout_s=settings.ack_timeout_s, historical_after_s=settings.historical_after_s, shares=shares
+    )
     transport = MqttTransport(settings, vehicle_id)
     transport.on_command = on_command
     return Drainer(spool, transport, budget, drain)
