@@ -84,6 +84,7 @@ class Daemon:
         from edge.uplink.transports.mqtt import mqtt_uplink
 
         cfg = self.cfg
+        setups = camera_setups(cfg)
         sdir = state_dir(cfg)
         try:
             sdir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ class Daemon:
             attach_pose_feed(link, poses)
             attach_utc_feed(link, clock)
             self.stages.append(link)
-            gcs = GcsAlerter(cfg.gcs, link, camera_names=len(camera_setups(cfg)) > 1)
+            gcs = GcsAlerter(cfg.gcs, link, camera_names=len(setups) > 1)
             if cfg.gcs.enabled:
                 self.stages.append(gcs)
                 sinks.append(gcs)
@@ -131,7 +132,7 @@ class Daemon:
             if thumbs is not None and cfg.thumbnails.gcs_requests:
                 from edge.thumbs.gcs import attach_gcs_requests
 
-                attach_gcs_requests(link, thumbs.service, [c.camera.id for c in camera_setups(cfg)] or [cfg.camera.id])
+                attach_gcs_requests(link, thumbs.service, [c.camera.id for c in setups] or [cfg.camera.id])
         elif cfg.radio.enabled:
             log.warning("radio.enabled needs [mavlink] url: records are not sent over the telemetry radio")
         if cfg.gps.enabled:
@@ -143,7 +144,6 @@ class Daemon:
             stage.start()
         # One detector (sessions shared by model file), geolocator, camera and pipeline per camera; one pose store.
         models = self.models = SharedModels()
-        setups = camera_setups(cfg)
         built = []
         for c in setups or [CameraSetup(cfg.camera, cfg.geo, cfg.detector)]:  # no camera: the model is still checked
             where = "" if c.key == "camera" else f"{c.key}."
