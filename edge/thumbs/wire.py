@@ -144,7 +144,7 @@ class Reassembler:
             p = self._pending[key] = _Pending(t=time.monotonic())
         if msg["t"] == "answer":
             p.meta = {"vehicle": vehicle, **msg}
-        elif n not in p.parts:
+        elif isinstance(n, int) and isinstance(data, bytes) and n not in p.parts:
             p.parts[n] = data
             p.held += len(data) + PART_COST
             self._held += len(data) + PART_COST
