@@ -10,6 +10,7 @@ user in the store. Every query, export and acknowledgement is written to the aud
     POST /api/sightings/{id}/ack                                             acknowledge an alert (operator)
     GET  /api/export.csv | /api/export.gpkg  (same filters)                  reports (analyst)
     GET  /api/thumbnails?vehicle=&since=                                     answers to thumbnail requests
+    POST /api/thumbnails  {"vehicle", "track", "camera"?, "frame"?, ...}     ask a vehicle for a crop (operator)
     GET  /api/thumbnails/{vehicle}/{requester}/{id}                          the image (JPEG or WebP)
 start/end: POSIX seconds or ISO 8601 (default: the last hour).
 """
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 import edge
+from centre.ask import checked_request
 from centre.auth import PERMISSIONS, Sessions, check_login
 from centre.export import to_csv, to_gpkg
 from centre.store import Store
@@ -37,6 +39,7 @@ from centre.store.rows import Detection
 from centre.thumbnails import MEDIA, assemble
 from edge.console.basemap import Basemap, BasemapError
 from edge.console.settings import ConsoleSettings
+from edge.thumbs.wire import BadRequest
 
 log = logging.getLogger("centre.api")
 STATIC = Path(__file__).parent / "static"
@@ -47,6 +50,7 @@ COOKIE = "edge_centre"
 USER = web.RequestKey("user", tuple)
 PUBLIC = ("/login", "/api/login", "/static/", "/vendor/")
 T = TypeVar("T")
+Ask = Callable[[dict[str, Any], str], tuple[bool, str]]  # (request, vehicle) -> (published, its id or why not)
 
 
 def _time(text: str, name: str) -> float:
@@ -104,8 +108,19 @@ def load_basemap(path: str | None, bounds: tuple[float, float, float, float] | N
 class CentreApi:
     """The aiohttp application over one store (its calls serialised by a lock and run off the event loop)."""
 
-    def __init__(self, store: Store, session_hours: float = 12.0, basemap: Basemap | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        session_hours: float = 12.0,
+        basemap: Basemap | None = None,
+        ask: Ask | None = None,
+        max_bytes: int = 4000,
+    ) -> None:
+        """``ask``: publishes a thumbnail request (centre.ask; None: no broker to ask through); ``max_bytes``: the
+        byte limit of a request that names none."""
         self.store = store
+        self.ask = ask
+        self.max_bytes = max_bytes
         self.basemap = basemap or Basemap(ConsoleSettings())
         self.lock = threading.Lock()
         self.sessions = Sessions(session_hours * 3600)
@@ -134,6 +149,7 @@ class CentreApi:
         r.add_get("/api/export.csv", self._export)
         r.add_get("/api/export.gpkg", self._export)
         r.add_get("/api/thumbnails", self._thumbnails)
+        r.add_post("/api/thumbnails", self._ask)
         r.add_get("/api/thumbnails/{vehicle}/{requester}/{id}", self._thumbnail)
         r.add_get("/api/basemap", self._basemap_info)
         r.add_get("/api/basemap.img", self._basemap_image)
@@ -249,6 +265,24 @@ class CentreApi:
         answers, _ = assemble(await self.db(self.store.thumbnail_parts, vehicle, since))
         await self.audit(request, "query thumbnails", {"vehicle": vehicle, "since": since, "n": len(answers)})
         return web.json_response(answers)
+
+    async def _ask(self, request: web.Request) -> web.StreamResponse:
+        self._need(request, "ask")
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise BadRequest("the body is not a JSON object")
+            vehicle = str(body.pop("vehicle", ""))
+            asked = checked_request({"max_bytes": self.max_bytes, **body}, vehicle)
+        except ValueError as err:  # not JSON, or BadRequest
+            raise web.HTTPBadRequest(text=str(err)) from None
+        if self.ask is None:
+            raise web.HTTPServiceUnavailable(text="the centre has no MQTT broker to ask through (mqtt.url)")
+        ok, text = await asyncio.to_thread(self.ask, asked, vehicle)
+        await self.audit(request, "ask thumbnail", {"vehicle": vehicle, **asked, "published": ok})
+        if not ok:
+            raise web.HTTPBadGateway(text=text)
+        return web.json_response({"id": text, "vehicle": vehicle, **asked}, status=202)
 
     async def _thumbnail(self, request: web.Request) -> web.StreamResponse:
         self._need(request, "view")

@@ -16,6 +16,7 @@ from centre.store import Store
 PERMISSIONS = {
     "view": {"operator", "analyst", "admin"},
     "ack": {"operator", "admin"},
+    "ask": {"operator", "admin"},  # ask a vehicle for imagery
     "export": {"analyst", "admin"},
 }
 MAX_SESSIONS = 256

@@ -62,7 +62,12 @@ def _cmd_serve(cfg: CentreConfig, ns: argparse.Namespace) -> int:
     except BasemapError as err:
         print(f"{ns.config}: {err}", file=sys.stderr)
         return 2
-    api = CentreApi(open_store(cfg.store.url), cfg.api.session_hours, basemap)
+    from functools import partial
+
+    from centre.ask import ask_thumbnail
+
+    ask = partial(ask_thumbnail, cfg) if cfg.mqtt.url else None
+    api = CentreApi(open_store(cfg.store.url), cfg.api.session_hours, basemap, ask, cfg.api.thumbnail_max_bytes)
     try:
         web.run_app(api.app(), host=cfg.api.bind, port=cfg.api.port, print=None, handle_signals=False)
     except KeyboardInterrupt:
@@ -105,14 +110,27 @@ def _cmd_retention(cfg: CentreConfig, ns: argparse.Namespace) -> int:
 
 
 def _cmd_thumbnail(cfg: CentreConfig, ns: argparse.Namespace) -> int:
-    from centre.ask import ask_thumbnail
+    import os
 
-    request = {"camera": ns.camera, "track": ns.track, "frame": ns.frame, "max_bytes": ns.max_bytes,
-               "format": ns.format, **({"boot": int(ns.boot, 16)} if ns.boot else {})}  # fmt: skip
+    from centre.ask import ask_thumbnail, checked_request
+    from centre.store import open_store
+    from edge.thumbs.wire import BadRequest
+
+    asked = {"camera": ns.camera, "track": ns.track, "frame": ns.frame, "max_bytes": ns.max_bytes,
+             "format": ns.format, **({"boot": ns.boot} if ns.boot is not None else {})}  # fmt: skip
+    try:
+        request = checked_request(asked, ns.vehicle)
+    except BadRequest as err:
+        print(f"edge-centre thumbnail: {err}", file=sys.stderr)
+        return 2
     ok, text = ask_thumbnail(cfg, request, ns.vehicle)
     if not ok:
         print(f"edge-centre thumbnail: {text}", file=sys.stderr)
         return 1
+    store = open_store(cfg.store.url)
+    who = os.environ.get("USER") or cfg.mqtt.username or "centre"
+    store.audit(time.time(), who, "ask thumbnail", {"vehicle": ns.vehicle, **request})
+    store.close()
     print(f"asked {ns.vehicle} for track {ns.track} (request {text}); the answer arrives through ingest")
     return 0
 
@@ -144,7 +162,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "thumbnail":
             sp.add_argument("vehicle", help="vehicle id")
             sp.add_argument("track", type=int, help="track id (as in its detections)")
-            sp.add_argument("--boot", default="", help="the daemon run (hex, as in gaps); default: its current one")
+            sp.add_argument(
+                "--boot", type=_hex, default=None, help="the daemon run (hex, as in gaps); default: its current one"
+            )
             sp.add_argument("--camera", default="cam0")
             sp.add_argument("--frame", choices=["best", "latest"], default="best")
             sp.add_argument("--max-bytes", type=int, default=4000, help="the image's bytes at most")
@@ -153,6 +173,13 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("name", help="login name")
             sp.add_argument("role", choices=["operator", "analyst", "admin"])
     return p
+
+
+def _hex(text: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a hex number: {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

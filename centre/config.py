@@ -126,6 +126,13 @@ class ApiSettings(Section):
     basemap_bounds: tuple[float, float, float, float] | None = Field(
         None, title="Basemap bounds", description="South, west, north, east (deg) of a PNG/JPEG orthophoto."
     )
+    thumbnail_max_bytes: int = Field(
+        4000,
+        title="Thumbnail byte limit",
+        description="Bytes at most of an image the map's *Ask for image* requests (the uplink's budget pays it).",
+        ge=256,
+        le=1_000_000,
+    )
 
 
 class RetentionSettings(Section):

@@ -3,7 +3,9 @@
 // filters, a time slider over the past day, and the open alerts to acknowledge. Data from the GeoJSON API.
 const $ = (id) => document.getElementById(id);
 const PALETTE = ["#ff9800", "#e040fb", "#29b6f6", "#66bb6a", "#ffee58", "#ef5350", "#26c6da", "#8d6e63"];
-const S = { map: null, layers: {}, fitted: false, colours: {} };
+const S = { map: null, layers: {}, fitted: false, colours: {}, asked: {}, openKey: null, redrawing: false };
+const trackKey = (p) => `${p.vehicle}/${p.camera}/${p.track}`;
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); // for Leaflet's HTML tooltips
 const colour = (vehicle) => (S.colours[vehicle] ??= PALETTE[Object.keys(S.colours).length % PALETTE.length]);
 
 function params() {
@@ -28,18 +30,54 @@ function initMap(basemap) {
   for (const name of ["detections", "sightings", "vehicles"]) S.layers[name] = L.layerGroup().addTo(map);
 }
 
+// The refresh redraws every marker: a detection's open popup is opened again on its track's newest detection.
 function drawDetections(fc) {
+  const keep = S.openKey;
+  S.redrawing = true;
   const g = S.layers.detections.clearLayers();
+  S.redrawing = false;
+  let reopen = null;
   for (const f of fc.features) {
     if (!f.geometry) continue;
     const [lon, lat] = f.geometry.coordinates, p = f.properties, c = colour(p.vehicle);
     if (p.error_m) L.circle([lat, lon], { radius: p.error_m, color: c, weight: 1, fillOpacity: 0.05 }).addTo(g);
     const m = L.circleMarker([lat, lon], { radius: 3, color: c, fillOpacity: 0.9, className: "det" })
-      .bindTooltip(`${p.class} ${Math.round(p.confidence * 100)}% by ${p.vehicle}/${p.camera}, track ${p.track}`)
+      .bindTooltip(esc(`${p.class} ${Math.round(p.confidence * 100)}% by ${p.vehicle}/${p.camera}, track ${p.track}`))
       .addTo(g);
-    const thumb = S.thumbs?.[`${p.vehicle}/${p.camera}/${p.track}`];
-    if (thumb) m.bindPopup(`<img class="thumb" src="${thumb.url}" alt="track ${p.track}">`);
+    m.bindPopup(() => popup(p));
+    m.on("popupopen", () => { S.openKey = trackKey(p); });
+    m.on("popupclose", () => { if (!S.redrawing) S.openKey = null; });
+    if (keep === trackKey(p)) reopen = m;
   }
+  if (reopen) reopen.openPopup();
+}
+
+// A detection's popup: the image its vehicle sent on request, and a button to ask the vehicle for one.
+function popup(p) {
+  const key = trackKey(p), div = document.createElement("div"), thumb = S.thumbs?.[key];
+  div.className = "det-popup";
+  if (thumb) {
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.src = thumb.url;
+    img.alt = `track ${p.track}`;
+    div.append(img);
+  }
+  const b = document.createElement("button"), said = document.createElement("span");
+  b.className = "ask";
+  b.textContent = thumb ? "Ask for a newer image" : "Ask for image";
+  said.className = "asked";
+  said.textContent = S.asked[key] ?? "";
+  b.onclick = async () => {
+    b.disabled = true;
+    const body = { vehicle: p.vehicle, camera: p.camera, track: p.track, boot: p.boot, frame: thumb ? "latest" : "best" };
+    const r = await fetch("/api/thumbnails", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    S.asked[key] = r.ok ? ` asked (request ${(await r.json()).id}); the image appears when it arrives` : ` ${r.status}: ${await r.text()}`;
+    for (const el of document.querySelectorAll(".det-popup .asked")) el.textContent = S.asked[key];
+    b.disabled = false;
+  };
+  div.append(b, said);
+  return div;
 }
 
 // Thumbnails the vehicles sent on request: the newest beside the map, and in the popup of their track's detections.
@@ -67,7 +105,7 @@ function drawSightings(fc) {
   for (const f of fc.features) {
     const [lon, lat] = f.geometry.coordinates, p = f.properties;
     L.circle([lat, lon], { radius: p.error_m, color: "#ffffff", weight: 2, dashArray: p.acked_by ? "4" : null, fill: false, className: "sighting" })
-      .bindTooltip(`${p.class}: ${p.n_sensors} sensor(s), ±${p.error_m.toFixed(1)} m`).addTo(g);
+      .bindTooltip(esc(`${p.class}: ${p.n_sensors} sensor(s), ±${p.error_m.toFixed(1)} m`)).addTo(g);
   }
 }
 
@@ -84,7 +122,7 @@ function drawVehicles(fc) {
     if (!f.geometry) continue;
     const [lon, lat] = f.geometry.coordinates;
     pts.push([lat, lon]);
-    L.marker([lat, lon], { title: p.vehicle }).bindTooltip(p.vehicle, { permanent: true, className: "veh-label", direction: "right" }).addTo(g)
+    L.marker([lat, lon], { title: p.vehicle }).bindTooltip(esc(p.vehicle), { permanent: true, className: "veh-label", direction: "right" }).addTo(g)
       .getTooltip().getElement?.()?.style.setProperty("background", colour(p.vehicle));
   }
   return pts;

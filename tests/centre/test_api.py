@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from centre.api import CentreApi
+from centre.api import Ask, CentreApi
 from centre.auth import add_user
 from centre.fleet import FleetPlan, make_payloads
 from centre.ingest import Ingest
@@ -32,11 +32,11 @@ def _store(tmp_path: Path) -> Store:
     return store
 
 
-def run(tmp_path: Path, body: Callable[[TestClient, Store], Awaitable[None]]) -> None:
+def run(tmp_path: Path, body: Callable[[TestClient, Store], Awaitable[None]], ask: Ask | None = None) -> None:
     store = _store(tmp_path)
 
     async def main() -> None:
-        async with TestClient(TestServer(CentreApi(store).app())) as client:
+        async with TestClient(TestServer(CentreApi(store, ask=ask).app())) as client:
             await body(client, store)
 
     asyncio.run(main())
@@ -124,5 +124,48 @@ def test_vehicles_and_gaps(tmp_path: Path) -> None:
         assert [f["id"] for f in fc["features"]] == ["veh-00", "veh-01"]
         assert fc["features"][0]["geometry"]["coordinates"][1] == pytest.approx(48.0 + 9e-6, abs=1e-7)  # seq 9
         assert await (await c.get("/api/gaps", headers=auth)).json() == []
+
+    run(tmp_path, body)
+
+
+def test_operators_ask_a_vehicle_for_a_thumbnail(tmp_path: Path) -> None:
+    asked: list[tuple[dict[str, object], str]] = []
+
+    def ask(request: dict[str, object], vehicle: str) -> tuple[bool, str]:  # stands in for the MQTT publish
+        asked.append((request, vehicle))
+        return (True, str(request["id"])) if vehicle != "veh-refused" else (False, "the broker refused the request")
+
+    async def body(c: TestClient, store: Store) -> None:
+        op = basic("olga", "op-pass")
+        r = await c.post("/api/thumbnails", json={"vehicle": "veh-00", "track": 3, "boot": 1}, headers=op)
+        assert r.status == 202, await r.text()
+        got = await r.json()
+        assert asked[-1] == ({k: got[k] for k in asked[-1][0]}, "veh-00") and got["max_bytes"] == 4000
+        assert asked[-1][0]["frame"] == "best" and asked[-1][0]["camera"] == "cam0" and asked[-1][0]["boot"] == 1
+        assert ("olga", "ask thumbnail") in [a[1:3] for a in store.audit_log()]
+        r = await c.post("/api/thumbnails", json={"vehicle": "veh-00", "track": 3}, headers=basic("anna", "an-pass"))
+        assert r.status == 403  # analysts look; operators ask
+        for bad, says in [
+            ({"vehicle": "veh-00", "track": -1}, "track:"),
+            ({"vehicle": "veh-00", "track": 3, "frame": "worst"}, "frame:"),
+            ({"vehicle": "edge/#", "track": 3}, "vehicle:"),
+            ({"vehicle": "veh-00", "track": 3, "max_bytes": "lots"}, "max_bytes:"),
+            ([1, 2], "not a JSON object"),
+        ]:
+            r = await c.post("/api/thumbnails", json=bad, headers=op)
+            assert r.status == 400 and says in await r.text(), (bad, await r.text())
+        r = await c.post("/api/thumbnails", data=b"{not json", headers=op)
+        assert r.status == 400
+        n = len(asked)
+        r = await c.post("/api/thumbnails", json={"vehicle": "veh-refused", "track": 3}, headers=op)
+        assert r.status == 502 and "refused" in await r.text() and len(asked) == n + 1
+
+    run(tmp_path, body, ask)
+
+
+def test_a_centre_without_a_broker_says_so(tmp_path: Path) -> None:
+    async def body(c: TestClient, store: Store) -> None:
+        r = await c.post("/api/thumbnails", json={"vehicle": "veh-00", "track": 3}, headers=basic("olga", "op-pass"))
+        assert r.status == 503 and "mqtt.url" in await r.text()
 
     run(tmp_path, body)

@@ -56,3 +56,16 @@ def test_user_add_needs_a_password_and_stores_a_hash(tmp_path: Path) -> None:
     assert check_login(store, "anna", "wrong") is None
     found = store.get_user("anna")
     assert found is not None and b"s3cret" not in found[2]
+
+
+def test_a_thumbnail_request_that_cannot_be_sent_says_why_before_connecting(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite://{tmp_path}/c.db"\n[mqtt]\nurl = "mqtt://127.0.0.1:9"\n')  # no broker
+    for args, says in [
+        (["edge/#", "3"], "vehicle: 'edge/#' is not a vehicle id"),
+        (["veh-00", "3", "--max-bytes", "0"], "max_bytes: Input should be greater than 0"),
+        (["veh-00", "3", "--boot", "zz"], "--boot: not a hex number: 'zz'"),
+        (["veh-00", "-4"], "track: Input should be greater than or equal to 0"),
+    ]:
+        r = cli("--config", str(cfg), "thumbnail", *args)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

@@ -1,10 +1,11 @@
 """The centre's map page in a real headless Chromium: two vehicles' detections and fused sightings over the
-simulator's orthophoto, filters, the time slider, and acknowledging an alert (audited). Screenshot:
-out/centre/map.png (the README's docs/centre-map.png)."""
+simulator's orthophoto, filters, the time slider, acknowledging an alert and asking a vehicle for an image (both
+audited; the request reaches a real Mosquitto). Screenshot: out/centre/map.png (the README's docs/centre-map.png)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.localbroker import free_port
+from bench.localbroker import LocalBroker, free_port
 from centre.auth import add_user
 from centre.config import CentreConfig
 from centre.feed import Feed
@@ -23,6 +24,7 @@ from centre.fusion_eval import evaluate
 from centre.ingest import Ingest
 from centre.store import open_store
 from edge.thumbs import wire
+from edge.uplink.conn import Login, make_client
 from sim.ortho import render_orthophoto
 from sim.scenario import load_scenario
 from sim.world import World
@@ -62,8 +64,16 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
     add_user(store, "olga", "operator", "op-pass")
     port = free_port()
     cfg = tmp_path / "centre.toml"
+    broker = LocalBroker(tmp_path / "broker")  # started
+    vehicle_side = make_client("mss-a", True, Login())  # what the vehicles would hear on their command topics
+    heard: list[tuple[str, bytes]] = []
+    vehicle_side.on_message = lambda _c, _u, m: heard.append((m.topic, m.payload))
+    vehicle_side.connect("127.0.0.1", broker.port)
+    vehicle_side.subscribe("edge/+/cmd/thumbnail/#", qos=1)
+    vehicle_side.loop_start()
     cfg.write_text(
-        f'[store]\nurl = "{url}"\n[api]\nport = {port}\nbasemap = "{ortho}"\nbasemap_bounds = [{s}, {w}, {n}, {e}]\n'
+        f'[store]\nurl = "{url}"\n[mqtt]\nurl = "mqtt://127.0.0.1:{broker.port}"\n[api]\nport = {port}\n'
+        f'basemap = "{ortho}"\nbasemap_bounds = [{s}, {w}, {n}, {e}]\n'
     )
     with (tmp_path / "serve.log").open("wb") as log:
         serve = subprocess.Popen(
@@ -99,6 +109,21 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
         drv.find_element(By.CSS_SELECTOR, "#alerts button.ack").click()
         wait_value("one alert fewer", lambda: len(drv.find_elements(By.CSS_SELECTOR, "#alerts li")) == n_sightings - 1)
         assert ("olga", "ack") in [a[1:3] for a in store.audit_log()]
+        # ask a vehicle for an image of a track from its detection's popup: the request reaches the broker
+        drv.execute_script("document.querySelector('path.det').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        wait_value("the popup", lambda: drv.find_elements(By.CSS_SELECTOR, ".det-popup button.ask"))
+        drv.execute_script("document.querySelector('.det-popup button.ask').click()")
+        wait_value("the request at the broker", lambda: heard, 15)
+        topic, payload = heard[0]
+        request = json.loads(payload)
+        assert topic.startswith("edge/mss-") and topic.endswith("/cmd/thumbnail/anonymous"), topic
+        assert request["max_bytes"] == 4000 and request["track"] >= 0 and request["frame"] in ("best", "latest"), (
+            request
+        )
+        said = "return document.querySelector('.det-popup .asked')?.textContent ?? ''"
+        time.sleep(2.5)  # a refresh of the map redraws the markers: the popup stays open, with what it said
+        wait_value("the popup says it asked", lambda: request["id"] in drv.execute_script(said))
+        assert ("olga", "ask thumbnail") in [a[1:3] for a in store.audit_log()]
         # a class filter and the slider replaying a past hour (before the scene: nothing)
         drv.execute_script(
             "const c = document.getElementById('f-class'); c.value = 'vehicle'; c.dispatchEvent(new Event('change'));"
@@ -117,6 +142,8 @@ def test_map_shows_two_vehicles_detections_and_sightings(tmp_path: Path) -> None
         drv.quit()
         serve.terminate()
         serve.wait(10)
+        vehicle_side.loop_stop()
+        broker.stop()
 
 
 def _thumbnail(vehicle: str, track: int) -> list[tuple[str, bytes]]:

@@ -21,6 +21,7 @@ function el(tag, attrs = {}, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); // for Leaflet's HTML tooltips
 const fmt = (v, nd = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(nd));
 const utc = (t) => new Date(t * 1000).toISOString().slice(11, 19);
 
@@ -237,7 +238,7 @@ function upsertTrack(t) {
   }
   g.info = { camera: t.camera, track_id: t.track_id, class: t.class, error_m: t.error_m, t_utc: t.t_utc };
   g.dot.setLatLng(ll);
-  g.dot.setTooltipContent(`${t.class} #${t.track_id} ±${fmt(t.error_m)} m`);
+  g.dot.setTooltipContent(esc(`${t.class} #${t.track_id} ±${fmt(t.error_m)} m`));
   g.err.setLatLng(ll);
   g.err.setRadius(t.error_m || 1);
   g.pts.push(ll);
