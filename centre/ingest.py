@@ -5,7 +5,8 @@ are taken in batches, decoded, written in ONE transaction with ``INSERT ... ON C
 key (vehicle, boot, seq, idx), and only after the commit are their PUBACKs sent. A worker killed before the commit
 leaves its messages unacknowledged: the broker sends them again (to the restarted session). A worker killed after
 the commit but before the PUBACKs gets them again too, and the unique key drops them. Undecodable payloads are
-logged, counted and acknowledged (sending them again would not help).
+logged, counted and acknowledged (sending them again would not help); so is a message the database refuses twice
+while it answers (a poison message must not hold the stream up), after the rest of its batch is stored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import queue
 import time
 from dataclasses import dataclass
@@ -26,11 +28,30 @@ from paho.mqtt.properties import Properties
 from centre.config import CentreConfig
 from centre.store import Store, open_store
 from centre.store.rows import to_rows
+from centre.thumbnails import plain
 from edge.secrets import read_secret
 from edge.uplink.codec import CodecError, Record, decode
 from edge.uplink.conn import Login, explain_connack, explain_connect_error, make_client, parse_url
 
 log = logging.getLogger("centre.ingest")
+INT64 = 2**63  # the database's bigint; an integer outside +-INT64 (or INT32 for a class or chunk) is not a record
+
+
+def _text(value: object, limit: int = 256) -> str:
+    """``value`` as text the database takes (PostgreSQL refuses NUL characters), at most ``limit`` characters."""
+    return str(value)[:limit].replace("\x00", "\ufffd")
+
+
+def _storable(rec: Record) -> Record:
+    """``rec`` if every field fits the database's columns; CodecError naming the field otherwise."""
+    if not (0 <= rec.boot < INT64 and 0 <= rec.seq < INT64 and math.isfinite(rec.t_utc)):
+        raise CodecError(f"boot {rec.boot}, seq {rec.seq} or time {rec.t_utc} out of range")
+    if "\x00" in rec.camera:
+        raise CodecError("camera name with a NUL character")
+    for d in rec.detections:
+        if not (isinstance(d.track_id, int) and -INT64 <= d.track_id < INT64 and 0 <= d.class_id < 2**31):
+            raise CodecError(f"detection with track {d.track_id!r} or class {d.class_id!r} out of range")
+    return rec
 
 
 @dataclass
@@ -67,7 +88,7 @@ class Ingest:
                 continue
             vehicle, kind = parts[1], parts[2]
             if kind == "status":
-                state = payload.decode(errors="replace")[:32]
+                state = _text(payload.decode(errors="replace"), 32)
                 log.info("vehicle %s is %s", vehicle, state)
                 self.store.put_state(vehicle, now, status=state)
                 states = True
@@ -88,7 +109,7 @@ class Ingest:
             if kind != "detections":
                 continue
             try:
-                batch.append((vehicle, decode(payload)))
+                batch.append((vehicle, _storable(decode(payload))))
             except CodecError as err:
                 self.counters.bad += 1
                 log.warning("undecodable record from %s: %s", vehicle, err)
@@ -109,13 +130,20 @@ class Ingest:
             self.counters.bad += 1
             log.warning("undecodable %s message from %s: %s", kind, vehicle, err)
             return False
-        requester = str(msg.get("requester", ""))
+        requester = _text(msg.get("requester", ""))
         if msg["t"] == "audit":
-            action = f"vehicle thumbnail request: {msg.get('status')}"
-            self.store.put_vehicle_audit(float(msg.get("t_utc", now)), f"{vehicle}:{requester}", action, msg)
-        else:
-            n = -1 if msg["t"] == "answer" else int(msg.get("n", 0))
-            self.store.put_thumbnail_part(vehicle, requester, str(msg.get("id", "")), n, now, payload)
+            t = msg.get("t_utc")
+            t_utc = float(t) if isinstance(t, (int, float)) and math.isfinite(t) and abs(t) < 1e12 else now
+            action = _text(f"vehicle thumbnail request: {msg.get('status')}")
+            detail = plain(msg)  # text keys (so that they sort), no bytes or NaN
+            self.store.put_vehicle_audit(t_utc, f"{_text(vehicle)}:{requester}", action, detail)
+            return True
+        n = -1 if msg["t"] == "answer" else msg.get("n")
+        if type(n) is not int or not -1 <= n < 2**31:
+            self.counters.bad += 1
+            log.warning("thumbnail chunk from %s with a bad number %r", vehicle, n)
+            return False
+        self.store.put_thumbnail_part(vehicle, requester, _text(msg.get("id", "")), n, now, payload)
         return True
 
 
@@ -132,19 +160,30 @@ def _open(url: str) -> Store:
 
 
 def _store_batch(ingest: Ingest, url: str, msgs: list[tuple[str, bytes]]) -> None:
-    """Write one batch, reconnecting and retrying until the database takes it; nothing is acknowledged before."""
+    """Write one batch, reconnecting and retrying until the database takes it; nothing is acknowledged before.
+    A batch that fails twice, each time on a connection just opened, is written message by message, and a message
+    that fails so alone is dropped and counted (the database answers, so it is the message)."""
     backoff = 0.5
-    while True:
+    for attempt in range(1, 1_000_000_000):
         try:
             ingest.handle(msgs)
             return
-        except Exception as err:  # the database went away: keep the batch, reconnect
+        except Exception as err:  # the database went away (or refused the batch): keep the batch, reconnect
             log.error("database write failed: %s; retrying in %.0f s", err, backoff)
             with contextlib.suppress(Exception):  # already broken
                 ingest.store.close()
             time.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
             ingest.store = _open(url)
+            if attempt < 2:
+                continue
+            if len(msgs) > 1:
+                for m in msgs:
+                    _store_batch(ingest, url, [m])
+                return
+            ingest.counters.bad += 1
+            log.error("dropping a message on %s that the database refuses: %s", msgs[0][0], err)
+            return
 
 
 def run_worker(cfg: CentreConfig, stop_after_s: float = 0.0) -> int:

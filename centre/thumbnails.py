@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cbor2
@@ -27,5 +28,16 @@ def assemble(parts: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], dict
         if isinstance(got, Image):
             images[key] = got
             answers[key] = {**got.meta, "complete": True, "url": "/api/thumbnails/{}/{}/{}".format(*key)}
-    out = [{k: v for k, v in a.items() if k != "t"} for a in answers.values()]
+    out = [{str(k): plain(v) for k, v in a.items() if k != "t"} for a in answers.values()]
     return out, images
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON (what a vehicle sent may hold bytes, NaN or odd keys): text for what JSON lacks."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value if value is None or isinstance(value, (str, int, float)) else repr(value)
