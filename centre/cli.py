@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from centre.config import CentreConfig, CentreConfigError, load_centre_config
+from centre.store import StoreError
 
 log = logging.getLogger("centre")
 
@@ -195,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _sigterm)
-    return COMMANDS[ns.cmd][1](cfg, ns)
+    try:
+        return COMMANDS[ns.cmd][1](cfg, ns)
+    except StoreError as err:
+        print(f"edge-centre {ns.cmd}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C while waiting (for the database, the broker)
+        return 0
 
 
 if __name__ == "__main__":

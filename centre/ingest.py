@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from centre.config import CentreConfig
-from centre.store import Store, open_store
+from centre.store import Store, StoreError, open_store
 from centre.store.rows import to_rows
 from centre.thumbnails import plain
 from edge.secrets import read_secret
@@ -153,8 +153,8 @@ def _open(url: str) -> Store:
     while True:
         try:
             return open_store(url)
-        except Exception as err:  # psycopg / sqlite3 errors: the database is not there yet
-            log.error("database %s: %s; retrying in %.0f s", url.split("@")[-1], err, backoff)
+        except StoreError as err:  # the database is not there yet
+            log.error("%s; retrying in %.0f s", err, backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 

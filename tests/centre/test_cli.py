@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from centre.auth import check_login
 from centre.fleet import FleetPlan, make_payloads
@@ -69,3 +72,32 @@ def test_a_thumbnail_request_that_cannot_be_sent_says_why_before_connecting(tmp_
     ]:
         r = cli("--config", str(cfg), "thumbnail", *args)
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.parametrize("cmd", ["gaps", "retention", "user"])
+def test_a_damaged_database_file_or_a_database_not_there_is_named_without_a_traceback(tmp_path: Path, cmd: str) -> None:
+    damaged = tmp_path / "c.db"
+    damaged.write_bytes(bytes(range(256)) * 40)  # not SQLite
+    for url, why in [(f"sqlite://{damaged}", "file is not a database"), ("postgresql://u:pw@127.0.0.1:1/c", "refused")]:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[store]\nurl = "{url}"\n')
+        args = ["anna", "analyst"] if cmd == "user" else []
+        r = cli("--config", str(cfg), cmd, *args, env={"EDGE_CENTRE_PASSWORD": "s3cret"})
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"edge-centre {cmd}: database {url.split('@')[-1]}: " in r.stderr and why in r.stderr
+        assert "pw" not in r.stderr
+
+
+def test_ingest_waits_for_a_damaged_database_file_and_stops_cleanly(tmp_path: Path) -> None:
+    damaged = tmp_path / "c.db"
+    damaged.write_bytes(bytes(range(256)) * 40)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite://{damaged}"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "centre", "--config", str(cfg), "ingest"], stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(3.0)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert f"database sqlite://{damaged}: file is not a database; retrying" in err
