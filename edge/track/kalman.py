@@ -3,7 +3,8 @@
 State (T, 8): cx, cy, w, h, vcx, vcy, vw, vh in pixels and pixels/s; covariance (T, 8, 8).
 Noise scales with box height as in ByteTrack/DeepSORT, but per second rather than per frame (the frame rate
 varies with gating and load): measurement 1/20 of the height; process noise 1/10 (position) and 1/2 (velocity)
-of the height per sqrt(second).
+of the height per sqrt(second); a new track's velocity 1 height per second (1 sigma): the camera's own motion moves
+boxes that fast, and at 1 fps a narrower start loses the track at its second frame.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 STD_POS = 1.0 / 20.0
-STD_VEL = 1.0 / 160.0
 Q_POS = 1.0 / 10.0
 Q_VEL = 1.0 / 2.0
 _Q = np.diag(np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2)  # process noise covariance per (height px)^2 per second
-_P0 = np.diag(np.array([2 * STD_POS] * 4 + [10 * STD_VEL] * 4) ** 2)  # initial covariance per (height px)^2
+STD_VEL0 = 1.0  # a new track's image velocity is unknown: up to a box height per second (a turning drone, a pan)
+_P0 = np.diag(np.array([2 * STD_POS] * 4 + [STD_VEL0] * 4) ** 2)  # initial covariance per (height px)^2
 _R = np.eye(4) * STD_POS**2  # measurement noise covariance per (height px)^2
 # xyxy @ _TO_CXCYWH = cxcywh (the inverse is edge.detect.nms.cxcywh_to_xyxy)
 _TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]])
@@ -49,6 +50,18 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarr
     h = np.maximum(mean[:, 3], 1.0)
     cov += _Q * (h * h * np.maximum(dt, 1e-3))[:, None, None]
     return mean, cov
+
+
+def centre_distance2(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(T, D) squared Mahalanobis distance of the centres of xyxy boxes (D, 4) from states (T, 8) / (T, 8, 8): the
+    centre block of the innovation covariance H P H^T + R (grows with the time predicted)."""
+    if not len(mean) or not len(boxes):
+        return np.zeros((len(mean), len(boxes)))
+    z = xyxy_to_cxcywh(boxes)[:, :2]
+    h = np.maximum(mean[:, 3], 1.0)
+    s = cov[:, :2, :2] + np.eye(2) * (STD_POS**2 * h * h)[:, None, None]  # (T, 2, 2)
+    d = z[None, :, :] - mean[:, None, :2]  # (T, D, 2)
+    return np.asarray(np.einsum("tdi,tij,tdj->td", d, np.linalg.inv(s), d))
 
 
 def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,12 +39,48 @@ class TrackerSettings(Section):
         ge=0.0,
         le=1.0,
     )
+    match_distance: float = Field(
+        4.0,
+        title="Match distance",
+        description="Tracks and detections of one class left over by IoU are matched when the detection's centre is "
+        "at most this many sigmas from the track's predicted one (its uncertainty grows with the time since its "
+        "last frame; small or fast boxes at a low frame rate overlap nothing); 0 = off.",
+        ge=0.0,
+    )
+    ego_motion: bool = Field(
+        True,
+        title="Ego-motion",
+        description="Shift every prediction by the image motion most tracks agree on (the camera panned or the "
+        "platform turned) before matching; at least two tracks must agree.",
+    )
+    duplicate_iou: float = Field(
+        0.3,
+        title="Duplicate IoU",
+        description="An unmatched detection overlapping a track matched in the same frame by this IoU (or centred "
+        "inside it) starts no track: one object, two boxes.",
+        ge=0.0,
+        le=1.0,
+    )
     min_hits: int = Field(3, title="Confirmation hits", description="Frames before a track is reported.", ge=1)
     lost_after_s: float = Field(
         1.0, title="Lost after", description="Seconds without a match before a track is reported LOST.", gt=0.0
     )
+    lost_after_frames: int = Field(
+        2,
+        title="Lost after frames",
+        description="A track is LOST only once it also missed this many frames in a row (at 1 fps, one missed frame "
+        "is no loss).",
+        ge=1,
+    )
     tentative_max_age_s: float = Field(
         0.3, title="Tentative timeout", description="An unconfirmed track is dropped silently after this (s).", gt=0.0
+    )
+    tentative_max_misses: int = Field(
+        2,
+        title="Tentative misses",
+        description="An unconfirmed track is dropped only once it also missed this many frames in a row (it may be "
+        "confirmed by min_hits of a few more frames).",
+        ge=1,
     )
     update_move: float = Field(
         0.25,

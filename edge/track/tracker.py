@@ -1,10 +1,14 @@
 """ByteTrack-style multi-object tracker with NEW / UPDATE / LOST events.
 
-Per frame: predict every track (constant-velocity Kalman, real ``dt``), match high-confidence detections by
-IoU, then match what is left of the recently seen tracks to low-confidence detections, then start tentative
-tracks from unmatched confident detections. A track is reported NEW once it has ``min_hits`` matches, then
-UPDATE only when it moved (``update_move``), changed class or ``update_interval_s`` passed, and LOST once
-unseen for ``lost_after_s``. Association is greedy by IoU (best pairs first), vectorised over the IoU matrix.
+Per frame: predict every track (constant-velocity Kalman, real ``dt``), shift the predictions by the image motion
+most tracks agree on (``ego_motion``: the camera panned), match high-confidence detections by IoU, then what is
+left of both by centre distance within ``match_distance`` box sizes (same class), then the tracks still unmatched
+to low-confidence detections by IoU, then start tentative tracks from unmatched confident detections that do not
+overlap a track matched in this frame (``duplicate_iou``). A track is reported NEW once it has ``min_hits``
+matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s`` passed, and LOST
+once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is no loss; a
+tentative track likewise lives ``tentative_max_age_s`` and ``tentative_max_misses`` frames). Association is
+greedy (best pairs first), vectorised over the IoU or distance matrix.
 """
 
 from __future__ import annotations
@@ -40,6 +44,56 @@ def greedy_match(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarra
     return np.asarray(rows, np.int64), np.asarray(cols, np.int64)
 
 
+def distance_score(a: np.ndarray, b: np.ndarray, gate: float) -> np.ndarray:
+    """(A, B) 1 - d / gate for xyxy boxes a (A, 4) and b (B, 4), d = distance of their centres over the larger
+    box side of the two; 0 where d >= gate (a similarity for ``greedy_match``)."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    ca, cb = kalman.xyxy_to_cxcywh(a), kalman.xyxy_to_cxcywh(b)
+    d = np.hypot(ca[:, None, 0] - cb[None, :, 0], ca[:, None, 1] - cb[None, :, 1])
+    size = np.maximum(ca[:, 2:].max(1)[:, None], cb[:, 2:].max(1)[None, :])
+    return np.asarray(np.clip(1.0 - d / (gate * np.maximum(size, 1.0)), 0.0, None))
+
+
+def ego_shift(tracks: np.ndarray, dets: np.ndarray, max_pairs: int = 400) -> np.ndarray:
+    """(2,) image shift (px) most tracks agree on, from tracks' predicted (T, 4) and detections' (D, 4) cx, cy, w, h.
+
+    Each (track, detection) pair within 10 box sizes proposes its offset; a track supports an offset when one of its
+    own pairs lies within half its box size of it. The best-supported offset wins if at least two tracks support it
+    and more than support no shift; else (0, 0)."""
+    off = dets[None, :, :2] - tracks[:, None, :2]  # (T, D, 2)
+    size = np.maximum(tracks[:, 2:].max(1), 1.0)  # (T,)
+    dist = np.hypot(off[..., 0], off[..., 1])
+    ti, dj = np.nonzero(dist <= 10 * size[:, None])
+    if len(ti) < 2:
+        return np.zeros(2)
+    if len(ti) > max_pairs:
+        keep = np.argsort(dist[ti, dj] / size[ti], kind="stable")[:max_pairs]
+        ti, dj = ti[keep], dj[keep]
+    cand = np.vstack([off[ti, dj], np.zeros((1, 2))])  # (P + 1, 2): every pair's offset, and no shift
+    # close[c, p]: pair p lies within half its track's size of candidate c
+    close = np.hypot(*(off[ti, dj][None, :, :] - cand[:, None, :]).transpose(2, 0, 1)) <= 0.5 * size[ti][None, :]
+    support = np.zeros((len(cand), len(tracks)), bool)
+    rows = np.repeat(np.arange(len(cand)), len(ti))
+    support[rows[close.ravel()], np.tile(ti, len(cand))[close.ravel()]] = True
+    votes = support.sum(1)
+    best = int(votes[:-1].argmax())
+    if votes[best] >= 2 and votes[best] > votes[-1]:
+        return np.asarray(cand[best], np.float64)
+    return np.zeros(2)
+
+
+def overlaps(a: np.ndarray, b: np.ndarray, min_iou: float) -> np.ndarray:
+    """(A,) True where box a[i] (xyxy) overlaps some box of b (B, 4) by IoU >= ``min_iou`` or its centre lies
+    inside it."""
+    if not len(a) or not len(b):
+        return np.zeros(len(a), bool)
+    cx, cy = (a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2
+    inside = (cx[:, None] > b[None, :, 0]) & (cx[:, None] < b[None, :, 2])
+    inside &= (cy[:, None] > b[None, :, 1]) & (cy[:, None] < b[None, :, 3])
+    return np.asarray((iou_matrix(a, b) >= min_iou).any(1) | inside.any(1))
+
+
 @dataclass
 class _Tracks:
     """Struct of arrays for T tracks."""
@@ -48,6 +102,7 @@ class _Tracks:
     cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 8, 8)))
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     hits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    misses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # frames in a row without a match
     confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     t_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
     t_state: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -109,16 +164,14 @@ class ByteTracker:
             dets = dets[keep_det]
         high = np.flatnonzero(dets.score >= s.high_threshold)
         low = np.flatnonzero(dets.score < s.high_threshold)
+        if s.ego_motion and len(tr) > 1 and len(high) > 1:
+            tr.mean[:, :2] += ego_shift(tr.mean[:, :4], kalman.xyxy_to_cxcywh(dets.xyxy[high]))
         pred = cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
 
         det_for_track = np.full(len(tr), -1, np.int64)
-        r1, c1 = greedy_match(iou_matrix(pred, dets.xyxy[high]), s.match_iou)
-        det_for_track[r1] = high[c1]
-        # second stage: tracks seen in the previous frame(s) and still unmatched, against low-confidence boxes
-        if len(low):
-            left = np.flatnonzero((det_for_track < 0) & (t_mono - tr.t_seen < s.lost_after_s))
-            r2, c2 = greedy_match(iou_matrix(pred[left], dets.xyxy[low]), s.low_match_iou)
-            det_for_track[left[r2]] = low[c2]
+        self._match(det_for_track, pred, dets, high, s.match_iou, np.ones(len(tr), bool))
+        if len(low):  # confirmed tracks still unmatched, against low-confidence boxes
+            self._match(det_for_track, pred, dets, low, s.low_match_iou, tr.confirmed)
 
         matched = np.flatnonzero(det_for_track >= 0)
         md = det_for_track[matched]
@@ -132,14 +185,16 @@ class ByteTracker:
             need = int(dets.class_id[md].max()) + 1
             tr.votes = _pad_cols(tr.votes, need)
             np.add.at(tr.votes, (matched, dets.class_id[md]), dets.score[md])
+        tr.misses += 1
+        tr.misses[matched] = 0
         new_conf = np.zeros(len(tr), bool)
         new_conf[matched] = ~tr.confirmed[matched] & (tr.hits[matched] >= s.min_hits)
         tr.confirmed |= new_conf
         upd = np.zeros(len(tr), bool)
         if len(matched):
             upd[matched] = tr.confirmed[matched] & ~new_conf[matched] & self._changed(tr, matched, t_mono)
-        lost = tr.confirmed & (t_mono - tr.t_seen >= s.lost_after_s)
-        stale = ~tr.confirmed & (t_mono - tr.t_seen >= s.tentative_max_age_s)
+        lost = tr.confirmed & (t_mono - tr.t_seen >= s.lost_after_s) & (tr.misses >= s.lost_after_frames)
+        stale = ~tr.confirmed & (t_mono - tr.t_seen >= s.tentative_max_age_s) & (tr.misses >= s.tentative_max_misses)
 
         report = np.flatnonzero(new_conf | upd)
         if len(report):
@@ -168,6 +223,8 @@ class ByteTracker:
 
         taken = np.zeros(len(dets), bool)
         taken[md] = True
+        if len(md):  # a second box on an object matched in this frame starts no track
+            taken |= overlaps(dets.xyxy, dets.xyxy[md], s.duplicate_iou)
         fresh = np.flatnonzero(~taken & (dets.score >= s.new_track_threshold))
         if len(fresh):
             self._start(dets[fresh], t_mono)
@@ -185,6 +242,32 @@ class ByteTracker:
         if not parts:
             return TrackEvents(Detections.empty(), np.empty(0, np.int8), seen)
         return TrackEvents(Detections.concat(parts), np.concatenate(kinds), seen)
+
+    def _match(
+        self,
+        det_for_track: np.ndarray,
+        pred: np.ndarray,
+        dets: Detections,
+        cand: np.ndarray,
+        iou: float,
+        ok: np.ndarray,
+    ) -> None:
+        """Match the unmatched tracks where ``ok`` (T,) (``det_for_track`` -1, filled in place) with detections
+        ``cand`` (indices into ``dets``): by IoU >= ``iou`` with the predicted boxes ``pred`` (T, 4), then what is
+        left by centre distance (same class, within ``match_distance`` sigmas of the prediction)."""
+        left = np.flatnonzero((det_for_track < 0) & ok)
+        r, c = greedy_match(iou_matrix(pred[left], dets.xyxy[cand]), iou)
+        det_for_track[left[r]] = cand[c]
+        if self.s.match_distance <= 0:
+            return
+        tr = self._t
+        left = np.flatnonzero((det_for_track < 0) & ok)
+        free = np.setdiff1d(cand, cand[c])
+        d2 = kalman.centre_distance2(tr.mean[left], tr.cov[left], dets.xyxy[free])
+        near = np.clip(1.0 - np.sqrt(d2) / self.s.match_distance, 0.0, None)
+        near[tr.klass[left][:, None] != dets.class_id[free][None, :]] = 0.0
+        r, c = greedy_match(near, 1e-6)
+        det_for_track[left[r]] = free[c]
 
     def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
         """Filtered boxes (xyxy float32) of tracks ``idx``."""
@@ -214,6 +297,7 @@ class ByteTracker:
             cov=cov,
             ids=np.arange(self._next_id, self._next_id + n, dtype=np.int64),
             hits=np.ones(n, np.int64),
+            misses=np.zeros(n, np.int64),
             confirmed=np.zeros(n, bool),
             t_seen=np.full(n, t),
             t_state=np.full(n, t),

@@ -7,7 +7,7 @@ import pytest
 
 from edge.track import kalman
 from edge.track.settings import TrackerSettings
-from edge.track.tracker import ByteTracker, greedy_match
+from edge.track.tracker import ByteTracker, ego_shift, greedy_match
 from edge.types import Detections, EventKind
 
 NEW, UPDATE, LOST = EventKind.NEW, EventKind.UPDATE, EventKind.LOST
@@ -162,3 +162,65 @@ def test_report_seen_gives_the_confirmed_tracks_matched_without_an_event() -> No
         assert quiet.seen.track_id.tolist() == ([1] if report_seen else [])
         if report_seen:
             np.testing.assert_allclose(quiet.seen.xyxy[0], box[:4], atol=1.0)
+
+
+def test_a_second_box_on_a_tracked_object_starts_no_track() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=2, update_interval_s=0))
+    for i in range(3):
+        tr.update(dets((100, 100, 120, 150, 0.9, 0)), 0.1 * i)
+    seen: set[int] = set()
+    for i in range(3, 10):  # the detector now also reports a shifted box on it (NMS kept both at IoU 0.45)
+        ev = tr.update(dets((100, 100, 120, 150, 0.9, 0), (106, 104, 126, 154, 0.8, 0)), 0.1 * i)
+        seen |= set(ev.dets.track_id.tolist())
+    assert seen <= {1} and len(tr._t) == 1
+
+
+def test_one_object_at_one_frame_per_second_keeps_one_id() -> None:
+    # a person 8 x 20 px moving 24 px per second (the drone's orbit turns the scene): boxes one second apart never
+    # overlap, and one frame of the five has no detection
+    tr = ByteTracker(TrackerSettings(update_interval_s=0))
+    ids: set[int] = set()
+    for i in range(12):
+        x = 100 + 24 * i
+        ev = tr.update(dets((x, 200, x + 8, 220, 0.8, 0)) if i % 5 != 4 else dets(), float(i))
+        ids |= set(ev.dets.track_id.tolist()) | set(ev.seen.track_id.tolist())
+        if i == 3:
+            assert tr.health()["tracks_confirmed"] == 1
+    assert ids == {1} and tr.health()["tracks_confirmed"] == 1
+
+
+def test_a_low_confidence_box_keeps_a_track_at_a_low_frame_rate() -> None:
+    tr = ByteTracker(TrackerSettings(update_interval_s=0))
+    for i in range(4):
+        tr.update(dets((100 + 10 * i, 200, 108 + 10 * i, 220, 0.8, 0)), float(i))
+    for i in range(4, 8):  # weak detections only, 10 px a second on: no IoU with the 8 px wide prediction
+        tr.update(dets((100 + 10 * i, 200, 108 + 10 * i, 220, 0.3, 0)), float(i))
+    assert tr.health()["tracks_confirmed"] == 1 and tr.events["lost"] == 0
+
+
+def test_distance_matching_keeps_to_the_class() -> None:
+    tr = ByteTracker(TrackerSettings(min_hits=1, update_interval_s=0))
+    tr.update(dets((100, 200, 108, 220, 0.9, 0)), 0.0)
+    ev = tr.update(dets((112, 200, 120, 220, 0.9, 1)), 1.0)  # near, but a vehicle: a new track
+    assert events(ev) == [(2, NEW)]
+
+
+def test_a_pan_moves_every_track_alike_and_keeps_their_ids() -> None:
+    boxes = [(100, 100, 120, 140), (300, 120, 320, 160), (200, 300, 220, 340)]
+    tr = ByteTracker(TrackerSettings(min_hits=2, update_interval_s=0, update_move=10.0), report_seen=True)
+    for i in range(5):
+        tr.update(dets(*[(*b, 0.9, 0) for b in boxes]), 0.1 * i)
+    shift = 60  # the camera panned 1.5 box heights in one frame (0.1 s): every box moved alike
+    ev = tr.update(dets(*[(b[0] + shift, b[1], b[2] + shift, b[3], 0.9, 0) for b in boxes]), 0.5)
+    assert events(ev) == [] and sorted(ev.seen.track_id.tolist()) == [1, 2, 3]
+    assert len(tr._t) == 3
+
+
+def test_ego_shift_is_the_offset_most_tracks_agree_on() -> None:
+    tracks = kalman.xyxy_to_cxcywh(np.asarray([[100, 100, 120, 140], [300, 120, 320, 160], [200, 300, 220, 340]]))
+    moved = tracks.copy()
+    moved[:, 0] += 60
+    clutter = np.asarray([[500.0, 500.0, 10.0, 20.0]])
+    np.testing.assert_allclose(ego_shift(tracks, np.vstack([moved, clutter])), [60, 0])
+    np.testing.assert_allclose(ego_shift(tracks[:1], moved[:1]), [0, 0])  # one track alone: no shift
+    np.testing.assert_allclose(ego_shift(tracks, tracks), [0, 0])  # all still: no shift
