@@ -15,6 +15,7 @@ STD_POS = 1.0 / 20.0
 Q_POS = 1.0 / 10.0
 Q_VEL = 1.0 / 2.0
 _Q = np.diag(np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2)  # process noise covariance per (height px)^2 per second
+MIN_CENTRE_PX = 1.0  # measurement noise of a box centre for gating: at least a pixel
 STD_VEL0 = 1.0  # a new track's image velocity is unknown: up to a box height per second (a turning drone, a pan)
 _P0 = np.diag(np.array([2 * STD_POS] * 4 + [STD_VEL0] * 4) ** 2)  # initial covariance per (height px)^2
 _R = np.eye(4) * STD_POS**2  # measurement noise covariance per (height px)^2
@@ -59,7 +60,8 @@ def centre_distance2(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> np
         return np.zeros((len(mean), len(boxes)))
     z = xyxy_to_cxcywh(boxes)[:, :2]
     h = np.maximum(mean[:, 3], 1.0)
-    s = cov[:, :2, :2] + np.eye(2) * (STD_POS**2 * h * h)[:, None, None]  # (T, 2, 2)
+    r = np.maximum(STD_POS * h, MIN_CENTRE_PX) ** 2  # a box a few px wide jitters by a pixel at least
+    s = cov[:, :2, :2] + np.eye(2) * r[:, None, None]  # (T, 2, 2)
     d = z[None, :, :] - mean[:, None, :2]  # (T, D, 2)
     return np.asarray(np.einsum("tdi,tij,tdj->td", d, np.linalg.inv(s), d))
 

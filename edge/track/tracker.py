@@ -84,14 +84,15 @@ def ego_shift(tracks: np.ndarray, dets: np.ndarray, max_pairs: int = 400) -> np.
 
 
 def overlaps(a: np.ndarray, b: np.ndarray, min_iou: float) -> np.ndarray:
-    """(A,) True where box a[i] (xyxy) overlaps some box of b (B, 4) by IoU >= ``min_iou`` or its centre lies
-    inside it."""
+    """(A,) True where box a[i] (xyxy) overlaps some box of b (B, 4) by IoU >= ``min_iou`` or its centre lies within
+    half of that box's larger side of its centre (for boxes a few pixels wide, which overlap little when one object
+    jitters)."""
     if not len(a) or not len(b):
         return np.zeros(len(a), bool)
-    cx, cy = (a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2
-    inside = (cx[:, None] > b[None, :, 0]) & (cx[:, None] < b[None, :, 2])
-    inside &= (cy[:, None] > b[None, :, 1]) & (cy[:, None] < b[None, :, 3])
-    return np.asarray((iou_matrix(a, b) >= min_iou).any(1) | inside.any(1))
+    ca, cb = kalman.xyxy_to_cxcywh(a), kalman.xyxy_to_cxcywh(b)
+    half = cb[:, 2:].max(1) / 2
+    near = (np.abs(ca[:, None, 0] - cb[None, :, 0]) <= half) & (np.abs(ca[:, None, 1] - cb[None, :, 1]) <= half)
+    return np.asarray((iou_matrix(a, b) >= min_iou).any(1) | near.any(1))
 
 
 @dataclass
@@ -170,7 +171,7 @@ class ByteTracker:
 
         det_for_track = np.full(len(tr), -1, np.int64)
         self._match(det_for_track, pred, dets, high, s.match_iou, np.ones(len(tr), bool))
-        if len(low):  # confirmed tracks still unmatched, against low-confidence boxes
+        if len(low):  # tracks still unmatched, against low-confidence boxes (far ones: confirmed tracks only)
             self._match(det_for_track, pred, dets, low, s.low_match_iou, tr.confirmed)
 
         matched = np.flatnonzero(det_for_track >= 0)
@@ -195,6 +196,9 @@ class ByteTracker:
             upd[matched] = tr.confirmed[matched] & ~new_conf[matched] & self._changed(tr, matched, t_mono)
         lost = tr.confirmed & (t_mono - tr.t_seen >= s.lost_after_s) & (tr.misses >= s.lost_after_frames)
         stale = ~tr.confirmed & (t_mono - tr.t_seen >= s.tentative_max_age_s) & (tr.misses >= s.tentative_max_misses)
+        idle = np.flatnonzero(~tr.confirmed & (tr.misses > 0))
+        if len(idle) and len(matched):  # a tentative track left beside one that took its object's box: a duplicate
+            stale[idle] |= overlaps(pred[idle], tr.box[matched], s.duplicate_iou)
 
         report = np.flatnonzero(new_conf | upd)
         if len(report):
@@ -250,18 +254,18 @@ class ByteTracker:
         dets: Detections,
         cand: np.ndarray,
         iou: float,
-        ok: np.ndarray,
+        by_distance: np.ndarray,
     ) -> None:
-        """Match the unmatched tracks where ``ok`` (T,) (``det_for_track`` -1, filled in place) with detections
-        ``cand`` (indices into ``dets``): by IoU >= ``iou`` with the predicted boxes ``pred`` (T, 4), then what is
-        left by centre distance (same class, within ``match_distance`` sigmas of the prediction)."""
-        left = np.flatnonzero((det_for_track < 0) & ok)
+        """Match the unmatched tracks (``det_for_track`` -1, filled in place) with detections ``cand`` (indices into
+        ``dets``): by IoU >= ``iou`` with the predicted boxes ``pred`` (T, 4), then the tracks left where
+        ``by_distance`` (T,) by centre distance (same class, within ``match_distance`` sigmas of the prediction)."""
+        left = np.flatnonzero(det_for_track < 0)
         r, c = greedy_match(iou_matrix(pred[left], dets.xyxy[cand]), iou)
         det_for_track[left[r]] = cand[c]
         if self.s.match_distance <= 0:
             return
         tr = self._t
-        left = np.flatnonzero((det_for_track < 0) & ok)
+        left = np.flatnonzero((det_for_track < 0) & by_distance)
         free = np.setdiff1d(cand, cand[c])
         d2 = kalman.centre_distance2(tr.mean[left], tr.cov[left], dets.xyxy[free])
         near = np.clip(1.0 - np.sqrt(d2) / self.s.match_distance, 0.0, None)

@@ -224,3 +224,26 @@ def test_ego_shift_is_the_offset_most_tracks_agree_on() -> None:
     np.testing.assert_allclose(ego_shift(tracks, np.vstack([moved, clutter])), [60, 0])
     np.testing.assert_allclose(ego_shift(tracks[:1], moved[:1]), [0, 0])  # one track alone: no shift
     np.testing.assert_allclose(ego_shift(tracks, tracks), [0, 0])  # all still: no shift
+
+
+def test_a_tentative_track_beside_the_one_that_took_its_box_is_dropped() -> None:
+    # a far person 3 x 10 px walking 5 px a second at 1 fps: a weak box (0.4) 3 px off the prediction overlaps
+    # nothing, so it cannot extend the tentative track and starts a second one; when the next box goes to the first,
+    # the second must go, or the two share the object's boxes from then on
+    tr = ByteTracker(TrackerSettings(update_interval_s=0), report_seen=True)
+    xs = [400, 405, 413, 415, 420, 425, 430]
+    ids: set[int] = set()
+    for i, x in enumerate(xs):
+        ev = tr.update(dets((x, 130, x + 3, 140, 0.4 if i == 2 else 0.9, 0)), float(i))
+        ids |= set(ev.dets.track_id.tolist()) | set(ev.seen.track_id.tolist())
+        assert len(tr._t) == (2 if i == 2 else 1)
+    assert ids == {1}
+
+
+def test_centre_distance_in_sigmas_of_the_prediction() -> None:
+    mean = np.zeros((1, 8))
+    mean[0, :4] = [100, 100, 10, 20]  # h 20 px: measurement sigma 1 px
+    cov = np.zeros((1, 8, 8))
+    cov[0, 0, 0], cov[0, 1, 1] = 8.0, 3.0  # + 1 px^2: 9 and 4 px^2, sigmas 3 and 2 px
+    d2 = kalman.centre_distance2(mean, cov, np.asarray([[101, 90, 111, 110], [95, 96, 105, 116]], np.float64))
+    np.testing.assert_allclose(d2, [[(6 / 3) ** 2, (6 / 2) ** 2]])  # centres 6 px off in x, then 6 px in y
