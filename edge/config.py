@@ -95,6 +95,12 @@ class Config(Section):
             )
         seen: dict[str, int] = {}
         for i, cam in enumerate(self.cameras):
+            if not cam.url.strip():
+                raise PydanticCustomError(
+                    "keyed",
+                    "every [[cameras]] table needs a source (url); remove the table to drop the camera",
+                    {"field": f"cameras[{i}].url"},
+                )
             if cam.id in seen:
                 raise PydanticCustomError(
                     "keyed",

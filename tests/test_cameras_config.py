@@ -95,6 +95,10 @@ def test_the_old_single_camera_is_one_camera_and_check_config_says_how_to_move_o
         (("tiling.rows = 3", "tiling.rowz = 3"), "cameras[1].detector.tiling.rowz: unknown key"),
         (("hfov_deg = 24", "dem_path = 'dem.hgt'"), "cameras[1].geo.dem_path: unknown key"),
         (("max_fps = 5", "max_fps = -1"), "cameras[1].max_fps: "),
+        (("max_fps = 5", 'fourcc = "YUYV16"'), "cameras[1].fourcc: String should match pattern"),
+        (('id = "ir"', 'id = "i/r#"'), "cameras[1].id: String should match pattern"),
+        (('id = "ir"', 'id = ""'), "cameras[1].id: String should match pattern"),
+        (('url = "frames"\npriority = 1', "priority = 1"), "cameras[0].url: every [[cameras]] table needs a source"),
         (('id = "ir"', 'id = "day"'), "cameras[1].id: 'day' is already the id of cameras[0]"),
         (
             ('vehicle.state_dir = "state"', 'camera.url = "frames"'),

@@ -12,7 +12,13 @@ from edge.settings_base import Section
 class CameraSettings(Section):
     """Where frames come from and how the grabber thread behaves."""
 
-    id: str = Field("cam0", title="Camera id", description="Name carried in every frame and event.")
+    id: str = Field(
+        "cam0",
+        title="Camera id",
+        description="Name carried in every frame and event, and in clip file names: 1-32 letters, digits, '_', "
+        "'.', '-'.",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+    )
     url: str = Field(
         "",
         title="Camera source",
@@ -42,7 +48,9 @@ class CameraSettings(Section):
     fourcc: str = Field(
         "",
         title="V4L2 pixel format",
-        description="FOURCC asked of a V4L2 device, e.g. MJPG or Y16; empty keeps its default.",
+        description="FOURCC asked of a V4L2 device (up to 4 ASCII characters), e.g. MJPG or Y16; empty keeps its "
+        "default.",
+        pattern=r"^[!-~]{0,4}$",
     )
     raw: bool = Field(
         False,
