@@ -191,6 +191,18 @@ def _console(cfg: Config) -> list[str]:
     return out
 
 
+def _thumbnails(cfg: Config) -> list[str]:
+    if not cfg.thumbnails.enabled:
+        return []
+    from edge.thumbs.store import CropKeyError, load_key
+
+    try:
+        load_key(cfg.thumbnails.key_credential)
+    except CropKeyError as err:
+        return [str(err)]
+    return []
+
+
 def _clips(cfg: Config) -> list[str]:
     c = cfg.clips
     if not c.enabled:
@@ -214,6 +226,7 @@ CHECKS: tuple[tuple[str, Callable[[Config], list[str]]], ...] = (
     ("camera.url", _camera),
     ("console", _console),
     ("clips", _clips),
+    ("thumbnails", _thumbnails),
     ("detector", _model),
 )
 

@@ -128,3 +128,18 @@ def test_folder_as_config(tmp_path: Path) -> None:
 )
 def test_bounds_out_of_order_and_missing_video(tmp_path: Path, extra: str, key: str) -> None:
     _refused(_config(tmp_path, extra), key)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"), [(b"abc\n", "expected 64 hex"), (bytes(range(200, 232)), "not text")], ids=["short", "raw"]
+)
+def test_a_malformed_thumbnail_key_is_refused_by_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, reason: str
+) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "thumbnail-key").write_bytes(content)  # short, or the raw 32 bytes instead of hex digits
+    path = _config(tmp_path, "thumbnails.enabled = true")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    _refused(path, "thumbnails.key_credential: thumbnail-key: ")
+    assert reason in _edge("check-config", str(path)).stderr

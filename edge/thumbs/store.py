@@ -44,7 +44,11 @@ class CropKeyError(ValueError):
 def load_key(credential: str) -> bytes:
     """The 32-byte AES key from credential ``credential`` or $EDGE_THUMBNAIL_KEY (64 hex digits); a random key
     (this run only) when neither is set. Raises CropKeyError for a malformed key."""
-    text = read_secret(credential, "EDGE_THUMBNAIL_KEY")
+    try:
+        text = read_secret(credential, "EDGE_THUMBNAIL_KEY")
+    except (OSError, UnicodeDecodeError) as err:  # unreadable, or raw bytes instead of hex digits
+        reason = err.strerror if isinstance(err, OSError) else "not text"
+        raise CropKeyError(f"thumbnails.key_credential: {credential}: {reason}: expected 64 hex digits") from None
     if text is None:
         log.warning(
             "thumbnails: no key (credential %s or $EDGE_THUMBNAIL_KEY): crops are readable this run only", credential
