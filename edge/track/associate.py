@@ -11,24 +11,29 @@ The rule (docs/association.md has its limits):
 
 1. A track joined to an object stays in it while it lives; it leaves when the object's other members are fresh
    (within ``window_s``) yet outside the gate for ``split_after`` frames in a row.
-2. A track not in an object is joined to the best-scoring live track of another camera whose newest fix is within
-   ``join_within_s`` of its own, whose class is compatible (``compatible``) and that lies inside the gate:
+2. A track not in an object is joined to the best-scoring track of another camera that was in that camera's newest
+   frame (not one the tracker coasts or is about to lose), whose newest fix is within ``join_within_s`` of its own,
+   whose class is compatible (``compatible``) and that lies inside the gate:
    ``d <= gate_sigma * sqrt(s1^2 + s2^2 + (v_max * dt)^2)`` (``gate_score``): s = error_m / 2.146 (error_m is a
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
    the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
-   from one platform with one pose error, so one object lies along nearly the same line of sight from both (azimuth
-   and depression within ``direction_sigma_deg`` each, both seen from this frame's pose, the other fix carried on
-   to this fix's time on its track's velocity, plus what it may have done unforeseen over the gap: 0.5 a dt^2 +
-   0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's velocity is known). The score is the larger of the two; a frame's fixes and the
-   candidates are paired one to one with the least sum of scores (``least_cost_pairs``).
-3. An object holds at most one track per camera: a camera's two tracks are two objects (it saw them apart). A
-   camera's track silent for more than ``join_within_s`` gives its place to a new track of that camera (the tracker
-   lost it and started again; its LOST event comes only after tracker.lost_after_s).
-
+   from one platform with one pose error, so one object lies along nearly the same line of sight from both
+   (azimuth within ``direction_sigma_deg``, depression within ``depression_sigma_deg``: where each camera puts the
+   object along its line of sight differs more; both seen from this frame's pose, the other fix carried on to this
+   fix's time on its track's velocity, plus what it may have done unforeseen over the gap: 0.5 a dt^2 + 0.5 m/s dt
+   with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's velocity is known). The score is the
+   larger of the two; a frame's fixes and the candidates are paired one to one with the least sum of scores
+   (``least_cost_pairs``).
+3. An object holds at most one track per camera: a camera's two tracks seen in one frame are two objects (it saw
+   them apart). A camera's track born after the object's track of that camera was last heard of, and inside that
+   track's gate, takes its place at once (the tracker lost it and started again; its LOST event comes only after
+   tracker.lost_after_s); so does any after ``join_within_s`` of silence.
 4. A track whose object id changed since its newest event (it joined, left, or its object's first member got the
    id when the second joined) sends an UPDATE in its next frame seen (from ``FrameEvents.seen``) carrying the new
    one, so the ground side does not keep an old id until the track's next event (up to
    tracker.update_interval_s).
+5. A track on the same box as a joined track of its camera in one frame (IoU >= ``twin_iou``: the tracker follows
+   one object twice) is in that object too.
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
@@ -121,6 +126,8 @@ class _Track:
     object_id: int | None = None
     misses: int = 0  # frames in a row its object's other members were outside the gate
     sent: int | None = None  # the object id its newest event sent carried
+    born: float = math.nan  # when it was first heard of (POSIX s)
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
 
     def at(self, t: float) -> tuple[float, float]:
         """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
@@ -142,10 +149,14 @@ class Associator:
         self.s = settings or AssociationSettings()
         self._lock = threading.Lock()  # pipelines of several cameras submit from their own threads
         self._tracks: dict[TrackKey, _Track] = {}
+        self._sigmas_az = (math.radians(self.s.direction_sigma_deg),) * 2
+        self._sigmas_dep = (math.radians(self.s.depression_sigma_deg),) * 2
+        self._newest: dict[str, float] = {}  # camera: time (POSIX s) of its newest frame here
         self._next_id = 1
         self._joins = 0
         self._splits = 0
         self._announced = 0
+        self._twins = 0
 
     def start(self) -> None:
         """Nothing runs on its own."""
@@ -167,10 +178,11 @@ class Associator:
         """The track state an event gives (its object and misses carried over from ``old``)."""
         assert ev.lat is not None and ev.lon is not None
         sigma = (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
-        fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose)
+        fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose, born=batch.t_utc)
+        fix.box = ev.bbox_norm
         if old is None:
             return fix
-        fix.object_id, fix.misses, fix.vel, fix.sent = old.object_id, old.misses, old.vel, old.sent
+        fix.object_id, fix.misses, fix.vel, fix.sent, fix.born = old.object_id, old.misses, old.vel, old.sent, old.born
         dt = fix.t - old.t
         if dt >= MIN_VELOCITY_DT_S:  # velocity from the last two fixes, half of it kept, capped at the top speed
             vn = (fix.lat - old.lat) * M_PER_DEG / dt
@@ -202,17 +214,16 @@ class Associator:
             unforeseen_m = min(speed * dt, 0.5 * UNFORESEEN_ACCEL_MPS2 * dt * dt + UNFORESEEN_SPEED_MPS * dt)
         az, dep, rng = sight(pose, *here, fix.alt)
         az2, dep2, _ = sight(pose, *there, other.alt)
-        sigma = math.radians(self.s.direction_sigma_deg)
-        along = gate_score(
-            math.hypot(_wrap(az - az2) * math.cos(dep), dep - dep2), sigma, sigma, unforeseen_m / max(rng, 1.0)
-        )
-        return max(ground, along)
+        across = gate_score(abs(_wrap(az - az2)) * math.cos(dep), *self._sigmas_az, unforeseen_m / max(rng, 1.0))
+        down = gate_score(abs(dep - dep2), *self._sigmas_dep, unforeseen_m / max(rng, 1.0))
+        return max(ground, math.hypot(across, down))
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
         return [(k, tr) for k, tr in self._tracks.items() if tr.object_id == object_id]
 
     def _assign(self, batch: FrameEvents) -> FrameEvents:
         t, cam = batch.t_utc, batch.camera_id
+        self._newest[cam] = t
         for key in [k for k, tr in self._tracks.items() if t - tr.t > self.s.stale_s]:
             del self._tracks[key]  # a track that went quiet without a LOST (a camera that stopped)
         fixes = {
@@ -224,6 +235,7 @@ class Associator:
             self._tracks[(cam, track_id)] = fix
             self._check_join(cam, fix)
         self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None])
+        self._join_twins(list(fixes.values()))
         out = []
         for ev in batch.events:
             tr = self._tracks.get((cam, ev.track_id))
@@ -259,22 +271,27 @@ class Associator:
             fix.object_id, fix.misses = None, 0
             self._splits += 1
 
-    def _holds(self, object_id: int, cam: str, t: float) -> bool:
-        """Rule 3: the object holds a track of camera ``cam`` with a fix at most join_within_s before ``t``."""
-        return any(k[0] == cam and t - o.t <= self.s.join_within_s for k, o in self._members(object_id))
+    def _holds(self, object_id: int, cam: str, fix: _Track) -> bool:
+        """Rule 3: the object holds a track of camera ``cam`` heard of at most join_within_s ago that ``fix``'s track
+        cannot be the continuation of: one heard of since ``fix``'s track was born (the camera saw both at once),
+        or one whose newest fix is outside the gate of ``fix``."""
+        return any(
+            k[0] == cam
+            and o is not fix
+            and fix.t - o.t <= self.s.join_within_s
+            and (o.t >= fix.born or self._score(fix, o) > self.s.gate_sigma)
+            for k, o in self._members(object_id)
+        )
 
     def _join_new(self, cam: str, fixes: list[tuple[int, _Track]]) -> None:
         """Rules 2 and 3: the frame's unjoined fixes against the other cameras' live tracks, paired so that the sum
         of the scores is least (a shared offset of one camera's fixes does not swap two close objects)."""
-        t = fixes[0][1].t if fixes else 0.0
-        others = [
-            (key, o)
-            for key, o in self._tracks.items()
-            if key[0] != cam and (o.object_id is None or not self._holds(o.object_id, cam, t))
-        ]
+        others = [(key, o) for key, o in self._tracks.items() if key[0] != cam and o.t >= self._newest[key[0]]]
         cost = [[FORBIDDEN] * len(others) for _ in fixes]
         for i, (_, fix) in enumerate(fixes):
             for j, (_, other) in enumerate(others):
+                if other.object_id is not None and self._holds(other.object_id, cam, fix):
+                    continue
                 if abs(fix.t - other.t) <= self.s.join_within_s and compatible(fix.class_name, other.class_name):
                     score = self._score(fix, other)
                     if score <= self.s.gate_sigma:
@@ -291,11 +308,32 @@ class Associator:
             fixes[i][1].object_id = other.object_id
             self._joins += 1
 
+    def _join_twins(self, fixes: list[_Track]) -> None:
+        """Rule 5: a track on the same box as a joined track of its camera in this frame (IoU >= twin_iou: the
+        tracker follows one object twice) is in that object too."""
+        joined = [f for f in fixes if f.object_id is not None]
+        for fix in fixes:
+            if fix.object_id is not None:
+                continue
+            twin = max(joined, key=lambda j: iou(fix.box, j.box), default=None)
+            if twin and iou(fix.box, twin.box) >= self.s.twin_iou and compatible(fix.class_name, twin.class_name):
+                fix.object_id = twin.object_id
+                self._twins += 1
+
     def health(self) -> Health:
         with self._lock:
             objects = {tr.object_id for tr in self._tracks.values() if tr.object_id is not None}
             h: Health = {"tracks": len(self._tracks), "objects": len(objects), "joins": self._joins}
-            return {**h, "splits": self._splits, "announced": self._announced}
+            return {**h, "splits": self._splits, "announced": self._announced, "twins": self._twins}
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes x1 y1 x2 y2 (0 when either is empty)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def least_cost_pairs(cost: list[list[float]]) -> list[tuple[int, int]]:

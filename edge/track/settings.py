@@ -126,10 +126,17 @@ class AssociationSettings(Section):
         gt=0.0,
     )
     direction_sigma_deg: float = Field(
-        0.3,
+        0.15,
         title="Direction sigma",
-        description="1-sigma angle (deg) between two cameras' lines of sight to one object: their mounts' relative "
+        description="1-sigma azimuth (deg) between two cameras' lines of sight to one object: their mounts' relative "
         "calibration and the boxes' pixels (the platform's pose error is the same for both).",
+        gt=0.0,
+    )
+    depression_sigma_deg: float = Field(
+        0.6,
+        title="Depression sigma",
+        description="1-sigma depression (deg) between two cameras' lines of sight to one object: as "
+        "direction_sigma_deg, plus where each camera puts the object along its line of sight (box foot and size).",
         gt=0.0,
     )
     split_after: int = Field(
@@ -137,6 +144,14 @@ class AssociationSettings(Section):
         title="Split after",
         description="Frames in a row a joined track's partners stay outside the gate before it leaves the object.",
         ge=1,
+    )
+    twin_iou: float = Field(
+        0.7,
+        title="Twin overlap",
+        description="A track whose box overlaps a joined track of its camera in one frame this much (IoU) is that "
+        "object too (a tracker that follows one object twice); 1 = never.",
+        gt=0.0,
+        le=1.0,
     )
     stale_s: float = Field(
         10.0, title="Forget after", description="A track heard nothing of for this long (s) is forgotten.", gt=0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from edge.track.associate import (
     compatible,
     distance_m,
     gate_score,
+    iou,
     least_cost_pairs,
     sight,
 )
@@ -35,7 +37,8 @@ class Collect:
 def ev(track: int, north_m: float, error_m: float = 4.3, cls: str = "person", kind: EventKind = EventKind.UPDATE,
        east_m: float = 0.0) -> GeoEvent:  # fmt: skip
     lon = LON0 + east_m * M_LAT / math.cos(math.radians(LAT0))
-    return GeoEvent(track, 0, cls, 0.9, kind, (0.1, 0.1, 0.2, 0.2), LAT0 + north_m * M_LAT, lon, 1200.0, error_m)
+    box = (0.02 * (track % 50), 0.1, 0.02 * (track % 50) + 0.01, 0.12)  # tracks' boxes apart (rule 5)
+    return GeoEvent(track, 0, cls, 0.9, kind, box, LAT0 + north_m * M_LAT, lon, 1200.0, error_m)
 
 
 def feed(assoc: Associator, cam: str, t: float, *events: GeoEvent) -> list[int | None]:
@@ -180,12 +183,12 @@ def test_sight_by_hand() -> None:
 
 def test_two_objects_inside_each_others_error_radii_but_on_different_lines_of_sight_stay_apart() -> None:
     """A 4x4 at 300 m and a pickup at 320 m with 100 m radii: one place to the ground gate, yet 66 m below the mast
-    they lie 0.9 deg apart in depression (12.4 vs 11.7 deg): 2.1 sigma of 0.3 deg each, and the pair whose lines of
+    they lie 0.9 deg apart in depression (12.4 vs 11.7 deg): 1.1 sigma of 0.6 deg each, and the pair whose lines of
     sight agree wins."""
     assoc = Associator([])
     feed_seen(assoc, "day", 10.0, ev(1, 300.0, error_m=100.0, cls="vehicle"))
     assert feed_seen(assoc, "thermal", 10.05, ev(7, 320.0, error_m=100.0, cls="vehicle")) == [1]  # alone: joined
-    strict = Associator([], AssociationSettings(direction_sigma_deg=0.1))
+    strict = Associator([], AssociationSettings(depression_sigma_deg=0.1))
     feed_seen(strict, "day", 10.0, ev(1, 300.0, error_m=100.0, cls="vehicle"))
     assert feed_seen(strict, "thermal", 10.05, ev(7, 320.0, error_m=100.0, cls="vehicle")) == [None]  # 6.3 sigma
     both = Associator([])
@@ -246,17 +249,65 @@ def test_a_moving_track_is_carried_back_to_a_still_ones_time() -> None:
     assert feed_seen(assoc, "day", 23.1, ev(5, 262.0, east_m=3.2, error_m=40.0, cls="vehicle")) == [1]
 
 
-def test_a_new_track_takes_the_place_of_its_cameras_silent_one() -> None:
-    """The thermal tracker loses the object and starts a new track before the old one's LOST: while the old one was
-    heard within join_within_s (2 s) the new one stays out (rule 3); after that it takes the old one's place."""
+def test_a_new_track_takes_the_place_of_its_cameras_silent_one_at_once() -> None:
+    """The thermal tracker loses the object and starts a new track before the old one's LOST: born after the old one
+    was last heard of, at its place, the new one takes over at once (not join_within_s later). Not a track seen in
+    one frame with the old one (two objects), nor one where the object cannot have gone."""
     assoc = Associator([])
     feed(assoc, "day", 10.0, ev(1, 0.0))
     feed(assoc, "thermal", 10.0, ev(7, 0.0))
     feed(assoc, "day", 11.0, ev(1, 0.0))
-    assert feed(assoc, "thermal", 11.0, ev(9, 0.3)) == [None]  # track 7 heard 1 s ago
-    feed(assoc, "day", 12.5, ev(1, 0.0))
-    assert feed(assoc, "thermal", 12.5, ev(9, 0.3)) == [1]  # 2.5 s: track 9 takes over
-    assert feed(assoc, "thermal", 12.6, ev(7, 0.0, kind=EventKind.LOST)) == [None]
+    assert feed(assoc, "thermal", 11.0, ev(9, 0.3)) == [1]  # track 7 heard 1 s ago, not in this frame
+    assert feed(assoc, "thermal", 11.1, ev(7, 0.0, kind=EventKind.LOST)) == [None]
+    beside = Associator([])
+    feed(beside, "day", 10.0, ev(1, 0.0))
+    assert feed(beside, "thermal", 10.0, ev(7, 0.0), ev(9, 0.4)) == [1, None]
+    feed(beside, "day", 10.5, ev(1, 0.0))
+    assert feed(beside, "thermal", 10.5, ev(9, 0.4)) == [None]  # 7 is silent, but 9 was seen beside it
+    elsewhere = Associator([])  # thermal fixes of 1 m radii, the day one 40 m
+    feed(elsewhere, "day", 10.0, ev(1, 0.0, error_m=40.0))
+    feed(elsewhere, "thermal", 10.0, ev(7, 0.0, error_m=1.0))
+    feed(elsewhere, "day", 10.1, ev(1, 0.0, error_m=40.0))
+    # 3 m from where track 7 was 0.1 s ago: 4.1 sigma (a walker cannot be there), though inside the day fix's gate
+    assert feed(elsewhere, "thermal", 10.1, ev(9, 3.0, error_m=1.0)) == [None]
+
+
+def test_only_tracks_in_their_cameras_newest_frame_are_joined() -> None:
+    """The day camera's track 1 was not in its newest frame (the tracker coasts it, or it is about to be lost): a
+    thermal track appearing there does not join it."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0), ev(2, 30.0))
+    feed(assoc, "day", 10.1, ev(2, 30.0))
+    assert feed(assoc, "thermal", 10.15, ev(7, 0.0)) == [None]
+    feed(assoc, "day", 10.2, ev(1, 0.0), ev(2, 30.0))
+    assert feed(assoc, "thermal", 10.25, ev(7, 0.0)) == [1]
+
+
+def test_a_track_on_the_same_box_as_a_joined_one_of_its_camera_is_that_object() -> None:
+    """The thermal tracker follows one walker twice (two tracks, one box): both carry the object id (rule 5); a
+    track on a box beside it does not."""
+    assoc = Associator([])
+    box = (0.50, 0.40, 0.52, 0.46)
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    twin = replace(ev(8, 0.2), bbox_norm=(0.501, 0.401, 0.521, 0.461))
+    beside = replace(ev(9, 0.5), bbox_norm=(0.53, 0.40, 0.55, 0.46))
+    assert feed(assoc, "thermal", 10.05, replace(ev(7, 0.1), bbox_norm=box), twin, beside) == [1, 1, None]
+    assert assoc.health()["twins"] == 1
+
+
+def test_iou_by_hand() -> None:
+    assert iou((0.0, 0.0, 2.0, 1.0), (1.0, 0.0, 3.0, 1.0)) == pytest.approx(1 / 3)
+    assert iou((0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 3.0, 3.0)) == 0.0
+    assert iou((0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0)) == 0.0
+
+
+def test_two_walkers_side_by_side_are_told_apart_by_azimuth() -> None:
+    """Two people 4 m apart across the line of sight 270 m below the mast (0.85 deg in azimuth): 4 sigma of 0.15 deg
+    each, inside any ground gate: the thermal camera sees only the east one, which does not join the west one."""
+    assoc = Associator([])
+    feed_seen(assoc, "day", 10.0, ev(1, 270.0, east_m=0.0, error_m=40.0))
+    assert feed_seen(assoc, "thermal", 10.05, ev(7, 270.0, east_m=4.0, error_m=40.0)) == [None]
+    assert feed_seen(assoc, "thermal", 10.1, ev(7, 270.0, east_m=0.3, error_m=40.0)) == [1]
 
 
 def test_tracks_seen_without_an_event_keep_their_fixes_fresh_and_are_never_passed_on() -> None:

@@ -1,0 +1,247 @@
+"""Cross-camera association offline: a scenario's cameras in fixed time steps, scored against the truth.
+
+``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F] [--json]``
+
+The live demo (``make demo``) runs the cameras on the wall clock: on a loaded machine each camera gets ~1 fps and
+the figures move with the load. Here every camera's frame is rendered at each tick of its own rate (the scenario's
+``fps``, or ``--fps``) in sim time, JPEG-encoded and decoded as the stream does, and goes through the daemon's real
+stages in order: the detector (onnxruntime, the daemon's own settings for that camera), its camera's ByteTracker,
+its GroundGeolocator, then the one Associator of the cameras. The pose is the camera's true pose with the
+scenario's noise as the simulated autopilot draws it (GPS and attitude errors as Gauss-Markov processes), shared
+by the cameras of the platform (one GPS, one gimbal). The events the associator hands on are scored with
+``sim.eval_assoc.score``. Same scenario, seed and rate: the same figures, whatever the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.cameras import camera_setups
+from edge.config import Config, load_config
+from edge.detect.engine import OnnxDetector
+from edge.detect.shared import SharedModels
+from edge.geo.locator import GroundGeolocator
+from edge.geo.settings import GeoSettings
+from edge.geo.wgs84 import LocalNed
+from edge.track.associate import Associator
+from edge.track.settings import AssociationSettings
+from edge.track.tracker import ByteTracker
+from edge.types import Frame, FrameEvents, Pose
+from sim.autopilot import GaussMarkov
+from sim.daemon_config import scenario_sections
+from sim.demo import daemon_config
+from sim.eval_assoc import AssocScore, score
+from sim.render import Renderer, RenderOptions
+from sim.scenario import ScenarioError, load_scenario
+from sim.stream import encode_jpeg
+from sim.world import World
+
+PROG = "python -m sim.assoc_offline"
+T0_UTC = 1_780_000_000.0  # POSIX time of sim time 0 (any: nothing here reads the wall clock)
+# what the demo runs the pair scenarios with (the lead's measurements)
+DEMO_TRACKER = {"tentative_max_age_s": 3, "lost_after_s": 4}
+
+
+class _Collect:
+    """The sink after the associator: the events as ``edge listen`` prints them (the keys the score reads)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def submit(self, batch: FrameEvents) -> None:
+        for ev in batch.events:
+            row = {"t_utc": batch.t_utc, "camera": batch.camera_id, "track": ev.track_id, "class": ev.class_name}
+            row |= {"bbox": list(ev.bbox_norm), "lat": ev.lat, "lon": ev.lon, "error_m": ev.error_m}
+            if ev.object_id is not None:
+                row["object"] = ev.object_id
+            self.rows.append(row)
+
+
+class _Noise:
+    """The platform's telemetry errors at sim time t, as the simulated autopilot draws them (one for all cameras)."""
+
+    def __init__(self, world: World) -> None:
+        nz = world.scenario.noise
+        rng = np.random.default_rng(world.seed + 1000 + nz.seed_offset)
+        self.gps = GaussMarkov(rng, nz.gps_m, nz.gps_tau_s, 2)
+        self.alt = GaussMarkov(rng, nz.alt_m, nz.gps_tau_s, 1)
+        self.att = GaussMarkov(rng, math.radians(nz.att_deg), 5.0, 3)
+        self.sigmas = (nz.gps_m, nz.alt_m, math.radians(nz.att_deg))
+        self._at: dict[float, tuple[Any, Any, Any]] = {}
+
+    def at(self, t: float) -> tuple[Any, Any, Any]:
+        """(north, east) m, (alt,) m, (roll, pitch, yaw) rad at ``t`` (s; asked in time order per tick)."""
+        if t not in self._at:
+            self._at = {t: (self.gps.at(t), self.alt.at(t), self.att.at(t))}
+        return self._at[t]
+
+    def pose(self, true: Pose, t: float) -> Pose:
+        """``true`` (a camera's true pose) with the errors at ``t`` and their sigmas in its error fields."""
+        (dn, de), (da,), att = self.at(t)
+        lat, lon, alt = LocalNed(true.lat, true.lon, true.alt).to_geodetic(dn, de, da)
+        gps_m, alt_m, att_rad = self.sigmas
+        return replace(
+            true,
+            lat=float(lat),
+            lon=float(lon),
+            alt=float(alt),
+            cam_roll=true.cam_roll + float(att[0]),
+            cam_pitch=true.cam_pitch + float(att[1]),
+            cam_yaw=true.cam_yaw + float(att[2]),
+            pos_err_m=gps_m,
+            alt_err_m=alt_m,
+            att_err_rad=att_rad,
+        )
+
+
+@dataclass
+class _Camera:
+    world: World
+    renderer: Renderer
+    detector: OnnxDetector
+    tracker: ByteTracker
+    geo: GroundGeolocator
+    fps: float
+    seq: int = 0
+
+
+def daemon_cfg(scenario: str, tracker: dict[str, Any] | None) -> Config:
+    """The daemon config the demo would run this scenario with (``tracker``: [tracker] keys over it)."""
+    sc = load_scenario(scenario)
+    with tempfile.TemporaryDirectory(prefix="assoc-offline-") as tmp:
+        status = {"camera": "http://127.0.0.1:1/", "cameras": {c.id: f"http://127.0.0.1:1/{c.id}" for c in sc.cameras}}
+        path = daemon_config(Path(tmp), scenario, status, 1883, 14550, None, extra={"tracker": tracker or {}})
+        return load_config(path)
+
+
+def _cameras(world: World, cfg: Config, fps: float | None) -> list[_Camera]:
+    models = SharedModels()
+    out = []
+    setups = {c.camera.id: c for c in camera_setups(cfg)}
+    for w in world.cameras():
+        setup = setups[w.camera_id]
+        entry = next(c for c in world.scenario.cameras if c.id == w.camera_id)
+        # the pose fed here is the camera's own (its offset and angles): no mount or lever arm on top
+        geo = {k: v for k, v in scenario_sections(w.scenario)["geo"].items() if not k.startswith("mount_")}
+        out.append(
+            _Camera(
+                w,
+                Renderer(w, options=RenderOptions(brightness=entry.brightness)),
+                OnnxDetector(setup.detector, models),
+                ByteTracker(cfg.tracker, report_seen=True),
+                GroundGeolocator(GeoSettings(**geo)),
+                fps or w.camera.fps,
+            )
+        )
+    return out
+
+
+def _ticks(cams: list[_Camera], seconds: float) -> Iterator[tuple[float, _Camera]]:
+    """(sim time, camera) of every frame in time order (a camera's frames at k / fps)."""
+    ticks = [(k / c.fps, i) for i, c in enumerate(cams) for k in range(int(seconds * c.fps))]
+    for t, i in sorted(ticks):
+        yield t, cams[i]
+
+
+def record(scenario: str, seconds: float, fps: float | None = None, tracker: dict[str, Any] | None = None) -> Recording:
+    """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own) up to the
+    associator: every located frame's events and seen fixes, in time order."""
+    world = World(load_scenario(scenario))
+    cfg = daemon_cfg(scenario, DEMO_TRACKER if tracker is None else tracker)
+    cams = _cameras(world, cfg, fps)
+    noise = _Noise(world)
+    batches = []
+    for t, cam in _ticks(cams, seconds):
+        image, _ = cam.renderer.render(t)
+        decoded = cv2.imdecode(np.frombuffer(encode_jpeg(image), np.uint8), cv2.IMREAD_COLOR)  # as the stream
+        assert decoded is not None
+        frame = Frame(decoded, t, T0_UTC + t, cam.seq, cam.world.camera_id)
+        cam.seq += 1
+        tracks = cam.tracker.update(cam.detector.infer(frame)(), frame.t_mono)
+        if len(tracks) or len(tracks.seen):
+            pose = noise.pose(cam.world.platform(t), t)
+            batches.append(cam.geo.locate(frame, tracks, pose, cam.detector.class_names))
+    return Recording(scenario, seconds, fps, batches)
+
+
+@dataclass
+class Recording:
+    """What the cameras' pipelines handed the associator (``FrameEvents``, time order) in one run of a scenario."""
+
+    scenario: str
+    seconds: float
+    fps: float | None
+    batches: list[FrameEvents]
+
+    def save(self, path: Path) -> None:
+        """Pickled as a dict of plain values and the daemon's own types (not this class: ``-m`` runs it as
+        ``__main__``)."""
+        path.write_bytes(pickle.dumps({f.name: getattr(self, f.name) for f in fields(self)}))
+
+    @staticmethod
+    def load(path: Path) -> Recording:
+        """A ``save``d recording (a pickle: load only your own files); ValueError naming ``path`` if it is not one."""
+        try:
+            got = pickle.loads(path.read_bytes())
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as err:
+            raise ValueError(f"{path}: not a recording of {PROG} ({err})") from None
+        if not isinstance(got, dict) or set(got) != {f.name for f in fields(Recording)}:
+            raise ValueError(f"{path}: not a recording of {PROG}")
+        return Recording(**got)
+
+
+def associate(rec: Recording, settings: AssociationSettings | None = None) -> AssocScore:
+    """Feed a recording's batches through an Associator and score what it hands on against the truth."""
+    out = _Collect()
+    assoc = Associator([out], settings)
+    for batch in rec.batches:
+        assoc.submit(batch)
+    return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenario", required=True, help="a scenario with several cameras")
+    p.add_argument("--seconds", type=float, default=None, help="sim time to run (default the scenario's duration)")
+    p.add_argument("--fps", type=float, default=None, help="every camera's frame rate (default the scenario's)")
+    p.add_argument("--save", type=Path, help="keep what the cameras' pipelines gave the associator in this file")
+    p.add_argument("--load", type=Path, help="associate a --save file of yours again (the cameras are not run)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    a = p.parse_args(argv)
+    try:
+        sc = load_scenario(a.scenario)
+    except (ScenarioError, OSError) as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
+    if not sc.cameras:
+        print(f"{PROG}: {a.scenario}: the scenario has one camera: nothing to associate", file=sys.stderr)
+        return 2
+    if a.load is not None:
+        try:
+            rec = Recording.load(a.load)
+        except (OSError, ValueError) as err:
+            print(f"{PROG}: --load: {err}", file=sys.stderr)
+            return 2
+    else:
+        rec = record(a.scenario, a.seconds or sc.duration_s, a.fps)
+        if a.save is not None:
+            rec.save(a.save)
+    result = associate(rec)
+    print(json.dumps(result.as_json()) if a.json else result.line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
