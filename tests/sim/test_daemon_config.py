@@ -72,6 +72,7 @@ def test_each_camera_of_a_pair_is_a_cameras_table(name: str, tmp_path: Path) -> 
         tiles = (setup.detector.tiling.cols, setup.detector.tiling.rows)
         assert tiles == ((2, 2) if cam.width >= 1280 else (1, 1))
         assert setup.priority == (1 if cam.mode == "thermal" else 0)
+        assert setup.detector.class_thresholds == ({"vehicle": 0.5} if cam.mode == "thermal" else {})
 
 
 def test_arrays_of_tables_with_sub_tables() -> None:
