@@ -109,6 +109,7 @@ class ClipRecorder:
         self.state = "stopped"
         self.last_error = ""
         self.frames = self.units = self.clips = self.restarts = self.dropped_alerts = 0
+        self.write_errors = self.clip_errors = 0  # the ring's writes and clips that failed (a full disk)
         self.last_clip = ""
 
     # -- Stage ----------------------------------------------------------------------------------------------
@@ -143,6 +144,8 @@ class ClipRecorder:
                 "ring_bytes": self.ring.size,
                 "segments_evicted": self.ring.evicted,
                 "clips": self.clips,
+                "clip_errors": self.clip_errors,
+                "write_errors": self.write_errors,
                 "clip_open": self._open.name if self._open else None,
                 "last_clip": self.last_clip,
                 "ffmpeg_restarts": self.restarts,
@@ -288,7 +291,10 @@ class ClipRecorder:
                 self._cut_due(time.monotonic())
                 if time.monotonic() > next_prune:
                     next_prune = time.monotonic() + PRUNE_EVERY_S
-                    prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
+                    try:
+                        prune(self.folder, self.s.keep_days * 86400, int(self.s.keep_mb * 1e6))
+                    except OSError as err:  # a clip deleted by hand meanwhile: next time
+                        log.warning("%s: pruning %s: %s", self.name, self.folder, err)
                 self._cpu["mux"] = time.thread_time()
             cpu = enc.cpu_s()
             enc.close()
@@ -323,7 +329,11 @@ class ClipRecorder:
             if not key:
                 return  # a segment must start with a keyframe
             self._fresh = False
-            self.ring.start_segment(self._muxer.tables())
+            try:
+                self.ring.start_segment(self._muxer.tables())
+            except OSError as err:
+                self._write_failed(err)
+                return
         pose = self._pose_at(shot.t_mono)
         target = self._target()
         meta: bytes | None = None
@@ -345,10 +355,23 @@ class ClipRecorder:
             if target is not None:
                 info["target"] = list(target)
         pts = round(tick * CLOCK_HZ)  # presentation at the tick: a repeated frame keeps its capture time in the KLV
-        self.ring.add_frame(tick, self._muxer.frame(unit, meta, pts), info)
+        try:
+            self.ring.add_frame(tick, self._muxer.frame(unit, meta, pts), info)
+        except OSError as err:
+            self._write_failed(err)
+            return
         self.ring.evict(tick)
         with self._lock:
             self.units += 1
+
+    def _write_failed(self, err: OSError) -> None:
+        """The ring cannot be written (a full disk): say so, free the oldest segments, start again at a keyframe."""
+        gone = self.ring.shrink()
+        self._fresh = True
+        with self._lock:
+            self.write_errors += 1
+            self.last_error = f"ring {self.ring.folder}: {err.strerror or err}"
+        log.error("%s: %s; %d oldest segments deleted to make room", self.name, self.last_error, gone)
 
     def _segment_age(self, t: float) -> float:
         frames = self.ring.segments[-1].frames
@@ -409,12 +432,31 @@ class ClipRecorder:
         self._open = None
         self._targets.clear()
         path = self.folder / f"{clip.name}.ts"
-        held = self.ring.extract(clip.t0, clip.t1, path)
-        frames = [info for _, info in held]
+        try:
+            held = self.ring.extract(clip.t0, clip.t1, path)
+            frames = [info for _, info in held]
+            if frames:
+                path.with_suffix(".json").write_text(json.dumps(self._sidecar(clip, held, truncated)))
+        except OSError as err:  # a full disk, a ring segment gone
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            with self._lock:
+                self.clip_errors += 1
+                self.last_error = f"clip {path}: {err.strerror or err}"
+            log.error("%s: %s", self.name, self.last_error)
+            return
         if not frames:
             log.warning("%s: no video for clip %s", self.name, clip.name)
             return
-        side = {
+        with self._lock:
+            self.clips += 1
+            self.last_clip = path.name
+        log.info("%s: clip %s (%d frames, %.1f s)", self.name, path.name, len(frames), _span(frames))
+
+    def _sidecar(self, clip: _Clip, held: list[tuple[float, dict[str, Any]]], truncated: bool) -> dict[str, Any]:
+        """The clip's ``.json``: its alerts, window and each frame's pose."""
+        frames = [info for _, info in held]
+        return {
             "camera": self.camera_id,
             "alerts": clip.alerts,
             "pre_s": self.s.pre_s,
@@ -425,11 +467,6 @@ class ClipRecorder:
             "truncated": truncated,  # the daemon stopped before the end of the window
             "frames": frames,
         }
-        path.with_suffix(".json").write_text(json.dumps(side))
-        with self._lock:
-            self.clips += 1
-            self.last_clip = path.name
-        log.info("%s: clip %s (%d frames, %.1f s)", self.name, path.name, len(frames), _span(frames))
 
 
 def _deg(rad: float) -> float:

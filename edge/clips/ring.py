@@ -8,6 +8,7 @@ being written always stays.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -59,10 +60,25 @@ class Ring:
         self._write(seg, head)
 
     def add_frame(self, t_mono: float, data: bytes, info: dict[str, Any]) -> None:
-        """Append one frame's TS packets to the open segment (``start_segment`` first)."""
+        """Append one frame's TS packets to the open segment (``start_segment`` first). OSError (a full disk):
+        the frame is not in the ring (bytes of it that reached the file lie beyond the segment's size)."""
         seg = self.segments[-1]
-        seg.frames.append((t_mono, seg.size, info))
+        offset = seg.size
         self._write(seg, data)
+        seg.frames.append((t_mono, offset, info))
+
+    def shrink(self) -> int:
+        """Close the segment being written and delete the oldest segments until half the ring's bytes are left
+        (never the newest): room on a full disk. The number deleted."""
+        self.close()
+        total, half, gone = self.size, self.size // 2, 0
+        while len(self.segments) > 1 and total > half:
+            seg = self.segments.pop(0)
+            total -= seg.size
+            seg.path.unlink(missing_ok=True)
+            gone += 1
+        self.evicted += gone
+        return gone
 
     def _write(self, seg: Segment, data: bytes) -> None:
         self._file.write(data)
@@ -115,9 +131,11 @@ class Ring:
         return infos
 
     def close(self) -> None:
+        """Close the segment being written (what a full disk kept it from writing is given up)."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # the file is closed all the same
+                file.close()
 
 
 def prune(folder: Path, keep_s: float, keep_bytes: int, now: float | None = None) -> int:
