@@ -35,6 +35,15 @@ class ImageWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.assembler = Reassembler()
         self.written: list[Path] = []
+        self.failed = 0  # complete images that could not be written
+
+    def summary(self) -> str:
+        """One line: images written, not written, and messages that were not (part of) an image."""
+        a = self.assembler
+        return (
+            f"images: {len(self.written)} written, {self.failed} not written; {a.bad} unreadable messages, "
+            f"{a.dropped} unfinished images given up"
+        )
 
     def take(self, topic: str, payload: bytes) -> Path | None:
         """One message from ``edge/<vehicle>/thumbnail``; the image file's path once the image is complete."""
@@ -46,10 +55,15 @@ class ImageWriter:
             return None
         if not isinstance(got, Image):
             return None
-        stem = file_stem(got.meta)
+        stem = file_stem(got.meta)[:200]
         path = self.folder / f"{stem}.{EXT.get(str(got.meta.get('format')), 'bin')}"
-        path.write_bytes(got.data)
-        (self.folder / f"{stem}.json").write_text(json.dumps(got.meta, indent=1, default=str))
+        try:
+            path.write_bytes(got.data)
+            (self.folder / f"{stem}.json").write_text(json.dumps(got.meta, indent=1, default=str))
+        except OSError as err:  # a full disk, the folder gone: the next image may fare better
+            self.failed += 1
+            log.error("vehicle %s: thumbnail %s (%d bytes) not written: %s", vehicle, path, len(got.data), err)
+            return None
         self.written.append(path)
         log.info("vehicle %s: thumbnail %s (%d bytes) written", vehicle, path, len(got.data))
         return path

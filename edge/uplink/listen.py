@@ -333,4 +333,6 @@ def main(argv: list[str]) -> int:
             print(f"listen: radio {ground.stats}", file=sys.stderr, flush=True)
             ground.close()
         print(receiver.summary(), file=sys.stderr, flush=True)
+        if images is not None:
+            print(f"listen: {images.summary()}", file=sys.stderr, flush=True)
     return code
