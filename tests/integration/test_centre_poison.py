@@ -4,6 +4,7 @@ stream up; the rest of its batch is stored, the refused one counted. Odd vehicle
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cbor2
@@ -46,3 +47,49 @@ def test_odd_vehicle_ids_and_text_are_stored(store_url: str, tmp_path: Path) -> 
         assert any(u == f"{odd}:a\ufffdb" for _, u, _, _ in ingest.store.audit_log())
     finally:
         ingest.store.close()
+
+
+def test_a_worker_fed_garbage_on_every_topic_keeps_storing(store_url: str, tmp_path: Path) -> None:
+    """A real ``edge-centre ingest`` worker and Mosquitto: 1500 fuzzed messages on the five topics, then a fleet's
+    records; every record is stored, the worker is alive and its log has no traceback."""
+    import random
+
+    import paho.mqtt.client as mqtt
+
+    from bench.localbroker import LocalBroker
+    from centre.fleet import publish
+    from tests.centre.test_ingest_fuzz import KINDS, _mutate, _valid
+    from tests.integration.centre_helpers import Worker, write_config
+
+    rnd = random.Random(9)
+    valid = _valid()
+    plan = FleetPlan(vehicles=2, records=50)
+    with LocalBroker(tmp_path / "broker") as broker:
+        worker = Worker(write_config(tmp_path / "w.toml", broker.port, store_url, "centre-g"), tmp_path / "w.log")
+        try:
+            worker.start()
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            c.connect("127.0.0.1", broker.port)
+            c.loop_start()
+            for i in range(1500):
+                payload = _mutate(rnd, rnd.choice(valid)) if rnd.random() < 0.8 else rnd.randbytes(rnd.randrange(60))
+                c.publish(f"edge/g{i % 3}/{rnd.choice(KINDS)}", payload, qos=1).wait_for_publish(10)
+            c.disconnect()
+            c.loop_stop()
+            publish(broker.port, make_payloads(plan), 500.0)
+            store = open_store(store_url)
+            fleet = {"veh-00", "veh-01"}
+
+            def stored() -> int:
+                return len(store.detections(plan.t0 - 1, plan.t0 + 3600, vehicles=fleet))
+
+            deadline = time.monotonic() + 60
+            while stored() < 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert stored() == 2 * plan.records * plan.dets_per_record
+            store.close()
+            assert worker.proc is not None and worker.proc.poll() is None
+        finally:
+            worker.stop()
+    log = worker.log.read_text()
+    assert "Traceback" not in log and "undecodable" in log
