@@ -55,6 +55,15 @@ class MqttSettings(Section):
         parse_url(v)  # ValueError with the reason
         return v
 
+    @field_validator("username")
+    @classmethod
+    def _topic_level(cls, v: str) -> str:
+        if any(c in v for c in "/+#\x00"):
+            raise ValueError(
+                f"{v!r}: no '/', '+' or '#': it is one level of the request topic edge/<v>/cmd/thumbnail/<user>"
+            )
+        return v
+
 
 class StoreSettings(Section):
     """Where detections are kept."""

@@ -22,3 +22,12 @@ def test_defaults_load(tmp_path: Path) -> None:
     p = tmp_path / "centre.toml"
     p.write_text("")
     assert load_centre_config(p).mqtt.group == "centre"
+
+
+@pytest.mark.parametrize("name", ["ops/alice", "ops#", "a+b"])
+def test_a_user_name_that_is_not_one_topic_level_is_refused(tmp_path: Path, name: str) -> None:
+    p = tmp_path / "centre.toml"
+    p.write_text(f'[mqtt]\nusername = "{name}"\n')
+    with pytest.raises(CentreConfigError) as err:
+        load_centre_config(p)
+    assert f"{p}: mqtt.username: Value error, '{name}': no '/', '+' or '#'" in str(err.value)
