@@ -99,13 +99,31 @@ class CropStore:
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        os.chmod(self.path, 0o600)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as err:  # damaged: the crops are a cache, set it aside and start empty
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    src.rename(f"{aside}{suffix}")
+            log.error("thumbnails: crop store %s is damaged (%s): moved to %s, starting empty", self.path, err, aside)
+            self._db = self._open()
         self.bytes = int(self._db.execute("SELECT coalesce(sum(size), 0) FROM crops").fetchone()[0])
         self.stats = {"saved": 0, "expired": 0, "evicted": 0, "undecryptable": 0}
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT count(*) FROM crops").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        os.chmod(self.path, 0o600)
+        return db
 
     def close(self) -> None:
         with self._lock:

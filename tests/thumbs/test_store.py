@@ -69,3 +69,20 @@ def test_key_from_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(CropKeyError, match=r"thumbnails\.key_credential: thumbnail-key: expected 64 hex digits"):
         load_key("thumbnail-key")
     assert len(load_key("absent")) == 32  # a random key for this run
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_store_is_set_aside_and_a_new_one_works(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "crops.sqlite"
+    if damage == "garbage":
+        path.write_bytes(bytes(range(256)) * 32)
+    else:  # a real store cut short (a power cut mid-write, a full disk)
+        store = CropStore(path, KEY, 1 << 20, 3600)
+        for t in range(50):
+            store.put(_crop(t, data=bytes(4000)), now=1000.0)
+        store.close()
+        path.write_bytes(path.read_bytes()[:6000])
+    store = CropStore(path, KEY, 1 << 20, 3600)
+    store.put(_crop(1), now=1000.0)
+    assert isinstance(store.get(CropKey(7, "cam0", 1, "best"), now=1001.0), Crop)
+    assert len(list(tmp_path.glob("crops.sqlite.damaged-*"))) >= 1
