@@ -142,15 +142,24 @@ def prune(folder: Path, keep_s: float, keep_bytes: int, now: float | None = None
     """Delete kept clips (``*.ts`` with their ``.json``) older than ``keep_s`` by their file time, then the oldest
     while they take more than ``keep_bytes``; the number deleted."""
     now = time.time() if now is None else now
-    clips = sorted(folder.glob("*.ts"), key=lambda p: p.stat().st_mtime)
-    sizes = {p: p.stat().st_size for p in clips}
-    total = sum(sizes.values())
+    stats = {}
+    for p in folder.glob("*.ts"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or a link to nothing: not a clip
+            st = p.stat()
+            if p.is_file():
+                stats[p] = st
+    clips = sorted(stats, key=lambda p: stats[p].st_mtime)
+    total = sum(st.st_size for st in stats.values())
     gone = 0
     for p in clips:
-        if now - p.stat().st_mtime <= keep_s and total <= keep_bytes:
+        if now - stats[p].st_mtime <= keep_s and total <= keep_bytes:
             continue
-        total -= sizes[p]
-        p.unlink(missing_ok=True)
-        p.with_suffix(".json").unlink(missing_ok=True)
+        total -= stats[p].st_size
+        try:
+            p.unlink(missing_ok=True)
+            p.with_suffix(".json").unlink(missing_ok=True)
+        except OSError as err:
+            log.warning("clips: cannot delete %s: %s", p, err.strerror)
+            continue
         gone += 1
     return gone

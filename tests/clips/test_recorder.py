@@ -147,3 +147,20 @@ def test_encoder_killed_is_restarted_and_recording_goes_on(tmp_path: Path) -> No
     (clip,) = (tmp_path / "clips").glob("*-cam0-person-track3.ts")
     played = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-f", "null", "-"], capture_output=True)
     assert played.returncode == 0 and not played.stderr, played.stderr
+
+
+def test_a_ring_segment_gone_fails_the_clip_not_the_recorder(tmp_path: Path) -> None:
+    from edge.clips.recorder import _Clip
+
+    rec = recorder(tmp_path, "unused.ts")  # not started: the cut alone, on a ring filled by hand
+    for i in range(40):
+        if i % 10 == 0:
+            rec.ring.start_segment(b"H" * 188)
+        rec.ring.add_frame(i / 10, b"f" * 188, {"t_utc": 1000.0 + i / 10, "seq": i})
+    rec.ring.segments[1].path.unlink()  # deleted behind the recorder's back
+    rec._cut(_Clip(0.5, 3.5, "gone"))
+    health = rec.health()
+    assert health["clip_errors"] == 1 and health["clips"] == 0 and "gone.ts" in str(health["last_error"])
+    assert not list((tmp_path / "clips").glob("gone*"))
+    rec._cut(_Clip(2.0, 3.5, "later"))  # from the segments still there
+    assert rec.health()["clips"] == 1

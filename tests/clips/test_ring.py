@@ -75,3 +75,13 @@ def test_prune_by_age_then_bytes(tmp_path: Path) -> None:
     assert not (tmp_path / "c0.json").exists()
     assert prune(tmp_path, keep_s=30 * 86400, keep_bytes=2000, now=now) == 1
     assert sorted(p.name for p in tmp_path.glob("*")) == ["c2.json", "c2.ts", "c3.json", "c3.ts"]
+
+
+def test_prune_passes_over_what_is_not_a_clip(tmp_path: Path) -> None:
+    (tmp_path / "folder.ts").mkdir()  # a folder, a link to nothing: someone's hands in the clip folder
+    (tmp_path / "dangling.ts").symlink_to(tmp_path / "nowhere")
+    old = tmp_path / "old.ts"
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (1.0, 1.0))
+    assert prune(tmp_path, keep_s=86400, keep_bytes=10**6, now=1_000_000.0) == 1
+    assert not old.exists() and (tmp_path / "folder.ts").is_dir()
