@@ -74,6 +74,8 @@ class ThumbnailService:
                 self.stats["dropped"] += 1
                 return
             busy = len(self._queue) >= QUEUE
+            if isinstance(request, bytes):  # an oversized one is refused by its length: keep no more of it
+                request = request[: wire.MAX_REQUEST_BYTES + 1]
             self._queue.append((time.time(), via, requester, None if busy else request, reply))
             self._cond.notify()
 

@@ -25,6 +25,7 @@ import cbor2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_PENDING = 64  # images being reassembled at most per receiver
+MAX_REQUEST_BYTES = 4096  # a request is a few hundred bytes; longer ones are refused (and not held in full)
 MAX_PENDING_BYTES = 16 * 2**20  # chunk bytes held for images not yet complete, all together
 MAX_CHUNKS = 2**16  # chunks of one image at most
 PART_COST = 64  # bytes counted per held chunk beside its data (an empty chunk is not free)
@@ -49,6 +50,8 @@ class BadRequest(ValueError):
 
 def parse_request(payload: bytes) -> Request:
     """The request in ``payload`` (JSON); BadRequest naming the field otherwise."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise BadRequest(f"longer than {MAX_REQUEST_BYTES} bytes")
     try:
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:

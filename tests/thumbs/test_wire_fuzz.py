@@ -113,3 +113,16 @@ def test_fuzzed_requests_are_all_answered(tmp_path: Path) -> None:
             text = text[: rnd.randrange(len(text))]
         assert svc.handle(time.time(), "mqtt", "c", text) in ("bad-request", "unknown")
     assert svc.stats["requests"] == 1500
+
+
+def test_an_oversized_request_is_refused_and_not_held_in_full(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", SpoolSettings())
+    svc = ThumbnailService(ThumbnailSettings(enabled=True), CropStore(tmp_path / "c.sqlite", bytes(32), 1 << 20, 3600),
+                           spool, 7, tmp_path)  # fmt: skip
+    huge = json.dumps({"track": 1, "max_bytes": 900, "id": "x" * 10}).encode() + b" " * 5_000_000
+    for _ in range(10):
+        svc.submit("mqtt", "centre", huge)
+    assert sum(len(job[3]) for job in svc._queue if isinstance(job[3], bytes)) <= 10 * (wire.MAX_REQUEST_BYTES + 1)
+    assert svc.handle(*svc._queue.popleft()) == "bad-request"
+    (answer,) = [cbor2.loads(r.payload) for r in spool.head(10) if r.prio == Priority.IMAGE]
+    assert answer["text"] == f"longer than {wire.MAX_REQUEST_BYTES} bytes"
