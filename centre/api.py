@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import tempfile
 import threading
 import time
@@ -55,9 +56,13 @@ Ask = Callable[[dict[str, Any], str], tuple[bool, str]]  # (request, vehicle) ->
 
 def _time(text: str, name: str) -> float:
     try:
-        return float(text)
+        t = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(t):
+            raise web.HTTPBadRequest(text=f"{name}: not a finite time: {text!r}")
+        return t
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -276,6 +281,8 @@ class CentreApi:
             asked = checked_request({"max_bytes": self.max_bytes, **body}, vehicle)
         except ValueError as err:  # not JSON, or BadRequest
             raise web.HTTPBadRequest(text=str(err)) from None
+        except RecursionError:
+            raise web.HTTPBadRequest(text="not JSON: nested too deeply") from None
         if self.ask is None:
             raise web.HTTPServiceUnavailable(text="the centre has no MQTT broker to ask through (mqtt.url)")
         ok, text = await asyncio.to_thread(self.ask, asked, vehicle)
