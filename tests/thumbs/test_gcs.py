@@ -34,7 +34,7 @@ def router() -> Iterator[socket.socket]:
         yield s
 
 
-def _ask(s: socket.socket, port: int, track: float, limit: int, which: int = 0) -> dict[str, Any]:
+def _ask(s: socket.socket, port: int, track: float, limit: float, which: int = 0) -> dict[str, Any]:
     """Send the request (with autopilot heartbeats) until the daemon's COMMAND_ACK and STATUSTEXT came back."""
     ap, gcs, rx = mavlink.MAVLink(None, 1, 1), mavlink.MAVLink(None, 255, 190), mavlink.MAVLink(None)
     hb = mavlink.MAVLink_heartbeat_message(mavlink.MAV_TYPE_QUADROTOR, 3, 0, 0, 4, 3)
@@ -94,5 +94,9 @@ def _requests(router: socket.socket, udp_port: int, spool: Spool) -> None:
     got = _ask(router, udp_port, float("nan"), 1500, which=5)
     assert got["COMMAND_ACK"].result == mavlink.MAV_RESULT_FAILED
     assert got["STATUSTEXT"].text.startswith("thumb: bad-request: track")
+    for track, limit, field in ((1e30, 1500, "track"), (3, -5, "max_bytes"), (3, float("inf"), "max_bytes")):
+        got = _ask(router, udp_port, track, limit)  # a track beyond 2^63, a negative or infinite limit
+        assert got["COMMAND_ACK"].result == mavlink.MAV_RESULT_FAILED
+        assert got["STATUSTEXT"].text.startswith(f"thumb: bad-request: {field}")
     statuses = [cbor2.loads(r.payload)["status"] for r in spool.head(100) if r.prio == Priority.AUDIT]
-    assert statuses == ["ok", "unknown", "bad-request"]  # every request is in the audit
+    assert statuses == ["ok", "unknown", "bad-request", "bad-request", "bad-request", "bad-request"]  # all audited
