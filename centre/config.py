@@ -87,9 +87,24 @@ class FusionSettings(Section):
     """When detections of different vehicles or cameras are one object (docs in centre/fusion.py)."""
 
     gate_sigma: float = Field(
-        3.0, title="Distance gate", description="Join when the distance is within this many combined sigmas.", gt=0
+        2.0,
+        title="Distance gate",
+        description="Two tracks may pair while their running RMS distance is within this many combined sigmas.",
+        gt=0,
     )
     window_s: float = Field(2.0, title="Time window", description="Detections this close in time may join (s).", gt=0)
+    memory_s: float = Field(
+        3.0,
+        title="Pair memory",
+        description="How long two tracks' agreement remembers (s): the time constant of their running mean distance.",
+        gt=0,
+    )
+    offset_s: float = Field(
+        10.0,
+        title="Offset memory",
+        description="How long the estimate of two sensors' relative offset remembers (s); 0 would be off.",
+        gt=0,
+    )
     stale_s: float = Field(10.0, title="Stale after", description="A sighting not seen for this long ends (s).", gt=0)
     error_correlation: float = Field(
         0.3,

@@ -1,59 +1,80 @@
-"""Fusion across the fleet: detections of one object by different vehicles or cameras become one sighting.
+"""Fusion across the fleet: the tracks of one object by different vehicles or cameras become one sighting.
 
-A sighting holds *members*: the latest detection of each track that fed it within ``window_s``. Two tracks of one
-camera whose times overlap are two objects and never share a sighting (one after the other is a broken track and
-may). Distances are counted in combined sigmas, ``d / sqrt(s_1^2 + s_2^2)``; the *gate* is ``gate_sigma``. Rules,
-for each detection in arrival order (``LOST`` events, which repeat a track's last fix, are skipped):
+Association is by track, not by detection: a sensor's (vehicle, boot, camera) track is one object over time.
+Distances count in combined sigmas, ``d / sqrt(s_1^2 + s_2^2)``. For each detection in arrival order (``LOST``
+events, which repeat a track's last fix, are skipped):
 
-1. Its track's sighting keeps it while that sighting is not stale (``stale_s``), holds no other track of its
-   camera seen at once, and what the other cameras see of it (their members' combined position) lies within the
-   gate. Then, (b) when another sighting holds one live track of this camera and the two tracks each fit the other
-   sighting better (sum of squared combined sigmas), they trade places (two objects close together first paired
-   crosswise); (c) when another sighting that may hold it lies nearer by more than ``SWITCH_D2`` squared sigmas,
-   the track moves there (a tracker that swapped objects, a wrong first pairing).
-2. Otherwise it joins the nearest open sighting of its class seen within ``window_s`` that may hold it, within
-   the gate.
-3. Otherwise it starts a new sighting, named after its own key.
-4. After each update, a sighting within the gate of another one that may hold its members (same class, within
-   ``window_s``) merges with it: the younger joins the older and goes to ``merged`` (the feed deletes it).
+1. Pair costs. The fix is weighed against every other sensor's track of its class seen within ``window_s``, at
+   the fix's time (interpolated between that track's fixes, else its nearest), after removing the two sensors'
+   current offset (5). A pair starts when that squared distance is within ``gate_sigma``^2; its cost is then the
+   running mean of it over the last ``memory_s`` (each sample weighted by the time since the last); a sample
+   beyond twice the gate ends the pair at once (a tracker that jumped to another object).
+2. Grouping. The live tracks (seen within ``window_s``) linked to this one by pairs, shared sightings or one
+   sensor's succession are grouped again (``centre.fusion_tracks.cluster``): for every two sensors a one-to-one
+   assignment of their tracks (Hungarian) minimising the sum of the costs within the gate, pairs already in one
+   sighting ``HOLD_D2`` cheaper (no flip-flop); then the chosen pairs, and a sensor's broken track with its
+   successor (begun within ``window_s`` after it ended, first fix within the gate of its last), are united
+   cheapest first, never two tracks of one sensor seen at once in one object.
+3. Naming. Each group keeps the sighting most of its tracks fed (on a tie, the one a track of it fed longest); the
+   others start new sightings, named after their oldest track. A sighting whose live tracks all went to others
+   merged into the one most of them went to (it goes to ``merged``; the feed deletes it).
+4. Position. A sighting's position is the inverse-variance weighted mean of the newest fix of each camera (one
+   camera's successive tracks share its errors: counted once); its variance is that of the weighted mean with
+   any two cameras' errors correlated by ``error_correlation`` (rho; 0 gives ``1 / sum(1 / s_i^2)``):
+   ``sum w_i^2 s_i^2 + rho * sum_{i != j} w_i w_j s_i s_j``. The wire's ``error_m`` is a 90 % radius: for a
+   circular 2-D Gaussian that is 2.146 sigma (sqrt(-2 ln 0.1)), so s_i = error_m / 2.146 and the sighting's
+   reported radius is 2.146 times its combined sigma.
+5. Offsets. Two sensors' fixes of the same objects lie apart by a slowly changing offset (one vehicle's attitude
+   and timing errors move all its fixes at once; measured in ``sim/scenarios/border-pair.toml``: 15 s means of
+   -3 to +5 m along the line of sight). After grouping, where ``fix`` lies from the other sensors' tracks in its
+   sighting updates their offset (a running mean over ``offset_s``, samples clipped to the pair's 90 % radius),
+   but only when it cannot be a wrong pairing taken for an offset: neither track could pair with another of the
+   other's sensor, or ``SHARED_MIN`` objects nearby are seen by both. The offset corrects only the pair costs;
+   positions are averaged as received.
 
-A sighting's position is the inverse-variance weighted mean of the newest member of each camera (one camera's
-successive tracks share its errors: counted once); its variance is that of the weighted mean with any two cameras'
-errors correlated by ``error_correlation`` (rho; 0 gives ``1 / sum(1 / s_i^2)``): ``sum w_i^2 s_i^2 + rho *
-sum_{i != j} w_i w_j s_i s_j``. Measured between the two drones of ``sim/scenarios/border-pair.toml`` (one person
-at once, errors against the truth): rho = -0.01 to 0.35 over three runs; 0.3 by default. The wire's ``error_m``
-is a 90 % radius: for a circular 2-D Gaussian that is 2.146 sigma (sqrt(-2 ln 0.1)), so s_i = error_m / 2.146 and
-the sighting's reported radius is 2.146 times its combined sigma. Distances in a local flat frame (metres).
-
-Limits: objects nearer each other than their error radii cannot be told apart by position; which of them pair up
-across vehicles is then a guess (groups walking close together become sightings that swap members); a daemon's
-tracker that swaps two people carries members across until rule 1c moves them. A bias the vehicles share beyond
-what ``error_correlation`` allows is not in the radius. Members up to ``window_s`` apart in time are averaged as if at once: a fast
-object's sighting lags and its radius is too small by about its speed times that gap.
+Limits: objects nearer each other than their error radii are told apart only by how their tracks move over
+``memory_s``; people walking side by side within the radius pair by chance. A daemon's tracker that swaps two
+people carries its track into the wrong sighting until the running means turn (a few seconds). A bias the
+vehicles share beyond ``error_correlation`` is not in the radius. Members up to ``window_s`` apart in time are
+averaged as if at once: a fast object's sighting lags and its radius is too small by about its speed times that
+gap.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from centre.config import FusionSettings
+from centre.fusion_tracks import M_PER_DEG as M_PER_DEG  # re-exported: the centre's other modules use them
+from centre.fusion_tracks import (
+    Fix,
+    Pair,
+    SensorKey,
+    Track,
+    TrackKey,
+    cluster,
+    d2,
+    offset_m,
+    pair_key,
+    shifted,
+)
+from centre.fusion_tracks import distance_m as distance_m
 from centre.store.rows import Detection
 from edge.types import EventKind
 
 R90_PER_SIGMA = math.sqrt(-2.0 * math.log(0.1))  # 2.146
-M_PER_DEG = 111_320.0
-
-TrackKey = tuple[str, int, str, int]
-SWITCH_D2 = 0.5  # vehicle, boot, camera, track
+SHARED_MIN = 3  # objects seen by both sensors at once that agree an offset even when the pairs have rivals
+HOLD_D2 = 0.5  # a pair already in one sighting counts this much cheaper (squared combined sigmas): no flip-flop
 
 
 @dataclass
 class Member:
-    """The latest detection of one track in a sighting. t_first: when the track was first seen in it, t: last
-    (POSIX s); sigma: 1-sigma horizontal error (m)."""
+    """The latest detection of one track in a sighting. t_first: when the track joined it, t: last (POSIX s);
+    sigma: 1-sigma horizontal error (m)."""
 
     t_first: float
     t: float
@@ -102,13 +123,6 @@ class Sighting:
         return tuple(d.values())
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Equirectangular ground distance (m); exact enough below ~10 km."""
-    dy = (lat2 - lat1) * M_PER_DEG
-    dx = (lon2 - lon1) * M_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot(dx, dy)
-
-
 class Fuser:
     """Feed detections with ``add`` (in arrival order); it returns the sighting each one updated (or None)."""
 
@@ -116,39 +130,192 @@ class Fuser:
         self.s = settings
         self.sightings: dict[str, Sighting] = {}
         self.by_track: dict[TrackKey, str] = {}
+        self.joined: dict[TrackKey, float] = {}  # when each track joined the sighting it now feeds (POSIX s)
         self.merged: list[Sighting] = []  # sightings merged into another since the caller last emptied this
+        self.tracks: dict[TrackKey, Track] = {}
+        self.by_sensor: dict[SensorKey, set[TrackKey]] = {}
+        self.pairs: dict[tuple[TrackKey, TrackKey], Pair] = {}
+        self.partners: dict[TrackKey, set[TrackKey]] = {}
+        self.offsets: dict[tuple[SensorKey, SensorKey], list[float]] = {}  # (a, b), a < b: a - b east, north m; t
 
     def _sigma(self, d: Detection) -> float:
         return (d.error_m if d.error_m else self.s.default_error_m) / R90_PER_SIGMA
 
     def add(self, d: Detection) -> Sighting | None:
-        """Assign ``d`` to a sighting (rules in the module doc) and update that sighting's position."""
+        """Add ``d`` to its track, weigh the track against the other sensors' tracks, group the tracks near it into
+        objects again (rules in the module doc) and return the sighting ``d``'s track now feeds."""
         if d.lat is None or d.lon is None or d.kind == EventKind.LOST:  # a lost track's event repeats its last fix
             return None
         key: TrackKey = (d.vehicle, d.boot, d.camera, d.track)
-        s = self.sightings.get(self.by_track.get(key, ""))
-        old = s.members.get(key) if s is not None else None
-        me = Member(old.t_first if old else d.t, d.t, d.lat, d.lon, self._sigma(d))
-        if s is not None and not self._still_fits(s, key, me):
-            s.members.pop(key, None)
-            s = None
-        if s is not None:
-            near = [o for o in self.sightings.values() if o is not s and self._may_reach(o, s.class_name, me)]
-            s = self._trade(s, key, me, near)
-            s = self._switch(s, key, me, [o for o in near if o is not s])
-        if s is None:
-            s = self._nearest(d.class_name, me, {key: me})
-        if s is None:
-            s = Sighting(self._new_id(key), d.class_name, d.t, d.t)
-            self.sightings[s.id] = s
-        self.by_track[key] = s.id
-        s.members[key] = me
-        s.tracks.add(key)
-        s.t_first, s.t_last = min(s.t_first, d.t), max(s.t_last, d.t)
-        self._estimate(s)
-        here = Member(s.t_last, s.t_last, s.lat, s.lon, s.error_m / R90_PER_SIGMA)
-        other = self._nearest(s.class_name, here, s.members, s)
-        return s if other is None else self._merge(s, other)
+        fix = Fix(d.t, d.lat, d.lon, self._sigma(d))
+        tr = self.tracks.get(key)
+        if tr is None:
+            tr = self.tracks[key] = Track(key, d.class_name, d.t)
+            self.by_sensor.setdefault(key[:3], set()).add(key)
+        tr.t_first = min(tr.t_first, d.t)
+        tr.add(fix, d.class_name, self.s.window_s)
+        self._measure(tr, fix)
+        live = self._component(tr, d.t)
+        groups = cluster(live, self._costs(live), self._joins(live))
+        self._name(groups, live)
+        s = self.sightings[self.by_track[key]]
+        self._register(tr, fix, s, groups)
+        return s
+
+    def _offset(self, a: SensorKey, b: SensorKey) -> tuple[float, float]:
+        """How far sensor a's fixes lie from sensor b's of the same objects now: (east, north) m."""
+        o = self.offsets.get((a, b) if a < b else (b, a))
+        if o is None:
+            return 0.0, 0.0
+        return (o[0], o[1]) if a < b else (-o[0], -o[1])
+
+    def _rivals(self, tr: Track, sensor: SensorKey) -> bool:
+        """True when ``tr`` could pair with more than one live track of ``sensor`` (a pair within the gate)."""
+        n = 0
+        for k in self.partners.get(tr.key, ()):
+            if k[:3] == sensor and self.pairs[pair_key(tr.key, k)].cost <= self.s.gate_sigma**2:
+                n += 1
+        return n > 1
+
+    def _register(self, tr: Track, fix: Fix, s: Sighting, groups: list[list[Track]]) -> None:
+        """Update the offset between ``tr``'s sensor and each other sensor in its sighting (``s``) from where ``fix``
+        lies from that sensor's track: a running mean over ``offset_s``, each sample clipped to the pair's 90 %
+        radius. Only when the offset is told apart from a wrong pairing: neither track could pair with another of
+        the other's sensor, or ``SHARED_MIN`` objects nearby (``groups``) are seen by both sensors at once."""
+        for k in s.members:
+            o = self.tracks[k]
+            if o.sensor == tr.sensor:
+                continue
+            both = sum(1 for g in groups if {tr.sensor, o.sensor} <= {x.sensor for x in g})
+            if both < SHARED_MIN and (self._rivals(tr, o.sensor) or self._rivals(o, tr.sensor)):
+                continue
+            at = o.at(fix.t)
+            east, north = offset_m(fix, at)
+            clip = R90_PER_SIGMA * math.hypot(fix.sigma, at.sigma)
+            if (n := math.hypot(east, north)) > clip:
+                east, north = east * clip / n, north * clip / n
+            a, b = tr.sensor, o.sensor
+            if a > b:
+                a, b, east, north = b, a, -east, -north
+            cur = self.offsets.setdefault((a, b), [east, north, fix.t])
+            alpha = 1.0 - math.exp(-max(0.0, fix.t - cur[2]) / self.s.offset_s)
+            cur[0] += alpha * (east - cur[0])
+            cur[1] += alpha * (north - cur[1])
+            cur[2] = max(cur[2], fix.t)
+
+    def _measure(self, tr: Track, fix: Fix) -> None:
+        """Weigh ``fix`` against every other sensor's track of its class seen within ``window_s`` (where that track
+        was at the fix's time): a pair starts within the gate, runs on as a mean, and ends at a sample beyond
+        twice the gate."""
+        gate2 = self.s.gate_sigma**2
+        for o in self.tracks.values():
+            if o.sensor == tr.sensor or o.class_name != tr.class_name or abs(o.last.t - fix.t) > self.s.window_s:
+                continue
+            east, north = self._offset(tr.sensor, o.sensor)
+            sample = d2(shifted(fix, -east, -north), o.at(fix.t))
+            pk = pair_key(tr.key, o.key)
+            p = self.pairs.get(pk)
+            if p is None and sample <= gate2:
+                self.pairs[pk] = Pair(sample, fix.t)
+                self.partners.setdefault(tr.key, set()).add(o.key)
+                self.partners.setdefault(o.key, set()).add(tr.key)
+            elif p is not None and sample > 4.0 * gate2:
+                self._drop_pair(pk)
+            elif p is not None:
+                p.update(sample, fix.t, self.s.memory_s)
+
+    def _drop_pair(self, pk: tuple[TrackKey, TrackKey]) -> None:
+        del self.pairs[pk]
+        for a, b in (pk, pk[::-1]):
+            if (ps := self.partners.get(a)) is not None:
+                ps.discard(b)
+
+    def _live(self, k: TrackKey, t: float) -> bool:
+        tr = self.tracks.get(k)
+        return tr is not None and tr.last.t >= t - self.s.window_s
+
+    def _component(self, tr: Track, t: float) -> list[Track]:
+        """The live tracks (seen within ``window_s`` of t) linked to ``tr`` by pairs, shared sightings or one
+        sensor's succession: the ones whose grouping may change with ``tr``'s news."""
+        seen, todo = {tr.key}, [tr.key]
+        while todo:
+            k = todo.pop()
+            near = set(self.partners.get(k, ()))
+            if (s := self.sightings.get(self.by_track.get(k, ""))) is not None:
+                near |= s.members.keys()
+            near |= self.by_sensor.get(k[:3], set())
+            for n in near - seen:
+                if self._live(n, t):
+                    seen.add(n)
+                    todo.append(n)
+        return [self.tracks[k] for k in seen]
+
+    def _costs(self, live: list[Track]) -> dict[tuple[TrackKey, TrackKey], float]:
+        """The pairs among ``live`` of one class within the gate, those already in one sighting ``HOLD_D2`` cheaper."""
+        keys = {tr.key: tr for tr in live}
+        out = {}
+        for tr in live:
+            for o in self.partners.get(tr.key, ()):
+                if o not in keys or tr.key > o or keys[o].class_name != tr.class_name:
+                    continue
+                p = self.pairs[(tr.key, o)]
+                if p.cost <= self.s.gate_sigma**2:
+                    same = self.by_track.get(tr.key, "-") == self.by_track.get(o)
+                    out[(tr.key, o)] = p.cost - (HOLD_D2 if same else 0.0)
+        return out
+
+    def _joins(self, live: list[Track]) -> list[tuple[float, TrackKey, TrackKey]]:
+        """One sensor's track and one of its class that began after it ended, within ``window_s`` and the gate
+        (a broken track and its successor), with their squared distance in combined sigmas."""
+        out = []
+        for a in live:
+            for b in live:
+                if (
+                    a.sensor == b.sensor
+                    and a.class_name == b.class_name
+                    and 0.0 < b.t_first - a.last.t <= self.s.window_s
+                    and (c := d2(a.last, b.fixes[0])) <= self.s.gate_sigma**2
+                ):
+                    out.append((c, a.key, b.key))
+        return out
+
+    def _name(self, groups: list[list[Track]], live: list[Track]) -> None:
+        """Give each group a sighting: the one most of its tracks fed (on a tie, the one a track of it fed for
+        longest), each to one group; the rest start new ones. A sighting whose live tracks all went to others merged into the one most went to."""
+        before = {sid for tr in live if (sid := self.by_track.get(tr.key, "")) in self.sightings}
+        votes = []
+        for gi, g in enumerate(groups):
+            n = Counter(sid for tr in g if (sid := self.by_track.get(tr.key, "")) in self.sightings)
+            since = {sid: min(self.joined[tr.key] for tr in g if self.by_track.get(tr.key) == sid) for sid in n}
+            votes += [(-c, since[sid], self.sightings[sid].t_first, sid, gi) for sid, c in n.items()]
+        named: dict[int, str] = {}
+        for *_, sid, gi in sorted(votes):
+            if gi not in named and sid not in named.values():
+                named[gi] = sid
+        for gi, g in enumerate(groups):
+            if gi in named:
+                s = self.sightings[named[gi]]
+            else:
+                first = min(g, key=lambda tr: (tr.t_first, tr.key))
+                s = Sighting(self._new_id(first.key), first.class_name, first.t_first, first.last.t)
+                self.sightings[s.id] = s
+            for tr in g:
+                if self.by_track.get(tr.key) != s.id:
+                    self.by_track[tr.key], self.joined[tr.key] = s.id, tr.last.t
+            s.members = {tr.key: Member(self.joined[tr.key], tr.last.t, *tr.last[1:]) for tr in g}
+            s.tracks |= {tr.key for tr in g}
+            s.t_last = max(s.t_last, *(tr.last.t for tr in g))
+            self._estimate(s)
+        for sid in before - set(named.values()):
+            gone = self.sightings.pop(sid)
+            into = Counter(self.by_track[k] for k in gone.members if self.by_track.get(k) in self.sightings)
+            if into:
+                keep = self.sightings[into.most_common(1)[0][0]]
+                keep.tracks |= gone.tracks
+                keep.t_first = min(keep.t_first, gone.t_first)
+                self.merged.append(gone)
+            else:
+                self.sightings[sid] = gone
 
     def _new_id(self, key: TrackKey) -> str:
         """A sighting id named after the track that started it (``-2``, ``-3``... if that track started one before)."""
@@ -159,124 +326,10 @@ class Fuser:
             sid = f"{base}-{n}"
         return sid
 
-    def _still_fits(self, s: Sighting, key: TrackKey, me: Member) -> bool:
-        """Rule 1: the track's sighting is not stale, holds no other track of its camera seen at once, and what the
-        other cameras see of it now lies within the gate of this detection."""
-        if me.t - s.t_last > self.s.stale_s or self._one_camera_two_objects(s.members, {key: me}):
-            return False
-        others = self._others(s, key, me.t)
-        return others is None or self._d2(me, others) <= self.s.gate_sigma**2
-
-    def _trade(self, s: Sighting, key: TrackKey, me: Member, near: list[Sighting]) -> Sighting:
-        """Rule 1b: two objects close together paired crosswise (A's track of one with B's of the other), or the
-        wrong one of two tracks paired: when another sighting holds one live track of this camera, and the two
-        tracks fit better the other way round (sum of squared combined sigmas from what the other cameras see in
-        each sighting; a track alone costs the gate squared), they swap sightings. Returns the sighting ``key``
-        now feeds."""
-        mine = self._others(s, key, me.t)
-        for o in near:
-            twins = [k for k in o.members if k[:3] == key[:3]]
-            if len(twins) != 1 or any(k[:3] == key[:3] and k != key for k in s.members):
-                continue
-            k2 = twins[0]
-            m2, theirs = o.members[k2], self._others(o, k2, me.t)
-            if theirs is None or me.t - m2.t > self.s.window_s:
-                continue
-            swapped = self._d2(me, theirs), self._cost(m2, mine)
-            if max(swapped) <= self.s.gate_sigma**2 and sum(swapped) < self._cost(me, mine) + self._d2(m2, theirs):
-                s.members.pop(key, None)
-                del o.members[k2]
-                s.members[k2], self.by_track[k2] = m2, s.id
-                s.tracks.add(k2)
-                self._estimate(s)
-                return o
-        return s
-
-    def _cost(self, m: Member, at: tuple[float, float, float] | None) -> float:
-        """``_d2`` of m from ``at``, or the gate squared when there is nothing to pair with."""
-        return self.s.gate_sigma**2 if at is None else self._d2(m, at)
-
-    def _switch(self, s: Sighting, key: TrackKey, me: Member, near: list[Sighting]) -> Sighting:
-        """Rule 1c: a track whose tracker swapped objects (or that was paired wrongly) moves to another sighting
-        that may hold it and lies nearer by more than ``SWITCH_D2`` squared sigmas."""
-        mine = self._others(s, key, me.t)
-        if mine is None:
-            return s
-        best, best_d2 = s, self._d2(me, mine) - SWITCH_D2
-        for o in near:
-            theirs = self._others(o, key, me.t)
-            d2 = math.inf if theirs is None else self._d2(me, theirs)
-            if d2 < best_d2 and not self._one_camera_two_objects(o.members, {key: me}):
-                best, best_d2 = o, d2
-        if best is not s:
-            s.members.pop(key, None)
-            if s.members:
-                self._estimate(s)
-        return best
-
-    def _may_reach(self, o: Sighting, class_name: str, me: Member) -> bool:
-        """A cheap first look for rules 1b and 1c (``near``: the sightings that pass): ``o`` is of ``class_name``, seen within ``window_s`` of ``me``
-        and within twice the gate of it (its members' spread aside)."""
-        if o.class_name != class_name or abs(me.t - o.t_last) > self.s.window_s:
-            return False
-        reach = 2.0 * self.s.gate_sigma * (o.error_m / R90_PER_SIGMA + me.sigma)
-        return distance_m(o.lat, o.lon, me.lat, me.lon) <= reach
-
-    def _others(self, s: Sighting, key: TrackKey, t: float) -> tuple[float, float, float] | None:
-        """What the cameras other than ``key``'s see of ``s`` within ``window_s`` of t (see ``_combine``)."""
-        return self._combine([m for k, m in s.members.items() if k[:3] != key[:3] and t - m.t <= self.s.window_s])
-
-    @staticmethod
-    def _d2(m: Member, at: tuple[float, float, float]) -> float:
-        """Squared distance of ``m`` from ``at`` (lat, lon, sigma) in combined sigmas."""
-        return distance_m(at[0], at[1], m.lat, m.lon) ** 2 / (at[2] ** 2 + m.sigma**2)
-
-    def _nearest(
-        self, class_name: str, at: Member, members: dict[TrackKey, Member], exclude: Sighting | None = None
-    ) -> Sighting | None:
-        """Rule 2: the open sighting of ``class_name`` seen within ``window_s`` of ``at``, nearest to it in combined
-        sigmas and within the gate, that may hold ``members``."""
-        best, best_score = None, self.s.gate_sigma
-        for s in self.sightings.values():
-            if s is exclude or s.class_name != class_name or abs(at.t - s.t_last) > self.s.window_s:
-                continue
-            score = distance_m(s.lat, s.lon, at.lat, at.lon) / math.hypot(s.error_m / R90_PER_SIGMA, at.sigma)
-            if score <= best_score and not self._one_camera_two_objects(s.members, members):
-                best, best_score = s, score
-        return best
-
-    @staticmethod
-    def _one_camera_two_objects(a: dict[TrackKey, Member], b: dict[TrackKey, Member]) -> bool:
-        """True when ``a`` and ``b`` hold two tracks of one camera whose times overlap (seen at once: two objects;
-        one after the other is a broken track, which may join)."""
-        return any(
-            ka[:3] == kb[:3] and ka != kb and ma.t_first <= mb.t and mb.t_first <= ma.t
-            for ka, ma in a.items()
-            for kb, mb in b.items()
-        )
-
-    def _merge(self, a: Sighting, b: Sighting) -> Sighting:
-        """Rule 3: one object seen as two sightings; the younger joins the older and goes to ``merged``."""
-        keep, gone = (a, b) if (a.t_first, a.id) <= (b.t_first, b.id) else (b, a)
-        for k, m in gone.members.items():
-            if k not in keep.members or m.t > keep.members[k].t:
-                keep.members[k] = m
-        for k in gone.tracks:
-            if self.by_track.get(k) == gone.id:
-                self.by_track[k] = keep.id
-        keep.tracks |= gone.tracks
-        keep.t_first, keep.t_last = min(keep.t_first, gone.t_first), max(keep.t_last, gone.t_last)
-        del self.sightings[gone.id]
-        self.merged.append(gone)
-        self._estimate(keep)
-        return keep
-
-    def _combine(self, members: list[Member]) -> tuple[float, float, float] | None:
-        """Inverse-variance mean (lat, lon, 1-sigma m) of ``members`` (one per camera); None if empty. The sigma
-        counts ``error_correlation`` (rho) between any two cameras' errors:
+    def _combine(self, members: list[Member]) -> tuple[float, float, float]:
+        """Inverse-variance mean (lat, lon, 1-sigma m) of ``members`` (one per camera). The sigma counts
+        ``error_correlation`` (rho) between any two cameras' errors:
         ``var = sum w_i^2 s_i^2 + rho * sum_{i != j} w_i w_j s_i s_j`` with weights ``w_i = s_i^-2 / sum s^-2``."""
-        if not members:
-            return None
         w = [1.0 / (m.sigma * m.sigma) for m in members]
         total = sum(w)
         w = [wi / total for wi in w]
@@ -288,24 +341,25 @@ class Fuser:
         return lat, lon, math.sqrt(var)
 
     def _estimate(self, s: Sighting) -> None:
-        newest: dict[tuple[str, int, str], Member] = {}  # per camera: its newest member (one camera, one error)
-        t_ref = max(m.t for m in s.members.values())
-        for k, m in list(s.members.items()):
-            if t_ref - m.t > self.s.window_s:
-                del s.members[k]  # no longer seen with the others: it only feeds this sighting again by rule 1
-            elif k[:3] not in newest or m.t > newest[k[:3]].t:
+        """The position and 90 % radius of ``s`` from the newest member of each camera (one camera, one error)."""
+        newest: dict[SensorKey, Member] = {}
+        for k, m in s.members.items():
+            if k[:3] not in newest or m.t > newest[k[:3]].t:
                 newest[k[:3]] = m
-        combined = self._combine(list(newest.values()))
-        assert combined is not None  # the newest member is always fresh
-        s.lat, s.lon, sigma = combined
+        s.lat, s.lon, sigma = self._combine(list(newest.values()))
         s.error_m = R90_PER_SIGMA * sigma
 
     def expire(self, now: float) -> list[str]:
-        """Forget sightings not seen for ``stale_s`` before ``now`` (POSIX s); returns their ids."""
+        """Forget sightings and tracks not seen for ``stale_s`` before ``now`` (POSIX s); returns the sightings' ids."""
         gone = [k for k, s in self.sightings.items() if now - s.t_last > self.s.stale_s]
         for k in gone:
             del self.sightings[k]
-        if gone:
-            dead = set(gone)
-            self.by_track = {t: sid for t, sid in self.by_track.items() if sid not in dead}
+        for key in [k for k, tr in self.tracks.items() if now - tr.last.t > self.s.stale_s]:
+            del self.tracks[key]
+            self.by_sensor[key[:3]].discard(key)
+            self.by_track.pop(key, None)
+            self.joined.pop(key, None)
+            for o in list(self.partners.pop(key, ())):
+                self.pairs.pop(pair_key(key, o), None)
+                self.partners.get(o, set()).discard(key)
         return gone

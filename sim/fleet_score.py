@@ -13,12 +13,19 @@ match); a detection of ``class_name`` matched to no target, or to one of another
 - ``within_radius_pct``: of the sighting updates those detections made, the share whose fused position lies within
   the sighting's reported 90 % radius of the true person (at the detection's time).
 
+What fusion by track can reach: ``track_ceiling_pct``, the share of those pairs whose two detections' tracks
+mostly followed that same person (the rest are the daemons' identity swaps, or close people this matching mixes
+up).
+
 And the cost of merging: ``wrong_merge_pct``, of the pairs put in one sighting (a detection by one vehicle and the
 other vehicle's detection nearest in time, at most ``at_once_s`` apart, of the same person or of another one), the
 share that were two different people.
 
-Command line, after a run (``python -m sim.fleet_run`` prints the same)::
+Command line, after a run (``python -m sim.fleet_run`` prints the same). A run's workdir is its recording (the
+store holds every received detection; ``run.json`` the scenario and start time): the fusion is a pure function of
+the stored detections, so it replays offline, with other ``[fusion]`` settings too::
 
+    python -m sim.fleet_score --run out/fleet [--set gate_sigma=2.5]
     python -m sim.fleet_score --scenario sim/scenarios/border-pair.toml --start-utc T --store sqlite:///centre.db
 """
 
@@ -29,11 +36,16 @@ import bisect
 import json
 import math
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
 
 from centre.config import FusionSettings
 from centre.fusion import distance_m
 from centre.fusion_eval import replay
+from centre.fusion_tracks import TrackKey
 from centre.store import Store, open_store
 from centre.store.rows import Detection
 from sim.scenario import ScenarioError, load_scenario
@@ -55,6 +67,7 @@ class FleetScore:
     pairs_apart: int  # of those, the times the person was apart_m or more from every other target
     pairs_apart_one_sighting: int
     pairs_wrong_merge: int  # a person and another person seen at once by the other vehicle, put in one sighting
+    pairs_tracks_agree: int  # of pairs_seen_by_both, those whose two tracks mostly followed that same person
     apart_m: float
     updates: int
     updates_within_radius: int
@@ -65,6 +78,12 @@ class FleetScore:
     @property
     def one_sighting_pct(self) -> float:
         return 100.0 * self.pairs_one_sighting / max(1, self.pairs_seen_by_both)
+
+    @property
+    def track_ceiling_pct(self) -> float:
+        """One sighting if every track were paired by the person it followed most: what track-level fusion can
+        reach with these daemons' tracks (their identity swaps and the scorer's own matching of close people)."""
+        return 100.0 * self.pairs_tracks_agree / max(1, self.pairs_seen_by_both)
 
     @property
     def apart_one_sighting_pct(self) -> float:
@@ -79,14 +98,21 @@ class FleetScore:
         return 100.0 * self.pairs_wrong_merge / max(1, self.pairs_one_sighting + self.pairs_wrong_merge)
 
     def as_dict(self) -> dict[str, float | int]:
-        pcts = ("one_sighting_pct", "apart_one_sighting_pct", "within_radius_pct", "wrong_merge_pct")
+        pcts = (
+            "one_sighting_pct",
+            "apart_one_sighting_pct",
+            "within_radius_pct",
+            "wrong_merge_pct",
+            "track_ceiling_pct",
+        )
         return {**asdict(self), **{k: getattr(self, k) for k in pcts}}
 
     def line(self) -> str:
         return (
             f"{self.pairs_seen_by_both} times a person was seen by two vehicles at once: "
             f"{self.one_sighting_pct:.1f} % one sighting ({self.apart_one_sighting_pct:.1f} % of the "
-            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else), {self.pairs_wrong_merge} times two "
+            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else; {self.track_ceiling_pct:.1f} % if "
+            f"each track were paired by the person it followed most), {self.pairs_wrong_merge} times two "
             f"different people were ({self.wrong_merge_pct:.1f} % of the pairs merged); {self.updates} sighting updates: "
             f"{self.within_radius_pct:.1f} % within their reported radius of the truth "
             f"({self.detections} detections of {self.people} people, "
@@ -145,8 +171,9 @@ def score(
 ) -> FleetScore:
     """Score ``store`` (fused with ``settings``, default the centre's) against ``world``, whose sim time 0 was
     ``start_utc`` (POSIX s). ``apart_m``: a person at least this far from every other target counts as apart too."""
-    # per (target, vehicle): detection times and the sighting each joined, in time order
-    seen: dict[tuple[int, str], list[tuple[float, str]]] = {}  # (target, vehicle): (time, sighting id)
+    # per (target, vehicle): detection times, the sighting each joined and its track, in time order
+    seen: dict[tuple[int, str], list[tuple[float, str, TrackKey]]] = {}
+    followed: dict[TrackKey, Counter[int]] = {}  # per track: how often it was each target
     detections = unmatched = own_within = updates = within = 0
     sighting_ids: set[str] = set()
     labels = _labels(store, world, start_utc, gate_m)
@@ -161,28 +188,33 @@ def score(
         target, lat, lon = truth.id, truth.lat, truth.lon
         detections += 1
         own_within += d.error_m is not None and err <= d.error_m
-        seen.setdefault((target, d.vehicle), []).append((d.t, s.id))
+        key = (d.vehicle, d.boot, d.camera, d.track)
+        seen.setdefault((target, d.vehicle), []).append((d.t, s.id, key))
+        followed.setdefault(key, Counter())[target] += 1
         updates += 1
         within += distance_m(s.lat, s.lon, lat, lon) <= s.error_m
-    pairs = one = alone = alone_one = wrong = 0
+    most = {k: c.most_common(1)[0][0] for k, c in followed.items()}
+    pairs = one = alone = alone_one = wrong = agree = 0
     for theirs in seen.values():
         theirs.sort()
     for (target, vehicle), mine in seen.items():
         for (other_target, other), theirs in seen.items():
             if other <= vehicle:  # each pair of vehicles once
                 continue
-            times = [t for t, _ in theirs]
-            for t, sid in mine:
+            times = [t for t, _, _ in theirs]
+            for t, sid, key in mine:
                 i = bisect.bisect_left(times, t)
                 near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - t) <= at_once_s]
                 if not near:
                     continue
-                same = theirs[min(near, key=lambda k: abs(times[k] - t))][1] == sid
+                _, their_sid, their_key = theirs[min(near, key=lambda k: abs(times[k] - t))]
+                same = their_sid == sid
                 if other_target != target:
                     wrong += same
                     continue
                 pairs += 1
                 one += same
+                agree += most[key] == most[their_key]
                 if _apart_m(world, t - start_utc, target) >= apart_m:
                     alone += 1
                     alone_one += same
@@ -195,6 +227,7 @@ def score(
         pairs_apart=alone,
         pairs_apart_one_sighting=alone_one,
         pairs_wrong_merge=wrong,
+        pairs_tracks_agree=agree,
         apart_m=apart_m,
         updates=updates,
         updates_within_radius=within,
@@ -204,23 +237,52 @@ def score(
     )
 
 
+def _recording(run_dir: Path) -> tuple[str, float, str]:
+    """Scenario, start time and store URL of a ``sim.fleet_run`` workdir (its ``run.json``): the store is the
+    folder's ``centre.sqlite`` when there is one (a copied recording), the scenario the repository's file of that
+    name when the recorded path is gone."""
+    run = json.loads((run_dir / "run.json").read_text())
+    scenario = Path(run["scenario"])
+    if not scenario.exists():
+        scenario = Path(__file__).parent / "scenarios" / scenario.name
+    db = run_dir / "centre.sqlite"
+    return str(scenario), float(run["start_utc"]), f"sqlite:///{db.resolve()}" if db.exists() else run["store"]
+
+
+def _settings(pairs: list[str]) -> FusionSettings:
+    """The centre's [fusion] settings with ``KEY=VALUE`` overrides; ValueError names the bad one."""
+    if bad := [kv for kv in pairs if "=" not in kv]:
+        raise ValueError(f"--set {bad[0]}: expected KEY=VALUE")
+    try:
+        return FusionSettings.model_validate(dict(kv.split("=", 1) for kv in pairs))
+    except ValidationError as err:
+        e = err.errors()[0]
+        raise ValueError(f"--set {'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=PROG, description="Score a centre store's fusion against a scenario's truth.")
-    p.add_argument("--scenario", required=True, help="the scenario file the simulators ran")
-    p.add_argument("--start-utc", type=float, required=True, help="the --start-utc every simulator was given")
-    p.add_argument("--store", required=True, help="the centre's store.url (sqlite:///PATH or postgresql://...)")
+    p.add_argument("--run", help="a sim.fleet_run workdir (its run.json names scenario, start time and store)")
+    p.add_argument("--scenario", help="the scenario file the simulators ran")
+    p.add_argument("--start-utc", type=float, help="the --start-utc every simulator was given")
+    p.add_argument("--store", help="the centre's store.url (sqlite:///PATH or postgresql://...)")
     p.add_argument("--seed", type=int, help="the simulators' seed, if they were given --seed")
     p.add_argument("--gate-m", type=float, default=15.0, help="farther than this from any person: unmatched, m")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a [fusion] setting to replay with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     try:
-        world = World(load_scenario(a.scenario), seed=a.seed)
-        store = open_store(a.store)
-    except (ScenarioError, ValueError, OSError) as err:
+        scenario, start_utc, url = _recording(Path(a.run)) if a.run else (a.scenario, a.start_utc, a.store)
+        if scenario is None or start_utc is None or url is None:
+            raise ValueError("give --run DIR, or --scenario, --start-utc and --store")
+        settings = _settings(a.set)
+        world = World(load_scenario(scenario), seed=a.seed)
+        store = open_store(url)
+    except (ScenarioError, ValueError, OSError, KeyError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     try:
-        result = score(store, world, a.start_utc, gate_m=a.gate_m)
+        result = score(store, world, start_utc, settings, gate_m=a.gate_m)
     finally:
         store.close()
     print(json.dumps(result.as_dict()) if a.json else result.line())
