@@ -13,9 +13,9 @@ match); a detection of ``class_name`` matched to no target, or to one of another
 - ``within_radius_pct``: of the sighting updates those detections made, the share whose fused position lies within
   the sighting's reported 90 % radius of the true person (at the detection's time).
 
-What fusion by track can reach: ``track_ceiling_pct``, the share of those pairs whose two detections' tracks
-mostly followed that same person (the rest are the daemons' identity swaps, or close people this matching mixes
-up).
+A reference for fusion by track: ``whole_track_pct``, the share of those pairs whose two detections' tracks
+mostly followed that same person (one sighting if each whole track were paired by its person; the rest are the
+daemons' identity swaps, or close people this matching mixes up).
 
 And the cost of merging: ``wrong_merge_pct``, of the pairs put in one sighting (a detection by one vehicle and the
 other vehicle's detection nearest in time, at most ``at_once_s`` apart, of the same person or of another one), the
@@ -80,9 +80,10 @@ class FleetScore:
         return 100.0 * self.pairs_one_sighting / max(1, self.pairs_seen_by_both)
 
     @property
-    def track_ceiling_pct(self) -> float:
-        """One sighting if every track were paired by the person it followed most: what track-level fusion can
-        reach with these daemons' tracks (their identity swaps and the scorer's own matching of close people)."""
+    def whole_track_pct(self) -> float:
+        """One sighting if each whole track were paired by the person it followed most: a reference for fusion by
+        track (the rest are the daemons' identity swaps and close people this scorer mixes up); fusion that
+        re-pairs tracks as they swap can do better."""
         return 100.0 * self.pairs_tracks_agree / max(1, self.pairs_seen_by_both)
 
     @property
@@ -103,7 +104,7 @@ class FleetScore:
             "apart_one_sighting_pct",
             "within_radius_pct",
             "wrong_merge_pct",
-            "track_ceiling_pct",
+            "whole_track_pct",
         )
         return {**asdict(self), **{k: getattr(self, k) for k in pcts}}
 
@@ -111,8 +112,8 @@ class FleetScore:
         return (
             f"{self.pairs_seen_by_both} times a person was seen by two vehicles at once: "
             f"{self.one_sighting_pct:.1f} % one sighting ({self.apart_one_sighting_pct:.1f} % of the "
-            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else; {self.track_ceiling_pct:.1f} % if "
-            f"each track were paired by the person it followed most), {self.pairs_wrong_merge} times two "
+            f"{self.pairs_apart} when {self.apart_m:.0f} m or more from anyone else; {self.whole_track_pct:.1f} % if "
+            f"each whole track were paired by the person it followed most), {self.pairs_wrong_merge} times two "
             f"different people were ({self.wrong_merge_pct:.1f} % of the pairs merged); {self.updates} sighting updates: "
             f"{self.within_radius_pct:.1f} % within their reported radius of the truth "
             f"({self.detections} detections of {self.people} people, "

@@ -54,7 +54,7 @@ def test_pairs_and_radius_against_the_truth(tmp_path: Path, b_east_m: float, one
     assert r.sightings == (people if b_east_m == 0 else 2 * people)
     assert r.pairs_wrong_merge == 0 and r.wrong_merge_pct == 0.0
     # each track follows one person; b's 3 m off makes the scorer take it for another one now and then
-    assert r.track_ceiling_pct == 100.0 if b_east_m == 0 else 90.0 < r.track_ceiling_pct < 100.0
+    assert r.whole_track_pct == 100.0 if b_east_m == 0 else 90.0 < r.whole_track_pct < 100.0
 
 
 def test_two_people_put_in_one_sighting_count_as_wrong_merges(tmp_path: Path) -> None:
