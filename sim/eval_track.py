@@ -14,7 +14,8 @@ sighting. Per camera:
   changed from one frame it was paired to the next while it stayed in view (one that left the camera's view and came
   back may rightly come back under a new track: the cross-camera association joins those on the ground);
 * ``duplicate_frames``: frames x targets with a second track on the target; ``false_tracks``: confirmed tracks
-  paired with no target in most of their frames; ``coverage``: share of the counted target-frames (at least
+  paired with no target in most of their frames; ``mixed_tracks``: tracks paired with more than one target (a track
+  that jumped from one object to another: the association cannot tell them apart then); ``coverage``: share of the counted target-frames (at least
   ``--min-height`` px tall, half visible, half unoccluded) a track was paired with.
 
 Detections can be saved once (``--save FILE``) and tracked again under other settings (``--load FILE``)::
@@ -99,6 +100,7 @@ class TrackScore:
     duplicate_frames: int
     false_tracks: int
     false_frames: int
+    mixed_tracks: int
     target_frames: int
     coverage: float
 
@@ -106,7 +108,8 @@ class TrackScore:
         return (
             f"{self.camera}: {self.frames} frames, {self.tracks} confirmed tracks on {self.targets} targets "
             f"({self.tracks_per_target:.2f} per target in view, {self.id_switches} id switches), {self.duplicate_frames} "
-            f"duplicate track-frames, {self.false_tracks} false tracks ({self.false_frames} frames); "
+            f"duplicate track-frames, {self.false_tracks} false tracks ({self.false_frames} frames), {self.mixed_tracks} "
+            f"tracks on more than one target; "
             f"{self.coverage:.1%} of {self.target_frames} counted target-frames tracked"
         )
 
@@ -145,6 +148,7 @@ def score_camera(camera: str, records: Iterable[FrameRecord], tracker: ByteTrack
     last_frame: dict[int, int] = {}  # target id -> the last frame it was in view
     paired_to: dict[tuple[int, int], list[int]] = defaultdict(list)  # (target, stretch) -> its track in each frame
     track_votes: dict[int, Counter[str]] = defaultdict(Counter)  # track -> paired / duplicate / false frames
+    track_targets: dict[int, set[int]] = defaultdict(set)  # track -> the targets it was paired with
     dup_frames = false_frames = target_frames = covered = frames = 0
     for r in records:
         ev = tracker.update(r.dets, r.t)
@@ -164,6 +168,7 @@ def score_camera(camera: str, records: Iterable[FrameRecord], tracker: ByteTrack
                 g = int(r.gt_ids[j])
                 paired_to[(g, stretch[g])].append(tid)
                 track_votes[tid]["paired"] += 1
+                track_targets[tid].add(g)
                 hit[j] = True
             else:
                 track_votes[tid]["duplicate" if d else "false"] += 1
@@ -185,6 +190,7 @@ def score_camera(camera: str, records: Iterable[FrameRecord], tracker: ByteTrack
         dup_frames,
         false_tracks,
         false_frames,
+        sum(1 for v in track_targets.values() if len(v) > 1),
         target_frames,
         covered / target_frames if target_frames else math.nan,
     )
