@@ -67,3 +67,10 @@ def test_command_line_tracks_saved_frames(tmp_path: Path, capsys: object) -> Non
     assert main(["--load", str(path), "--json", "--set", "match_distance=0"]) == 0
     out = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
     assert out["tracks"] == 0  # by IoU alone, boxes 24 px apart at 1 fps never make a track
+
+
+def test_a_track_that_jumps_to_a_neighbour_is_mixed() -> None:
+    near = (106.0, 100.0, 116.0, 130.0)  # a second person 6 px to the right of A: the box still overlaps A's
+    frames = [record(0.1 * i, [A if i < 5 else near], {1: A, 2: near}) for i in range(10)]
+    got = score_camera("cam", frames, ByteTracker(TrackerSettings(min_hits=2), report_seen=True))
+    assert got.tracks == 1 and got.mixed_tracks == 1 and got.targets == 2
