@@ -9,13 +9,15 @@ are paired with the true targets' boxes, nearest centres first, one to one, at m
 a track left over whose centre lies inside a paired target's box (grown by half) is a duplicate, any other a false
 sighting. Per camera:
 
-* ``targets``: true targets some track was paired with; ``tracks_per_target``: distinct tracks paired with a target
-  in one stretch of frames it stayed in view, over the stretches (1.0: never fragmented); ``id_switches``: times a target's track
-  changed from one frame it was paired to the next while it stayed in view (one that left the camera's view and came
-  back may rightly come back under a new track: the cross-camera association joins those on the ground);
+* ``started``: tracks the tracker started (tentative ones too); ``targets``: true targets some track was paired
+  with; ``tracks_per_target``: distinct tracks paired with a target in one stretch of frames it stayed in view,
+  over the stretches (1.0: never fragmented); ``id_switches``: times a target's track changed from one frame it was
+  paired to the next while it stayed in view (one that left the camera's view and came back may rightly come back
+  under a new track: the cross-camera association joins those on the ground);
 * ``duplicate_frames``: frames x targets with a second track on the target; ``false_tracks``: confirmed tracks
   paired with no target in most of their frames; ``mixed_tracks``: tracks paired with more than one target (a track
-  that jumped from one object to another: the association cannot tell them apart then); ``coverage``: share of the counted target-frames (at least
+  that jumped from one object to another: the association cannot tell them apart then); ``coverage``: share of the
+  counted target-frames (at least
   ``--min-height`` px tall, half visible, half unoccluded) a track was paired with.
 
 Detections can be saved once (``--save FILE``) and tracked again under other settings (``--load FILE``)::
@@ -93,6 +95,7 @@ class TrackScore:
 
     camera: str
     frames: int
+    started: int
     tracks: int
     targets: int
     tracks_per_target: float
@@ -106,10 +109,10 @@ class TrackScore:
 
     def line(self) -> str:
         return (
-            f"{self.camera}: {self.frames} frames, {self.tracks} confirmed tracks on {self.targets} targets "
-            f"({self.tracks_per_target:.2f} per target in view, {self.id_switches} id switches), {self.duplicate_frames} "
-            f"duplicate track-frames, {self.false_tracks} false tracks ({self.false_frames} frames), {self.mixed_tracks} "
-            f"tracks on more than one target; "
+            f"{self.camera}: {self.frames} frames, {self.started} tracks started, {self.tracks} confirmed on "
+            f"{self.targets} targets ({self.tracks_per_target:.2f} per target in view, {self.id_switches} id "
+            f"switches), {self.duplicate_frames} duplicate track-frames, {self.false_tracks} false tracks "
+            f"({self.false_frames} frames), {self.mixed_tracks} tracks on more than one target; "
             f"{self.coverage:.1%} of {self.target_frames} counted target-frames tracked"
         )
 
@@ -183,6 +186,7 @@ def score_camera(camera: str, records: Iterable[FrameRecord], tracker: ByteTrack
     return TrackScore(
         camera,
         frames,
+        tracker.started,
         len(track_votes),
         len({g for g, _ in paired_to}),
         float(np.mean(per_target)) if per_target else math.nan,

@@ -315,6 +315,11 @@ class ByteTracker:
         self._next_id += n
         self._t = self._t.extend(new)
 
+    @property
+    def started(self) -> int:
+        """Tracks started so far, tentative ones included (a flood of them is clutter)."""
+        return self._next_id - 1
+
     def health(self) -> Health:
         t = self._t
         return {
@@ -322,5 +327,6 @@ class ByteTracker:
             "frames": self.frames,
             "tracks_confirmed": int(t.confirmed.sum()),
             "tracks_tentative": int((~t.confirmed).sum()),
+            "tracks_started": self.started,
             "events": dict(self.events),
         }

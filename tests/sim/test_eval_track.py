@@ -52,7 +52,7 @@ def test_score_counts_fragments_switches_and_false_tracks() -> None:
     assert got.targets == 2 and got.id_switches == 1
     assert got.tracks_per_target == 4 / 3  # target 1: two tracks in its one stretch in view; target 2: one in each
     assert got.false_tracks == 1 and got.duplicate_frames == 0
-    assert got.tracks == 5 and got.frames == 30
+    assert got.tracks == 5 and got.frames == 30 and got.started == 5
     assert 0.7 < got.coverage < 1.0
 
 

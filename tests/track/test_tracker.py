@@ -172,7 +172,7 @@ def test_a_second_box_on_a_tracked_object_starts_no_track() -> None:
     for i in range(3, 10):  # the detector now also reports a shifted box on it (NMS kept both at IoU 0.45)
         ev = tr.update(dets((100, 100, 120, 150, 0.9, 0), (106, 104, 126, 154, 0.8, 0)), 0.1 * i)
         seen |= set(ev.dets.track_id.tolist())
-    assert seen <= {1} and len(tr._t) == 1
+    assert seen <= {1} and len(tr._t) == 1 and tr.health()["tracks_started"] == 1
 
 
 def test_one_object_at_one_frame_per_second_keeps_one_id() -> None:
