@@ -17,6 +17,7 @@ DEFAULT_PROVIDERS = [
 
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]  # [x, y] in pixels
+MAX_THREADS = 64  # thread counts above this are typing errors: onnxruntime would start them all, per session
 
 
 class PreprocessSettings(Section):
@@ -216,8 +217,12 @@ class DetectorSettings(Section):
         description="onnxruntime providers in order of preference (short names like cuda, cpu work); unavailable "
         "ones are skipped and the one that runs is logged.",
     )
-    intra_op_threads: int = Field(0, title="Intra-op threads", description="0 = onnxruntime default.", ge=0)
-    inter_op_threads: int = Field(0, title="Inter-op threads", description="0 = onnxruntime default.", ge=0)
+    intra_op_threads: int = Field(
+        0, title="Intra-op threads", description="0 = onnxruntime default (one per core).", ge=0, le=MAX_THREADS
+    )
+    inter_op_threads: int = Field(
+        0, title="Inter-op threads", description="0 = onnxruntime default.", ge=0, le=MAX_THREADS
+    )
     spin_wait: bool = Field(
         True,
         title="Spin-wait threads",
