@@ -171,3 +171,14 @@ def test_two_people_6_m_apart_seen_by_two_vehicles_stay_two_sightings_each_paire
 def test_one_person_seen_by_two_vehicles_is_one_sighting_throughout() -> None:
     f, right = _walk_together(0.0)
     assert right == 1.0 and len(f.sightings) == 1
+
+
+def test_members_that_disagree_beyond_their_errors_widen_the_radius() -> None:
+    """6 m apart with 5 m radii (sigma 2.33 m): each member lies 3 m from the mean, chi2 = 2 * 3^2 / 2.33^2 = 3.31
+    over 2 degrees of freedom: the radius 5 * sqrt(1.3 / 2) = 4.03 m is widened by sqrt(3.31 / 2) to 5.19 m."""
+    f = Fuser(FusionSettings())
+    f.add(det("a", 1, 0.0, 0.0, 5.0))
+    s = f.add(det("b", 1, 0.0, 6.0, 5.0))
+    assert s is not None and len(s.members) == 2
+    chi2 = 2 * 3.0**2 / (5.0 / R90_PER_SIGMA) ** 2
+    assert s.error_m == pytest.approx(5.0 * math.sqrt(1.3 / 2) * math.sqrt(chi2 / 2), rel=1e-3)
