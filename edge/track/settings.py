@@ -57,7 +57,8 @@ class TrackerSettings(Section):
         0.3,
         title="Duplicate IoU",
         description="An unmatched detection overlapping a track matched in the same frame by this IoU (or centred "
-        "inside it) starts no track: one object, two boxes.",
+        "within half the track box's larger side of its centre) starts no track, and an unmatched tentative track "
+        "so placed is dropped: one object, two boxes.",
         ge=0.0,
         le=1.0,
     )

@@ -2,9 +2,10 @@
 
 Per frame: predict every track (constant-velocity Kalman, real ``dt``), shift the predictions by the image motion
 most tracks agree on (``ego_motion``: the camera panned), match high-confidence detections by IoU, then what is
-left of both by centre distance within ``match_distance`` box sizes (same class), then the tracks still unmatched
-to low-confidence detections by IoU, then start tentative tracks from unmatched confident detections that do not
-overlap a track matched in this frame (``duplicate_iou``). A track is reported NEW once it has ``min_hits``
+left of both by centre distance within ``match_distance`` sigmas of the prediction (same class), then the tracks
+still unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start
+tentative tracks from unmatched detections that do not overlap a track matched in this frame (``duplicate_iou``;
+a tentative track left unmatched beside one is dropped). A track is reported NEW once it has ``min_hits``
 matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s`` passed, and LOST
 once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is no loss; a
 tentative track likewise lives ``tentative_max_age_s`` and ``tentative_max_misses`` frames). Association is
@@ -42,17 +43,6 @@ def greedy_match(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarra
         rows.append(a)
         cols.append(b)
     return np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-
-
-def distance_score(a: np.ndarray, b: np.ndarray, gate: float) -> np.ndarray:
-    """(A, B) 1 - d / gate for xyxy boxes a (A, 4) and b (B, 4), d = distance of their centres over the larger
-    box side of the two; 0 where d >= gate (a similarity for ``greedy_match``)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    ca, cb = kalman.xyxy_to_cxcywh(a), kalman.xyxy_to_cxcywh(b)
-    d = np.hypot(ca[:, None, 0] - cb[None, :, 0], ca[:, None, 1] - cb[None, :, 1])
-    size = np.maximum(ca[:, 2:].max(1)[:, None], cb[:, 2:].max(1)[None, :])
-    return np.asarray(np.clip(1.0 - d / (gate * np.maximum(size, 1.0)), 0.0, None))
 
 
 def ego_shift(tracks: np.ndarray, dets: np.ndarray, max_pairs: int = 400) -> np.ndarray:
