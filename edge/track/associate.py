@@ -34,6 +34,9 @@ The rule (docs/association.md has its limits):
    tracker.update_interval_s).
 5. A track on the same box as a joined track of its camera in one frame (IoU >= ``twin_iou``: the tracker follows
    one object twice) is in that object too.
+6. A track kept out by rule 3 that lies nearer to an object's track of another camera than its own camera's track
+   in that object, ``split_after`` frames in a row, takes that track's place (the first join was made while each
+   camera saw only one of two close objects).
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
@@ -127,6 +130,8 @@ class _Track:
     misses: int = 0  # frames in a row its object's other members were outside the gate
     sent: int | None = None  # the object id its newest event sent carried
     born: float = math.nan  # when it was first heard of (POSIX s)
+    wins: int = 0  # frames in a row it lay nearer to another camera's track than that track's partner of its camera
+    wins_for: TrackKey | None = None  # ... that track
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
 
     def at(self, t: float) -> tuple[float, float]:
@@ -157,6 +162,7 @@ class Associator:
         self._splits = 0
         self._announced = 0
         self._twins = 0
+        self._swaps = 0
 
     def start(self) -> None:
         """Nothing runs on its own."""
@@ -183,6 +189,7 @@ class Associator:
         if old is None:
             return fix
         fix.object_id, fix.misses, fix.vel, fix.sent, fix.born = old.object_id, old.misses, old.vel, old.sent, old.born
+        fix.wins, fix.wins_for = old.wins, old.wins_for
         dt = fix.t - old.t
         if dt >= MIN_VELOCITY_DT_S:  # velocity from the last two fixes, half of it kept, capped at the top speed
             vn = (fix.lat - old.lat) * M_PER_DEG / dt
@@ -235,6 +242,7 @@ class Associator:
             self._tracks[(cam, track_id)] = fix
             self._check_join(cam, fix)
         self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None])
+        self._take_over(cam, [f for f in fixes.values() if f.object_id is None])
         self._join_twins(list(fixes.values()))
         out = []
         for ev in batch.events:
@@ -308,6 +316,33 @@ class Associator:
             fixes[i][1].object_id = other.object_id
             self._joins += 1
 
+    def _take_over(self, cam: str, fixes: list[_Track]) -> None:
+        """Rule 6: an unjoined track that lies nearer than its camera's track in an object to that object's track of
+        another camera, ``split_after`` frames in a row, takes its camera's place in the object (the first join was
+        made while each camera saw only one of two close objects)."""
+        for fix in fixes:
+            best: tuple[float, TrackKey, _Track] | None = None
+            for key, other in self._tracks.items():
+                if key[0] == cam or other.object_id is None or other.t < self._newest[key[0]]:
+                    continue
+                if abs(fix.t - other.t) > self.s.join_within_s or not compatible(fix.class_name, other.class_name):
+                    continue
+                rivals = [o for k, o in self._members(other.object_id) if k[0] == cam and o.t == fix.t]
+                score = self._score(fix, other)
+                if rivals and score < min(self._score(r, other) for r in rivals) and (best is None or score < best[0]):
+                    best = (score, key, other)
+            if best is None or best[0] > self.s.gate_sigma:
+                fix.wins, fix.wins_for = 0, None
+                continue
+            fix.wins = fix.wins + 1 if fix.wins_for == best[1] else 1
+            fix.wins_for = best[1]
+            if fix.wins >= self.s.split_after:
+                for k, o in self._members(best[2].object_id or 0):
+                    if k[0] == cam:
+                        o.object_id, o.misses = None, 0
+                fix.object_id, fix.wins, fix.wins_for = best[2].object_id, 0, None
+                self._swaps += 1
+
     def _join_twins(self, fixes: list[_Track]) -> None:
         """Rule 5: a track on the same box as a joined track of its camera in this frame (IoU >= twin_iou: the
         tracker follows one object twice) is in that object too."""
@@ -324,7 +359,13 @@ class Associator:
         with self._lock:
             objects = {tr.object_id for tr in self._tracks.values() if tr.object_id is not None}
             h: Health = {"tracks": len(self._tracks), "objects": len(objects), "joins": self._joins}
-            return {**h, "splits": self._splits, "announced": self._announced, "twins": self._twins}
+            return {
+                **h,
+                "splits": self._splits,
+                "announced": self._announced,
+                "twins": self._twins,
+                "swaps": self._swaps,
+            }
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:

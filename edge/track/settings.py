@@ -141,9 +141,11 @@ class AssociationSettings(Section):
         gt=0.0,
     )
     split_after: int = Field(
-        5,
+        3,
         title="Split after",
-        description="Frames in a row a joined track's partners stay outside the gate before it leaves the object.",
+        description="Frames in a row a joined track's partners stay outside the gate before it leaves the object; "
+        "and frames in a row an unjoined track lies nearer to an object's track than its camera's track there before "
+        "it takes that one's place.",
         ge=1,
     )
     twin_iou: float = Field(

@@ -295,6 +295,21 @@ def test_a_track_on_the_same_box_as_a_joined_one_of_its_camera_is_that_object() 
     assert assoc.health()["twins"] == 1
 
 
+def test_a_track_nearer_than_its_cameras_joined_one_takes_its_place_after_split_after_frames() -> None:
+    """Two walkers 2 m apart: the day camera saw only the first (track 1), the thermal camera only the second
+    (track 7), so 1 and 7 joined (0.7 sigma). Then the thermal camera sees the first too (track 8, beside 7: rule 3
+    keeps it out); lying nearer to track 1 than 7 does for split_after (3) frames in a row, it takes 7's place."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0))
+    assert feed(assoc, "thermal", 10.0, ev(7, 2.0)) == [1]
+    got = []
+    for t in (10.1, 10.2, 10.3, 10.4):
+        feed(assoc, "day", t, ev(1, 0.0))
+        got.append(feed(assoc, "thermal", t, ev(7, 2.0), ev(8, 0.1)))
+    assert got == [[1, None], [1, None], [None, 1], [None, 1]]
+    assert assoc.health()["swaps"] == 1
+
+
 def test_iou_by_hand() -> None:
     assert iou((0.0, 0.0, 2.0, 1.0), (1.0, 0.0, 3.0, 1.0)) == pytest.approx(1 / 3)
     assert iou((0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 3.0, 3.0)) == 0.0
