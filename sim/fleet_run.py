@@ -4,8 +4,10 @@ For each of a scenario's ``[[vehicles]]``: ``edge sim --vehicle NAME --start-utc
 autopilot over UDP; the same T for all, so every simulator shows the same people at the same UTC time) and an
 ``edge run`` daemon (vehicle id NAME) configured for it. All publish to one private Mosquitto; one
 ``edge-centre ingest`` worker stores into SQLite (or ``--store URL``) and ``edge-centre serve`` fuses, serves the map
-(the simulator's orthophoto as basemap) and sends CoT (``--tak URL``). When it stops, ``sim.fleet_score`` scores the
-store's fusion against the truth. Logs and the store stay in ``--workdir``.
+(the simulator's orthophoto as basemap) and sends CoT (``--tak URL``); ``edge listen`` saves every detection as
+received (with its image box) to ``received.jsonl``, which gives ``sim.fleet_score`` each detection's true target
+by its box. When it stops, ``sim.fleet_score`` scores the store's fusion against the truth. Logs, the store and
+``received.jsonl`` stay in ``--workdir``.
 
     python -m sim.fleet_run --scenario sim/scenarios/border-pair.toml --seconds 120 --workdir out/fleet
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from centre.store import open_store
 from sim.demo import REPO, daemon_config, free_port, sim_status_line, start_mosquitto
-from sim.fleet_score import FleetScore, score
+from sim.fleet_score import RECEIVED, FleetScore, box_labels, score
 from sim.ortho import render_orthophoto
 from sim.scenario import load_scenario
 from sim.world import World
@@ -69,6 +71,9 @@ class FleetRun:
         self.start_utc = time.time()
         run = {"scenario": self.scenario, "start_utc": self.start_utc, "store": self.store_url}
         (self.workdir / "run.json").write_text(json.dumps(run) + "\n")
+        listen = ["edge", "listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}", "--client-id", "fleet-listen"]
+        with open(self.workdir / RECEIVED, "wb") as received:
+            self._spawn("listen", [*listen, "--report-s", "0"], received.fileno())
         for name in self.vehicles:
             vdir = self.workdir / name
             vdir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +106,8 @@ class FleetRun:
     def score(self) -> FleetScore:
         store = open_store(self.store_url)
         try:
-            return score(store, World(self.sc), self.start_utc)
+            labels = box_labels(self.sc, self.start_utc, self.workdir / RECEIVED)
+            return score(store, World(self.sc), self.start_utc, labels=labels)
         finally:
             store.close()
 

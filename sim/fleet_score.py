@@ -3,9 +3,13 @@
 Several vehicles of one scenario (``[[vehicles]]``, each an ``edge sim --vehicle NAME --start-utc T`` feeding its own
 ``edge run``) publish to the centre; ``edge-centre`` stores and fuses what they see. This replays the fusion over the
 stored detections exactly as ``edge-centre serve`` ran it (``centre.fusion_eval.replay``: by id, the same rule) and
-matches each detection to a true target at the same sim time (``t_utc - T``): within each frame (one record),
-detection-target pairs nearest first, each used once, within ``gate_m`` (as multi-object tracking benchmarks
-match); a detection of ``class_name`` matched to no target, or to one of another class, is unmatched. Two figures, as in the issue's goals:
+gives each detection its true target at the same sim time (``t_utc - T``) by its image box (``box_labels``: the
+run's ``received.jsonl``, what ``edge listen`` printed): within each frame (one record), its box and the boxes the
+simulator drew of the true targets in that vehicle's camera, centres nearest first, each used once, within
+``box_gate`` frame widths, classes compatible (exact: two people 3 m apart are ~30 px apart in the image when their
+fixes are 20 m off). Recordings without the file (or ``--by-position``) match by position instead: detection-target
+pairs nearest first, each used once, within ``gate_m``, which mixes up people closer than the fixes' errors. A
+detection of ``class_name`` matched to no target, or to one of another class, is unmatched. Two figures, as in the issue's goals:
 
 - ``one_sighting_pct``: of the times a person was seen by two vehicles at once (a detection of that person by one
   vehicle and the other vehicle's detection of the same person nearest in time, at most ``at_once_s`` apart), the
@@ -48,10 +52,13 @@ from centre.fusion_eval import replay
 from centre.fusion_tracks import TrackKey
 from centre.store import Store, open_store
 from centre.store.rows import Detection
-from sim.scenario import ScenarioError, load_scenario
+from edge.track.associate import compatible
+from sim.eval_assoc import truth_boxes
+from sim.scenario import Scenario, ScenarioError, for_vehicle, load_scenario
 from sim.world import TargetTruth, World
 
 PROG = "python -m sim.fleet_score"
+RECEIVED = "received.jsonl"  # a fleet run's `edge listen` output: every detection as received, with its box
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class FleetScore:
     people: int
     sightings: int
     stored_sightings: int
+    labelled_by_box: int = 0  # of detections + unmatched, those whose truth came from their image box
 
     @property
     def one_sighting_pct(self) -> float:
@@ -118,23 +126,77 @@ class FleetScore:
             f"{self.within_radius_pct:.1f} % within their reported radius of the truth "
             f"({self.detections} detections of {self.people} people, "
             f"{100.0 * self.own_within / max(1, self.detections):.0f} % within their own radius, "
-            f"{self.unmatched} unmatched; {self.sightings} sightings, {self.stored_sightings} stored)"
+            f"{self.unmatched} unmatched, {self.labelled_by_box} labelled by box; {self.sightings} sightings, "
+            f"{self.stored_sightings} stored)"
         )
 
 
 DetKey = tuple[str, int, int, int]  # vehicle, boot, seq, index
 
 
-def _labels(store: Store, world: World, start_utc: float, gate_m: float) -> dict[DetKey, tuple[TargetTruth, float]]:
-    """Each detection's true target and distance (m): within each frame (record), detection-target pairs nearest
-    first, each target and detection used once (one camera's frame shows each object once), within ``gate_m``."""
+def box_labels(
+    scenario: Scenario, start_utc: float, received: Path, seed: int | None = None, gate: float = 0.03
+) -> dict[DetKey, int] | None:
+    """{detection: the true target id its box shows, -1 for none} from ``received`` (``edge listen`` JSON lines:
+    vehicle, boot, seq, t_utc, class, bbox as fractions of the frame; a record's detections in order, so the n-th
+    line of a record is its detection n); None when there is no such file. In each frame the detections' boxes and
+    the true targets' boxes in that vehicle's camera are paired, centres nearest first, at most ``gate`` frame widths
+    apart, classes compatible, one to one."""
+    if not received.exists():
+        return None
+    worlds = {v.name: World(for_vehicle(scenario, v.name), seed=seed) for v in scenario.vehicles}
+    frames: dict[tuple[str, int, int], list[dict[str, object]]] = {}
+    for line in received.read_text().splitlines():
+        d = json.loads(line) if line.startswith("{") else None
+        if isinstance(d, dict) and "bbox" in d:
+            frames.setdefault((str(d["vehicle"]), int(d["boot"]), int(d["seq"])), []).append(d)
+    out: dict[DetKey, int] = {}
+    for (vehicle, boot, seq), dets in frames.items():
+        w = worlds.get(vehicle)
+        if w is None:
+            continue
+        t = float(dets[0]["t_utc"]) - start_utc  # type: ignore[arg-type]
+        boxes = truth_boxes(w, t)
+        classes = {x.id: x.class_name for x in w.targets(t)}
+        pairs = []
+        for i, d in enumerate(dets):
+            x1, y1, x2, y2 = (float(v) for v in d["bbox"])  # type: ignore[attr-defined]
+            for tid, b in boxes.items():
+                dist = math.hypot((x1 + x2 - b[0] - b[2]) / 2, (y1 + y2 - b[1] - b[3]) / 2)
+                if dist <= gate and compatible(str(d["class"]), classes[tid]):
+                    pairs.append((dist, i, tid))
+        label = dict.fromkeys(range(len(dets)), -1)
+        used: set[int] = set()
+        for _, i, tid in sorted(pairs):
+            if label[i] < 0 and tid not in used:
+                label[i] = tid
+                used.add(tid)
+        out.update(((vehicle, boot, seq, i), tid) for i, tid in label.items())
+    return out
+
+
+def _labels(
+    store: Store, world: World, start_utc: float, gate_m: float, by_box: dict[DetKey, int] | None = None
+) -> tuple[dict[DetKey, tuple[TargetTruth, float]], int]:
+    """Each detection's true target and distance (m), and how many were labelled by box: a frame (record) whose
+    detections all have a label in ``by_box`` takes those; otherwise detection-target pairs nearest first, each
+    target and detection used once (one camera's frame shows each object once), within ``gate_m``."""
     frames: dict[tuple[str, int, int], list[Detection]] = {}
     for d in store.detections(0.0, math.inf, limit=10_000_000):
         if d.lat is not None and d.lon is not None:
             frames.setdefault((d.vehicle, d.boot, d.seq), []).append(d)
     out: dict[DetKey, tuple[TargetTruth, float]] = {}
+    n_box = 0
     for dets in frames.values():
         truths = world.targets(dets[0].t - start_utc)
+        keys = [(d.vehicle, d.boot, d.seq, d.idx) for d in dets]
+        if by_box is not None and all(k in by_box for k in keys):
+            n_box += len(keys)
+            by_id = {x.id: x for x in truths}
+            for d, k in zip(dets, keys, strict=True):
+                if (x := by_id.get(by_box[k])) is not None:
+                    out[k] = (x, distance_m(d.lat, d.lon, x.lat, x.lon))  # type: ignore[arg-type]
+            continue
         pairs = sorted(
             (distance_m(d.lat, d.lon, x.lat, x.lon), i, j)  # type: ignore[arg-type]
             for i, d in enumerate(dets)
@@ -150,7 +212,7 @@ def _labels(store: Store, world: World, start_utc: float, gate_m: float) -> dict
                 used_t.add(j)
                 d = dets[i]
                 out[(d.vehicle, d.boot, d.seq, d.idx)] = (truths[j], dist)
-    return out
+    return out, n_box
 
 
 def _apart_m(world: World, t: float, target: int) -> float:
@@ -169,20 +231,22 @@ def score(
     gate_m: float = 15.0,
     at_once_s: float = 0.5,
     apart_m: float = 10.0,
+    labels: dict[DetKey, int] | None = None,
 ) -> FleetScore:
     """Score ``store`` (fused with ``settings``, default the centre's) against ``world``, whose sim time 0 was
-    ``start_utc`` (POSIX s). ``apart_m``: a person at least this far from every other target counts as apart too."""
+    ``start_utc`` (POSIX s). ``apart_m``: a person at least this far from every other target counts as apart too.
+    ``labels``: true targets by box (``box_labels``); detections without one are matched by position."""
     # per (target, vehicle): detection times, the sighting each joined and its track, in time order
     seen: dict[tuple[int, str], list[tuple[float, str, TrackKey]]] = {}
     followed: dict[TrackKey, Counter[int]] = {}  # per track: how often it was each target
     detections = unmatched = own_within = updates = within = 0
     sighting_ids: set[str] = set()
-    labels = _labels(store, world, start_utc, gate_m)
+    truth_of, n_box = _labels(store, world, start_utc, gate_m, labels)
     for d, s in replay(store, settings):
         sighting_ids.add(s.id)
         if d.class_name != class_name or d.lat is None or d.lon is None:
             continue
-        truth, err = labels.get((d.vehicle, d.boot, d.seq, d.idx), (None, math.inf))
+        truth, err = truth_of.get((d.vehicle, d.boot, d.seq, d.idx), (None, math.inf))
         if truth is None or truth.class_name != class_name:  # a false alarm, or another class's target
             unmatched += 1
             continue
@@ -235,6 +299,7 @@ def score(
         people=len({t for t, _ in seen}),
         sightings=len(sighting_ids),
         stored_sightings=store.count("sightings"),
+        labelled_by_box=n_box,
     )
 
 
@@ -269,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", help="the centre's store.url (sqlite:///PATH or postgresql://...)")
     p.add_argument("--seed", type=int, help="the simulators' seed, if they were given --seed")
     p.add_argument("--gate-m", type=float, default=15.0, help="farther than this from any person: unmatched, m")
+    p.add_argument("--by-position", action="store_true", help="label by position even when the run has its boxes")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a [fusion] setting to replay with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
@@ -277,13 +343,16 @@ def main(argv: list[str] | None = None) -> int:
         if scenario is None or start_utc is None or url is None:
             raise ValueError("give --run DIR, or --scenario, --start-utc and --store")
         settings = _settings(a.set)
-        world = World(load_scenario(scenario), seed=a.seed)
+        sc = load_scenario(scenario)
+        world = World(sc, seed=a.seed)
+        received = Path(a.run) / RECEIVED if a.run and not a.by_position else None
+        labels = box_labels(sc, start_utc, received, a.seed) if received else None
         store = open_store(url)
     except (ScenarioError, ValueError, OSError, KeyError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     try:
-        result = score(store, world, start_utc, settings, gate_m=a.gate_m)
+        result = score(store, world, start_utc, settings, gate_m=a.gate_m, labels=labels)
     finally:
         store.close()
     print(json.dumps(result.as_dict()) if a.json else result.line())

@@ -77,6 +77,7 @@ def test_two_vehicles_one_world_fused_against_the_truth(tmp_path: Path) -> None:
     result = run.score()
     print(f"fleet over {SECONDS:.0f} s: {result.line()}")
     assert result.pairs_seen_by_both >= 20, result.line()
+    assert result.labelled_by_box >= 0.9 * (result.detections + result.unmatched), "edge listen's boxes missing"
     assert result.one_sighting_pct >= 70.0, result.line()
     assert result.within_radius_pct >= 70.0, result.line()
     assert any(s["n_sensors"] == 2 for s in sightings), "no sighting fed by both vehicles"

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from centre.config import FusionSettings
+from centre.fusion import distance_m
 from centre.store import open_store
 from centre.store.rows import DetRow, RecordRow
-from sim.fleet_score import score
-from sim.scenario import load_scenario
-from sim.world import World
+from sim.eval_assoc import truth_boxes
+from sim.fleet_score import RECEIVED, box_labels, score
+from sim.scenario import for_vehicle, load_scenario
+from sim.world import TargetTruth, World
 
 PAIR = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "border-pair.toml"
 START = 1_790_000_000.0
@@ -68,3 +74,50 @@ def test_two_people_put_in_one_sighting_count_as_wrong_merges(tmp_path: Path) ->
     assert r.wrong_merge_pct == pytest.approx(
         100.0 * r.pairs_wrong_merge / (r.pairs_one_sighting + r.pairs_wrong_merge)
     )
+
+
+def _two_people_in_view(world: World) -> tuple[float, list[TargetTruth], dict[int, npt.NDArray[np.float64]]]:
+    """The first sim time (s) at which drone-south's camera shows two people more than 5 m apart, with them and
+    their boxes."""
+    for t in np.arange(0.0, 120.0, 0.5):
+        boxes = truth_boxes(world, float(t))
+        people = [x for x in world.targets(float(t)) if x.id in boxes and x.class_name == "person"]
+        for p, q in itertools.combinations(people, 2):
+            if distance_m(p.lat, p.lon, q.lat, q.lon) > 5.0:
+                return float(t), [p, q], boxes
+    raise AssertionError("drone-south never sees two people")
+
+
+def test_truth_by_box_where_position_mixes_up_two_people(tmp_path: Path) -> None:
+    """One record of drone-south: two detections whose boxes show people p and q but whose fixes lie at q and p
+    (swapped), and a box on empty ground. By position each fix is taken for the person it lies on, 0 m off; by
+    box each is the person it shows, as far off as p from q, and the third shows no one."""
+    sc = load_scenario(PAIR)
+    south = World(for_vehicle(sc, "drone-south"))
+    t, (p, q), boxes = _two_people_in_view(south)
+    start, apart = START, distance_m(p.lat, p.lon, q.lat, q.lon)
+    received = tmp_path / RECEIVED
+    lines = []
+    for box in (boxes[p.id], boxes[q.id], np.array([0.0, 0.0, 0.01, 0.01])):
+        d = {"vehicle": "drone-south", "boot": 1, "seq": 7, "t_utc": start + t, "class": "person"}
+        lines.append(json.dumps({**d, "bbox": [float(v) for v in box]}))
+    received.write_text("\n".join(lines) + "\n")
+    labels = box_labels(sc, start, received)
+    assert labels == {("drone-south", 1, 7, 0): p.id, ("drone-south", 1, 7, 1): q.id, ("drone-south", 1, 7, 2): -1}
+    assert box_labels(sc, start, tmp_path / "none.jsonl") is None
+
+    store = open_store(f"sqlite:///{tmp_path}/c.sqlite")
+    rec: RecordRow = ("drone-south", 1, 7, start + t, "cam0", None, None, None, False, start + t)
+    dets: list[DetRow] = [
+        ("drone-south", 1, 7, i, start + t, "cam0", 0, "person", 1, 0.9, i + 1, x.lat, x.lon, x.alt, 1.0)
+        for i, x in enumerate((q, p, q))
+    ]
+    store.write([rec], dets)
+    world = World(sc)
+    by_position = score(store, world, start)
+    assert (by_position.detections, by_position.unmatched, by_position.own_within) == (2, 1, 2)
+    assert by_position.labelled_by_box == 0
+    by_box = score(store, world, start, labels=labels)
+    assert (by_box.detections, by_box.unmatched, by_box.own_within, by_box.labelled_by_box) == (2, 1, 0, 3)
+    assert apart > 5.0 and by_box.updates_within_radius == 0
+    store.close()
