@@ -14,6 +14,7 @@ import os
 import re
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,18 +32,33 @@ def _named(key: str, err: BaseException) -> str:
 
 
 def _state_dir(cfg: Config) -> list[str]:
-    sdir = state_dir(cfg)
     key = "vehicle.state_dir" + (" ($STATE_DIRECTORY)" if os.environ.get("STATE_DIRECTORY") else "")
+    return _writable_folder(key, state_dir(cfg))
+
+
+def _writable_folder(key: str, sdir: Path) -> list[str]:
+    """``key: reason`` unless ``sdir`` is a writable folder or can be made."""
     if sdir.exists():
         if not sdir.is_dir():
             return [f"{key}: {sdir} is not a folder"]
-        if not os.access(sdir, os.W_OK | os.X_OK):
+        if not _can_write(sdir):
             return [f"{key}: {sdir} is not writable by this user"]
         return []
     parent = next(p for p in sdir.absolute().parents if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir() or not _can_write(parent):
         return [f"{key}: {sdir} does not exist and cannot be made ({parent} is not a writable folder)"]
     return []
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (tried: root passes os.access on a read-only mount or /proc)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -209,10 +225,11 @@ def _clips(cfg: Config) -> list[str]:
         return []
     import shutil
 
+    problems = _writable_folder("clips.folder", Path(c.folder)) if c.folder else []
     tools = [("clips.ffmpeg", c.ffmpeg)]
     if c.source != "encode":
         tools.append(("clips.ffmpeg", str(Path(c.ffmpeg).with_name("ffprobe")) if "/" in c.ffmpeg else "ffprobe"))
-    return [
+    return problems + [
         f"{key}: {tool!r} not found: install ffmpeg or set the path" for key, tool in tools if not shutil.which(tool)
     ]
 

@@ -58,6 +58,7 @@ FAULTS = [
     ("nul_in_string", 'camera.url = "/dev/video\\u0000"', "camera.url"),
     ("clips_no_ffmpeg", 'clips.enabled = true\nclips.ffmpeg = "/nonexistent/ffmpeg"', "clips.ffmpeg"),
     ("clips_ring_too_short", "clips.enabled = true\nclips.ring_s = 5.0", "clips.ring_s"),
+    ("clips_folder_unwritable", 'clips.enabled = true\nclips.folder = "/proc/clips"', "clips.folder"),
 ]
 
 
