@@ -37,6 +37,8 @@ The rule (docs/association.md has its limits):
 6. A track kept out by rule 3 that lies nearer to an object's track of another camera than its own camera's track
    in that object, ``split_after`` frames in a row, takes that track's place (the first join was made while each
    camera saw only one of two close objects).
+7. A track whose object holds no track of another camera heard of within ``window_s`` (they were lost) may join
+   again by rule 2, as if in no object; a partner in no object takes its id.
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
@@ -241,7 +243,7 @@ class Associator:
         for track_id, fix in fixes.items():
             self._tracks[(cam, track_id)] = fix
             self._check_join(cam, fix)
-        self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None])
+        self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None or self._alone(cam, f)])
         self._take_over(cam, [f for f in fixes.values() if f.object_id is None])
         self._join_twins(list(fixes.values()))
         out = []
@@ -308,13 +310,20 @@ class Associator:
             if cost[i][j] >= FORBIDDEN:
                 continue
             other = others[j][1]
-            if other.object_id is None:
-                other.object_id, self._next_id = self._next_id, self._next_id + 1
+            fix = fixes[i][1]
+            if other.object_id is None:  # a lone member keeps its id
+                other.object_id, self._next_id = fix.object_id or self._next_id, self._next_id + (not fix.object_id)
             for k, stale in self._members(other.object_id):
-                if k[0] == cam:
+                if k[0] == cam and stale is not fix:
                     stale.object_id = None  # this camera's old track of it, silent since: the new one takes over
-            fixes[i][1].object_id = other.object_id
+            fix.object_id = other.object_id
             self._joins += 1
+
+    def _alone(self, cam: str, fix: _Track) -> bool:
+        """Rule 7: ``fix``'s object has no track of another camera heard of within window_s (they were lost)."""
+        return fix.object_id is not None and not any(
+            k[0] != cam and fix.t - o.t <= self.s.window_s for k, o in self._members(fix.object_id)
+        )
 
     def _take_over(self, cam: str, fixes: list[_Track]) -> None:
         """Rule 6: an unjoined track that lies nearer than its camera's track in an object to that object's track of

@@ -310,6 +310,18 @@ def test_a_track_nearer_than_its_cameras_joined_one_takes_its_place_after_split_
     assert assoc.health()["swaps"] == 1
 
 
+def test_a_track_whose_partners_were_all_lost_joins_again() -> None:
+    """Day 1 + thermal 7 and day 5 + thermal 9 are two objects; 7 and 5 are lost. Day 1 and thermal 9 are each alone in
+    their objects (rule 7): when they meet, they join (before, each stayed in its lone object for good)."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0), ev(5, 30.0))
+    assert feed(assoc, "thermal", 10.0, ev(7, 0.0), ev(9, 30.0)) == [1, 2]
+    feed(assoc, "day", 10.1, ev(1, 0.0), ev(5, 30.0, kind=EventKind.LOST))
+    feed(assoc, "thermal", 10.1, ev(7, 0.0, kind=EventKind.LOST), ev(9, 30.0))
+    feed(assoc, "day", 19.0, ev(1, 0.0))
+    assert feed(assoc, "thermal", 19.0, ev(9, 0.2)) == [1]
+
+
 def test_iou_by_hand() -> None:
     assert iou((0.0, 0.0, 2.0, 1.0), (1.0, 0.0, 3.0, 1.0)) == pytest.approx(1 / 3)
     assert iou((0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 3.0, 3.0)) == 0.0
