@@ -19,7 +19,7 @@ detection of ``class_name`` matched to no target, or to one of another class, is
 
 A reference for fusion by track: ``whole_track_pct``, the share of those pairs whose two detections' tracks
 mostly followed that same person (one sighting if each whole track were paired by its person; the rest are the
-daemons' identity swaps, or close people this matching mixes up).
+daemons' identity swaps, or, labelled by position, close people that matching mixes up).
 
 And the cost of merging: ``wrong_merge_pct``, of the pairs put in one sighting (a detection by one vehicle and the
 other vehicle's detection nearest in time, at most ``at_once_s`` apart, of the same person or of another one), the
@@ -31,6 +31,10 @@ the stored detections, so it replays offline, with other ``[fusion]`` settings t
 
     python -m sim.fleet_score --run out/fleet [--set gate_sigma=2.5]
     python -m sim.fleet_score --scenario sim/scenarios/border-pair.toml --start-utc T --store sqlite:///centre.db
+
+Measured (two 300 s runs of ``sim/scenarios/border-pair.toml``, 3.9-4.3 fps, README "Fusion"): by box 97.5-98.7 %
+one sighting, 93.9-97.8 % within the radius, 1.5-1.8 % wrong merges, whole tracks 99.0-99.8 %; the same detections
+by position (``--by-position``): 73.8-82.7 %, 90.9-95.0 %, 18.5-26.8 %, 74.9-80.5 %.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class FleetScore:
     people: int
     sightings: int
     stored_sightings: int
-    labelled_by_box: int = 0  # of detections + unmatched, those whose truth came from their image box
+    labelled_by_box: int = 0  # stored detections with a fix (any class) whose truth came from their image box
 
     @property
     def one_sighting_pct(self) -> float:
@@ -90,7 +94,7 @@ class FleetScore:
     @property
     def whole_track_pct(self) -> float:
         """One sighting if each whole track were paired by the person it followed most: a reference for fusion by
-        track (the rest are the daemons' identity swaps and close people this scorer mixes up); fusion that
+        track (the rest are the daemons' identity swaps, and close people position labels mix up); fusion that
         re-pairs tracks as they swap can do better."""
         return 100.0 * self.pairs_tracks_agree / max(1, self.pairs_seen_by_both)
 
