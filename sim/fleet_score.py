@@ -32,9 +32,9 @@ the stored detections, so it replays offline, with other ``[fusion]`` settings t
     python -m sim.fleet_score --run out/fleet [--set gate_sigma=2.5]
     python -m sim.fleet_score --scenario sim/scenarios/border-pair.toml --start-utc T --store sqlite:///centre.db
 
-Measured (two 300 s runs of ``sim/scenarios/border-pair.toml``, 3.9-4.3 fps, README "Fusion"): by box 97.5-98.7 %
-one sighting, 93.9-97.8 % within the radius, 1.5-1.8 % wrong merges, whole tracks 99.0-99.8 %; the same detections
-by position (``--by-position``): 73.8-82.7 %, 90.9-95.0 %, 18.5-26.8 %, 74.9-80.5 %.
+Measured (three 300 s runs of ``sim/scenarios/border-pair.toml``, 3.9-5.0 fps, README "Fusion"): by box
+96.9-98.7 % one sighting, 92.7-97.8 % within the radius, 1.5-2.4 % wrong merges, whole tracks 99.0-99.8 %; the same
+detections by position (``--by-position``): 72.5-82.7 %, 89.6-95.0 %, 18.5-28.1 %, 71.3-80.5 %.
 """
 
 from __future__ import annotations
