@@ -2,7 +2,8 @@
 
 Per frame: predict every track (constant-velocity Kalman, real ``dt``), shift the predictions by the image motion
 most tracks agree on (``ego_motion``: the camera panned), match high-confidence detections by IoU, then what is
-left of both by centre distance within ``match_distance`` sigmas of the prediction (same class), then the tracks
+left of both by centre distance within ``match_distance`` sigmas of the prediction (same class; a track takes no
+box that lies nearer, in sigmas, to another confirmed track's prediction: no hop onto a neighbour), then the tracks
 still unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start
 tentative tracks from unmatched detections that do not overlap a track matched in this frame (``duplicate_iou``;
 a tentative track left unmatched beside one is dropped). A track is reported NEW once it has ``min_hits``
@@ -260,8 +261,24 @@ class ByteTracker:
         d2 = kalman.centre_distance2(tr.mean[left], tr.cov[left], dets.xyxy[free])
         near = np.clip(1.0 - np.sqrt(d2) / self.s.match_distance, 0.0, None)
         near[tr.klass[left][:, None] != dets.class_id[free][None, :]] = 0.0
+        near[d2 > self._others_d2(left, dets.xyxy[free])] = 0.0  # no hop onto a neighbour's box
         r, c = greedy_match(near, 1e-6)
         det_for_track[left[r]] = free[c]
+
+    def _others_d2(self, left: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(L, D) squared distance (sigmas) of boxes (D, 4) xyxy from the nearest confirmed track's prediction other
+        than track ``left[i]`` itself (matched in this frame or not); inf where there is none."""
+        tr = self._t
+        conf = np.flatnonzero(tr.confirmed)
+        out = np.full((len(left), len(boxes)), np.inf)
+        if len(conf) == 0 or not len(boxes) or not len(left):
+            return out
+        d2 = kalman.centre_distance2(tr.mean[conf], tr.cov[conf], boxes)  # (C, D)
+        order = np.argsort(d2, axis=0, kind="stable")
+        best = d2[order[0], np.arange(len(boxes))]
+        second = d2[order[1], np.arange(len(boxes))] if len(conf) > 1 else np.full(len(boxes), np.inf)
+        own_best = tr.ids[conf][order[0]][None, :] == tr.ids[left][:, None]  # (L, D): track i is the nearest itself
+        return np.where(own_best, second[None, :], best[None, :])
 
     def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
         """Filtered boxes (xyxy float32) of tracks ``idx``."""

@@ -247,3 +247,20 @@ def test_centre_distance_in_sigmas_of_the_prediction() -> None:
     cov[0, 0, 0], cov[0, 1, 1] = 8.0, 3.0  # + 1 px^2: 9 and 4 px^2, sigmas 3 and 2 px
     d2 = kalman.centre_distance2(mean, cov, np.asarray([[101, 90, 111, 110], [95, 96, 105, 116]], np.float64))
     np.testing.assert_allclose(d2, [[(6 / 3) ** 2, (6 / 2) ** 2]])  # centres 6 px off in x, then 6 px in y
+
+
+def test_a_track_whose_object_is_missed_does_not_hop_onto_its_neighbours_box() -> None:
+    """Two people side by side: A is missed, B is seen with a second box beside it (nearer B than A). A coasts;
+    it takes no box that is a better match for B."""
+    tr = ByteTracker(TrackerSettings(min_hits=2, update_interval_s=0, lost_after_s=10), report_seen=True)
+    a, b = (90, 100, 110, 140, 0.9, 0), (150, 100, 170, 140, 0.9, 0)
+    for i in range(3):
+        tr.update(dets(a, b), float(i))
+    ids = {int(t) for t in tr._t.ids}
+    assert len(ids) == 2
+    id_a = int(tr._t.ids[np.argmin(tr._t.box[:, 0])])
+    ev = tr.update(dets(b, (130, 100, 150, 140, 0.9, 0)), 3.0)  # A missed; a box 20 px from B, 40 px from A
+    moved = [int(t) for t, box in zip(ev.dets.track_id, ev.dets.xyxy, strict=True) if box[0] > 115]
+    moved += [int(t) for t, box in zip(ev.seen.track_id, ev.seen.xyxy, strict=True) if box[0] > 115]
+    assert id_a not in moved
+    assert id_a in {int(t) for t in tr._t.ids}  # still alive, coasting at its own place
