@@ -15,6 +15,7 @@ from centre.ingest import Ingest
 from centre.store import open_store
 from centre.thumbnails import assemble
 from edge.thumbs import wire
+from tests.cbor_fuzz import mutate
 
 KINDS = ("detections", "status", "health", "thumbnail", "audit")
 ODD: list[object] = [float("nan"), float("inf"), -1, 2**70, -(2**70), "x", b"\x00", None, [1], {1: 2, "a": 3}, 1.5]
@@ -33,25 +34,7 @@ def _valid() -> list[bytes]:
 
 
 def _mutate(rnd: random.Random, payload: bytes) -> bytes:
-    """Flipped bytes, a cut, or one field (of a map) or element (of a record) set to an odd value."""
-    r = rnd.random()
-    if r < 0.3:
-        b = bytearray(payload)
-        for _ in range(rnd.randint(1, 4)):
-            b[rnd.randrange(len(b))] = rnd.randrange(256)
-        return bytes(b)
-    if r < 0.4:
-        return payload[: rnd.randrange(len(payload) + 1)]
-    msg = cbor2.loads(payload)
-    if isinstance(msg, dict):
-        msg[rnd.choice([*msg, "n", "t_utc", "requester", "id"])] = rnd.choice(ODD)
-    else:
-        i = rnd.randrange(len(msg))
-        if isinstance(msg[i], list) and msg[i] and rnd.random() < 0.5:  # inside a detection or the pose
-            msg[i][rnd.randrange(len(msg[i]))] = rnd.choice(ODD)
-        else:
-            msg[i] = rnd.choice(ODD)
-    return cbor2.dumps(msg)
+    return mutate(rnd, payload, ODD, ("n", "t_utc", "requester", "id"))
 
 
 def test_fuzzed_payloads_on_every_topic_never_raise(tmp_path: Path) -> None:

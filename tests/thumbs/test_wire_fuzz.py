@@ -19,6 +19,7 @@ from edge.thumbs.store import CropStore
 from edge.types import Priority
 from edge.uplink.settings import SpoolSettings
 from edge.uplink.spool import Spool
+from tests.cbor_fuzz import mutate
 
 IMAGE = bytes(range(256)) * 8
 ODD: list[object] = [float("nan"), float("inf"), -1, 2**70, -(2**70), "x", b"\x00", None, [1], {"a": 1}, True, 1.5]
@@ -30,18 +31,7 @@ def _image_messages(req_id: str = "r1") -> list[bytes]:
 
 
 def _mutate(rnd: random.Random, payload: bytes) -> bytes:
-    """Flipped bytes, a cut, or a field of the map set to an odd value."""
-    r = rnd.random()
-    if r < 0.3:
-        b = bytearray(payload)
-        for _ in range(rnd.randint(1, 4)):
-            b[rnd.randrange(len(b))] = rnd.randrange(256)
-        return bytes(b)
-    if r < 0.4:
-        return payload[: rnd.randrange(len(payload) + 1)]
-    msg = cbor2.loads(payload)
-    msg[rnd.choice([*msg, "n", "chunks", "bytes", "sha256", "data", "id", "requester"])] = rnd.choice(ODD)
-    return cbor2.dumps(msg)
+    return mutate(rnd, payload, ODD, ("n", "chunks", "bytes", "sha256", "data", "id", "requester"))
 
 
 def test_fuzzed_chunks_and_answers_never_raise_and_are_counted() -> None:
