@@ -182,7 +182,10 @@ class GeoEvent:
 
     bbox_norm: (x1, y1, x2, y2) as fractions of image width/height in [0, 1].
     lat/lon (deg), alt (m AMSL), error_m (90 % horizontal radius, m) and range_m (slant range, m)
-    are None when the object could not be located; ``no_fix_reason`` then says why.
+    are None when the object could not be located; ``no_fix_reason`` then says why. ``sight``: the line of sight
+    from the camera through the box's ground-contact pixel in NED, azimuth (rad, 0 = north, + east) and depression
+    (rad, + below the horizontal), as measured (before the size prior moves the fix along it); None without a fix.
+    Not sent: the association compares two cameras' lines of sight, which share the platform's pose error.
     """
 
     track_id: int
@@ -198,6 +201,7 @@ class GeoEvent:
     range_m: float | None = None
     no_fix_reason: str | None = None
     object_id: int | None = None  # shared with another camera's track that sees the same object (association)
+    sight: tuple[float, float] | None = None  # the box's contact ray from the camera: azimuth, depression (rad)
 
 
 @dataclass(frozen=True, slots=True)

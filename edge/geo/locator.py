@@ -46,7 +46,8 @@ _KEEP_FIXES = 4096  # last fixes kept per track id, for its LOST event
 @dataclass(frozen=True)
 class Fixes:
     """Positions of N boxes: lat, lon (deg), alt (m AMSL), error_m (90 % horizontal radius, m), range_m (slant,
-    m), all (N,) float64 with NaN where ``reason[i]`` says why there is no fix."""
+    m), and the measured line of sight through each box's contact pixel: azimuth (rad, 0 = north, + east) and
+    depression (rad, + down); all (N,) float64 with NaN where ``reason[i]`` says why there is no fix."""
 
     lat: F64
     lon: F64
@@ -54,11 +55,17 @@ class Fixes:
     error_m: F64
     range_m: F64
     reason: list[str | None]
+    azimuth: F64
+    depression: F64
 
     @classmethod
     def none(cls, n: int, reason: str) -> Fixes:
         nan = np.full(n, np.nan)
-        return cls(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), [reason] * n)
+        return cls(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), [reason] * n, nan.copy(), nan.copy())
+
+    def sight(self, i: int) -> tuple[float, float] | None:
+        """Box ``i``'s line of sight (azimuth, depression rad), None without a fix."""
+        return None if self.reason[i] is not None else (float(self.azimuth[i]), float(self.depression[i]))
 
 
 class _Motion:
@@ -169,6 +176,7 @@ class GroundGeolocator:
                 while len(self._last) > _KEEP_FIXES:
                     self._last.popitem(last=False)
             lat, lon, alt, err, rng = fix if fix is not None else (None,) * 5
+            sight = fixes.sight(i) if kind != EventKind.LOST else None
             events.append(
                 GeoEvent(
                     track_id=track,
@@ -183,6 +191,7 @@ class GroundGeolocator:
                     error_m=err,
                     range_m=rng,
                     no_fix_reason=None if fix is not None else fixes.reason[i],
+                    sight=sight,
                 )
             )
         seen = None if pose is None else resolved(self.at_camera(pose), self.mounting)
@@ -202,7 +211,10 @@ class GroundGeolocator:
             box = (float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3]))
             fix = float(f.lat[i]), float(f.lon[i]), float(f.alt[i]), float(f.error_m[i]), float(f.range_m[i])
             cls, score = int(dets.class_id[i]), float(dets.score[i])
-            out.append(GeoEvent(int(dets.track_id[i]), cls, names[i], score, EventKind.UPDATE, box, *fix))
+            ev = GeoEvent(
+                int(dets.track_id[i]), cls, names[i], score, EventKind.UPDATE, box, *fix, sight=f.sight(int(i))
+            )
+            out.append(ev)
         return tuple(out)
 
     def fix_boxes(self, xyxy: npt.ArrayLike, names: list[str], width: int, height: int, pose: Pose | None) -> Fixes:
@@ -270,6 +282,8 @@ class GroundGeolocator:
             np.where(bad, nan, radius90(cov)),
             np.where(bad, nan, rng),
             reason,
+            np.where(bad, nan, np.arctan2(unit[:, 0, 1], unit[:, 0, 0])),
+            np.where(bad, nan, np.arcsin(np.clip(unit[:, 0, 2], -1.0, 1.0))),
         )
 
     def attitude_sigmas(self, pose: Pose) -> F64:

@@ -47,10 +47,16 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
+
+from edge.geo.orientation import camera_rotation
 from edge.stages import EventSink, Health
 from edge.track.settings import AssociationSettings
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
@@ -67,11 +73,16 @@ CLASS_GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"boat", "ship", "vessel"}),
 )
 MAX_SPEED_MPS = {"person": 3.0, "vehicle": 30.0, "boat": 20.0}  # a class's top speed for the time gap; else 30
+# a fix's depression seen from the platform, for an event without its measured line of sight: the size prior
+# moved the fix along the ray (one object's two cameras' fixes differ by 0.25-0.46 deg median on the simulated pairs)
+FIX_DEPRESSION_SIGMA = math.radians(0.6)
+SYNC_S = 0.02  # a camera's frame this near (s) to another's is taken at the same time (one pose error)
+CARRY_S = 1.0  # a track's ray in its camera's frame is carried on its image motion over at most this gap (s)
 FORBIDDEN = 1e9  # the cost of a pair outside the gate
 MIN_VELOCITY_DT_S = 0.3  # two fixes at least this far apart (s) give a velocity
 UNFORESEEN_SHARE = 0.3  # of the top speed: how far a track whose velocity is not known yet may have gone
 UNFORESEEN_ACCEL_MPS2 = 1.0  # a track moving on its velocity: how hard it may have sped up, turned or stopped
-UNFORESEEN_SPEED_MPS = 0.5  # and how far off its velocity may be  # of the top speed, what a turning track's line of sight may stray from its extrapolation
+UNFORESEEN_SPEED_MPS = 0.5  # and how far off its velocity may be (m/s)
 TrackKey = tuple[str, int]  # camera, track id
 
 
@@ -127,6 +138,7 @@ class _Track:
     sigma: float
     class_name: str
     pose: Pose | None = None
+    cam: str = ""
     vel: tuple[float, float] | None = None
     object_id: int | None = None
     misses: int = 0  # frames in a row its object's other members were outside the gate
@@ -135,6 +147,8 @@ class _Track:
     wins: int = 0  # frames in a row it lay nearer to another camera's track than that track's partner of its camera
     wins_for: TrackKey | None = None  # ... that track
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
+    u: tuple[float, float, float] | None = None  # the box's measured line of sight in its camera's frame (unit)
+    du: tuple[float, float, float] | None = None  # how fast u turns (1/s): the object's motion in the image
 
     def at(self, t: float) -> tuple[float, float]:
         """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
@@ -158,7 +172,10 @@ class Associator:
         self._tracks: dict[TrackKey, _Track] = {}
         self._sigmas_az = (math.radians(self.s.direction_sigma_deg),) * 2
         self._sigmas_dep = (math.radians(self.s.depression_sigma_deg),) * 2
+        self._sigmas_fix_dep = (max(self._sigmas_dep[0], FIX_DEPRESSION_SIGMA),) * 2
         self._newest: dict[str, float] = {}  # camera: time (POSIX s) of its newest frame here
+        self._views: dict[str, deque[tuple[float, Pose]]] = {}  # camera: its frames' times (POSIX s) and poses
+        self._boresight: dict[tuple[str, str], Boresight] = {}  # two cameras (sorted): their relative pointing error
         self._next_id = 1
         self._joins = 0
         self._splits = 0
@@ -186,13 +203,21 @@ class Associator:
         """The track state an event gives (its object and misses carried over from ``old``)."""
         assert ev.lat is not None and ev.lon is not None
         sigma = (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
-        fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose, born=batch.t_utc)
+        fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose, batch.camera_id)
+        fix.born = batch.t_utc
         fix.box = ev.bbox_norm
+        if ev.sight is not None and batch.pose is not None:
+            fix.u = _in_camera(camera_rotation(batch.pose), *ev.sight)
         if old is None:
             return fix
         fix.object_id, fix.misses, fix.vel, fix.sent, fix.born = old.object_id, old.misses, old.vel, old.sent, old.born
-        fix.wins, fix.wins_for = old.wins, old.wins_for
+        fix.wins, fix.wins_for, fix.du = old.wins, old.wins_for, old.du
         dt = fix.t - old.t
+        if dt >= MIN_VELOCITY_DT_S and fix.u is not None and old.u is not None:  # as the velocity below
+            rate = np.subtract(fix.u, old.u) / dt
+            if old.du is not None:
+                rate = (rate + old.du) / 2
+            fix.du = (float(rate[0]), float(rate[1]), float(rate[2]))
         if dt >= MIN_VELOCITY_DT_S:  # velocity from the last two fixes, half of it kept, capped at the top speed
             vn = (fix.lat - old.lat) * M_PER_DEG / dt
             ve = (fix.lon - old.lon) * M_PER_DEG * math.cos(math.radians(fix.lat)) / dt
@@ -214,18 +239,75 @@ class Associator:
         # both seen from the platform, one carried to the other's time on its velocity: the cameras share the
         # platform and its pose error, so only their calibration and the boxes part one object's two lines of sight
         # (direction_sigma_deg), plus what the object may have done unforeseen in between
-        here, there = (fix.lat, fix.lon), other.at(fix.t)
-        if other.vel is None and fix.vel is not None:  # carry the one whose velocity is known
-            here, there, pose = fix.at(other.t), (other.lat, other.lon), other.pose or pose
         if fix.vel is None and other.vel is None:
             unforeseen_m = UNFORESEEN_SHARE * speed * dt  # how it moves is not known yet
         else:
             unforeseen_m = min(speed * dt, 0.5 * UNFORESEEN_ACCEL_MPS2 * dt * dt + UNFORESEEN_SPEED_MPS * dt)
-        az, dep, rng = sight(pose, *here, fix.alt)
-        az2, dep2, _ = sight(pose, *there, other.alt)
-        across = gate_score(abs(_wrap(az - az2)) * math.cos(dep), *self._sigmas_az, unforeseen_m / max(rng, 1.0))
-        down = gate_score(abs(dep - dep2), *self._sigmas_dep, unforeseen_m / max(rng, 1.0))
+        apart = self._apart(fix, other, pose)
+        if apart is None:
+            return ground
+        d_az, d_dep, rng, _ = apart
+        pair = self._boresight.get(_pair_key(fix.cam, other.cam))
+        sign = 1.0 if fix.cam < other.cam else -1.0
+        if pair is not None and pair.learnt():  # the mounts' relative error, learnt from the objects both saw
+            d_az, d_dep, unknown = d_az - sign * pair.az, d_dep - sign * pair.dep, 0.0
+        else:
+            unknown = math.radians(self.s.boresight_sigma_deg)
+        spread = math.hypot(unforeseen_m / max(rng, 1.0), unknown)
+        across = gate_score(abs(d_az), *self._sigmas_az, spread)
+        dep_sigmas = self._sigmas_dep if fix.u is not None and other.u is not None else self._sigmas_fix_dep
+        down = gate_score(abs(d_dep), *dep_sigmas, spread)
         return max(ground, math.hypot(across, down))
+
+    def _apart(self, fix: _Track, other: _Track, pose: Pose) -> tuple[float, float, float, bool] | None:
+        """How far ``fix``'s line of sight lies from ``other``'s, both at the newer one's time: across (azimuth
+        times the cosine of the depression) and down (depression), rad; the ground range (m); and whether both were
+        measured in frames taken at that time (no carrying). None without a pose."""
+        t_ref, ref = (fix.t, fix.pose) if fix.t >= other.t else (other.t, other.pose)
+        a, b = self._sight_at(fix, t_ref, ref or pose), self._sight_at(other, t_ref, ref or pose)
+        if a is None or b is None:
+            return None
+        synced = abs(fix.t - other.t) <= SYNC_S and fix.u is not None and other.u is not None
+        return _wrap(a[0] - b[0]) * math.cos(a[1]), a[1] - b[1], a[2], synced
+
+    def _learn(self, fix: _Track, other: _Track) -> None:
+        """Two joined tracks of two cameras seen in frames of one time: how their lines of sight differ is the
+        cameras' relative pointing error (mounts, lens centres), plus the boxes' noise."""
+        if fix.pose is None or not self.s.learn_boresight:
+            return
+        apart = self._apart(fix, other, fix.pose)
+        if apart is None or not apart[3]:
+            return
+        sign = 1.0 if fix.cam < other.cam else -1.0
+        pair = self._boresight.setdefault(_pair_key(fix.cam, other.cam), Boresight())
+        pair.add(sign * apart[0], sign * apart[1])
+
+    def _sight_at(self, tr: _Track, t: float, ref: Pose) -> tuple[float, float, float] | None:
+        """``tr``'s line of sight at ``t`` (s) from the platform at ``ref`` (the pose of the frame of ``t``):
+        azimuth, depression (rad), ground range (m); None without a pose.
+
+        Where its camera took a frame at ``t`` (within ``SYNC_S``), its measured ray in its camera's frame
+        (``_Track.u``), carried over the gap (at most ``CARRY_S``) on its turn rate as the image saw it, turned to NED
+        by that frame's pose: two cameras' rays of one object at one time share the platform's pose error, which a
+        comparison across time does not (an attitude error drifting 0.25 deg in half a second parts two views of
+        one object by that). Otherwise its measured ray in NED moved by how the direction of its fix changed from
+        its own frame to ``ref`` and its fix carried to ``t`` (the platform's travel and turn, the object's motion).
+        The fix's direction (which the size prior moved along the ray) where the event had no measured ray."""
+        if tr.pose is None or tr.alt is None:
+            return None
+        lat, lon = tr.at(t)
+        now = sight(ref, lat, lon, tr.alt)
+        if tr.u is None:
+            return now
+        gap = t - tr.t
+        view = min(self._views.get(tr.cam, ()), key=lambda v: abs(v[0] - t), default=(tr.t, tr.pose))
+        if abs(view[0] - t) <= SYNC_S and (abs(gap) <= SYNC_S or (tr.du is not None and abs(gap) <= CARRY_S)):
+            u = tr.u if tr.du is None else tuple(a + d * gap for a, d in zip(tr.u, tr.du, strict=True))
+            az, dep = _angles(camera_rotation(view[1]) @ np.array(u))
+            return az, dep, now[2]
+        then = sight(tr.pose, tr.lat, tr.lon, tr.alt)
+        az, dep = _angles(camera_rotation(tr.pose) @ np.array(tr.u))
+        return az + _wrap(now[0] - then[0]), dep + now[1] - then[1], now[2]
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
         return [(k, tr) for k, tr in self._tracks.items() if tr.object_id == object_id]
@@ -233,6 +315,11 @@ class Associator:
     def _assign(self, batch: FrameEvents) -> FrameEvents:
         t, cam = batch.t_utc, batch.camera_id
         self._newest[cam] = t
+        if batch.pose is not None:
+            views = self._views.setdefault(cam, deque())
+            views.append((t, batch.pose))
+            while views and t - views[0][0] > self.s.window_s:
+                views.popleft()
         for key in [k for k, tr in self._tracks.items() if t - tr.t > self.s.stale_s]:
             del self._tracks[key]  # a track that went quiet without a LOST (a camera that stopped)
         fixes = {
@@ -273,7 +360,10 @@ class Associator:
         fresh = [o for k, o in self._fresh_others(cam, fix) if o.object_id == fix.object_id]
         if not fresh:
             return
-        if any(self._score(fix, o) <= self.s.gate_sigma for o in fresh):
+        inside = [o for o in fresh if self._score(fix, o) <= self.s.gate_sigma]
+        for o in inside:
+            self._learn(fix, o)
+        if inside:
             fix.misses = 0
             return
         fix.misses += 1
@@ -374,7 +464,43 @@ class Associator:
                 "announced": self._announced,
                 "twins": self._twins,
                 "swaps": self._swaps,
+                "boresight": {f"{a}/{b}": p.health() for (a, b), p in sorted(self._boresight.items())},
             }
+
+
+class Boresight:
+    """Two cameras' relative pointing error, learnt: the median difference (rad) of their lines of sight to the
+    objects both saw in frames of one time, across (``az``, times the cosine of the depression) and down (``dep``),
+    over the last ``KEEP`` such sightings; ``learnt()`` after ``NEED`` (a median is robust to the odd wrong join)."""
+
+    KEEP = 256
+    NEED = 30
+
+    def __init__(self) -> None:
+        self._az: deque[float] = deque(maxlen=self.KEEP)
+        self._dep: deque[float] = deque(maxlen=self.KEEP)
+        self.az = self.dep = 0.0
+
+    def add(self, d_az: float, d_dep: float) -> None:
+        self._az.append(d_az)
+        self._dep.append(d_dep)
+        if self.learnt():
+            self.az, self.dep = statistics.median(self._az), statistics.median(self._dep)
+
+    def learnt(self) -> bool:
+        return len(self._az) >= self.NEED
+
+    def health(self) -> dict[str, float | int]:
+        """Its figures for the health record: offsets (deg, 0 until learnt) and the sightings they rest on."""
+        return {
+            "across_deg": round(math.degrees(self.az), 3),
+            "down_deg": round(math.degrees(self.dep), 3),
+            "n": len(self._az),
+        }
+
+
+def _pair_key(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -424,6 +550,20 @@ def least_cost_pairs(cost: list[list[float]]) -> list[tuple[int, int]]:
             j0 = j1
     pairs = [(match[j] - 1, j - 1) for j in range(1, m + 1) if match[j]]
     return sorted((c, r) for r, c in pairs) if flip else sorted(pairs)
+
+
+def _in_camera(r: npt.NDArray[np.float64], azimuth: float, depression: float) -> tuple[float, float, float]:
+    """The NED direction of ``azimuth``, ``depression`` (rad) in the frame of a camera whose rotation to NED is
+    ``r`` (3, 3): a unit vector."""
+    c = math.cos(depression)
+    x, y, z = r.T @ np.array([c * math.cos(azimuth), c * math.sin(azimuth), math.sin(depression)])
+    return float(x), float(y), float(z)
+
+
+def _angles(ned: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Azimuth and depression (rad) of a direction (3,) in NED (any length)."""
+    n, e, d = (float(v) for v in ned)
+    return math.atan2(e, n), math.atan2(d, math.hypot(n, e))
 
 
 def _wrap(a: float) -> float:

@@ -127,18 +127,31 @@ class AssociationSettings(Section):
         gt=0.0,
     )
     direction_sigma_deg: float = Field(
-        0.15,
+        0.07,
         title="Direction sigma",
-        description="1-sigma azimuth (deg) between two cameras' lines of sight to one object: their mounts' relative "
-        "calibration and the boxes' pixels (the platform's pose error is the same for both).",
+        description="1-sigma azimuth (deg) of each of two cameras' lines of sight to one object in frames of one time, "
+        "once their mounts' relative error is known (learn_boresight): the boxes' pixels and what is left of the "
+        "calibration (the platform's pose error is the same for both).",
         gt=0.0,
     )
     depression_sigma_deg: float = Field(
-        0.6,
+        0.07,
         title="Depression sigma",
-        description="1-sigma depression (deg) between two cameras' lines of sight to one object: as "
-        "direction_sigma_deg, plus where each camera puts the object along its line of sight (box foot and size).",
+        description="1-sigma depression (deg) of each line of sight, as direction_sigma_deg.",
         gt=0.0,
+    )
+    learn_boresight: bool = Field(
+        True,
+        title="Learn the mounts' offset",
+        description="Learn two cameras' relative pointing error from the objects both see (the median over the last "
+        "256 sightings in frames of one time, after 30) and take it off; health shows it (association.boresight).",
+    )
+    boresight_sigma_deg: float = Field(
+        0.3,
+        title="Mount offset sigma",
+        description="1-sigma relative pointing error (deg) of two cameras while it is not learnt yet (or "
+        "learn_boresight is off): how well their mounts are calibrated to each other.",
+        ge=0.0,
     )
     split_after: int = Field(
         3,

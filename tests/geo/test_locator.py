@@ -60,6 +60,36 @@ def test_hand_worked_fixes(pose: Pose, settings: dict[str, object], ned: tuple[f
     assert 0 < f.error_m[0] < 4.0  # only the pixel (2 px) and ground height (1 m) errors are left
 
 
+@pytest.mark.parametrize(
+    ("pose", "settings", "azimuth_deg", "depression_deg"),
+    [
+        (Pose(0, 42.0, 19.0, 100.0, cam_pitch=-45 * DEG, **EXACT), {}, 0.0, 45.0),
+        (Pose(0, 42.0, 19.0, 100.0, yaw=90 * DEG, cam_pitch=-45 * DEG, **EXACT), {}, 90.0, 45.0),
+        (Pose(0, 42.0, 19.0, 80.0, **EXACT), {"mount_pitch_deg": -90.0}, None, 90.0),
+    ],
+)
+def test_the_line_of_sight_is_the_measured_ray_not_the_fix(
+    pose: Pose, settings: dict[str, object], azimuth_deg: float | None, depression_deg: float
+) -> None:
+    """The sight through the box's contact pixel, whatever the size prior does to the fix along it."""
+    f = geo(**settings).fix_boxes([CENTRE_BOX], ["thing"], W, H, pose)
+    sight = f.sight(0)
+    assert sight is not None
+    if azimuth_deg is not None:
+        assert math.degrees(sight[0]) == pytest.approx(azimuth_deg, abs=1e-6)
+    assert math.degrees(sight[1]) == pytest.approx(depression_deg, abs=1e-6)
+    # a 6 m mast, a person 1500 m north whose box says nearer than its feet: the fix moves, the sight does not
+    hfov, w, h = 10.0, 1280, 720
+    fx = (w / 2) / math.tan(math.radians(hfov / 2))
+    box = np.array([w / 2 - 2, h / 2 + fx * 4.3 / 1500, w / 2 + 2, h / 2 + fx * 6.0 / 1500 + 2])
+    prior = {"person": SizePrior(height_m=1.7, height_sigma_m=0.05, length_m=0.0, width_m=0.0)}
+    mast = Pose(0, 42.0, 19.0, 6.0, att_err_rad=0.1 * DEG, pos_err_m=0.5, alt_err_m=0.3)
+    sized = geo(hfov_deg=hfov, size_priors=prior).fix_boxes([box], ["person"], w, h, mast)
+    plain = geo(hfov_deg=hfov, size_priors=prior, fusion=False).fix_boxes([box], ["person"], w, h, mast)
+    assert abs(sized.range_m[0] - plain.range_m[0]) > 100.0  # the prior moved the fix along the ray ...
+    assert sized.sight(0) == pytest.approx(plain.sight(0), abs=1e-12)  # ... not the line of sight
+
+
 def test_pixel_error_alone_at_nadir() -> None:
     # 2 px at fx = 320 / tan 30° = 554.3 px from 100 m: 0.361 m per axis, a circle: 2.146 x 0.361 = 0.774 m
     pose = Pose(0, 42.0, 19.0, 100.0, cam_pitch=-90 * DEG, **EXACT)
