@@ -249,10 +249,10 @@ class Associator:
         d_az, d_dep, rng, _ = apart
         pair = self._boresight.get(_pair_key(fix.cam, other.cam))
         sign = 1.0 if fix.cam < other.cam else -1.0
+        unknown = math.radians(self.s.boresight_sigma_deg)
         if pair is not None and pair.learnt():  # the mounts' relative error, learnt from the objects both saw
-            d_az, d_dep, unknown = d_az - sign * pair.az, d_dep - sign * pair.dep, 0.0
-        else:
-            unknown = math.radians(self.s.boresight_sigma_deg)
+            unknown = min(unknown, pair.doubt() * math.hypot(*self._sigmas_az))
+            d_az, d_dep = d_az - sign * pair.az, d_dep - sign * pair.dep
         spread = math.hypot(unforeseen_m / max(rng, 1.0), unknown)
         across = gate_score(abs(d_az), *self._sigmas_az, spread)
         dep_sigmas = self._sigmas_dep if fix.u is not None and other.u is not None else self._sigmas_fix_dep
@@ -474,7 +474,7 @@ class Boresight:
     over the last ``KEEP`` such sightings; ``learnt()`` after ``NEED`` (a median is robust to the odd wrong join)."""
 
     KEEP = 256
-    NEED = 30
+    NEED = 5
 
     def __init__(self) -> None:
         self._az: deque[float] = deque(maxlen=self.KEEP)
@@ -489,6 +489,10 @@ class Boresight:
 
     def learnt(self) -> bool:
         return len(self._az) >= self.NEED
+
+    def doubt(self) -> float:
+        """The 1-sigma error of the learnt offsets in units of one sighting's: a median's, 1.25 / sqrt(n)."""
+        return 1.25 / math.sqrt(max(len(self._az), 1))
 
     def health(self) -> dict[str, float | int]:
         """Its figures for the health record: offsets (deg, 0 until learnt) and the sightings they rest on."""

@@ -144,7 +144,8 @@ class AssociationSettings(Section):
         True,
         title="Learn the mounts' offset",
         description="Learn two cameras' relative pointing error from the objects both see (the median over the last "
-        "256 sightings in frames of one time, after 30) and take it off; health shows it (association.boresight).",
+        "256 sightings in frames of one time, after 5, with its doubt) and take it off; health shows it "
+        "(association.boresight).",
     )
     boresight_sigma_deg: float = Field(
         0.3,
