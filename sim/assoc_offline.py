@@ -50,8 +50,6 @@ from sim.world import World
 
 PROG = "python -m sim.assoc_offline"
 T0_UTC = 1_780_000_000.0  # POSIX time of sim time 0 (any: nothing here reads the wall clock)
-# what the demo runs the pair scenarios with (the lead's measurements)
-DEMO_TRACKER = {"tentative_max_age_s": 3, "lost_after_s": 4}
 
 
 class _Collect:
@@ -159,7 +157,7 @@ def record(scenario: str, seconds: float, fps: float | None = None, tracker: dic
     """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own) up to the
     associator: every located frame's events and seen fixes, in time order."""
     world = World(load_scenario(scenario))
-    cfg = daemon_cfg(scenario, DEMO_TRACKER if tracker is None else tracker)
+    cfg = daemon_cfg(scenario, tracker)
     cams = _cameras(world, cfg, fps)
     noise = _Noise(world)
     batches = []

@@ -17,11 +17,13 @@ The rule (docs/association.md has its limits):
    ``d <= gate_sigma * sqrt(s1^2 + s2^2 + (v_max * dt)^2)`` (``gate_score``): s = error_m / 2.146 (error_m is a
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
    the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
-   from one platform with one pose error, so one object lies along nearly the same line of sight from both
-   (azimuth within ``direction_sigma_deg``, depression within ``depression_sigma_deg``: where each camera puts the
-   object along its line of sight differs more; both seen from this frame's pose, the other fix carried on to this
-   fix's time on its track's velocity, plus what it may have done unforeseen over the gap: 0.5 a dt^2 + 0.5 m/s dt
-   with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's velocity is known). The score is the
+   from one platform with one pose error, so their measured rays to one object (``GeoEvent.sight``, not the fixes,
+   which the size prior moves along the ray) agree, compared at one time through the pose of that time (a ray
+   carried in its camera's frame on its image motion: the attitude error drifts between frames), within
+   ``direction_sigma_deg`` across and ``depression_sigma_deg`` down, plus what the object may have done unforeseen
+   over the gap (0.5 a dt^2 + 0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's
+   velocity is known), plus the cameras' relative pointing error: learnt (``Boresight``: the median difference of
+   joined tracks' rays in frames of one time) and taken off, ``boresight_sigma_deg`` until then. The score is the
    larger of the two; a frame's fixes and the candidates are paired one to one with the least sum of scores
    (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks seen in one frame are two objects (it saw
