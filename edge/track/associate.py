@@ -47,6 +47,7 @@ Object ids count from 1 per boot; an event whose track is in no object carries n
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import statistics
@@ -176,7 +177,7 @@ class Associator:
         self._sigmas_dep = (math.radians(self.s.depression_sigma_deg),) * 2
         self._sigmas_fix_dep = (max(self._sigmas_dep[0], FIX_DEPRESSION_SIGMA),) * 2
         self._newest: dict[str, float] = {}  # camera: time (POSIX s) of its newest frame here
-        self._views: dict[str, deque[tuple[float, Pose]]] = {}  # camera: its frames' times (POSIX s) and poses
+        self._views: dict[str, deque[tuple[float, npt.NDArray[np.float64]]]] = {}  # camera: frames' t (s), rotations
         self._boresight: dict[tuple[str, str], Boresight] = {}  # two cameras (sorted): their relative pointing error
         self._next_id = 1
         self._joins = 0
@@ -262,15 +263,14 @@ class Associator:
         return max(ground, math.hypot(across, down))
 
     def _apart(self, fix: _Track, other: _Track, pose: Pose) -> tuple[float, float, float, bool] | None:
-        """How far ``fix``'s line of sight lies from ``other``'s, both at the newer one's time: across (azimuth
-        times the cosine of the depression) and down (depression), rad; the ground range (m); and whether both were
-        measured in frames taken at that time (no carrying). None without a pose."""
-        t_ref, ref = (fix.t, fix.pose) if fix.t >= other.t else (other.t, other.pose)
+        """How far ``fix``'s line of sight lies from ``other``'s, both at the older one's time: across (azimuth
+        times the cosine of the depression) and down (depression), rad; the ground range (m); and whether both are
+        measured rays turned by their cameras' poses of that time (``_sight_at``). None without a pose."""
+        t_ref, ref = (fix.t, fix.pose) if fix.t <= other.t else (other.t, other.pose)
         a, b = self._sight_at(fix, t_ref, ref or pose), self._sight_at(other, t_ref, ref or pose)
         if a is None or b is None:
             return None
-        synced = abs(fix.t - other.t) <= SYNC_S and fix.u is not None and other.u is not None
-        return _wrap(a[0] - b[0]) * math.cos(a[1]), a[1] - b[1], a[2], synced
+        return _wrap(a[0] - b[0]) * math.cos(a[1]), a[1] - b[1], a[2], a[3] and b[3]
 
     def _learn(self, fix: _Track, other: _Track) -> None:
         """Two joined tracks of two cameras seen in frames of one time: how their lines of sight differ is the
@@ -284,32 +284,49 @@ class Associator:
         pair = self._boresight.setdefault(_pair_key(fix.cam, other.cam), Boresight())
         pair.add(sign * apart[0], sign * apart[1])
 
-    def _sight_at(self, tr: _Track, t: float, ref: Pose) -> tuple[float, float, float] | None:
+    def _sight_at(self, tr: _Track, t: float, ref: Pose) -> tuple[float, float, float, bool] | None:
         """``tr``'s line of sight at ``t`` (s) from the platform at ``ref`` (the pose of the frame of ``t``):
-        azimuth, depression (rad), ground range (m); None without a pose.
+        azimuth, depression (rad), ground range (m), and whether it is its measured ray turned by its camera's pose
+        of time ``t``; None without a pose.
 
-        Where its camera took a frame at ``t`` (within ``SYNC_S``), its measured ray in its camera's frame
-        (``_Track.u``), carried over the gap (at most ``CARRY_S``) on its turn rate as the image saw it, turned to NED
-        by that frame's pose: two cameras' rays of one object at one time share the platform's pose error, which a
-        comparison across time does not (an attitude error drifting 0.25 deg in half a second parts two views of
-        one object by that). Otherwise its measured ray in NED moved by how the direction of its fix changed from
-        its own frame to ``ref`` and its fix carried to ``t`` (the platform's travel and turn, the object's motion).
-        The fix's direction (which the size prior moved along the ray) where the event had no measured ray."""
+        Two cameras' rays of one object at one time share the platform's pose error; rays of two times do not (an
+        attitude error drifting 0.25 deg in half a second parts two views of one object by that). So where its
+        camera's pose at ``t`` is known (a frame then, within ``SYNC_S``, or between two frames at most ``CARRY_S``
+        apart: interpolated), its measured ray in its camera's frame (``_Track.u``), carried over the gap (at most
+        ``CARRY_S``) on its turn rate as the image saw it (no pose error in that), is turned to NED by that pose.
+        Otherwise its measured ray in NED is moved by how the direction of its fix changed from its own frame to
+        ``ref`` and its fix carried to ``t`` (the platform's travel and turn, the object's motion). The fix's
+        direction (which the size prior moved along the ray) where the event had no measured ray."""
         if tr.pose is None or tr.alt is None:
             return None
         lat, lon = tr.at(t)
         now = sight(ref, lat, lon, tr.alt)
         if tr.u is None:
-            return now
+            return (*now, False)
         gap = t - tr.t
-        view = min(self._views.get(tr.cam, ()), key=lambda v: abs(v[0] - t), default=(tr.t, tr.pose))
-        if abs(view[0] - t) <= SYNC_S and (abs(gap) <= SYNC_S or (tr.du is not None and abs(gap) <= CARRY_S)):
-            u = tr.u if tr.du is None else tuple(a + d * gap for a, d in zip(tr.u, tr.du, strict=True))
-            az, dep = _angles(camera_rotation(view[1]) @ np.array(u))
-            return az, dep, now[2]
+        if abs(gap) <= SYNC_S or (tr.du is not None and abs(gap) <= CARRY_S):
+            r = self._rotation_at(tr.cam, t)
+            if r is not None:
+                u = np.array(tr.u) if tr.du is None else np.array(tr.u) + np.array(tr.du) * gap
+                az, dep = _angles(r @ u)
+                return az, dep, now[2], True
         then = sight(tr.pose, tr.lat, tr.lon, tr.alt)
         az, dep = _angles(camera_rotation(tr.pose) @ np.array(tr.u))
-        return az + _wrap(now[0] - then[0]), dep + now[1] - then[1], now[2]
+        return az + _wrap(now[0] - then[0]), dep + now[1] - then[1], now[2], False
+
+    def _rotation_at(self, cam: str, t: float) -> npt.NDArray[np.float64] | None:
+        """Camera ``cam``'s rotation to NED (3, 3) at ``t`` (s): of its frame then (within ``SYNC_S``), or
+        interpolated between its two frames around ``t`` (at most ``CARRY_S`` apart); None when neither."""
+        views = self._views.get(cam, ())
+        for (t1, r1), (t2, r2) in itertools.pairwise([(-math.inf, None), *views, (math.inf, None)]):
+            if t1 - SYNC_S <= t <= t2 + SYNC_S:
+                if r1 is not None and abs(t - t1) <= SYNC_S:
+                    return r1
+                if r2 is not None and abs(t - t2) <= SYNC_S:
+                    return r2
+                if r1 is not None and r2 is not None and t1 < t < t2 and t2 - t1 <= CARRY_S:
+                    return r1 @ _turn(_rotation_vector(r1.T @ r2) * ((t - t1) / (t2 - t1)))
+        return None
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
         return [(k, tr) for k, tr in self._tracks.items() if tr.object_id == object_id]
@@ -319,7 +336,7 @@ class Associator:
         self._newest[cam] = t
         if batch.pose is not None:
             views = self._views.setdefault(cam, deque())
-            views.append((t, batch.pose))
+            views.append((t, camera_rotation(batch.pose)))
             while views and t - views[0][0] > self.s.window_s:
                 views.popleft()
         for key in [k for k, tr in self._tracks.items() if t - tr.t > self.s.stale_s]:
@@ -564,6 +581,23 @@ def _in_camera(r: npt.NDArray[np.float64], azimuth: float, depression: float) ->
     c = math.cos(depression)
     x, y, z = r.T @ np.array([c * math.cos(azimuth), c * math.sin(azimuth), math.sin(depression)])
     return float(x), float(y), float(z)
+
+
+def _rotation_vector(r: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Axis x angle (3,) rad of a rotation matrix (3, 3)."""
+    angle = math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    norm = float(np.linalg.norm(axis))
+    return axis / norm * angle if norm > 1e-12 else np.zeros(3)
+
+
+def _turn(w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The rotation matrix (3, 3) of a rotation vector ``w`` (3,) rad (Rodrigues)."""
+    th = float(np.linalg.norm(w))
+    if th < 1e-15:
+        return np.eye(3)
+    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]]) / th
+    return np.eye(3) + math.sin(th) * k + (1.0 - math.cos(th)) * (k @ k)
 
 
 def _angles(ned: npt.NDArray[np.float64]) -> tuple[float, float]:

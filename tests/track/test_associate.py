@@ -376,23 +376,19 @@ def test_tracks_seen_without_an_event_keep_their_fixes_fresh_and_are_never_passe
 
 
 def test_lines_of_sight_are_compared_through_the_pose_of_one_time() -> None:
-    """The mast's reported heading drifts 0.8 deg east after 10 s (its attitude error, shared by both cameras at any
-    one time): every ray measured later reads 0.8 deg east of the same ray before. A walker is joined at 10 s; then
-    the day camera misses him for three frames while the thermal one sees him. The day ray of 10 s, turned by the
-    day camera's own pose of each later frame (frames of another object), stays on the thermal one and the object
-    holds; compared as measured, they are over 4 sigma apart and the thermal track leaves after ``split_after``."""
-    drift = replace(MAST, cam_yaw=math.radians(0.8))
-    for day_frames, object_id in ((True, 1), (False, None)):
+    """The mast's reported heading drifts east by 2 deg from 10.0 s to the thermal camera's next frame (its attitude
+    error, shared by both cameras at any one time): a ray measured at time t reads the drift of t east of the true
+    one. The day camera sees the walker halfway, with half the drift. Carried back in its camera's frame to the day
+    frame's time and turned by the thermal camera's pose then (interpolated between its two frames), the thermal ray
+    lands on the day one: joined. With the thermal frames 1.2 s apart (too far to interpolate a pose) the rays are
+    compared as measured: apart."""
+    for later, joined in ((10.4, [1]), (11.2, [None])):
         assoc = Associator([], AssociationSettings(boresight_sigma_deg=0.0))
-        feed_seen(assoc, "day", 9.5, seen(1, 300.0, error_m=30.0, cls="person"))  # two fixes: its image motion known
-        feed_seen(assoc, "day", 10.0, seen(1, 300.0, error_m=30.0, cls="person"))
-        assert feed_seen(assoc, "thermal", 10.0, seen(7, 300.0, error_m=30.0, cls="person")) == [1]
-        for k in (1, 2, 3):
-            t = 10.0 + k / 3
-            if day_frames:
-                feed_seen(assoc, "day", t, seen(2, 300.0, east_m=200.0, d_az_deg=0.8), pose=drift)
-            got = feed_seen(assoc, "thermal", t, seen(7, 300.0, error_m=30.0, cls="person", d_az_deg=0.8), pose=drift)
-        assert got == [object_id]
+        walker = {"north_m": 300.0, "error_m": 30.0, "cls": "person"}
+        feed_seen(assoc, "thermal", 10.0, seen(7, **walker))
+        half, whole = replace(MAST, cam_yaw=math.radians(1.0)), replace(MAST, cam_yaw=math.radians(2.0))
+        assert feed_seen(assoc, "day", (10.0 + later) / 2, seen(1, **walker, d_az_deg=1.0), pose=half) == [None]
+        assert feed_seen(assoc, "thermal", later, seen(7, **walker, d_az_deg=2.0), pose=whole) == joined, later
 
 
 def test_the_cameras_relative_pointing_error_is_learnt_from_objects_both_saw() -> None:
