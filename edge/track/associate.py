@@ -18,12 +18,13 @@ The rule (docs/association.md has its limits):
    90 % radius; a circular 2-D Gaussian holds 90 % inside 2.146 sigma), v_max the class's top speed (m/s) and dt
    the two fixes' time apart; and, when both frames had a pose, inside the line-of-sight gate: the cameras look
    from one platform with one pose error, so their measured rays to one object (``GeoEvent.sight``, not the fixes,
-   which the size prior moves along the ray) agree, compared at one time through the pose of that time (a ray
-   carried in its camera's frame on its image motion: the attitude error drifts between frames), within
+   which the size prior moves along the ray) agree, compared at the older one's time through the poses of that
+   time (the newer ray carried back in its camera's frame on its image motion and turned by its camera's pose
+   interpolated between its frames: the attitude error drifts between frames), within
    ``direction_sigma_deg`` across and ``depression_sigma_deg`` down, plus what the object may have done unforeseen
    over the gap (0.5 a dt^2 + 0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's
    velocity is known), plus the cameras' relative pointing error: learnt (``Boresight``: the median difference of
-   joined tracks' rays in frames of one time) and taken off, ``boresight_sigma_deg`` until then. The score is the
+   joined tracks' rays through the poses of one time) and taken off, ``boresight_sigma_deg`` until then. The score is the
    larger of the two; a frame's fixes and the candidates are paired one to one with the least sum of scores
    (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks seen in one frame are two objects (it saw
@@ -273,8 +274,8 @@ class Associator:
         return _wrap(a[0] - b[0]) * math.cos(a[1]), a[1] - b[1], a[2], a[3] and b[3]
 
     def _learn(self, fix: _Track, other: _Track) -> None:
-        """Two joined tracks of two cameras seen in frames of one time: how their lines of sight differ is the
-        cameras' relative pointing error (mounts, lens centres), plus the boxes' noise."""
+        """Two joined tracks of two cameras compared through the poses of one time: how their lines of sight differ
+        is the cameras' relative pointing error (mounts, lens centres), plus the boxes' noise."""
         if fix.pose is None or not self.s.learn_boresight:
             return
         apart = self._apart(fix, other, fix.pose)
@@ -489,7 +490,7 @@ class Associator:
 
 class Boresight:
     """Two cameras' relative pointing error, learnt: the median difference (rad) of their lines of sight to the
-    objects both saw in frames of one time, across (``az``, times the cosine of the depression) and down (``dep``),
+    objects both saw, compared through the poses of one time, across (``az``, times the cosine of the depression) and down (``dep``),
     over the last ``KEEP`` such sightings; ``learnt()`` after ``NEED`` (a median is robust to the odd wrong join)."""
 
     KEEP = 256

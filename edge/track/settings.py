@@ -129,7 +129,7 @@ class AssociationSettings(Section):
     direction_sigma_deg: float = Field(
         0.07,
         title="Direction sigma",
-        description="1-sigma azimuth (deg) of each of two cameras' lines of sight to one object in frames of one time, "
+        description="1-sigma azimuth (deg) of each of two cameras' lines of sight to one object, "
         "once their mounts' relative error is known (learn_boresight): the boxes' pixels and what is left of the "
         "calibration (the platform's pose error is the same for both).",
         gt=0.0,
@@ -144,7 +144,7 @@ class AssociationSettings(Section):
         True,
         title="Learn the mounts' offset",
         description="Learn two cameras' relative pointing error from the objects both see (the median over the last "
-        "256 sightings in frames of one time, after 5, with its doubt) and take it off; health shows it "
+        "256 sightings compared through the poses of one time, after 5, with its doubt) and take it off; health shows it "
         "(association.boresight).",
     )
     boresight_sigma_deg: float = Field(
