@@ -13,6 +13,10 @@ knew of it) is counted (the moments):
 * two targets nearer than the larger of the two error radii (``close_m`` if given), distinct objects the
   position alone cannot tell apart: ``merged`` = share of pairs that carry one object id (the goal: <= 5 %).
 
+``--by-box`` (``score(by_box=True)``) takes each detection's target from its own box in its frame instead (its
+track's where the box matched none): a track that moved from one person to another counts, after the move, as
+the person it shows, with whatever object id it then carries.
+
 Per object: ``shared_any`` = share of the detections of a target that another camera's track of it was alive for
 that carry the object id of one of those tracks (the ground shows it as one object then; the goal: >= 95 %). A
 tracker that splits one object into two overlapping tracks of one camera leaves one of them out of the object
@@ -139,8 +143,9 @@ def truth_boxes(world: World, t: float) -> dict[int, npt.NDArray[np.float64]]:
 
 def identities(
     world: World, t0_utc: float, detections: list[Mapping[str, Any]], gate: float
-) -> tuple[dict[tuple[str, int], int], int]:
-    """{(camera, track): true target id}, and how many detections matched no target.
+) -> tuple[dict[tuple[str, int], int], int, dict[int, int]]:
+    """{(camera, track): true target id}, how many detections matched no target, and {index into ``detections``:
+    the true target its box was paired with} (the detections that were).
 
     In each frame a detection's box is paired with the true targets' boxes in that camera's view (class compatible,
     centres at most ``gate`` frame widths apart, nearest first, one to one); a track takes the target most of its
@@ -152,6 +157,8 @@ def identities(
         frames[(str(d["camera"]), float(d["t_utc"]))].append(d)
     votes: dict[tuple[str, int], Counter[int]] = defaultdict(Counter)
     unmatched = 0
+    index = {id(d): i for i, d in enumerate(detections)}
+    boxed: dict[int, int] = {}
     for (cam, t_utc), dets in frames.items():
         w = worlds.get(cam, world)
         boxes = truth_boxes(w, t_utc - t0_utc)
@@ -171,8 +178,9 @@ def identities(
                 used_d.add(i)
                 used_t.add(tid)
                 votes[(cam, int(dets[i]["track"]))][tid] += 1
+                boxed[index[id(dets[i])]] = tid
         unmatched += len(dets) - len(used_d)
-    return {k: c.most_common(1)[0][0] for k, c in votes.items()}, unmatched
+    return {k: c.most_common(1)[0][0] for k, c in votes.items()}, unmatched, boxed
 
 
 def score(
@@ -182,10 +190,15 @@ def score(
     dt_s: float = 0.15,
     gate: float = 0.03,
     close_m: float | None = None,
+    by_box: bool = False,
 ) -> AssocScore:
-    """Score receiver JSON objects (see the module doc); ones without a fix are left out."""
+    """Score receiver JSON objects (see the module doc); ones without a fix are left out. ``by_box``: a detection's
+    target is the one its own box showed in its frame (its track's where its box matched none), not its track's."""
     dets = [d for d in detections if d.get("lat") is not None and d.get("lon") is not None]
-    ident, unmatched = identities(world, t0_utc, dets, gate)
+    ident, unmatched, boxed = identities(world, t0_utc, dets, gate)
+    label = {id(d): boxed.get(i, ident.get((str(d["camera"]), int(d["track"])), -1)) for i, d in enumerate(dets)}
+    if not by_box:
+        label = {id(d): ident.get((str(d["camera"]), int(d["track"])), -1) for d in dets}
     by_track: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for d in dets:
         by_track[(str(d["camera"]), int(d["track"]))].append(d)
@@ -208,15 +221,15 @@ def score(
                 continue  # another camera's track alive at t only
             e = evs[max(0, bisect.bisect_right(tb, t + dt_s) - 1)]  # what the ground knew of it at t
             one = d.get("object") is not None and d.get("object") == e.get("object")
-            if ident[key_a] == ident[key_b]:
+            if label[id(d)] == label[id(e)]:
                 same += 1
                 same_shared += one
-                both.add(ident[key_a])
+                both.add(label[id(d)])
                 seen_here, shared_here = True, shared_here or one
                 continue
             if t not in truth_at:
                 truth_at[t] = {tt.id: tt for tt in world.targets(t - t0_utc)}
-            ta, tt_b = truth_at[t][ident[key_a]], truth_at[t][ident[key_b]]
+            ta, tt_b = truth_at[t][label[id(d)]], truth_at[t][label[id(e)]]
             gap = math.hypot(*_ne(LocalNed(ta.lat, ta.lon, 0.0), tt_b.lat, tt_b.lon))
             radius = close_m if close_m is not None else max(float(d.get("error_m") or 0), float(e.get("error_m") or 0))
             if gap < radius:
@@ -251,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--gate", type=float, default=0.03, help="box centre this far from any target's: unmatched, frame widths"
     )
+    p.add_argument(
+        "--by-box", action="store_true", help="a detection's target is what its own box showed (not its track's)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     try:
@@ -259,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, OSError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
-    result = score(world, a.t0_utc, detections, a.dt_s, a.gate)
+    result = score(world, a.t0_utc, detections, a.dt_s, a.gate, by_box=a.by_box)
     print(json.dumps(result.as_json()) if a.json else result.line())
     return 0
 

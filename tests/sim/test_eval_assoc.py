@@ -62,3 +62,21 @@ def test_no_ids_share_nothing_and_swapped_ids_merge(world: World) -> None:
     ids[("thermal", 0)], ids[("thermal", 1)] = 2, 1
     s = score(world, T0, received(world, ids))
     assert s.shared < 1.0 and s.close_merged > 0
+
+
+def test_by_box_a_track_that_moved_to_another_target_is_scored_by_what_each_box_shows(world: World) -> None:
+    """The thermal camera's track of the patrol's first walker (target 0) shows the second one (target 1) from 15 s
+    on, and the association moves its object id with it (the day camera's object of target 1). By its track's
+    majority each of those detections is target 0's, merged with target 1's day track; by its box it is target 1's,
+    shared with it."""
+    ids = {(cam, tid): tid + 1 for cam in ("day", "thermal") for tid in range(20)}
+    dets = received(world, ids)
+    walker0 = [d for d in dets if d["camera"] == "thermal" and d["track"] == 100]
+    walker1 = {d["t_utc"]: d for d in dets if d["camera"] == "thermal" and d["track"] == 101}
+    assert len(walker0) >= 15 and len(walker1) >= 15
+    for d in walker0:
+        if d["t_utc"] >= T0 + 15 and d["t_utc"] in walker1:
+            d |= {k: walker1[d["t_utc"]][k] for k in ("bbox", "lat", "lon")} | {"object": 2}
+    by_track, by_box = score(world, T0, dets), score(world, T0, dets, by_box=True)
+    assert by_track.close_merged > 0 and by_track.shared < 1.0
+    assert by_box.close_merged == 0 and by_box.shared == 1.0
