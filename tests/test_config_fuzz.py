@@ -10,9 +10,12 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import types
 import typing
 from pathlib import Path
@@ -192,7 +195,12 @@ def _hermetic(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_until_running(path: Path) -> tuple[int, str]:
-    """`edge run`: its exit code and output when it refuses; 0 and its output once it says it is running."""
+    """`edge run`: its exit code and output when it refuses; 0 and its output once it has told systemd's notify
+    socket READY=1 (a socket of the test's own: readiness whatever ``log.level`` lets it print)."""
+    ready = path.parent / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(ready))
+    sock.settimeout(0.2)
     env = {k: v for k, v in os.environ.items() if k not in ("STATE_DIRECTORY", "NOTIFY_SOCKET")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--config", str(path)],
@@ -200,19 +208,29 @@ def _run_until_running(path: Path) -> tuple[int, str]:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=REPO,
-        env=env,
+        env=env | {"NOTIFY_SOCKET": str(ready)},
     )
     assert proc.stdout is not None
-    out = []
+    out: list[str] = []
+    reader = threading.Thread(target=out.extend, args=(proc.stdout,), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
     try:
-        for line in proc.stdout:
-            out.append(line)
-            if "edge running" in line:
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, "edge run neither refused nor started in 120 s:\n" + "".join(out)
+            try:
+                said = sock.recv(4096)
+            except TimeoutError:
+                continue
+            if b"READY=1" in said:
                 proc.terminate()
                 proc.wait(timeout=30)
+                reader.join(10)
                 return 0, "".join(out)
-        return proc.wait(timeout=30), "".join(out)
+        reader.join(10)
+        return proc.returncode, "".join(out)
     finally:
+        sock.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import signal
 import socket
 import ssl
 import sys
@@ -223,6 +224,18 @@ def _connect_mqtt(client: mqtt.Client, broker: Broker, login: Login, ns: argpars
             time.sleep(backoff.delay())
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service manager's stop) end the loop the same way, with the summary, even where the
+    shell that started us set SIGINT to be ignored (a job started with ``&`` in a script); main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
+
+
 def main(argv: list[str]) -> int:
     ns = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -245,6 +258,7 @@ def main(argv: list[str]) -> int:
     start = time.monotonic()
     client = None
     stop = threading.Event()
+    _stop_on_signals()
     if broker is not None:
         login = Login(
             tls=ns.tls or broker.tls,
@@ -271,7 +285,12 @@ def main(argv: list[str]) -> int:
         client.on_disconnect = lambda _c, _u, _f, rc, _p: inbox.put(("disconnect", rc))
         # paho's own thread reconnects after a lost link, on the same bounds (without jitter)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # type: ignore[arg-type]
-        if not _connect_mqtt(client, broker, login, ns, start):
+        try:
+            connected = _connect_mqtt(client, broker, login, ns, start)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the broker was still out of reach
+            print(receiver.summary(), file=sys.stderr, flush=True)
+            return 0
+        if not connected:
             return 1
         client.loop_start()
     if ground is not None:
