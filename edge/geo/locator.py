@@ -29,7 +29,7 @@ import numpy.typing as npt
 from edge.geo.camera_model import CameraModel
 from edge.geo.errors import covariance, radius90
 from edge.geo.fusion import footprint_depth, inverse_size_distance, update_first
-from edge.geo.orientation import Mounting, camera_rotation, lever_arm_ned, resolved
+from edge.geo.orientation import Mounting, camera_rotation, lever_arm_ned, resolved, rotation_matrix, rotation_vector
 from edge.geo.projection import REASONS, Ground, Miss
 from edge.geo.settings import GeoSettings
 from edge.geo.terrain import FlatGround, Terrain, open_dem
@@ -88,17 +88,9 @@ class _Motion:
         t0, p0, r0 = old[-1]
         dt = pose.t_mono - t0
         n, e, d = LocalNed(p0.lat, p0.lon, p0.alt).to_ned(pose.lat, pose.lon, pose.alt)
-        w = _rotation_vector(r @ r0.T)  # in NED: its down part is yaw, the rest tilts the camera
+        w = rotation_vector(r @ r0.T)  # in NED: its down part is yaw, the rest tilts the camera
         tilt = r.T @ np.array([w[0], w[1], 0.0])  # in the camera frame: about its optical and right axes
         return float(np.sqrt(n * n + e * e + d * d)) / dt, np.abs(np.array([tilt[0], tilt[1], w[2]])) / dt
-
-
-def _rotation_vector(r: F64) -> F64:
-    """Axis x angle (3,) rad of a rotation matrix (3, 3)."""
-    angle = math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    norm = float(np.linalg.norm(axis))
-    return axis / norm * angle if norm > 1e-12 else np.zeros(3)
 
 
 class GroundGeolocator:
@@ -415,10 +407,4 @@ class GroundGeolocator:
 
 def _small_rotation(axis: int, angle: float) -> F64:
     """Rotation (3, 3) by ``angle`` rad about axis 0, 1 or 2 of a frame (camera: optical, right, down; NED)."""
-    w = _AXES[axis] * angle
-    kx = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
-    th = abs(angle)
-    if th < 1e-15:
-        return np.eye(3)
-    kn = kx / th
-    return np.eye(3) + math.sin(th) * kn + (1.0 - math.cos(th)) * (kn @ kn)
+    return rotation_matrix(_AXES[axis] * angle)

@@ -66,6 +66,23 @@ def euler_zyx(r: F64 | M3) -> tuple[float, float, float]:
     return math.atan2(r10, r00), pitch, math.atan2(r21, r22)
 
 
+def rotation_vector(r: F64) -> F64:
+    """Axis x angle (3,) rad of a rotation matrix (3, 3)."""
+    angle = math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    norm = float(np.linalg.norm(axis))
+    return axis / norm * angle if norm > 1e-12 else np.zeros(3)
+
+
+def rotation_matrix(w: F64) -> F64:
+    """The rotation matrix (3, 3) of a rotation vector ``w`` (3,) rad (Rodrigues)."""
+    th = float(np.linalg.norm(w))
+    if th < 1e-15:
+        return np.eye(3)
+    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]]) / th
+    return np.eye(3) + math.sin(th) * k + (1.0 - math.cos(th)) * (k @ k)
+
+
 @dataclass(frozen=True)
 class Mounting:
     """How the camera is mounted: Z-Y-X angles (rad) relative to its holder, and the holder when nothing reports

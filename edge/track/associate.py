@@ -60,7 +60,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from edge.geo.orientation import camera_rotation
+from edge.geo.orientation import camera_rotation, rotation_matrix, rotation_vector
 from edge.stages import EventSink, Health
 from edge.track.settings import AssociationSettings
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose
@@ -326,7 +326,7 @@ class Associator:
                 if r2 is not None and abs(t - t2) <= SYNC_S:
                     return r2
                 if r1 is not None and r2 is not None and t1 < t < t2 and t2 - t1 <= CARRY_S:
-                    return r1 @ _turn(_rotation_vector(r1.T @ r2) * ((t - t1) / (t2 - t1)))
+                    return r1 @ rotation_matrix(rotation_vector(r1.T @ r2) * ((t - t1) / (t2 - t1)))
         return None
 
     def _members(self, object_id: int) -> list[tuple[TrackKey, _Track]]:
@@ -582,23 +582,6 @@ def _in_camera(r: npt.NDArray[np.float64], azimuth: float, depression: float) ->
     c = math.cos(depression)
     x, y, z = r.T @ np.array([c * math.cos(azimuth), c * math.sin(azimuth), math.sin(depression)])
     return float(x), float(y), float(z)
-
-
-def _rotation_vector(r: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Axis x angle (3,) rad of a rotation matrix (3, 3)."""
-    angle = math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    norm = float(np.linalg.norm(axis))
-    return axis / norm * angle if norm > 1e-12 else np.zeros(3)
-
-
-def _turn(w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The rotation matrix (3, 3) of a rotation vector ``w`` (3,) rad (Rodrigues)."""
-    th = float(np.linalg.norm(w))
-    if th < 1e-15:
-        return np.eye(3)
-    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]]) / th
-    return np.eye(3) + math.sin(th) * k + (1.0 - math.cos(th)) * (k @ k)
 
 
 def _angles(ned: npt.NDArray[np.float64]) -> tuple[float, float]:

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from edge.geo.orientation import Mounting, camera_attitude, camera_rotation, resolved
+from edge.geo.orientation import (
+    Mounting,
+    camera_attitude,
+    camera_rotation,
+    resolved,
+    rot_zyx,
+    rotation_matrix,
+    rotation_vector,
+)
 from edge.types import Pose
 
 DEG = math.pi / 180
@@ -92,3 +100,15 @@ def test_resolved_pose_carries_the_composed_orientation() -> None:
 def test_unknown_gimbal_mode() -> None:
     with pytest.raises(ValueError, match="gimbal_mode"):
         Mounting(gimbal_mode="gyro")
+
+
+@pytest.mark.parametrize("w", [(0.0, 0.0, 0.0), (0.3, -0.2, 0.1), (0.0, 0.0, -2.5), (1e-9, 0.0, 0.0)])
+def test_rotation_vector_and_matrix_are_inverse(w: tuple[float, float, float]) -> None:
+    vec = np.array(w)
+    r = rotation_matrix(vec)
+    assert np.allclose(r @ r.T, np.eye(3), atol=1e-12) and np.isclose(np.linalg.det(r), 1.0)
+    assert np.allclose(rotation_vector(r), vec, atol=1e-7)
+
+
+def test_rotation_matrix_about_down_is_a_yaw() -> None:
+    assert np.allclose(rotation_matrix(np.array([0.0, 0.0, 0.4])), rot_zyx(0.4, 0.0, 0.0), atol=1e-12)
