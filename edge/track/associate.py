@@ -88,6 +88,7 @@ UNFORESEEN_SHARE = 0.3  # of the top speed: how far a track whose velocity is no
 UNFORESEEN_ACCEL_MPS2 = 1.0  # a track moving on its velocity: how hard it may have sped up, turned or stopped
 UNFORESEEN_SPEED_MPS = 0.5  # and how far off its velocity may be (m/s)
 TrackKey = tuple[str, int]  # camera, track id
+Apart = tuple[float, float, float, bool]  # lines of sight apart: across, down (rad), range (m), both measured
 
 
 def compatible(a: str, b: str) -> bool:
@@ -234,12 +235,16 @@ class Associator:
     def _score(self, fix: _Track, other: _Track) -> float:
         """How far apart two fixes are in gate units (inside when <= gate_sigma): on the ground within their error
         radii, and, with a pose, along the line of sight; the larger of the two."""
+        return self._compare(fix, other)[0]
+
+    def _compare(self, fix: _Track, other: _Track) -> tuple[float, Apart | None]:
+        """``_score`` and the lines of sight's ``_apart`` it was found from (None where the ground decided)."""
         dt = abs(fix.t - other.t)
         speed = top_speed(fix.class_name)
         ground = gate_score(distance_m(fix.lat, fix.lon, other.lat, other.lon), fix.sigma, other.sigma, speed * dt)
         pose = fix.pose or other.pose
         if pose is None or fix.alt is None or other.alt is None:
-            return ground
+            return ground, None
         # both seen from the platform, one carried to the other's time on its velocity: the cameras share the
         # platform and its pose error, so only their calibration and the boxes part one object's two lines of sight
         # (direction_sigma_deg), plus what the object may have done unforeseen in between
@@ -249,7 +254,7 @@ class Associator:
             unforeseen_m = min(speed * dt, 0.5 * UNFORESEEN_ACCEL_MPS2 * dt * dt + UNFORESEEN_SPEED_MPS * dt)
         apart = self._apart(fix, other, pose)
         if apart is None:
-            return ground
+            return ground, None
         d_az, d_dep, rng, _ = apart
         pair = self._boresight.get(_pair_key(fix.cam, other.cam))
         sign = 1.0 if fix.cam < other.cam else -1.0
@@ -261,9 +266,9 @@ class Associator:
         across = gate_score(abs(d_az), *self._sigmas_az, spread)
         dep_sigmas = self._sigmas_dep if fix.u is not None and other.u is not None else self._sigmas_fix_dep
         down = gate_score(abs(d_dep), *dep_sigmas, spread)
-        return max(ground, math.hypot(across, down))
+        return max(ground, math.hypot(across, down)), apart
 
-    def _apart(self, fix: _Track, other: _Track, pose: Pose) -> tuple[float, float, float, bool] | None:
+    def _apart(self, fix: _Track, other: _Track, pose: Pose) -> Apart | None:
         """How far ``fix``'s line of sight lies from ``other``'s, both at the older one's time: across (azimuth
         times the cosine of the depression) and down (depression), rad; the ground range (m); and whether both are
         measured rays turned by their cameras' poses of that time (``_sight_at``). None without a pose."""
@@ -273,13 +278,11 @@ class Associator:
             return None
         return _wrap(a[0] - b[0]) * math.cos(a[1]), a[1] - b[1], a[2], a[3] and b[3]
 
-    def _learn(self, fix: _Track, other: _Track) -> None:
-        """Two joined tracks of two cameras compared through the poses of one time: how their lines of sight differ
-        is the cameras' relative pointing error (mounts, lens centres), plus the boxes' noise."""
-        if fix.pose is None or not self.s.learn_boresight:
-            return
-        apart = self._apart(fix, other, fix.pose)
-        if apart is None or not apart[3]:
+    def _learn(self, fix: _Track, other: _Track, apart: Apart | None) -> None:
+        """Two joined tracks of two cameras compared through the poses of one time (``apart`` from ``_compare``):
+        how their lines of sight differ is the cameras' relative pointing error (mounts, lens centres), plus the
+        boxes' noise."""
+        if fix.pose is None or not self.s.learn_boresight or apart is None or not apart[3]:
             return
         sign = 1.0 if fix.cam < other.cam else -1.0
         pair = self._boresight.setdefault(_pair_key(fix.cam, other.cam), Boresight())
@@ -380,9 +383,10 @@ class Associator:
         fresh = [o for k, o in self._fresh_others(cam, fix) if o.object_id == fix.object_id]
         if not fresh:
             return
-        inside = [o for o in fresh if self._score(fix, o) <= self.s.gate_sigma]
-        for o in inside:
-            self._learn(fix, o)
+        compared = [(o, *self._compare(fix, o)) for o in fresh]
+        inside = [(o, apart) for o, score, apart in compared if score <= self.s.gate_sigma]
+        for o, apart in inside:
+            self._learn(fix, o, apart)
         if inside:
             fix.misses = 0
             return
