@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := mosquitto mosquitto-clients gpsd gpsd-clients ffmpeg chromium chromium-driver npm faketime openssl postgresql-15 postgresql-15-postgis-3
 TRAIN_VENV := .venv-train
 DEMO_SECONDS ?= 0
 SITL ?=
@@ -26,16 +25,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps 'MAVProxy==1.8.75'
 	touch $(STAMP)
 
-# System programs the tests and the demo use. Installed with apt-get when run as root; otherwise says what to do.
+# System programs the tests and the demo use: command:package pairs. Only the missing ones are installed (apt-get,
+# when run as root; otherwise it says what to do): a machine with NodeSource's nodejs has npm already, and Debian's
+# npm package conflicts with it.
+SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_passwd:mosquitto gpsd:gpsd gpspipe:gpsd-clients \
+	mosquitto_pub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium chromedriver:chromium-driver npm:npm \
+	faketime:faketime openssl:openssl /usr/lib/postgresql/15/bin/initdb:postgresql-15 \
+	/usr/share/postgresql/15/extension/postgis.control:postgresql-15-postgis-3
 system-packages:
-	@missing=""; for b in mosquitto mosquitto_passwd gpsd gpspipe ffmpeg chromium chromedriver npm faketime openssl; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
-	[ -x /usr/lib/postgresql/15/bin/initdb ] && [ -f /usr/share/postgresql/15/extension/postgis.control ] || missing="$$missing postgresql-15+postgis"; \
+	@missing=""; for pair in $(SYSTEM_COMMANDS); do c=$${pair%%:*}; p=$${pair##*:}; \
+		command -v $$c >/dev/null || [ -e $$c ] || case " $$missing " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; \
+	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing system packages:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else \
-		echo "missing:$$missing -- run: sudo apt-get install $(APT_PACKAGES)"; exit 1; \
+		echo "missing:$$missing -- run: sudo apt-get install$$missing"; exit 1; \
 	fi
 
 demo: install
