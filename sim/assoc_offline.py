@@ -1,6 +1,7 @@
 """Cross-camera association offline: a scenario's cameras in fixed time steps, scored against the truth.
 
-``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F] [--json]``
+``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F] [--apart S]
+[--by-box] [--json]``
 
 The live demo (``make demo``) runs the cameras on the wall clock: on a loaded machine each camera gets ~1 fps and
 the figures move with the load. Here every camera's frame is rendered at each tick of its own rate (the scenario's
@@ -8,8 +9,10 @@ the figures move with the load. Here every camera's frame is rendered at each ti
 stages in order: the detector (onnxruntime, the daemon's own settings for that camera), its camera's ByteTracker,
 its GroundGeolocator, then the one Associator of the cameras. The pose is the camera's true pose with the
 scenario's noise as the simulated autopilot draws it (GPS and attitude errors as Gauss-Markov processes), shared
-by the cameras of the platform (one GPS, one gimbal). The events the associator hands on are scored with
-``sim.eval_assoc.score``. Same scenario, seed and rate: the same figures, whatever the load.
+by the cameras of the platform (one GPS, one gimbal). The daemon never takes two cameras' frames at once (each has
+its own clock): ``--apart S`` takes each camera's frames S seconds after the previous camera's. The events the
+associator hands on are scored with ``sim.eval_assoc.score`` (``--by-box``: each detection is the target its own
+box shows). Same scenario, seed, rate and phase: the same figures, whatever the load.
 """
 
 from __future__ import annotations
@@ -146,22 +149,29 @@ def _cameras(world: World, cfg: Config, fps: float | None) -> list[_Camera]:
     return out
 
 
-def _ticks(cams: list[_Camera], seconds: float) -> Iterator[tuple[float, _Camera]]:
-    """(sim time, camera) of every frame in time order (a camera's frames at k / fps)."""
-    ticks = [(k / c.fps, i) for i, c in enumerate(cams) for k in range(int(seconds * c.fps))]
+def _ticks(cams: list[_Camera], seconds: float, apart: float = 0.0) -> Iterator[tuple[float, _Camera]]:
+    """(sim time, camera) of every frame in time order: the i-th camera's frames at k / fps + i * ``apart`` (s)."""
+    ticks = [(k / c.fps + i * apart, i) for i, c in enumerate(cams) for k in range(int(seconds * c.fps))]
     for t, i in sorted(ticks):
         yield t, cams[i]
 
 
-def record(scenario: str, seconds: float, fps: float | None = None, tracker: dict[str, Any] | None = None) -> Recording:
-    """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own) up to the
-    associator: every located frame's events and seen fixes, in time order."""
+def record(
+    scenario: str,
+    seconds: float,
+    fps: float | None = None,
+    tracker: dict[str, Any] | None = None,
+    apart: float = 0.0,
+) -> Recording:
+    """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own), each camera's
+    frames ``apart`` s after the previous camera's, up to the associator: every located frame's events and seen
+    fixes, in time order."""
     world = World(load_scenario(scenario))
     cfg = daemon_cfg(scenario, tracker)
     cams = _cameras(world, cfg, fps)
     noise = _Noise(world)
     batches = []
-    for t, cam in _ticks(cams, seconds):
+    for t, cam in _ticks(cams, seconds, apart):
         image, _ = cam.renderer.render(t)
         decoded = cv2.imdecode(np.frombuffer(encode_jpeg(image), np.uint8), cv2.IMREAD_COLOR)  # as the stream
         assert decoded is not None
@@ -200,13 +210,14 @@ class Recording:
         return Recording(**got)
 
 
-def associate(rec: Recording, settings: AssociationSettings | None = None) -> AssocScore:
-    """Feed a recording's batches through an Associator and score what it hands on against the truth."""
+def associate(rec: Recording, settings: AssociationSettings | None = None, by_box: bool = False) -> AssocScore:
+    """Feed a recording's batches through an Associator and score what it hands on against the truth (``by_box``:
+    ``sim.eval_assoc.score``'s)."""
     out = _Collect()
     assoc = Associator([out], settings)
     for batch in rec.batches:
         assoc.submit(batch)
-    return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows)
+    return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows, by_box=by_box)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", required=True, help="a scenario with several cameras")
     p.add_argument("--seconds", type=float, default=None, help="sim time to run (default the scenario's duration)")
     p.add_argument("--fps", type=float, default=None, help="every camera's frame rate (default the scenario's)")
+    p.add_argument(
+        "--apart", type=float, default=0.0, help="each camera's frames this long after the previous one's, s"
+    )
+    p.add_argument("--by-box", action="store_true", help="a detection's target is what its own box showed")
     p.add_argument("--save", type=Path, help="keep what the cameras' pipelines gave the associator in this file")
     p.add_argument("--load", type=Path, help="associate a --save file of yours again (the cameras are not run)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -233,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: --load: {err}", file=sys.stderr)
             return 2
     else:
-        rec = record(a.scenario, a.seconds or sc.duration_s, a.fps)
+        if not 0.0 <= a.apart <= 10.0:
+            print(f"{PROG}: --apart {a.apart}: 0 to 10 s", file=sys.stderr)
+            return 2
+        rec = record(a.scenario, a.seconds or sc.duration_s, a.fps, apart=a.apart)
         if a.save is not None:
             rec.save(a.save)
-    result = associate(rec)
+    result = associate(rec, by_box=a.by_box)
     print(json.dumps(result.as_json()) if a.json else result.line())
     return 0
 

@@ -58,7 +58,9 @@ THERMAL_CLASS_THRESHOLDS = {"vehicle": 0.5}
 def camera_tables(scenario: Scenario, urls: dict[str, str]) -> list[dict[str, Any]]:
     """One ``[[cameras]]`` table per camera of the scenario: ``urls`` maps camera id to its stream. The thermal
     camera goes first when both wait for the model (it sees what the day camera cannot at dusk) and reports a
-    vehicle from 0.5 (``THERMAL_CLASS_THRESHOLDS``)."""
+    vehicle from 0.5 (``THERMAL_CLASS_THRESHOLDS``). A wide frame is tiled 2 x 2 (``TILES``), and so is a mast's
+    thermal imager: its narrow view is for the far watch, where people 300-650 m out are 10-15 px tall in its
+    640 px frame, too few for the default model (mss-ridge-pair at 3 fps: 2.8 times the people found tiled)."""
     tilt = scenario.platform.tilt_deg if scenario.platform.kind == "mss" else 0.0
     tables = []
     for c in scenario.cameras:
@@ -74,10 +76,13 @@ def camera_tables(scenario: Scenario, urls: dict[str, str]) -> list[dict[str, An
         }
         table: dict[str, Any] = {"id": c.id, "url": urls[c.id], "priority": 1 if c.mode == "thermal" else 0}
         table["geo"] = geo
-        if c.width >= 2 * MODEL_WIDTH_PX:
-            table["detector"] = {"tiling": TILES}
+        detector: dict[str, Any] = {}
+        if c.width >= 2 * MODEL_WIDTH_PX or (c.mode == "thermal" and scenario.platform.kind == "mss"):
+            detector["tiling"] = TILES
         if c.mode == "thermal":
-            table["detector"] = {"class_thresholds": THERMAL_CLASS_THRESHOLDS}
+            detector["class_thresholds"] = THERMAL_CLASS_THRESHOLDS
+        if detector:
+            table["detector"] = detector
         tables.append(table)
     return tables
 

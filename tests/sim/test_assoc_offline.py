@@ -40,3 +40,17 @@ def test_a_saved_recording_scores_alike_and_a_bad_file_is_an_error_that_names_it
     bad.write_bytes(b"not a pickle")
     assert main(["--scenario", str(DRONE_PAIR), "--load", str(bad)]) == 2
     assert f"--load: {bad}" in capsys.readouterr().err
+
+
+def test_apart_takes_the_second_cameras_frames_later_and_by_box_scores_the_same_detections(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rec = record(str(DRONE_PAIR), 1.0, fps=5.0, apart=0.08)
+    times = {cam: sorted({round(b.t_utc % 1.0, 3) for b in rec.batches if b.camera_id == cam}) for cam in ("eo", "ir")}
+    assert times["eo"] and times["ir"]
+    assert {round((t - 0.08) % 0.2, 3) for t in times["ir"]} <= {0.0, 0.2}  # 0.08 s after each eo tick
+    assert {round(t % 0.2, 3) for t in times["eo"]} <= {0.0, 0.2}
+    by_track, by_box = associate(rec), associate(rec, by_box=True)
+    assert by_box.cameras == by_track.cameras and by_box.seen_both > 0
+    assert main(["--scenario", str(DRONE_PAIR), "--apart", "-1"]) == 2
+    assert "--apart -1.0" in capsys.readouterr().err

@@ -54,7 +54,8 @@ def test_later_sections_win_and_text_is_escaped() -> None:
 
 @pytest.mark.parametrize("name", ["mss-ridge-pair", "drone-border-pair"])
 def test_each_camera_of_a_pair_is_a_cameras_table(name: str, tmp_path: Path) -> None:
-    """Each simulated camera: its own stream, lens, mount and offset; tiles only for the wide day frame."""
+    """Each simulated camera: its own stream, lens, mount and offset; tiles for the wide day frame and the mast's
+    far-watching thermal imager, not for the drone's IR."""
     path = SCENARIOS[0].parent / f"{name}.toml"
     sc = load_scenario(path)
     urls = {c.id: f"http://127.0.0.1:{9000 + i}/stream.mjpg" for i, c in enumerate(sc.cameras)}
@@ -70,7 +71,8 @@ def test_each_camera_of_a_pair_is_a_cameras_table(name: str, tmp_path: Path) -> 
         )  # fmt: skip
         assert g.ground_alt_m == sc.ground.alt_m and g.earth_curvature is False  # the rest from [geo]
         tiles = (setup.detector.tiling.cols, setup.detector.tiling.rows)
-        assert tiles == ((2, 2) if cam.width >= 1280 else (1, 1))
+        far_thermal = cam.mode == "thermal" and sc.platform.kind == "mss"
+        assert tiles == ((2, 2) if cam.width >= 1280 or far_thermal else (1, 1))
         assert setup.priority == (1 if cam.mode == "thermal" else 0)
         assert setup.detector.class_thresholds == ({"vehicle": 0.5} if cam.mode == "thermal" else {})
 
