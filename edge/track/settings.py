@@ -143,9 +143,9 @@ class AssociationSettings(Section):
     learn_boresight: bool = Field(
         True,
         title="Learn the mounts' offset",
-        description="Learn two cameras' relative pointing error from the objects both see (the median over the last "
-        "256 sightings compared through the poses of one time, after 5, with its doubt) and take it off; health shows it "
-        "(association.boresight).",
+        description="Learn two cameras' relative pointing error from the objects both see (of the last 256 sightings "
+        "compared through the poses of one time, the median of those of the pairs of tracks that most pairs agree "
+        "with, once 3 pairs agree; with its doubt) and take it off; health shows it (association.boresight).",
     )
     boresight_sigma_deg: float = Field(
         0.3,
