@@ -51,7 +51,7 @@ class TrackerSettings(Section):
         True,
         title="Ego-motion",
         description="Shift every prediction by the image motion most tracks agree on (the camera panned or the "
-        "platform turned) before matching; at least two tracks must agree.",
+        "platform turned) before matching; at least two tracks must agree (confirmed ones, where there are two).",
     )
     duplicate_iou: float = Field(
         0.3,

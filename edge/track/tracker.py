@@ -1,15 +1,15 @@
 """ByteTrack-style multi-object tracker with NEW / UPDATE / LOST events.
 
 Per frame: predict every track (constant-velocity Kalman, real ``dt``), shift the predictions by the image motion
-most tracks agree on (``ego_motion``: the camera panned), match high-confidence detections by IoU, then what is
-left of both by centre distance within ``match_distance`` sigmas of the prediction (same class; a track takes no
-box that lies nearer, in sigmas, to another confirmed track's prediction: no hop onto a neighbour), then the tracks
-still unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start
-tentative tracks from unmatched detections that do not overlap a track matched in this frame (``duplicate_iou``;
-a tentative track left unmatched beside one is dropped). A track is reported NEW once it has ``min_hits``
-matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s`` passed, and LOST
-once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is no loss; a
-tentative track likewise lives ``tentative_max_age_s`` and ``tentative_max_misses`` frames). Association is
+most tracks agree on (``ego_motion``: the camera panned; the confirmed ones, where two are), match high-confidence
+detections by IoU, then what is left of both by centre distance within ``match_distance`` sigmas of the prediction
+(same class; a track takes no box that lies nearer, in sigmas, to another confirmed track's prediction: no hop onto
+a neighbour), then the tracks still unmatched to low-confidence detections the same way (by distance: confirmed
+tracks only), then start tentative tracks from unmatched detections that do not overlap a track matched in this
+frame (``duplicate_iou``; a tentative track left unmatched beside one is dropped). A track is reported NEW once it
+has ``min_hits`` matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s``
+passed, and LOST once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is
+no loss; a tentative track likewise lives ``tentative_max_age_s`` and ``tentative_max_misses`` frames). Association is
 greedy (best pairs first), vectorised over the IoU or distance matrix.
 """
 
@@ -157,7 +157,11 @@ class ByteTracker:
         high = np.flatnonzero(dets.score >= s.high_threshold)
         low = np.flatnonzero(dets.score < s.high_threshold)
         if s.ego_motion and len(tr) > 1 and len(high) > 1:
-            tr.mean[:, :2] += ego_shift(tr.mean[:, :4], kalman.xyxy_to_cxcywh(dets.xyxy[high]))
+            # the confirmed tracks vote where there are two: new ones, often a false box, each pair up with some box
+            # of a row of people 15-20 px apart, and five such outvoted six still tracks for a 14 px shift of a
+            # still camera; a camera that turns at 1 fps needs the new ones while too few tracks are confirmed
+            voters = tr.confirmed if np.count_nonzero(tr.confirmed) >= 2 else np.ones(len(tr), bool)
+            tr.mean[:, :2] += ego_shift(tr.mean[voters, :4], kalman.xyxy_to_cxcywh(dets.xyxy[high]))
         pred = cxcywh_to_xyxy(tr.mean[:, :4]).astype(np.float32)
 
         det_for_track = np.full(len(tr), -1, np.int64)

@@ -216,6 +216,22 @@ def test_a_pan_moves_every_track_alike_and_keeps_their_ids() -> None:
     assert len(tr._t) == 3
 
 
+def test_new_tracks_do_not_vote_a_still_camera_into_a_pan() -> None:
+    """mss-ridge-pair's day camera, 46 s: six still people tracked, and five new tracks (false boxes, or people in
+    a row 15-20 px apart) that each find a box 14 px to their right in the next frame. Counted with the confirmed
+    ones they outvoted them: every prediction moved 14 px, the still tracks missed their boxes and one took its
+    neighbour's. Where two tracks are confirmed only they vote: no shift, every still track keeps its box."""
+    still = [(100 + 40 * i, 200, 105 + 40 * i, 215, 0.9, 0) for i in range(6)]
+    tr = ByteTracker(TrackerSettings(min_hits=3, update_interval_s=0, update_move=10.0), report_seen=True)
+    for i in range(4):
+        tr.update(dets(*still), 0.3 * i)
+    new = [(400 + 60 * i, 300, 405 + 60 * i, 315, 0.9, 0) for i in range(5)]
+    tr.update(dets(*still, *new), 1.2)
+    moved = [(b[0] + 14, b[1], b[2] + 14, b[3], 0.9, 0) for b in new]
+    ev = tr.update(dets(*still, *moved), 1.5)
+    assert sorted(ev.seen.track_id.tolist()) == [1, 2, 3, 4, 5, 6]
+
+
 def test_ego_shift_is_the_offset_most_tracks_agree_on() -> None:
     tracks = kalman.xyxy_to_cxcywh(np.asarray([[100, 100, 120, 140], [300, 120, 320, 160], [200, 300, 220, 340]]))
     moved = tracks.copy()
