@@ -6,6 +6,7 @@ rows and took ~250 ms; the btree with the GiST index (a bitmap AND) reads only t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,6 +66,7 @@ _RC, _DC = ", ".join(RECORD_COLUMNS), ", ".join(DET_COLUMNS)
 MOVE_RECORDS = insert_sql("records", RECORD_COLUMNS, source="records_in")
 MOVE_DETECTIONS = insert_sql("detections", DET_COLUMNS, source="detections_in")
 
+_OBJECTS = tuple(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))  # tables and indexes
 _LOCK = 0x6564_6765  # advisory lock: several workers starting at once create the schema one after the other
 
 
@@ -77,10 +79,25 @@ class PostgisStore(Store):
         self.direct_batches = 0  # batches COPied straight in
         self.staged_batches = 0  # batches with a row already stored, moved through the staging tables
         self.conn = psycopg.connect(url)
+        if not self._has_schema():
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])  # held until the commit
+                cur.execute(SCHEMA)
+            self.conn.commit()
+
+    def _has_schema(self) -> bool:
+        """Every table and index of ``SCHEMA`` is there. Its DDL is skipped then: CREATE INDEX IF NOT EXISTS still
+        takes a SHARE lock on its table, which waits for every worker's open batch, and a worker's next batch
+        waiting behind it deadlocked with a reader starting up (PostgreSQL broke it by failing the start)."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])  # held until the commit
-            cur.execute(SCHEMA)
+            cur.execute(
+                "SELECT count(*) FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NOT NULL", [list(_OBJECTS)]
+            )
+            row = cur.fetchone()
+            cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+            postgis = cur.fetchone() is not None
         self.conn.commit()
+        return postgis and row is not None and row[0] == len(_OBJECTS)
 
     def _write_rows(self, recs: list[RecordRow], dets: list[DetRow]) -> None:
         with self.conn.cursor() as cur:

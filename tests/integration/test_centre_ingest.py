@@ -125,3 +125,25 @@ def test_a_batch_partly_stored_already_keeps_its_new_rows_and_the_vehicle_state(
             assert (ingest.store.direct_batches, ingest.store.staged_batches) == (1, 1)
     finally:
         ingest.store.close()
+
+
+def test_a_store_opened_while_a_worker_holds_a_batch_open_does_not_wait_for_it() -> None:
+    """CI, 4 Dec: a reader opening the PostGIS store while a worker stored deadlocked with it (the schema's CREATE
+    INDEX IF NOT EXISTS takes a SHARE lock on a table a batch is writing). A worker's uncommitted batch here: the
+    store opens at once, without the schema's DDL."""
+    with LocalPostgres() as pg:
+        worker = PostgisStore(pg.url)  # creates the schema
+        opened: list[object] = []
+        reader = threading.Thread(target=lambda: opened.append(open_store(pg.url)), daemon=True)
+        try:
+            worker.conn.execute("INSERT INTO audit VALUES (0, 'w', 'store', 'batch')")  # its transaction left open
+            reader.start()
+            reader.join(10)
+            assert opened, "opening the store waited for the worker's batch"
+        finally:
+            worker.conn.rollback()
+            if reader.is_alive():
+                reader.join(10)
+            worker.close()
+        assert isinstance(opened[0], PostgisStore)
+        opened[0].close()
