@@ -500,12 +500,12 @@ class Boresight:
 
     Each pair of tracks has one vote, at the median of its sightings; the offset is the median of the sightings of
     the pairs that agree (within ``AGREE_RAD``) with the most other pairs, and is ``learnt()`` once ``NEED_PAIRS``
-    pairs with ``NEED`` sightings agree. A wrong join (a track of one walker with the other camera's track of his
-    neighbour, 0.4-0.8 deg apart, which the unlearnt gate admits) gives one pair many sightings at a camera's frame
-    rate (ten in a second at 10 fps): counted by sightings, it was the offset from its 5th on, and then the right
-    pairs fell outside the gate and were never joined to correct it (mss-ridge-pair at 10 fps: 0.81 deg learnt,
-    1.4 % of the objects both saw joined). Distinct pairs that agree are distinct objects, or one object tracked
-    again."""
+    pairs with ``NEED`` sightings agree (it is kept, and moved only by windows where three pairs agree). A wrong
+    join (a track of one walker with the other camera's track of his neighbour, 0.4-0.8 deg apart, which the
+    unlearnt gate admits) gives one pair many sightings at a camera's frame rate (ten in a second at 10 fps):
+    counted by sightings, it was the offset from its 5th on, and then the right pairs fell outside the gate and were
+    never joined to correct it (mss-ridge-pair at 10 fps: 0.81 deg learnt, 1.4 % of the objects both saw joined).
+    Distinct pairs that agree are distinct objects, or one object tracked again."""
 
     KEEP = 256
     NEED = 5
@@ -519,6 +519,7 @@ class Boresight:
         self._agree = 0  # sightings the offset rests on
         self._pairs = 0  # pairs of tracks among them
         self._since = 0
+        self._learnt = False
 
     def add(self, d_az: float, d_dep: float, pair: tuple[TrackKey, ...]) -> None:
         """One sighting of the pair of tracks ``pair`` (their keys), ``d_az`` across and ``d_dep`` down (rad)."""
@@ -542,11 +543,13 @@ class Boresight:
         best = max((agreeing(v) for v in votes.values()), key=lambda ps: (len(ps), sum(len(by_pair[p]) for p in ps)))
         sightings = [s for p in best for s in by_pair[p]]
         self._agree, self._pairs = len(sightings), len(best)
-        if self.learnt():
+        if self._agree >= self.NEED and self._pairs >= self.NEED_PAIRS:
             self.az, self.dep = statistics.median(a for a, _ in sightings), statistics.median(d for _, d in sightings)
+            self._learnt = True
 
     def learnt(self) -> bool:
-        return self._agree >= self.NEED and self._pairs >= self.NEED_PAIRS
+        """Three pairs agreed once (the offset is kept while one object fills the window: a lone pair seen for long)."""
+        return self._learnt
 
     def doubt(self) -> float:
         """The 1-sigma error of the learnt offsets in units of one sighting's: a median's, 1.25 / sqrt(n)."""

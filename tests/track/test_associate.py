@@ -461,3 +461,18 @@ def test_one_wrong_join_seen_in_many_frames_is_one_vote_that_the_right_pairs_out
             b.add(math.radians(0.02 * k), math.radians(0.01), (("day", 3 + k), ("thermal", 7 + k)))
     assert b.learnt() and b.health()["pairs"] == 3 and b.health()["n"] >= 5
     assert math.degrees(b.az) == pytest.approx(0.02, abs=0.005) and math.degrees(b.dep) == pytest.approx(0.01)
+
+
+def test_a_learnt_offset_is_kept_while_one_object_fills_the_window() -> None:
+    """Three pairs agree on 0.3 deg across; then one object stays in view for longer than the window holds (300
+    sightings of one pair, 0.32 deg): the offset is kept, not forgotten for want of three pairs (it moves toward
+    0.32 only while the window still holds the three others, which agree with it)."""
+    b = Boresight()
+    for k in range(3):
+        for _ in range(3):
+            b.add(math.radians(0.3), 0.0, (("day", k), ("thermal", 10 + k)))
+    assert b.learnt() and math.degrees(b.az) == pytest.approx(0.3)
+    for _ in range(300):
+        b.add(math.radians(0.32), 0.0, (("day", 7), ("thermal", 17)))
+    assert b.learnt() and 0.3 - 1e-9 <= math.degrees(b.az) <= 0.32 + 1e-9  # moved only while three pairs agreed
+    assert b.health()["pairs"] == 1
