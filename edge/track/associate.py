@@ -25,9 +25,8 @@ The rule (docs/association.md has its limits):
    over the gap (0.5 a dt^2 + 0.5 m/s dt with a = 1 m/s^2, or 30 % of the top speed times dt while neither track's
    velocity is known), plus the cameras' relative pointing error: learnt (``Boresight``: the difference of joined
    tracks' rays through the poses of one time that most pairs of tracks agree on) and taken off,
-   ``boresight_sigma_deg`` until then. The score is the
-   larger of the two; a frame's fixes and the candidates are paired one to one with the least sum of scores
-   (``least_cost_pairs``).
+   ``boresight_sigma_deg`` until then. The score is the larger of the two; a frame's fixes and the candidates are
+   paired one to one with the least sum of scores (``least_cost_pairs``).
 3. An object holds at most one track per camera: a camera's two tracks seen in one frame are two objects (it saw
    them apart). A camera's track born after the object's track of that camera was last heard of, and inside that
    track's gate, takes its place at once (the tracker lost it and started again; its LOST event comes only after
