@@ -7,7 +7,8 @@ takes the target most of its detections were paired with, so one stray box does 
 
 Then, for each detection and each track of another camera alive at its time (between its first and last
 detection, ``dt_s`` either side), the pair (the detection, that track's newest detection then: what the ground side
-knew of it) is counted (the moments):
+knew of it; a detection sent again with a new object id counts once, and is that track's newest from then on)
+is counted (the moments):
 
 * same target: ``shared`` = share of pairs that carry one object id;
 * two targets nearer than the larger of the two error radii (``close_m`` if given), distinct objects the
@@ -195,10 +196,18 @@ def score(
     """Score receiver JSON objects (see the module doc); ones without a fix are left out. ``by_box``: a detection's
     target is the one its own box showed in its frame (its track's where its box matched none), not its track's."""
     dets = [d for d in detections if d.get("lat") is not None and d.get("lon") is not None]
-    ident, unmatched, boxed = identities(world, t0_utc, dets, gate)
-    label = {id(d): boxed.get(i, ident.get((str(d["camera"]), int(d["track"])), -1)) for i, d in enumerate(dets)}
+    # a detection sent again (the association's rule 4: a new object id for a track's newest event) is what the
+    # ground knew of that track from then on, not another detection: counted once, as first sent
+    first: dict[tuple[str, int, float], Mapping[str, Any]] = {}
+    for d in dets:
+        first.setdefault((str(d["camera"]), int(d["track"]), float(d["t_utc"])), d)
+    once = list(first.values())
+    ident, unmatched, boxed = identities(world, t0_utc, once, gate)
+    label = {id(d): boxed.get(i, ident.get((str(d["camera"]), int(d["track"])), -1)) for i, d in enumerate(once)}
     if not by_box:
-        label = {id(d): ident.get((str(d["camera"]), int(d["track"])), -1) for d in dets}
+        label = {id(d): ident.get((str(d["camera"]), int(d["track"])), -1) for d in once}
+    for d in dets:
+        label.setdefault(id(d), label[id(first[(str(d["camera"]), int(d["track"]), float(d["t_utc"]))])])
     by_track: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for d in dets:
         by_track[(str(d["camera"]), int(d["track"]))].append(d)
@@ -209,7 +218,7 @@ def score(
     same = same_shared = close = close_merged = 0
     both: set[int] = set()
     seen = seen_shared = 0
-    for d in dets:
+    for d in once:
         key_a = (str(d["camera"]), int(d["track"]))
         if key_a not in ident:
             continue
@@ -237,7 +246,7 @@ def score(
                 close_merged += one
         seen += seen_here
         seen_shared += shared_here
-    cameras = Counter(str(d["camera"]) for d in dets)
+    cameras = Counter(str(d["camera"]) for d in once)
     pairs = joined = 0
     for key_a, key_b in itertools.combinations(sorted(k for k in by_track if k in ident), 2):
         if key_a[0] == key_b[0] or ident[key_a] != ident[key_b]:

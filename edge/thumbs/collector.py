@@ -102,8 +102,12 @@ class CropCollector:
                 which.append("latest")
             if which:
                 wanted.append((ev, tuple(which)))
-        if wanted:
-            self._wanted[batch.camera_id] = (batch.frame_seq, wanted)
+        if wanted:  # a second batch of one frame (the association re-sends an event with a new id) adds to it
+            seq, before = self._wanted.get(batch.camera_id, (-1, []))
+            if batch.frame_seq == seq:
+                wanted = before + wanted
+            if batch.frame_seq >= seq:
+                self._wanted[batch.camera_id] = (batch.frame_seq, wanted)
 
     def observe(self, frame: Frame, _t_infer: float = 0.0) -> None:
         """Copy the crops ``submit`` asked for out of ``frame`` and queue them for the store's thread."""

@@ -32,9 +32,10 @@ The rule (docs/association.md has its limits):
    track's gate, takes its place at once (the tracker lost it and started again; its LOST event comes only after
    tracker.lost_after_s); so does any after ``join_within_s`` of silence.
 4. A track whose object id changed since its newest event (it joined, left, or its object's first member got the
-   id when the second joined) sends an UPDATE in its next frame seen (from ``FrameEvents.seen``) carrying the new
-   one, so the ground side does not keep an old id until the track's next event (up to
-   tracker.update_interval_s).
+   id when the second joined) sends an UPDATE carrying the new one, so the ground side does not keep an old id
+   until the track's next event (up to tracker.update_interval_s): a track of this frame in it (from
+   ``FrameEvents.seen``); another camera's track given the id by a join in this frame at once, as its newest
+   event again (its own camera's batch of that frame, after this one), not a frame later.
 5. A track on the same box as a joined track of its camera in one frame (IoU >= ``twin_iou``: the tracker follows
    one object twice) is in that object too.
 6. A track kept out by rule 3 that lies nearer to an object's track of another camera than its own camera's track
@@ -63,7 +64,7 @@ import numpy.typing as npt
 from edge.geo.orientation import camera_rotation, rotation_matrix, rotation_vector
 from edge.stages import EventSink, Health
 from edge.track.settings import AssociationSettings
-from edge.types import EventKind, FrameEvents, GeoEvent, Pose
+from edge.types import EventKind, FrameEvents, GeoEvent, Pose, SensorInfo
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,9 @@ class _Track:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
     u: tuple[float, float, float] | None = None  # the box's measured line of sight in its camera's frame (unit)
     du: tuple[float, float, float] | None = None  # how fast u turns (1/s): the object's motion in the image
+    ev: GeoEvent | None = None  # its newest event or seen fix, its frame's number and sensor: to say a new id again
+    seq: int = -1
+    sensor: SensorInfo | None = None
 
     def at(self, t: float) -> tuple[float, float]:
         """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
@@ -198,11 +202,12 @@ class Associator:
         """Assign object ids to ``batch``'s events and pass it on without its ``seen`` fixes, unless it has no
         events (never waits)."""
         with self._lock:
-            batch = self._assign(batch)
-        if not batch.events:  # a frame of tracks seen without an event: nothing to send
-            return
-        for sink in self._sinks:
-            sink.submit(batch)
+            batches = [self._assign(batch), *self._announce(batch.camera_id)]
+        for out in batches:
+            if not out.events:  # a frame of tracks seen without an event: nothing to send
+                continue
+            for sink in self._sinks:
+                sink.submit(out)
 
     def _fix(self, ev: GeoEvent, batch: FrameEvents, old: _Track | None) -> _Track:
         """The track state an event gives (its object and misses carried over from ``old``)."""
@@ -211,6 +216,7 @@ class Associator:
         fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose, batch.camera_id)
         fix.born = batch.t_utc
         fix.box = ev.bbox_norm
+        fix.ev, fix.seq, fix.sensor = ev, batch.frame_seq, batch.sensor
         if ev.sight is not None and batch.pose is not None:
             fix.u = _in_camera(camera_rotation(batch.pose), *ev.sight)
         if old is None:
@@ -372,6 +378,24 @@ class Associator:
                 tr.sent = tr.object_id
                 self._announced += 1
         return replace(batch, events=tuple(out), seen=())
+
+    def _announce(self, cam: str) -> list[FrameEvents]:
+        """Rule 4 for the other cameras' tracks whose object id a join in camera ``cam``'s frame changed: each one's
+        newest event again with the new id, as an UPDATE in a batch of its own camera's frame (one per frame)."""
+        frames: dict[tuple[str, int, float], list[_Track]] = {}
+        for k, tr in self._tracks.items():
+            if k[0] != cam and tr.object_id is not None and tr.object_id != tr.sent and tr.ev is not None:
+                frames.setdefault((k[0], tr.seq, tr.t), []).append(tr)
+        out = []
+        for (other, seq, t), trs in frames.items():
+            events = []
+            for tr in trs:
+                assert tr.ev is not None
+                events.append(replace(tr.ev, kind=EventKind.UPDATE, object_id=tr.object_id))
+                tr.sent = tr.object_id
+                self._announced += 1
+            out.append(FrameEvents(other, seq, t, trs[0].pose, tuple(events), trs[0].sensor))
+        return out
 
     def _fresh_others(self, cam: str, fix: _Track) -> list[tuple[TrackKey, _Track]]:
         return [(k, o) for k, o in self._tracks.items() if k[0] != cam and abs(fix.t - o.t) <= self.s.window_s]

@@ -80,3 +80,22 @@ def test_by_box_a_track_that_moved_to_another_target_is_scored_by_what_each_box_
     by_track, by_box = score(world, T0, dets), score(world, T0, dets, by_box=True)
     assert by_track.close_merged > 0 and by_track.shared < 1.0
     assert by_box.close_merged == 0 and by_box.shared == 1.0
+
+
+def test_a_detection_sent_again_with_its_new_id_counts_once_and_is_what_the_ground_knew_after() -> None:
+    """Every day detection goes out without an id, then again at once with it (the association's rule 4): the pairs
+    are as many as with one send, and each thermal detection 0.05 s later meets the id its day partner was sent
+    again with."""
+    world = World(load_scenario(PAIR))
+    ids = {(cam, tid): tid + 1 for cam in ("day", "thermal") for tid in range(20)}
+    once = score(world, T0, received(world, ids))
+    dets = []
+    for d in received(world, ids):
+        if d["camera"] == "day":
+            dets.append({k: v for k, v in d.items() if k != "object"})
+        dets.append(d)
+    twice = score(world, T0, dets)
+    assert (twice.cameras, twice.same_pairs, twice.seen_both) == (once.cameras, once.same_pairs, once.seen_both)
+    assert twice.unmatched == once.unmatched == 0
+    # each day detection as first sent carried no id; each thermal one met its partner's resent id
+    assert twice.same_shared == once.same_shared - once.same_pairs // 2

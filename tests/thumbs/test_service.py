@@ -67,6 +67,35 @@ def test_collector_keeps_tracks_of_interest_only(parts: tuple[CropCollector, Thu
         col.stop()
 
 
+def test_a_second_batch_of_one_frame_adds_to_its_crops_and_an_older_frames_takes_none(
+    parts: tuple[CropCollector, ThumbnailService, Spool],
+) -> None:
+    """The association re-sends a track's newest event with a new object id in a batch of that track's frame, from
+    another camera's thread, between this camera's batch and its frame: the crops this frame's batch asked for stay,
+    and a batch of an older frame asks for none (its frame is gone)."""
+    col, _, _ = parts
+    col.start()
+    try:
+        frame = _frame(3)
+        col.submit(FrameEvents("cam0", 3, frame.t_utc, None, (_event(1),)))
+        col.submit(FrameEvents("cam0", 3, frame.t_utc, None, (_event(2, kind=EventKind.UPDATE),)))
+        col.submit(FrameEvents("cam0", 2, frame.t_utc - 1, None, (_event(4, kind=EventKind.UPDATE),)))
+        col.observe(frame, 0.0)
+        deadline = time.monotonic() + 5
+        while col.store.count() < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        kept = {
+            (t, w)
+            for t in (1, 2, 4)
+            for w in ("best", "latest")
+            if not isinstance(col.store.get(CropKey(BOOT, "cam0", t, w)), str)
+        }
+        assert kept == {(1, "best"), (1, "latest"), (2, "best"), (2, "latest")}
+    finally:
+        col.stop()
+
+
 def test_request_answer_chunks_and_audit(parts: tuple[CropCollector, ThumbnailService, Spool], tmp_path: Path) -> None:
     col, svc, spool = parts
     col.start()
