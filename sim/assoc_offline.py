@@ -1,11 +1,12 @@
 """Cross-camera association offline: a scenario's cameras in fixed time steps, scored against the truth.
 
-``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F] [--apart S]
-[--by-box] [--json]``
+``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F]
+[--camera-fps ID=F ...] [--apart S] [--by-box] [--json]``
 
 The live demo (``make demo``) runs the cameras on the wall clock: on a loaded machine each camera gets ~1 fps and
 the figures move with the load. Here every camera's frame is rendered at each tick of its own rate (the scenario's
-``fps``, or ``--fps``) in sim time, JPEG-encoded and decoded as the stream does, and goes through the daemon's real
+``fps``, or ``--fps``, or per camera ``--camera-fps``: live, a two-camera mast on this machine runs its thermal
+camera, first in the queue, at twice its day camera's rate) in sim time, JPEG-encoded and decoded as the stream does, and goes through the daemon's real
 stages in order: the detector (onnxruntime, the daemon's own settings for that camera), its camera's ByteTracker,
 its GroundGeolocator, then the one Associator of the cameras. The pose is the camera's true pose with the
 scenario's noise as the simulated autopilot draws it (GPS and attitude errors as Gauss-Markov processes), shared
@@ -127,7 +128,7 @@ def daemon_cfg(scenario: str, tracker: dict[str, Any] | None) -> Config:
         return load_config(path)
 
 
-def _cameras(world: World, cfg: Config, fps: float | None) -> list[_Camera]:
+def _cameras(world: World, cfg: Config, fps: float | None, rates: dict[str, float]) -> list[_Camera]:
     models = SharedModels()
     out = []
     setups = {c.camera.id: c for c in camera_setups(cfg)}
@@ -143,7 +144,7 @@ def _cameras(world: World, cfg: Config, fps: float | None) -> list[_Camera]:
                 OnnxDetector(setup.detector, models),
                 ByteTracker(cfg.tracker, report_seen=True),
                 GroundGeolocator(GeoSettings(**geo)),
-                fps or w.camera.fps,
+                rates.get(w.camera_id) or fps or w.camera.fps,
             )
         )
     return out
@@ -162,13 +163,14 @@ def record(
     fps: float | None = None,
     tracker: dict[str, Any] | None = None,
     apart: float = 0.0,
+    rates: dict[str, float] | None = None,
 ) -> Recording:
-    """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own), each camera's
-    frames ``apart`` s after the previous camera's, up to the associator: every located frame's events and seen
-    fixes, in time order."""
+    """Run ``scenario``'s cameras for ``seconds`` of sim time at ``fps`` (default each camera's own; ``rates``:
+    {camera id: fps} over both), each camera's frames ``apart`` s after the previous camera's, up to the associator:
+    every located frame's events and seen fixes, in time order."""
     world = World(load_scenario(scenario))
     cfg = daemon_cfg(scenario, tracker)
-    cams = _cameras(world, cfg, fps)
+    cams = _cameras(world, cfg, fps, rates or {})
     noise = _Noise(world)
     batches = []
     for t, cam in _ticks(cams, seconds, apart):
@@ -220,11 +222,35 @@ def associate(rec: Recording, settings: AssociationSettings | None = None, by_bo
     return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows, by_box=by_box)
 
 
+def _rates(specs: list[str], cameras: set[str]) -> dict[str, float] | str:
+    """{camera id: fps} from ``ID=F`` strings, or what is wrong with one."""
+    out = {}
+    for spec in specs:
+        cam, _, value = spec.partition("=")
+        try:
+            fps = float(value)
+        except ValueError:
+            fps = math.nan
+        if cam not in cameras:
+            return f"{spec}: no camera {cam!r} in the scenario (it has {', '.join(sorted(cameras))})"
+        if not 0.1 <= fps <= 60.0:
+            return f"{spec}: a frame rate of 0.1 to 60 frames/s, as ID=F"
+        out[cam] = fps
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", required=True, help="a scenario with several cameras")
     p.add_argument("--seconds", type=float, default=None, help="sim time to run (default the scenario's duration)")
     p.add_argument("--fps", type=float, default=None, help="every camera's frame rate (default the scenario's)")
+    p.add_argument(
+        "--camera-fps",
+        action="append",
+        default=[],
+        metavar="ID=F",
+        help="one camera's frame rate (over --fps; repeat for each camera)",
+    )
     p.add_argument(
         "--apart", type=float, default=0.0, help="each camera's frames this long after the previous one's, s"
     )
@@ -251,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= a.apart <= 10.0:
             print(f"{PROG}: --apart {a.apart}: 0 to 10 s", file=sys.stderr)
             return 2
-        rec = record(a.scenario, a.seconds or sc.duration_s, a.fps, apart=a.apart)
+        rates = _rates(a.camera_fps, {c.id for c in sc.cameras})
+        if isinstance(rates, str):
+            print(f"{PROG}: --camera-fps {rates}", file=sys.stderr)
+            return 2
+        rec = record(a.scenario, a.seconds or sc.duration_s, a.fps, apart=a.apart, rates=rates)
         if a.save is not None:
             rec.save(a.save)
     result = associate(rec, by_box=a.by_box)

@@ -54,3 +54,14 @@ def test_apart_takes_the_second_cameras_frames_later_and_by_box_scores_the_same_
     assert by_box.cameras == by_track.cameras and by_box.seen_both > 0
     assert main(["--scenario", str(DRONE_PAIR), "--apart", "-1"]) == 2
     assert "--apart -1.0" in capsys.readouterr().err
+
+
+def test_camera_fps_runs_each_camera_at_its_own_rate_and_a_bad_one_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    rec = record(str(DRONE_PAIR), 3.0, fps=5.0, rates={"ir": 2.0})
+    phases = {cam: {round(b.t_utc % 0.5, 3) for b in rec.batches if b.camera_id == cam} for cam in ("eo", "ir")}
+    assert phases["ir"] == {0.0} and len(phases["eo"]) > 1  # ir every 0.5 s, eo every 0.2 s
+    assert max(b.frame_seq for b in rec.batches if b.camera_id == "ir") <= 5
+    assert main(["--scenario", str(DRONE_PAIR), "--camera-fps", "thermal=2"]) == 2
+    assert "no camera 'thermal'" in capsys.readouterr().err
+    assert main(["--scenario", str(DRONE_PAIR), "--camera-fps", "ir=fast"]) == 2
+    assert "ir=fast: a frame rate" in capsys.readouterr().err
