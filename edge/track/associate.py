@@ -43,6 +43,11 @@ The rule (docs/association.md has its limits):
    camera saw only one of two close objects).
 7. A track whose object holds no track of another camera heard of within ``window_s`` (they were lost) may join
    again by rule 2, as if in no object; a partner in no object takes its id.
+8. Two joined tracks of one camera seen in one frame, each in an object with one track of a second camera heard of
+   within ``join_within_s``, that fit those two crossed better (the sum of the two scores lower by
+   ``CROSS_MARGIN``, each crossed pair inside the gate), ``split_after`` frames in a row, exchange objects (the
+   camera's tracker swapped two close objects, or a new track took a lost one's place on the wrong one of two;
+   rule 1 keeps both pairs while the gate holds them).
 
 Object ids count from 1 per boot; an event whose track is in no object carries none (``object_id`` None).
 """
@@ -84,6 +89,7 @@ FIX_DEPRESSION_SIGMA = math.radians(0.6)
 SYNC_S = 0.02  # a camera's frame this near (s) to another's is taken at the same time (one pose error)
 CARRY_S = 1.0  # a track's ray in its camera's frame is carried on its image motion over at most this gap (s)
 FORBIDDEN = 1e9  # the cost of a pair outside the gate
+CROSS_MARGIN = 1.0  # rule 8: crossed pairs fit better by at least this (gate units, summed), not by the noise
 MIN_VELOCITY_DT_S = 0.3  # two fixes at least this far apart (s) give a velocity
 UNFORESEEN_SHARE = 0.3  # of the top speed: how far a track whose velocity is not known yet may have gone
 UNFORESEEN_ACCEL_MPS2 = 1.0  # a track moving on its velocity: how hard it may have sped up, turned or stopped
@@ -152,6 +158,8 @@ class _Track:
     born: float = math.nan  # when it was first heard of (POSIX s)
     wins: int = 0  # frames in a row it lay nearer to another camera's track than that track's partner of its camera
     wins_for: TrackKey | None = None  # ... that track
+    crossed: int = 0  # frames in a row it and another track of its camera fitted each other's partners better
+    crossed_with: TrackKey | None = None  # ... that track
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
     u: tuple[float, float, float] | None = None  # the box's measured line of sight in its camera's frame (unit)
     du: tuple[float, float, float] | None = None  # how fast u turns (1/s): the object's motion in the image
@@ -191,6 +199,7 @@ class Associator:
         self._announced = 0
         self._twins = 0
         self._swaps = 0
+        self._crosses = 0
 
     def start(self) -> None:
         """Nothing runs on its own."""
@@ -223,6 +232,7 @@ class Associator:
             return fix
         fix.object_id, fix.misses, fix.vel, fix.sent, fix.born = old.object_id, old.misses, old.vel, old.sent, old.born
         fix.wins, fix.wins_for, fix.du = old.wins, old.wins_for, old.du
+        fix.crossed, fix.crossed_with = old.crossed, old.crossed_with
         dt = fix.t - old.t
         if dt >= MIN_VELOCITY_DT_S and fix.u is not None and old.u is not None:  # as the velocity below
             rate = np.subtract(fix.u, old.u) / dt
@@ -361,6 +371,7 @@ class Associator:
             self._check_join((cam, track_id), fix)
         self._join_new(cam, [(i, f) for i, f in fixes.items() if f.object_id is None or self._alone(cam, f)])
         self._take_over(cam, [f for f in fixes.values() if f.object_id is None])
+        self._cross(cam, [((cam, i), f) for i, f in fixes.items() if f.object_id is not None])
         self._join_twins(list(fixes.values()))
         out = []
         for ev in batch.events:
@@ -490,6 +501,55 @@ class Associator:
                 fix.object_id, fix.wins, fix.wins_for = best[2].object_id, 0, None
                 self._swaps += 1
 
+    def _cross(self, cam: str, fixes: list[tuple[TrackKey, _Track]]) -> None:
+        """Rule 8: two joined tracks of this frame whose objects' tracks of another camera (in that camera's newest
+        frame) fit them crossed better (the least sum of scores, each crossed pair inside the gate), ``split_after``
+        frames in a row, exchange objects (the tracker of one camera swapped two close objects, or a new track took
+        a lost one's place on the wrong one of two). Better by ``CROSS_MARGIN``: two objects side by side, rightly
+        joined, fit crossed worse by several gate units, and the noise must not swap them."""
+        partner: dict[TrackKey, tuple[TrackKey, _Track]] = {}
+        for key, fix in fixes:
+            mates = [
+                (k, o)
+                for k, o in self._members(fix.object_id or 0)
+                if k[0] != cam and abs(fix.t - o.t) <= self.s.join_within_s
+            ]
+            if len(mates) == 1:
+                partner[key] = mates[0]
+        best: dict[TrackKey, tuple[float, TrackKey]] = {}
+        compared: set[TrackKey] = set()
+        for (ka, a), (kb, b) in itertools.combinations(fixes, 2):
+            if ka not in partner or kb not in partner or partner[ka][0][0] != partner[kb][0][0]:
+                continue
+            pa, pb = partner[ka][1], partner[kb][1]
+            if not (compatible(a.class_name, pb.class_name) and compatible(b.class_name, pa.class_name)):
+                continue
+            compared |= {ka, kb}
+            now = self._score(a, pa) + self._score(b, pb)
+            xa, xb = self._score(a, pb), self._score(b, pa)
+            if max(xa, xb) <= self.s.gate_sigma and xa + xb + CROSS_MARGIN < now:
+                gain = now - xa - xb
+                for k, other in ((ka, kb), (kb, ka)):
+                    if k not in best or gain > best[k][0]:
+                        best[k] = (gain, other)
+        for key, fix in fixes:
+            if key in compared and key not in best:
+                fix.crossed, fix.crossed_with = 0, None
+            if key not in best:
+                continue
+            with_ = best[key][1]
+            fix.crossed = fix.crossed + 1 if fix.crossed_with == with_ else 1
+            fix.crossed_with = with_
+        for key, fix in fixes:
+            mate = self._tracks.get(fix.crossed_with) if fix.crossed_with else None
+            if mate is None or mate.crossed_with != key or min(fix.crossed, mate.crossed) < self.s.split_after:
+                continue
+            fix.object_id, mate.object_id = mate.object_id, fix.object_id
+            fix.crossed = mate.crossed = 0
+            fix.crossed_with = mate.crossed_with = None
+            fix.misses = mate.misses = 0
+            self._crosses += 1
+
     def _join_twins(self, fixes: list[_Track]) -> None:
         """Rule 5: a track on the same box as a joined track of its camera in this frame (IoU >= twin_iou: the
         tracker follows one object twice) is in that object too."""
@@ -512,6 +572,7 @@ class Associator:
                 "announced": self._announced,
                 "twins": self._twins,
                 "swaps": self._swaps,
+                "crosses": self._crosses,
                 "boresight": {f"{a}/{b}": p.health() for (a, b), p in sorted(self._boresight.items())},
             }
 

@@ -476,3 +476,19 @@ def test_a_learnt_offset_is_kept_while_one_object_fills_the_window() -> None:
         b.add(math.radians(0.32), 0.0, (("day", 7), ("thermal", 17)))
     assert b.learnt() and 0.3 - 1e-9 <= math.degrees(b.az) <= 0.32 + 1e-9  # moved only while three pairs agreed
     assert b.health()["pairs"] == 1
+
+
+def test_two_joined_tracks_that_fit_each_others_partners_better_exchange_objects() -> None:
+    """Rule 8: people 6 m apart (each pair inside the gate of 4.3 m fixes); the thermal camera's tracker swaps its
+    two tracks. Crossed, each lies on the other's day partner: after split_after (3) frames they exchange objects
+    (before, each kept the wrong one while rule 1's gate held them)."""
+    assoc = Associator([])
+    feed(assoc, "day", 10.0, ev(1, 0.0), ev(2, 0.0, east_m=6.0))
+    assert feed(assoc, "thermal", 10.05, ev(7, 0.0), ev(9, 0.0, east_m=6.0)) == [1, 2]
+    got = []
+    for k in range(1, 5):
+        t = 10.0 + k
+        feed(assoc, "day", t, ev(1, 0.0), ev(2, 0.0, east_m=6.0))
+        got.append(feed(assoc, "thermal", t + 0.05, ev(7, 0.0, east_m=6.0), ev(9, 0.0)))
+    assert got == [[1, 2], [1, 2], [2, 1], [2, 1]]
+    assert assoc.health()["crosses"] == 1 and assoc.health()["splits"] == 0
