@@ -2,8 +2,8 @@
 
 State (T, 8): cx, cy, w, h, vcx, vcy, vw, vh in pixels and pixels/s; covariance (T, 8, 8).
 Noise scales with box height as in ByteTrack/DeepSORT, but per second rather than per frame (the frame rate
-varies with gating and load): measurement 1/20 of the height; process noise 1/10 (position) and 1/2 (velocity)
-of the height per sqrt(second); a new track's velocity 1 height per second (1 sigma): the camera's own motion moves
+varies with gating and load): measurement 1/20 of the height; process noise 1/10 (position) and ``q_vel``
+(velocity: 1/2 by default, ``tracker.velocity_noise``) of the height per sqrt(second); a new track's velocity 1 height per second (1 sigma): the camera's own motion moves
 boxes that fast, and at 1 fps a narrower start loses the track at its second frame.
 """
 
@@ -14,7 +14,6 @@ import numpy as np
 STD_POS = 1.0 / 20.0
 Q_POS = 1.0 / 10.0
 Q_VEL = 1.0 / 2.0
-_Q = np.diag(np.array([Q_POS] * 4 + [Q_VEL] * 4) ** 2)  # process noise covariance per (height px)^2 per second
 MIN_CENTRE_PX = 1.0  # measurement noise of a box centre for gating: at least a pixel
 STD_VEL0 = 1.0  # a new track's image velocity is unknown: up to a box height per second (a turning drone, a pan)
 _P0 = np.diag(np.array([2 * STD_POS] * 4 + [STD_VEL0] * 4) ** 2)  # initial covariance per (height px)^2
@@ -37,8 +36,9 @@ def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, _P0 * (h * h)[:, None, None]
 
 
-def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Advance each state by its own ``dt`` (T,) seconds; noise per second of prediction."""
+def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray, q_vel: float = Q_VEL) -> tuple[np.ndarray, np.ndarray]:
+    """Advance each state by its own ``dt`` (T,) seconds; noise per second of prediction (``q_vel``: the velocity's,
+    box heights per second per sqrt(second))."""
     if not len(mean):
         return mean, cov
     d = dt[:, None]
@@ -49,7 +49,8 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarr
     cov[:, :4, :] += d[:, :, None] * cov[:, 4:, :]
     cov[:, :, :4] += d[:, None, :] * cov[:, :, 4:]
     h = np.maximum(mean[:, 3], 1.0)
-    cov += _Q * (h * h * np.maximum(dt, 1e-3))[:, None, None]
+    q = np.diag(np.array([Q_POS] * 4 + [q_vel] * 4) ** 2)  # process noise covariance per (height px)^2 per second
+    cov += q * (h * h * np.maximum(dt, 1e-3))[:, None, None]
     return mean, cov
 
 

@@ -47,6 +47,15 @@ class TrackerSettings(Section):
         "last frame; small or fast boxes at a low frame rate overlap nothing); 0 = off.",
         ge=0.0,
     )
+    velocity_noise: float = Field(
+        0.5,
+        title="Velocity noise",
+        description="How fast a track's image velocity may change unforeseen, box heights per second per "
+        "sqrt(second) (the Kalman filter's process noise): 0.5 where the camera turns with a drone or gimbal; a "
+        "camera on a still mast, whose image moves only with the objects, holds two people walking 20 px "
+        "apart better at 0.25.",
+        gt=0.0,
+    )
     ego_motion: bool = Field(
         True,
         title="Ego-motion",

@@ -149,7 +149,7 @@ class ByteTracker:
         """Associate ``dets`` (frame captured at ``t_mono`` s) with the tracks; NEW / UPDATE / LOST events."""
         s, tr = self.s, self._t
         self.frames += 1
-        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov, np.maximum(t_mono - tr.t_state, 0.0))
+        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov, np.maximum(t_mono - tr.t_state, 0.0), s.velocity_noise)
         tr.t_state.fill(t_mono)
         keep_det = (dets.score >= s.low_threshold) & (dets.class_id >= 0)
         if not keep_det.all():

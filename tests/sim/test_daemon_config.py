@@ -30,6 +30,8 @@ def test_demo_config_is_valid_and_describes_the_scenario(path: Path, tmp_path: P
     assert cfg.gps.enabled and cfg.gps.port == 2950
     if sc.platform.kind == "mss":
         assert cfg.gps.camera_height_m == sc.platform.mast_height_m
+    still_mast = sc.platform.kind == "mss" and sc.platform.pan.amplitude_deg == 0.0
+    assert cfg.tracker.velocity_noise == (0.25 if still_mast else 0.5)
     # how the camera is held when nothing reports it (ArduPilot SITL has no gimbal)
     c = sc.camera
     expected = "body" if c.frame == "body" else "stabilised" if c.yaw_follows_body else "earth"

@@ -280,3 +280,21 @@ def test_a_track_whose_object_is_missed_does_not_hop_onto_its_neighbours_box() -
     moved += [int(t) for t, box in zip(ev.seen.track_id, ev.seen.xyxy, strict=True) if box[0] > 115]
     assert id_a not in moved
     assert id_a in {int(t) for t in tr._t.ids}  # still alive, coasting at its own place
+
+
+@pytest.mark.parametrize(("velocity_noise", "hops"), [(0.5, True), (0.25, False)])
+def test_a_slower_changing_velocity_keeps_a_missed_walker_off_a_stranger_20_px_away(
+    velocity_noise: float, hops: bool
+) -> None:
+    """A person 5 x 15 px walking 3 px/s, tracked at 1 fps, is missed in one frame while another 20 px beside it is
+    found (the mast's patrol). The drone's default (0.5 box heights/s per sqrt(s)) lets the coasting track take the
+    stranger's box; a still mast's 0.25 keeps it where it was going."""
+    tr = ByteTracker(TrackerSettings(velocity_noise=velocity_noise))
+    x = 100.0
+    for i in range(6):
+        tr.update(dets((x, 100, x + 5, 115, 0.8, 0)), float(i))
+        x += 3
+    (walker,) = (int(t) for t in tr._t.ids)
+    tr.update(dets((x + 20, 100, x + 25, 115, 0.8, 0)), 6.0)
+    took = [abs(float(b[0]) - (x + 20)) < 1 for t, b in zip(tr._t.ids, tr._t.box, strict=True) if int(t) == walker]
+    assert took == [hops]
