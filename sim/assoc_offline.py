@@ -6,8 +6,8 @@
 The live demo (``make demo``) runs the cameras on the wall clock: on a loaded machine each camera gets ~1 fps and
 the figures move with the load. Here every camera's frame is rendered at each tick of its own rate (the scenario's
 ``fps``, or ``--fps``, or per camera ``--camera-fps``: live, a two-camera mast on this machine runs its thermal
-camera, first in the queue, at twice its day camera's rate) in sim time, JPEG-encoded and decoded as the stream does, and goes through the daemon's real
-stages in order: the detector (onnxruntime, the daemon's own settings for that camera), its camera's ByteTracker,
+camera, first in the queue, at twice its day camera's rate) in sim time, JPEG-encoded and decoded as the stream
+does, and goes through the daemon's real stages in order: the detector (onnxruntime, the daemon's own settings for that camera), its camera's ByteTracker,
 its GroundGeolocator, then the one Associator of the cameras. The pose is the camera's true pose with the
 scenario's noise as the simulated autopilot draws it (GPS and attitude errors as Gauss-Markov processes), shared
 by the cameras of the platform (one GPS, one gimbal). The daemon never takes two cameras' frames at once (each has

@@ -14,6 +14,7 @@ keys come from the scenario as without SITL (SITL has no gimbal: ``[geo] gimbal_
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import os
@@ -238,19 +239,21 @@ class Demo:
 
         threading.Thread(target=pump, daemon=True).start()
 
+    @functools.cached_property
+    def truth(self) -> World:
+        """The simulator's world as it ran (its scenario and seed; read after the simulator reported)."""
+        return World(load_scenario(self.scenario), seed=self.status.get("seed"))
+
     def score(self) -> LiveScore:
         """How far the received fixes were from the simulator's truth (call after the simulator reported)."""
-        world = World(load_scenario(self.scenario), seed=self.status.get("seed"))
-        return score(world, self.status["t0_utc"], self.received)
+        return score(self.truth, self.status["t0_utc"], self.received)
 
     def association(self, by_box: bool = False) -> AssocScore | None:
         """How the cameras' detections were joined, against the truth (``by_box``: each detection as the target its
         own box shows, not its track's); None for a scenario with one camera."""
-        sc = load_scenario(self.scenario)
-        if not sc.cameras:
+        if not self.truth.scenario.cameras:
             return None
-        world = World(sc, seed=self.status.get("seed"))
-        return assoc_score(world, self.status["t0_utc"], self.received, by_box=by_box)
+        return assoc_score(self.truth, self.status["t0_utc"], self.received, by_box=by_box)
 
     def stop(self) -> None:
         for stopper in reversed(self.stoppers):

@@ -196,18 +196,22 @@ def score(
     """Score receiver JSON objects (see the module doc); ones without a fix are left out. ``by_box``: a detection's
     target is the one its own box showed in its frame (its track's where its box matched none), not its track's."""
     dets = [d for d in detections if d.get("lat") is not None and d.get("lon") is not None]
+
     # a detection sent again (the association's rule 4: a new object id for a track's newest event) is what the
     # ground knew of that track from then on, not another detection: counted once, as first sent
+    def sent(d: Mapping[str, Any]) -> tuple[str, int, float]:  # one detection: camera, track, time
+        return str(d["camera"]), int(d["track"]), float(d["t_utc"])
+
     first: dict[tuple[str, int, float], Mapping[str, Any]] = {}
     for d in dets:
-        first.setdefault((str(d["camera"]), int(d["track"]), float(d["t_utc"])), d)
+        first.setdefault(sent(d), d)
     once = list(first.values())
     ident, unmatched, boxed = identities(world, t0_utc, once, gate)
     label = {id(d): boxed.get(i, ident.get((str(d["camera"]), int(d["track"])), -1)) for i, d in enumerate(once)}
     if not by_box:
         label = {id(d): ident.get((str(d["camera"]), int(d["track"])), -1) for d in once}
     for d in dets:
-        label.setdefault(id(d), label[id(first[(str(d["camera"]), int(d["track"]), float(d["t_utc"]))])])
+        label.setdefault(id(d), label[id(first[sent(d)])])
     by_track: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for d in dets:
         by_track[(str(d["camera"]), int(d["track"]))].append(d)

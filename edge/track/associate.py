@@ -160,12 +160,16 @@ class _Track:
     wins_for: TrackKey | None = None  # ... that track
     crossed: int = 0  # frames in a row it and another track of its camera fitted each other's partners better
     crossed_with: TrackKey | None = None  # ... that track
-    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x1 y1 x2 y2, fractions of the frame
     u: tuple[float, float, float] | None = None  # the box's measured line of sight in its camera's frame (unit)
     du: tuple[float, float, float] | None = None  # how fast u turns (1/s): the object's motion in the image
     ev: GeoEvent | None = None  # its newest event or seen fix, its frame's number and sensor: to say a new id again
     seq: int = -1
     sensor: SensorInfo | None = None
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Its newest box: x1 y1 x2 y2, fractions of the frame."""
+        return self.ev.bbox_norm if self.ev is not None else (0.0, 0.0, 0.0, 0.0)
 
     def at(self, t: float) -> tuple[float, float]:
         """Where it will be (or was) at ``t`` (s) on its velocity: lat, lon (deg)."""
@@ -224,7 +228,6 @@ class Associator:
         sigma = (ev.error_m if ev.error_m else self.s.default_error_m) / R90_PER_SIGMA
         fix = _Track(batch.t_utc, ev.lat, ev.lon, ev.alt, sigma, ev.class_name, batch.pose, batch.camera_id)
         fix.born = batch.t_utc
-        fix.box = ev.bbox_norm
         fix.ev, fix.seq, fix.sensor = ev, batch.frame_seq, batch.sensor
         if ev.sight is not None and batch.pose is not None:
             fix.u = _in_camera(camera_rotation(batch.pose), *ev.sight)
