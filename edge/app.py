@@ -187,7 +187,7 @@ class Daemon:
             from edge.track.associate import Associator
 
             association = Associator(sinks, cfg.association)
-            self._extra_health["association"] = association.health
+            self.stages.append(association)  # stops after the pipelines: it hands on what it holds
             sinks = [association]
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None

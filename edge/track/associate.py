@@ -59,8 +59,9 @@ import logging
 import math
 import statistics
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,6 +69,7 @@ import numpy.typing as npt
 
 from edge.geo.orientation import camera_rotation, rotation_matrix, rotation_vector
 from edge.stages import EventSink, Health
+from edge.track.reorder import CaptureOrder
 from edge.track.settings import AssociationSettings
 from edge.types import EventKind, FrameEvents, GeoEvent, Pose, SensorInfo
 
@@ -94,6 +96,7 @@ MIN_VELOCITY_DT_S = 0.3  # two fixes at least this far apart (s) give a velocity
 UNFORESEEN_SHARE = 0.3  # of the top speed: how far a track whose velocity is not known yet may have gone
 UNFORESEEN_ACCEL_MPS2 = 1.0  # a track moving on its velocity: how hard it may have sped up, turned or stopped
 UNFORESEEN_SPEED_MPS = 0.5  # and how far off its velocity may be (m/s)
+RELEASE_EVERY_S = 0.05  # how often the frames held for capture order are looked at (s)
 TrackKey = tuple[str, int]  # camera, track id
 Apart = tuple[float, float, float, bool]  # lines of sight apart: across, down (rad), range (m), both measured
 
@@ -186,10 +189,19 @@ class Associator:
 
     name = "association"
 
-    def __init__(self, sinks: Sequence[EventSink], settings: AssociationSettings | None = None) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[EventSink],
+        settings: AssociationSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sinks = list(sinks)
         self.s = settings or AssociationSettings()
         self._lock = threading.Lock()  # pipelines of several cameras submit from their own threads
+        self._sending = threading.Lock()  # frames reach the sinks in the order they were associated
+        self._order = CaptureOrder(self.s.reorder_max_s, clock)  # the cameras' frames in capture order
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._tracks: dict[TrackKey, _Track] = {}
         self._sigmas_az = (math.radians(self.s.direction_sigma_deg),) * 2
         self._sigmas_dep = (math.radians(self.s.depression_sigma_deg),) * 2
@@ -206,21 +218,44 @@ class Associator:
         self._crosses = 0
 
     def start(self) -> None:
-        """Nothing runs on its own."""
+        """Hand on the frames held for capture order once they have waited long enough, on a thread (without it,
+        only a submit hands them on)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="association", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Nothing to stop."""
+        """Stop the thread and hand on every frame still held (after the pipelines stopped: nothing is lost)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._release(everything=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(RELEASE_EVERY_S):
+            self._release()
 
     def submit(self, batch: FrameEvents) -> None:
-        """Assign object ids to ``batch``'s events and pass it on without its ``seen`` fixes, unless it has no
-        events (never waits)."""
+        """Take one camera's frame; hand on, in capture order, the frames due (held at most
+        ``reorder_max_s``: ``CaptureOrder``), their events with object ids and without their ``seen`` fixes, those
+        with events only (never waits)."""
         with self._lock:
-            batches = [self._assign(batch), *self._announce(batch.camera_id)]
-        for out in batches:
-            if not out.events:  # a frame of tracks seen without an event: nothing to send
-                continue
-            for sink in self._sinks:
-                sink.submit(out)
+            self._order.push(batch)
+        self._release()
+
+    def _release(self, everything: bool = False) -> None:
+        """Associate the frames due and hand them to the sinks."""
+        with self._sending:
+            with self._lock:
+                batches = []
+                for frame in self._order.due(everything):
+                    batches += [self._assign(frame), *self._announce(frame.camera_id)]
+            for out in batches:
+                if not out.events:  # a frame of tracks seen without an event: nothing to send
+                    continue
+                for sink in self._sinks:
+                    sink.submit(out)
 
     def _fix(self, ev: GeoEvent, batch: FrameEvents, old: _Track | None) -> _Track:
         """The track state an event gives (its object and misses carried over from ``old``)."""
@@ -576,6 +611,9 @@ class Associator:
                 "twins": self._twins,
                 "swaps": self._swaps,
                 "crosses": self._crosses,
+                "held": self._order.held,
+                "hold_s": round(self._order.hold_s, 3),
+                "late": self._order.late,
                 "boresight": {f"{a}/{b}": p.health() for (a, b), p in sorted(self._boresight.items())},
             }
 

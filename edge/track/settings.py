@@ -179,6 +179,15 @@ class AssociationSettings(Section):
         gt=0.0,
         le=1.0,
     )
+    reorder_max_s: float = Field(
+        1.0,
+        title="Capture order wait",
+        description="The cameras' frames are associated in capture order: a frame waits for the other cameras' "
+        "older frames still in their pipelines, as long as the recent frames came late (learnt; health: "
+        "association.hold_s), at most this long (s); 0 = in arrival order, no wait.",
+        ge=0.0,
+        le=10.0,
+    )
     stale_s: float = Field(
         10.0, title="Forget after", description="A track heard nothing of for this long (s) is forgotten.", gt=0.0
     )

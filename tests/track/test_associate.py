@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 
 import pytest
@@ -492,3 +493,39 @@ def test_two_joined_tracks_that_fit_each_others_partners_better_exchange_objects
         got.append(feed(assoc, "thermal", t + 0.05, ev(7, 0.0, east_m=6.0), ev(9, 0.0)))
     assert got == [[1, 2], [1, 2], [2, 1], [2, 1]]
     assert assoc.health()["crosses"] == 1 and assoc.health()["splits"] == 0
+
+
+def test_frames_that_come_late_are_associated_and_handed_on_in_capture_order() -> None:
+    out = Collect()
+    assoc = Associator([out])
+    frames = [("day", 10.0), ("thermal", 10.3), ("day", 10.5), ("thermal", 10.8), ("thermal", 11.3), ("day", 11.0)]
+    frames += [("thermal", 11.8), ("day", 11.5), ("thermal", 12.3), ("day", 12.0), ("thermal", 12.8), ("day", 12.5)]
+    for cam, t in frames:  # the day camera's frames come 0.3 s late from its slower pipeline from 11.0 on
+        assoc.submit(FrameEvents(cam, 0, t, None, (ev(1 if cam == "day" else 2, 0.0),)))
+    assoc.stop()  # hands on what it still holds
+    got = list(dict.fromkeys((b.camera_id, b.t_utc) for b in out.batches))  # rule 4 sends a frame again: once
+    assert got[:4] == [("day", 10.0), ("thermal", 10.3), ("day", 10.5), ("thermal", 10.8)]
+    assert got[4:6] == [("thermal", 11.3), ("day", 11.0)]  # the first late frame: too late to wait for
+    assert got[6:] == sorted(got[6:], key=lambda f: f[1]) and len(got) == len(frames)  # then in capture order
+    assert assoc.health()["late"] == 1 and assoc.health()["hold_s"] > 0.3
+    assert {b.events[0].object_id for b in out.batches[-6:]} == {1}  # one object
+
+
+def test_a_held_frame_reaches_the_sinks_on_its_own_and_a_stop_loses_none() -> None:
+    out = Collect()
+    assoc = Associator([out], AssociationSettings(reorder_max_s=0.5))
+    assoc.start()
+    try:
+        for cam, t in [("thermal", 10.4), ("day", 10.0)]:  # 0.4 s late: the hold is learnt, 0.5 s (capped)
+            assoc.submit(FrameEvents(cam, 0, t, None, (ev(1, 0.0 if cam == "day" else 500.0),)))
+        assoc.submit(FrameEvents("thermal", 0, 10.9, None, (ev(1, 500.0),)))
+        assert len(out.batches) == 2 and assoc.health()["held"] == 1  # waits for the day camera's 10.5
+        deadline = time.monotonic() + 2.0
+        while len(out.batches) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(out.batches) == 3, "the held frame went out once it had waited the hold, with no new frame"
+        assoc.submit(FrameEvents("thermal", 0, 11.4, None, (ev(1, 500.0),)))
+        assert assoc.health()["held"] == 1
+    finally:
+        assoc.stop()
+    assert [b.t_utc for b in out.batches] == [10.4, 10.0, 10.9, 11.4] and assoc.health()["held"] == 0
