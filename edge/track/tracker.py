@@ -266,6 +266,7 @@ class ByteTracker:
         near = np.clip(1.0 - np.sqrt(d2) / self.s.match_distance, 0.0, None)
         near[tr.klass[left][:, None] != dets.class_id[free][None, :]] = 0.0
         near[d2 > self._others_d2(left, dets.xyxy[free])] = 0.0  # no hop onto a neighbour's box
+        near[self._new_nearer(left, dets.xyxy[free])] = 0.0  # ... nor onto the box of one being confirmed
         r, c = greedy_match(near, 1e-6)
         det_for_track[left[r]] = free[c]
 
@@ -283,6 +284,25 @@ class ByteTracker:
         second = d2[order[1], np.arange(len(boxes))] if len(conf) > 1 else np.full(len(boxes), np.inf)
         own_best = tr.ids[conf][order[0]][None, :] == tr.ids[left][:, None]  # (L, D): track i is the nearest itself
         return np.where(own_best, second[None, :], best[None, :])
+
+    def _new_nearer(self, left: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(L, D) True where box ``boxes[j]`` (xyxy) lies nearer, in pixels, to the prediction of a tentative track
+        matched in the previous frame than to track ``left[i]``'s own.
+
+        In pixels, not sigmas: a new track's velocity is not known yet, so its spread is wide and every box would
+        lie near it in sigmas. The failure it stops: of two walkers 20 px apart at dusk, the one behind scored
+        under high_threshold in most frames and its tracks never got confirmed (a low box only matches by IoU, a
+        tentative track), so when the day camera missed the one in front, that one's track took its neighbour's
+        box 15 px off."""
+        tr = self._t
+        new = np.flatnonzero(~tr.confirmed & (tr.misses == 0))
+        out = np.zeros((len(left), len(boxes)), bool)
+        if not len(new) or not len(boxes) or not len(left):
+            return out
+        centres = kalman.xyxy_to_cxcywh(boxes)[:, :2]  # (D, 2)
+        own = np.hypot(*(centres[None, :, :] - tr.mean[left, None, :2]).transpose(2, 0, 1))  # (L, D)
+        theirs = np.hypot(*(centres[None, :, :] - tr.mean[new, None, :2]).transpose(2, 0, 1)).min(0)  # (D,)
+        return np.asarray(theirs[None, :] < own)
 
     def _boxes(self, tr: _Tracks, idx: np.ndarray) -> np.ndarray:
         """Filtered boxes (xyxy float32) of tracks ``idx``."""

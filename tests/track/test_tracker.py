@@ -298,3 +298,21 @@ def test_a_slower_changing_velocity_keeps_a_missed_walker_off_a_stranger_20_px_a
     tr.update(dets((x + 20, 100, x + 25, 115, 0.8, 0)), 6.0)
     took = [abs(float(b[0]) - (x + 20)) < 1 for t, b in zip(tr._t.ids, tr._t.box, strict=True) if int(t) == walker]
     assert took == [hops]
+
+
+def test_a_missed_walker_leaves_the_low_box_of_the_one_behind_to_its_new_track() -> None:
+    """The mast's patrol at dusk (live, day camera at 1.8 fps): the walker in front (8 x 23 px, 3 px a frame) is
+    found at 0.7, the one 15 px behind only at 0.4, under high_threshold, so its tracks stay tentative (a low box
+    matches only by IoU). The frame the front walker is missed, its confirmed track must not take the box behind."""
+    tr = ByteTracker(TrackerSettings(velocity_noise=0.25))
+    x, dt = 560.0, 0.55
+    for i in range(6):
+        behind = [(x - 15, 465, x - 7, 488, 0.4, 0)] if i >= 4 else []
+        tr.update(dets((x, 465, x + 8, 488, 0.7, 0), *behind), i * dt)
+        x += 3
+    (front,) = (int(t) for t, c in zip(tr._t.ids, tr._t.confirmed, strict=True) if c)
+    tr.update(dets((x - 15, 465, x - 7, 488, 0.4, 0)), 6 * dt)  # the front walker missed
+    took = [float(b[0]) for t, b in zip(tr._t.ids, tr._t.box, strict=True) if int(t) == front]
+    assert took == [x - 3], "the front walker's track coasts: its box stays the last one it was matched with"
+    tr.update(dets((x + 3, 465, x + 11, 488, 0.7, 0), (x - 12, 465, x - 4, 488, 0.4, 0)), 7 * dt)
+    assert [float(b[0]) for t, b in zip(tr._t.ids, tr._t.box, strict=True) if int(t) == front] == [x + 3]
