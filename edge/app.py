@@ -186,9 +186,12 @@ class Daemon:
         if associate:  # one object seen by two cameras: one object id (before the sinks)
             from edge.track.associate import Associator
 
-            association = Associator(sinks, cfg.association)
+            # the crop collector takes each frame's events from its pipeline, right before the frame itself
+            # (observe): the associator may hold a frame for capture order, and the frame would have gone by then
+            collector = [thumbs.collector] if thumbs else []
+            association = Associator([s for s in sinks if s not in collector], cfg.association)
             self.stages.append(association)  # stops after the pipelines: it hands on what it holds
-            sinks = [association]
+            sinks = [association, *collector]
         observers = [o.observe for o in (hub, thumbs.collector if thumbs else None) if o is not None]
         observer = observers[0] if len(observers) == 1 else _each(observers) if observers else None
         for (c, detector, geo), camera in zip(built, cameras, strict=True):

@@ -15,7 +15,7 @@ from edge.config import load_config
 MODEL = Path(__file__).resolve().parent / "detect" / "data" / "tiny_grid_yolov8.onnx"
 
 
-def _daemon(tmp_path: Path, ir_model: Path) -> Daemon:
+def _daemon(tmp_path: Path, ir_model: Path, extra: str = "") -> Daemon:
     frames = tmp_path / "frames"
     frames.mkdir(exist_ok=True)
     cv2.imwrite(str(frames / "0.png"), np.zeros((48, 64, 3), np.uint8))
@@ -24,7 +24,7 @@ def _daemon(tmp_path: Path, ir_model: Path) -> Daemon:
         f'vehicle.state_dir = "{tmp_path / "state"}"\ndetector.model = "{MODEL}"\n'
         f'[[cameras]]\nid = "day"\nurl = "{frames}"\n'
         f'[[cameras]]\nid = "ir"\nurl = "{frames}"\npriority = 1\n'
-        f'[cameras.detector]\nmodel = "{ir_model}"\nconf_threshold = 0.8\n'
+        f'[cameras.detector]\nmodel = "{ir_model}"\nconf_threshold = 0.8\n' + extra
     )
     return Daemon(load_config(cfg))
 
@@ -63,3 +63,18 @@ def test_status_line_gives_each_cameras_rate() -> None:
         "day 4.0 fps, 10 events; ir 2.5 fps, 3 events; camera:day streaming; camera:ir reconnecting"
     )
     assert status_line({"stages": {"pipeline": {"fps": 3.0, "events": 1}}}) == "3.0 fps, 1 events"
+
+
+def test_the_crop_collector_takes_each_frame_before_the_association_can_hold_it(tmp_path: Path) -> None:
+    """The associator may hold a frame's events for capture order; the crop collector must see them before the
+    frame itself (its pipeline calls observe right after the sinks), so it is the pipelines' own sink."""
+    daemon = _daemon(tmp_path, MODEL, "[thumbnails]\nenabled = true\n")
+    try:
+        assert daemon.cfg.thumbnails.enabled
+        for pipeline in daemon.pipelines:
+            names = [type(s).__name__ for s in pipeline._sinks]
+            assert names == ["Associator", "CropCollector"]
+            assoc = pipeline._sinks[0]
+            assert "CropCollector" not in [type(s).__name__ for s in assoc._sinks]  # type: ignore[attr-defined]
+    finally:
+        daemon.stop()
