@@ -1,7 +1,7 @@
 """Cross-camera association offline: a scenario's cameras in fixed time steps, scored against the truth.
 
 ``python -m sim.assoc_offline --scenario sim/scenarios/drone-border-pair.toml [--seconds 120] [--fps F]
-[--camera-fps ID=F ...] [--apart S] [--by-box] [--json]``
+[--camera-fps ID=F ...] [--apart S] [--late ID=S ...] [--reorder-max S] [--by-box] [--json]``
 
 The live demo (``make demo``) runs the cameras on the wall clock: on a loaded machine each camera gets ~1 fps and
 the figures move with the load. Here every camera's frame is rendered at each tick of its own rate (the scenario's
@@ -11,7 +11,10 @@ does, and goes through the daemon's real stages in order: the detector (onnxrunt
 its GroundGeolocator, then the one Associator of the cameras. The pose is the camera's true pose with the
 scenario's noise as the simulated autopilot draws it (GPS and attitude errors as Gauss-Markov processes), shared
 by the cameras of the platform (one GPS, one gimbal). The daemon never takes two cameras' frames at once (each has
-its own clock): ``--apart S`` takes each camera's frames S seconds after the previous camera's. The events the
+its own clock): ``--apart S`` takes each camera's frames S seconds after the previous camera's; ``--late ID=S``
+hands a camera's frames to the associator S seconds after their capture (live, a slower pipeline's frames come
+after newer ones of the other camera; the associator's capture-order wait, ``--reorder-max``, puts them back in
+order). The events the
 associator hands on are scored with ``sim.eval_assoc.score`` (``--by-box``: each detection is the target its own
 box shows). Same scenario, seed, rate and phase: the same figures, whatever the load.
 """
@@ -212,30 +215,41 @@ class Recording:
         return Recording(**got)
 
 
-def associate(rec: Recording, settings: AssociationSettings | None = None, by_box: bool = False) -> AssocScore:
+def associate(
+    rec: Recording,
+    settings: AssociationSettings | None = None,
+    by_box: bool = False,
+    late: dict[str, float] | None = None,
+) -> AssocScore:
     """Feed a recording's batches through an Associator and score what it hands on against the truth (``by_box``:
-    ``sim.eval_assoc.score``'s)."""
+    ``sim.eval_assoc.score``'s). ``late``: {camera id: s} its frames reach the associator after their capture (a
+    slower pipeline, as live), so they come in that arrival order, on a clock of the arrival times, through its
+    capture-order wait (``association.reorder_max_s``)."""
     out = _Collect()
-    assoc = Associator([out], settings)
-    for batch in rec.batches:
-        assoc.submit(batch)
+    arrival = [b.t_utc + (late or {}).get(b.camera_id, 0.0) for b in rec.batches]
+    now = [0.0]
+    assoc = Associator([out], settings, clock=lambda: now[0])
+    for i in sorted(range(len(rec.batches)), key=arrival.__getitem__):
+        now[0] = arrival[i]
+        assoc.submit(rec.batches[i])
+    assoc.stop()  # what it still holds
     return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows, by_box=by_box)
 
 
-def _rates(specs: list[str], cameras: set[str]) -> dict[str, float] | str:
-    """{camera id: fps} from ``ID=F`` strings, or what is wrong with one."""
+def _per_camera(specs: list[str], cameras: set[str], lo: float, hi: float, what: str) -> dict[str, float] | str:
+    """{camera id: value} from ``ID=V`` strings (``lo`` <= V <= ``hi``: ``what``), or what is wrong with one."""
     out = {}
     for spec in specs:
-        cam, _, value = spec.partition("=")
+        cam, _, text = spec.partition("=")
         try:
-            fps = float(value)
+            value = float(text)
         except ValueError:
-            fps = math.nan
+            value = math.nan
         if cam not in cameras:
             return f"{spec}: no camera {cam!r} in the scenario (it has {', '.join(sorted(cameras))})"
-        if not 0.1 <= fps <= 60.0:
-            return f"{spec}: a frame rate of 0.1 to 60 frames/s, as ID=F"
-        out[cam] = fps
+        if not lo <= value <= hi:
+            return f"{spec}: {what} of {lo:g} to {hi:g}, as ID=V"
+        out[cam] = value
     return out
 
 
@@ -255,6 +269,20 @@ def main(argv: list[str] | None = None) -> int:
         "--apart", type=float, default=0.0, help="each camera's frames this long after the previous one's, s"
     )
     p.add_argument("--by-box", action="store_true", help="a detection's target is what its own box showed")
+    p.add_argument(
+        "--late",
+        action="append",
+        default=[],
+        metavar="ID=S",
+        help="one camera's frames reach the associator S s after capture (a slower pipeline, as live)",
+    )
+    p.add_argument(
+        "--reorder-max",
+        type=float,
+        default=None,
+        metavar="S",
+        help="association.reorder_max_s: the longest a frame waits for older ones (default the setting's; 0: none)",
+    )
     p.add_argument("--save", type=Path, help="keep what the cameras' pipelines gave the associator in this file")
     p.add_argument("--load", type=Path, help="associate a --save file of yours again (the cameras are not run)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -267,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     if not sc.cameras:
         print(f"{PROG}: {a.scenario}: the scenario has one camera: nothing to associate", file=sys.stderr)
         return 2
+    cameras = {c.id for c in sc.cameras}
+    late = _per_camera(a.late, cameras, 0.0, 10.0, "a delay (s)")
+    if isinstance(late, str):
+        print(f"{PROG}: --late {late}", file=sys.stderr)
+        return 2
+    if a.reorder_max is not None and not 0.0 <= a.reorder_max <= 10.0:
+        print(f"{PROG}: --reorder-max {a.reorder_max}: 0 to 10 s", file=sys.stderr)
+        return 2
     if a.load is not None:
         try:
             rec = Recording.load(a.load)
@@ -277,14 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= a.apart <= 10.0:
             print(f"{PROG}: --apart {a.apart}: 0 to 10 s", file=sys.stderr)
             return 2
-        rates = _rates(a.camera_fps, {c.id for c in sc.cameras})
+        rates = _per_camera(a.camera_fps, cameras, 0.1, 60.0, "a frame rate (frames/s)")
         if isinstance(rates, str):
             print(f"{PROG}: --camera-fps {rates}", file=sys.stderr)
             return 2
         rec = record(a.scenario, a.seconds or sc.duration_s, a.fps, apart=a.apart, rates=rates)
         if a.save is not None:
             rec.save(a.save)
-    result = associate(rec, by_box=a.by_box)
+    settings = AssociationSettings(**({} if a.reorder_max is None else {"reorder_max_s": a.reorder_max}))
+    result = associate(rec, settings, by_box=a.by_box, late=late)
     print(json.dumps(result.as_json()) if a.json else result.line())
     return 0
 

@@ -2,10 +2,11 @@
 
 A sink stage between the cameras' pipelines and the real sinks (spool, GCS, console): each frame's events come in
 from their camera's pipeline thread with the fixes of its other confirmed tracks (``FrameEvents.seen``: the two
-cameras' tracks meet on fixes a frame apart, not on events seconds apart), leave at once with ``GeoEvent.object_id``
-set where the event's track is joined to another camera's track, and go on to every sink (``seen`` dropped; a frame
-without events goes nowhere). It keeps only the newest fix of each live track (a few dozen
-small records) and never waits.
+cameras' tracks meet on fixes a frame apart, not on events seconds apart), are taken in capture order (a frame
+waits, at most ``reorder_max_s``, for the other cameras' older frames still in their pipelines: ``CaptureOrder``),
+leave with ``GeoEvent.object_id`` set where the event's track is joined to another camera's track, and go on to every
+sink (``seen`` dropped; a frame without events goes nowhere). It keeps only the newest fix of each live track (a few
+dozen small records) and never blocks a pipeline.
 
 The rule (docs/association.md has its limits):
 

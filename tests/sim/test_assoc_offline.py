@@ -65,3 +65,18 @@ def test_camera_fps_runs_each_camera_at_its_own_rate_and_a_bad_one_is_named(caps
     assert "no camera 'thermal'" in capsys.readouterr().err
     assert main(["--scenario", str(DRONE_PAIR), "--camera-fps", "ir=fast"]) == 2
     assert "ir=fast: a frame rate" in capsys.readouterr().err
+
+
+def test_late_hands_a_cameras_frames_on_after_capture_and_a_bad_one_is_named(
+    two_seconds: Recording, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_order = associate(two_seconds)
+    assert associate(two_seconds, late={"eo": 0.3, "ir": 0.3}) == in_order  # both as late: the same order
+    late = associate(two_seconds, late={"ir": 0.3})
+    assert late == associate(two_seconds, late={"ir": 0.3}) and late.seen_both > 0  # deterministic: no wall clock
+    assert main(["--scenario", str(DRONE_PAIR), "--late", "day=0.3"]) == 2
+    assert "no camera 'day'" in capsys.readouterr().err
+    assert main(["--scenario", str(DRONE_PAIR), "--late", "ir=-1"]) == 2
+    assert "ir=-1: a delay (s) of 0 to 10" in capsys.readouterr().err
+    assert main(["--scenario", str(DRONE_PAIR), "--reorder-max", "11"]) == 2
+    assert "--reorder-max 11.0: 0 to 10 s" in capsys.readouterr().err
