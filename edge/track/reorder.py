@@ -26,6 +26,7 @@ from edge.types import FrameEvents
 KEEP = 256  # frames whose lateness sets the hold
 MARGIN = 1.25  # the hold: the largest lateness seen times this, plus MARGIN_S
 MARGIN_S = 0.02
+STEP_S = 60.0  # a frame this much older (s) than the newest: the UTC clock was set back, not a slow pipeline
 
 
 class CaptureOrder:
@@ -41,6 +42,7 @@ class CaptureOrder:
         self._lateness: deque[float] = deque(maxlen=KEEP)
         self._newest = -float("inf")  # capture time (POSIX s) of the newest frame that came in
         self._gone = -float("inf")  # ... of the newest frame handed on
+        self._stepped: list[FrameEvents] = []  # frames held when the clock was set back
         self.late = 0  # frames handed on after a newer one had gone (they came in later than the hold)
 
     @property
@@ -52,10 +54,16 @@ class CaptureOrder:
     @property
     def held(self) -> int:
         """Frames waiting now."""
-        return len(self._held)
+        return len(self._held) + len(self._stepped)
 
     def push(self, frame: FrameEvents) -> None:
-        """Take one camera's frame as it arrives."""
+        """Take one camera's frame as it arrives. One far older than the newest (``STEP_S``) means the clock was
+        set back (the cameras share it): the order starts again from it, with nothing learnt."""
+        if self._newest - frame.t_utc > STEP_S:  # what is held was captured before the step: it goes first
+            self._stepped += [f for *_, f in sorted(self._held, key=lambda h: h[:2])]
+            self._held.clear()
+            self._newest = self._gone = -float("inf")
+            self._lateness.clear()
         self._lateness.append(max(0.0, self._newest - frame.t_utc))
         self._newest = max(self._newest, frame.t_utc)
         heapq.heappush(self._held, (frame.t_utc, next(self._count), self._clock(), frame))
@@ -69,7 +77,7 @@ class CaptureOrder:
         waited = [t for t, _, arrived, _ in self._held if now - arrived >= hold]
         if waited:
             until = max(until, max(waited))
-        out = []
+        out, self._stepped = self._stepped, []
         while self._held and (everything or self._held[0][0] <= until):
             t, _, _, frame = heapq.heappop(self._held)
             self.late += t < self._gone

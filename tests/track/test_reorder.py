@@ -114,3 +114,21 @@ def test_the_hold_is_forgotten_once_the_cameras_keep_pace_again() -> None:
         order.push(frame("day", 40.0 + k))
         order.due()
     assert order.hold_s == 0.0
+
+
+def test_a_clock_set_back_starts_the_order_again() -> None:
+    """The cameras' UTC clock stepped back an hour (GPS time after a wrong RTC): the frames from then on are not all
+    'late'; they are put in order among themselves, and the hold is learnt anew."""
+    clock = Clock()
+    order = CaptureOrder(1.0, clock)
+    learnt(order, clock, 0.5)
+    order.push(frame("thermal", 20.0))
+    assert order.due() == []
+    order.push(frame("day", 20.0 - 3600))  # the step
+    assert times(order.due()) == [("thermal", 20.0), ("day", 20.0 - 3600)] and order.hold_s == 0.0
+    for cam, t in [("thermal", -3579.5), ("day", -3579.8), ("thermal", -3579.0), ("day", -3579.3)]:
+        order.push(frame(cam, t))
+        order.due()
+    order.push(frame("thermal", -3578.5))
+    assert times(order.due()) == [("day", -3579.3), ("thermal", -3579.0)]  # in order again, after the first late one
+    assert order.late == 1  # the first one after the step, when nothing was learnt yet
