@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -42,7 +43,7 @@ class CaptureOrder:
         self._lateness: deque[float] = deque(maxlen=KEEP)
         self._newest = -float("inf")  # capture time (POSIX s) of the newest frame that came in
         self._gone = -float("inf")  # ... of the newest frame handed on
-        self._stepped: list[FrameEvents] = []  # frames held when the clock was set back
+        self._at_once: list[FrameEvents] = []  # frames to hand on first: held when the clock was set back, untimed
         self.late = 0  # frames handed on after a newer one had gone (they came in later than the hold)
 
     @property
@@ -54,13 +55,16 @@ class CaptureOrder:
     @property
     def held(self) -> int:
         """Frames waiting now."""
-        return len(self._held) + len(self._stepped)
+        return len(self._held) + len(self._at_once)
 
     def push(self, frame: FrameEvents) -> None:
         """Take one camera's frame as it arrives. One far older than the newest (``STEP_S``) means the clock was
         set back (the cameras share it): the order starts again from it, with nothing learnt."""
+        if not math.isfinite(frame.t_utc):  # no capture time to order it by: it goes as it came
+            self._at_once.append(frame)
+            return
         if self._newest - frame.t_utc > STEP_S:  # what is held was captured before the step: it goes first
-            self._stepped += [f for *_, f in sorted(self._held, key=lambda h: h[:2])]
+            self._at_once += [f for *_, f in sorted(self._held, key=lambda h: h[:2])]
             self._held.clear()
             self._newest = self._gone = -float("inf")
             self._lateness.clear()
@@ -77,7 +81,7 @@ class CaptureOrder:
         waited = [t for t, _, arrived, _ in self._held if now - arrived >= hold]
         if waited:
             until = max(until, max(waited))
-        out, self._stepped = self._stepped, []
+        out, self._at_once = self._at_once, []
         while self._held and (everything or self._held[0][0] <= until):
             t, _, _, frame = heapq.heappop(self._held)
             self.late += t < self._gone

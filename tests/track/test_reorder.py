@@ -132,3 +132,16 @@ def test_a_clock_set_back_starts_the_order_again() -> None:
     order.push(frame("thermal", -3578.5))
     assert times(order.due()) == [("day", -3579.3), ("thermal", -3579.0)]  # in order again, after the first late one
     assert order.late == 1  # the first one after the step, when nothing was learnt yet
+
+
+def test_a_frame_without_a_finite_capture_time_goes_as_it_came_and_blocks_nothing() -> None:
+    clock = Clock()
+    order = CaptureOrder(1.0, clock)
+    learnt(order, clock, 0.5)
+    order.push(frame("day", float("nan")))
+    assert times(order.due())[0][0] == "day" and order.held == 0
+    order.push(frame("thermal", 30.0))
+    order.push(frame("day", float("inf")))
+    order.push(frame("day", 29.8))
+    clock.now += 1.0
+    assert [t for _, t in times(order.due())] == [float("inf"), 29.8, 30.0]
