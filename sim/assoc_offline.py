@@ -191,12 +191,17 @@ def record(
 
 @dataclass
 class Recording:
-    """What the cameras' pipelines handed the associator (``FrameEvents``, time order) in one run of a scenario."""
+    """What the cameras' pipelines handed the associator (``FrameEvents``) in one run of a scenario: here in time
+    order; from a live run (``python -m sim.demo --record-association``) in arrival order with the ``arrivals``
+    (monotonic s), its sim time 0 at ``t0_utc`` (POSIX s) and its world's ``seed`` (None: the scenario's)."""
 
     scenario: str
     seconds: float
     fps: float | None
     batches: list[FrameEvents]
+    arrivals: list[float] | None = None
+    t0_utc: float = T0_UTC
+    seed: int | None = None
 
     def save(self, path: Path) -> None:
         """Pickled as a dict of plain values and the daemon's own types (not this class: ``-m`` runs it as
@@ -210,7 +215,8 @@ class Recording:
             got = pickle.loads(path.read_bytes())
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as err:
             raise ValueError(f"{path}: not a recording of {PROG} ({err})") from None
-        if not isinstance(got, dict) or set(got) != {f.name for f in fields(Recording)}:
+        names = {f.name for f in fields(Recording)}
+        if not isinstance(got, dict) or not {"scenario", "seconds", "fps", "batches"} <= set(got) <= names:
             raise ValueError(f"{path}: not a recording of {PROG}")
         return Recording(**got)
 
@@ -224,16 +230,19 @@ def associate(
     """Feed a recording's batches through an Associator and score what it hands on against the truth (``by_box``:
     ``sim.eval_assoc.score``'s). ``late``: {camera id: s} its frames reach the associator after their capture (a
     slower pipeline, as live), so they come in that arrival order, on a clock of the arrival times, through its
-    capture-order wait (``association.reorder_max_s``)."""
+    capture-order wait (``association.reorder_max_s``); a live recording comes in its own arrival order and times
+    unless ``late`` is given."""
     out = _Collect()
     arrival = [b.t_utc + (late or {}).get(b.camera_id, 0.0) for b in rec.batches]
+    if rec.arrivals is not None and not late:
+        arrival = list(rec.arrivals)
     now = [0.0]
     assoc = Associator([out], settings, clock=lambda: now[0])
     for i in sorted(range(len(rec.batches)), key=arrival.__getitem__):
         now[0] = arrival[i]
         assoc.submit(rec.batches[i])
     assoc.stop()  # what it still holds
-    return score(World(load_scenario(rec.scenario)), T0_UTC, out.rows, by_box=by_box)
+    return score(World(load_scenario(rec.scenario), seed=rec.seed), rec.t0_utc, out.rows, by_box=by_box)
 
 
 def _per_camera(specs: list[str], cameras: set[str], lo: float, hi: float, what: str) -> dict[str, float] | str:

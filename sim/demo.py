@@ -165,11 +165,14 @@ class Demo:
         console: dict[str, Any] | None = None,
         extra: Sections | None = None,
         sitl: tuple[str, str] | None = None,
+        record_association: Path | None = None,
     ) -> None:
         """``console``: keys of the daemon's [console] section over the demo's (enabled on a free loopback port,
         the simulator's ground as its basemap); ``extra``: daemon config sections over the ones derived from the
         scenario; ``sitl``: (the simulator's, the daemon's) MAVLink urls of ArduPilot SITL, which then flies instead
-        of the simulator's autopilot."""
+        of the simulator's autopilot; ``record_association``: the daemon runs under ``sim.assoc_record`` and
+        ``stop`` leaves its associator's input there as a ``sim.assoc_offline`` recording."""
+        self.record_association = record_association
         self.scenario = scenario
         self.console = console
         self.console_url = ""
@@ -182,10 +185,12 @@ class Demo:
         self.status: dict[str, Any] = {}  # what the simulator reported: addresses, seed, t0_utc
         self.received: list[dict[str, Any]] = []  # the JSON objects `edge listen` printed
 
-    def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], stdout: int | None = None, module: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [sys.executable, "-m", "edge", *args],
+            [sys.executable, "-m", *(module or ["edge"]), *args],
             stdout=stdout if stdout is not None else log,
             stderr=log,
             cwd=REPO,
@@ -221,7 +226,8 @@ class Demo:
         console.update(self.console or {})
         self.console_url = f"http://127.0.0.1:{console['port']}/"
         cfg = daemon_config(self.workdir, self.scenario, status, mqtt_port, mav_port, self.model, console, extra)
-        self._spawn("daemon", ["run", "--config", str(cfg)])
+        recorder = ["sim.assoc_record", str(self._stream)] if self.record_association is not None else None
+        self._spawn("daemon", ["run", "--config", str(cfg)], module=recorder)
         listen = self._spawn("listen", ["listen", "--broker", f"mqtt://127.0.0.1:{mqtt_port}"], subprocess.PIPE)
         return listen
 
@@ -255,6 +261,10 @@ class Demo:
             return None
         return assoc_score(self.truth, self.status["t0_utc"], self.received, by_box=by_box)
 
+    @property
+    def _stream(self) -> Path:
+        return self.workdir / "association-input.pickles"
+
     def stop(self) -> None:
         for stopper in reversed(self.stoppers):
             stopper()
@@ -267,6 +277,18 @@ class Demo:
                     print(f"demo: {name} did not stop in 8 s, killing it", file=sys.stderr)
                     proc.kill()
                     proc.wait()
+        if self.record_association is not None and self._stream.exists() and self.status:
+            self._save_recording(self.record_association)
+
+    def _save_recording(self, path: Path) -> None:
+        """The daemon's recorded associator input as a ``sim.assoc_offline`` recording at ``path``."""
+        from sim.assoc_offline import Recording
+        from sim.assoc_record import read
+
+        arrivals, frames = read(self._stream)
+        seconds = max((f.t_utc for f in frames), default=0.0) - min((f.t_utc for f in frames), default=0.0)
+        t0, seed = float(self.status["t0_utc"]), self.status.get("seed")
+        Recording(self.scenario, seconds, None, frames, arrivals, t0, seed).save(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", help="ONNX model (default: models/edge-default.onnx)")
     parser.add_argument("--workdir", help="keep logs and state here (default: a temporary folder)")
+    parser.add_argument(
+        "--record-association",
+        type=Path,
+        metavar="REC",
+        help="keep what the cameras' pipelines handed the associator, for python -m sim.assoc_offline --load REC",
+    )
     parser.add_argument(
         "--sitl",
         default=os.environ.get("SITL") or None,
@@ -305,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    demo = Demo(ns.scenario, workdir, ns.model, sitl=sitl)
+    demo = Demo(ns.scenario, workdir, ns.model, sitl=sitl, record_association=ns.record_association)
     try:
         demo.follow(demo.start(), echo=True)
         print(f"demo: field console at {demo.console_url}", file=sys.stderr)

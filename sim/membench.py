@@ -32,7 +32,9 @@ class MultiCameraDemo(Demo):
         super().__init__(scenario, workdir)
         self.cameras = cameras
 
-    def _spawn(self, name: str, args: list[str], stdout: int | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], stdout: int | None = None, module: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
         if name == "daemon":
             path = Path(args[-1])
             text = path.read_text()
@@ -40,7 +42,7 @@ class MultiCameraDemo(Demo):
             text = re.sub(r"(?ms)^\[camera\]\n.*?(?=^\[)", "", text)
             text += "".join(f'[[cameras]]\nid = "cam{i}"\nurl = "{url}"\n' for i in range(self.cameras))
             path.write_text(text)
-        return super()._spawn(name, args, stdout)
+        return super()._spawn(name, args, stdout, module)
 
 
 def rss_mb(pid: int) -> float:
