@@ -4,8 +4,8 @@ Per frame: predict every track (constant-velocity Kalman, real ``dt``), shift th
 most tracks agree on (``ego_motion``: the camera panned; the confirmed ones, where two are), match high-confidence
 detections by IoU, then what is left of both by centre distance within ``match_distance`` sigmas of the prediction
 (same class; a track takes no box that lies nearer, in sigmas, to another confirmed track's prediction, nor, in
-pixels, to a tentative one's matched in the previous frame: no hop onto a neighbour), then the tracks still unmatched to low-confidence detections the same way (by distance: confirmed
-tracks only), then start tentative tracks from unmatched detections that do not overlap a track matched in this
+pixels, to a tentative one's matched in the previous frame: no hop onto a neighbour), then the tracks still
+unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start tentative tracks from unmatched detections that do not overlap a track matched in this
 frame (``duplicate_iou``; a tentative track left unmatched beside one is dropped). A track is reported NEW once it
 has ``min_hits`` matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s``
 passed, and LOST once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is
