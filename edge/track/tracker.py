@@ -5,8 +5,9 @@ most tracks agree on (``ego_motion``: the camera panned; the confirmed ones, whe
 detections by IoU, then what is left of both by centre distance within ``match_distance`` sigmas of the prediction
 (same class; a track takes no box that lies nearer, in sigmas, to another confirmed track's prediction, nor, in
 pixels, to a tentative one's matched in the previous frame: no hop onto a neighbour), then the tracks still
-unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start tentative tracks from unmatched detections that do not overlap a track matched in this
-frame (``duplicate_iou``; a tentative track left unmatched beside one is dropped). A track is reported NEW once it
+unmatched to low-confidence detections the same way (by distance: confirmed tracks only), then start tentative
+tracks from unmatched detections that do not overlap a track matched in this frame (``duplicate_iou``; a tentative
+track left unmatched beside one is dropped). A track is reported NEW once it
 has ``min_hits`` matches, then UPDATE only when it moved (``update_move``), changed class or ``update_interval_s``
 passed, and LOST once unseen for ``lost_after_s`` and ``lost_after_frames`` frames (at a low frame rate one miss is
 no loss; a tentative track likewise lives ``tentative_max_age_s`` and ``tentative_max_misses`` frames). Association is
