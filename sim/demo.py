@@ -194,10 +194,15 @@ class Demo:
             stdout=stdout if stdout is not None else log,
             stderr=log,
             cwd=REPO,
+            env=self._env(name),
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
         )
         self.procs.append((name, proc))
         return proc
+
+    def _env(self, name: str) -> dict[str, str] | None:
+        """The environment of process ``name`` (None: this one's); a test may change one process's."""
+        return None
 
     def start(self) -> subprocess.Popen[bytes]:
         mqtt_port = free_port()

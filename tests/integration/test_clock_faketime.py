@@ -46,19 +46,12 @@ pytestmark = [
 class FakeClockDemo(Demo):
     """The demo's processes, with the daemon's wall clock (not its monotonic clock) an hour ahead."""
 
-    def _spawn(
-        self, name: str, args: list[str], stdout: int | None = None, module: list[str] | None = None
-    ) -> subprocess.Popen[bytes]:
+    def _env(self, name: str) -> dict[str, str] | None:
         if name != "daemon":
-            return super()._spawn(name, args, stdout, module)
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            return None
         # the library preloaded into the daemon itself (not the `faketime` wrapper, which would be the process the
         # demo stops, leaving the daemon running)
-        env = {**os.environ, "LD_PRELOAD": FAKETIME_LIB or "", "FAKETIME": "+1h", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        cmd = [sys.executable, "-m", *(module or ["edge"]), *args]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO, env=env, start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
+        return {**os.environ, "LD_PRELOAD": FAKETIME_LIB or "", "FAKETIME": "+1h", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 class GpsdOnlyDemo(FakeClockDemo):
